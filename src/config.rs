@@ -1,0 +1,689 @@
+//! One typed configuration: a TOML file (`--config FILE` or `EIDGATE_CONFIG`) with
+//! `EIDGATE_*` environment overrides, validated once at start. With no file at all the
+//! embedded defaults run a complete server: data dir `./data`, SQLite, memory ephemeral
+//! store, a SoftHSM token created on first start, TLS with a generated certificate.
+//!
+//! Secrets (HSM PIN, database URL with password) never print: `Debug` redacts them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+use crate::domain::loa::Loa;
+use crate::domain::means::MeansKind;
+
+/// Configuration errors: the server refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// File could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML does not parse or has unknown keys.
+    #[error("invalid config: {0}")]
+    Parse(String),
+    /// A value is out of range or inconsistent.
+    #[error("invalid config value {key}: {why}")]
+    Invalid {
+        /// Key.
+        key: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Public base URL, used in discovery and tokens.
+    pub issuer: String,
+    /// Socket address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for SQLite, the SoftHSM token, the dev certificate and PIN files.
+    pub data_dir: PathBuf,
+    /// WebAuthn RP origin and Web eID origin (default: issuer).
+    pub origin: Option<String>,
+    /// The provider's own country (YY default for clients).
+    pub country: String,
+    /// TLS.
+    pub tls: TlsConfig,
+    /// Durable store.
+    pub database: DatabaseConfig,
+    /// Short-lived store.
+    pub ephemeral: EphemeralConfig,
+    /// HSM through PKCS#11.
+    pub hsm: HsmConfig,
+    /// Token lifetimes.
+    pub tokens: TokenConfig,
+    /// Login limits.
+    pub login: LoginConfig,
+    /// Transport limits (R-SEC-5).
+    pub limits: LimitsConfig,
+    /// Means lifecycle settings.
+    pub means: MeansConfig,
+    /// LoA caps per kind (R-SUP-2).
+    pub loa: LoaConfig,
+    /// Smartcard settings.
+    pub smartcard: SmartcardConfig,
+    /// Audit settings.
+    pub audit: AuditConfig,
+    /// SSO session bounds.
+    pub session: SessionConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "https://localhost:8443".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("./data"),
+            origin: None,
+            country: "LT".into(),
+            tls: TlsConfig::default(),
+            database: DatabaseConfig::default(),
+            ephemeral: EphemeralConfig::default(),
+            hsm: HsmConfig::default(),
+            tokens: TokenConfig::default(),
+            login: LoginConfig::default(),
+            limits: LimitsConfig::default(),
+            means: MeansConfig::default(),
+            loa: LoaConfig::default(),
+            smartcard: SmartcardConfig::default(),
+            audit: AuditConfig::default(),
+            session: SessionConfig::default(),
+        }
+    }
+}
+
+/// TLS mode.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// `dev`, `files` or `off`.
+    pub mode: TlsMode,
+    /// PEM certificate chain (mode `files`).
+    pub cert: Option<PathBuf>,
+    /// PEM private key (mode `files`).
+    pub key: Option<PathBuf>,
+}
+
+/// How the listener does TLS.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// A certificate generated on first start under the data dir.
+    #[default]
+    Dev,
+    /// Certificate and key files.
+    Files,
+    /// Plain HTTP behind a TLS-terminating proxy (logs a warning).
+    Off,
+}
+
+/// Durable store.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://...` or `postgres://...`; empty means `sqlite://{data_dir}/eidgate.db`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Removes the password of a URL for display.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(unparsable url)".into(),
+    }
+}
+
+/// Short-lived store.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EphemeralConfig {
+    /// `memory` or `redis://...`.
+    pub url: String,
+}
+
+impl Default for EphemeralConfig {
+    fn default() -> Self {
+        Self { url: "memory".into() }
+    }
+}
+
+impl fmt::Debug for EphemeralConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = if self.url == "memory" {
+            self.url.clone()
+        } else {
+            redact_url(&self.url)
+        };
+        f.debug_struct("EphemeralConfig").field("url", &url).finish()
+    }
+}
+
+/// HSM through PKCS#11.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HsmConfig {
+    /// Path of the PKCS#11 module.
+    pub module: PathBuf,
+    /// Label of the token holding eidgate's keys.
+    pub token_label: String,
+    /// File with the user PIN (or env `EIDGATE_HSM_PIN`).
+    pub pin_file: Option<PathBuf>,
+    /// Create a SoftHSM token under the data dir when none exists (embedded default).
+    pub auto_init: bool,
+    /// PKCS#11 sessions kept open for signing (0 = one per core).
+    pub sessions: usize,
+    /// Signatures allowed in flight at once (0 = number of sessions); raise it for a
+    /// network HSM whose latency is milliseconds.
+    pub max_in_flight: usize,
+    /// How often a running server re-reads the key inventory (picks up `hsm rotate`).
+    #[serde(deserialize_with = "duration")]
+    pub key_refresh: Duration,
+    /// How long a rotated-out key stays published (at least the longest token lifetime).
+    #[serde(deserialize_with = "duration")]
+    pub retired_key_publish: Duration,
+    /// PIN from the environment (`EIDGATE_HSM_PIN`); never from the file.
+    #[serde(skip)]
+    pub pin_env: Option<SecretString>,
+}
+
+impl Default for HsmConfig {
+    fn default() -> Self {
+        Self {
+            module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+            token_label: "eidgate".into(),
+            pin_file: None,
+            auto_init: true,
+            sessions: 0,
+            max_in_flight: 0,
+            key_refresh: Duration::from_secs(30),
+            retired_key_publish: Duration::from_secs(24 * 3600),
+            pin_env: None,
+        }
+    }
+}
+
+impl fmt::Debug for HsmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HsmConfig")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .field("pin_file", &self.pin_file)
+            .field("auto_init", &self.auto_init)
+            .field("sessions", &self.sessions)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("pin_env", &self.pin_env.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// Token lifetimes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Authorization code lifetime (at most 60 s).
+    #[serde(deserialize_with = "duration")]
+    pub code_ttl: Duration,
+    /// Access token lifetime.
+    #[serde(deserialize_with = "duration")]
+    pub access_ttl: Duration,
+    /// ID token lifetime.
+    #[serde(deserialize_with = "duration")]
+    pub id_token_ttl: Duration,
+    /// Refresh token lifetime.
+    #[serde(deserialize_with = "duration")]
+    pub refresh_ttl: Duration,
+    /// PAR `request_uri` lifetime.
+    #[serde(deserialize_with = "duration")]
+    pub par_ttl: Duration,
+    /// Login flow lifetime.
+    #[serde(deserialize_with = "duration")]
+    pub flow_ttl: Duration,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::from_secs(60),
+            access_ttl: Duration::from_secs(600),
+            id_token_ttl: Duration::from_secs(600),
+            refresh_ttl: Duration::from_secs(8 * 3600),
+            par_ttl: Duration::from_secs(90),
+            flow_ttl: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Login limits (R-AUTH-4).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed attempts per account per window before 429.
+    pub account_failures: u64,
+    /// Attempts per IP per window before 429.
+    pub ip_attempts: u64,
+    /// The rate-limit window.
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+    /// argon2id workers (0 = number of cores).
+    pub hash_workers: usize,
+    /// Queue deadline for an argon2id verification.
+    #[serde(deserialize_with = "duration")]
+    pub hash_deadline: Duration,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            account_failures: 5,
+            ip_attempts: 100,
+            window: Duration::from_secs(300),
+            hash_workers: 0,
+            hash_deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Transport limits (R-SEC-5).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Maximum request body in bytes.
+    pub body_bytes: usize,
+    /// Maximum length of one request parameter.
+    pub param_chars: usize,
+    /// Whole-request timeout.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// Requests handled at once (excess waits, then 503).
+    pub concurrency: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            param_chars: 2048,
+            request_timeout: Duration::from_secs(30),
+            concurrency: 1024,
+        }
+    }
+}
+
+/// Means lifecycle settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeansConfig {
+    /// Activation code validity.
+    #[serde(deserialize_with = "duration")]
+    pub activation_code_ttl: Duration,
+    /// Activation attempts.
+    pub activation_max_attempts: u32,
+    /// Validity of a new means.
+    #[serde(deserialize_with = "duration")]
+    pub validity: Duration,
+}
+
+impl Default for MeansConfig {
+    fn default() -> Self {
+        Self {
+            activation_code_ttl: Duration::from_secs(72 * 3600),
+            activation_max_attempts: 5,
+            validity: Duration::from_secs(5 * 365 * 24 * 3600),
+        }
+    }
+}
+
+/// LoA caps per kind (R-SUP-2).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaConfig {
+    /// `{ smartcard = "high", fido = "high", totp = "substantial", password = "low" }`.
+    pub caps: LoaCaps,
+}
+
+/// A cap per kind; a withdrawn kind is absent... set to the lowest it may still assert.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoaCaps {
+    /// Smartcard cap.
+    pub smartcard: Loa,
+    /// FIDO cap.
+    pub fido: Loa,
+    /// Password + TOTP cap.
+    pub totp: Loa,
+    /// Password cap.
+    pub password: Loa,
+}
+
+impl Default for LoaCaps {
+    fn default() -> Self {
+        Self {
+            smartcard: Loa::High,
+            fido: Loa::High,
+            totp: Loa::Substantial,
+            password: Loa::Low,
+        }
+    }
+}
+
+impl LoaCaps {
+    /// The cap of a kind, never above what the kind's factors can prove.
+    pub fn cap(&self, kind: MeansKind) -> Loa {
+        let configured = match kind {
+            MeansKind::Fido => self.fido,
+            MeansKind::Password => self.password,
+            MeansKind::Smartcard => self.smartcard,
+            MeansKind::Totp => self.totp,
+        };
+        configured.min(kind.ceiling())
+    }
+}
+
+/// Smartcard settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmartcardConfig {
+    /// Extra trusted CAs beside our own issuing CA.
+    pub trusted_ca_files: Vec<PathBuf>,
+    /// Challenge lifetime.
+    #[serde(deserialize_with = "duration")]
+    pub nonce_ttl: Duration,
+}
+
+impl Default for SmartcardConfig {
+    fn default() -> Self {
+        Self {
+            trusted_ca_files: Vec::new(),
+            nonce_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Audit settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// External sink (JSON lines) for failures and alerts; empty = `{data_dir}/audit-sink.jsonl`.
+    pub sink_path: Option<PathBuf>,
+    /// Sign a checkpoint every N records.
+    pub checkpoint_every: u64,
+    /// Retention period.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            sink_path: None,
+            checkpoint_every: 1000,
+            retention: Duration::from_secs(10 * 365 * 24 * 3600),
+        }
+    }
+}
+
+/// SSO session bounds (NIST 800-63B re-authentication).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Longest session at low.
+    #[serde(deserialize_with = "duration")]
+    pub max_age_low: Duration,
+    /// Longest session at substantial.
+    #[serde(deserialize_with = "duration")]
+    pub max_age_substantial: Duration,
+    /// Longest session at high.
+    #[serde(deserialize_with = "duration")]
+    pub max_age_high: Duration,
+    /// Idle limit at low.
+    #[serde(deserialize_with = "duration")]
+    pub idle_low: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_age_low: Duration::from_secs(12 * 3600),
+            max_age_substantial: Duration::from_secs(12 * 3600),
+            max_age_high: Duration::from_secs(12 * 3600),
+            idle_low: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Parses `"90s"`, `"5m"`, `"72h"`, `"30d"` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Seconds(u64),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).ok_or_else(|| serde::de::Error::custom(format!("bad duration {t:?}"))),
+    }
+}
+
+impl Config {
+    /// Loads the file (if any), applies `EIDGATE_*` overrides and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                Self::from_toml(&text)?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok());
+        config.finish()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (no env, no validation).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Applies the `EIDGATE_*` overrides through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = get("EIDGATE_ISSUER") {
+            self.issuer = v;
+        }
+        if let Some(v) = get("EIDGATE_LISTEN").and_then(|v| v.parse().ok()) {
+            self.listen = v;
+        }
+        if let Some(v) = get("EIDGATE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("EIDGATE_DATABASE_URL") {
+            self.database.url = v;
+        }
+        if let Some(v) = get("EIDGATE_EPHEMERAL_URL") {
+            self.ephemeral.url = v;
+        }
+        if let Some(v) = get("EIDGATE_HSM_MODULE") {
+            self.hsm.module = PathBuf::from(v);
+        }
+        if let Some(v) = get("EIDGATE_HSM_TOKEN_LABEL") {
+            self.hsm.token_label = v;
+        }
+        if let Some(v) = get("EIDGATE_HSM_PIN") {
+            self.hsm.pin_env = Some(SecretString::from(v));
+        }
+        if let Some(v) = get("EIDGATE_TLS_MODE") {
+            match v.as_str() {
+                "dev" => self.tls.mode = TlsMode::Dev,
+                "files" => self.tls.mode = TlsMode::Files,
+                "off" => self.tls.mode = TlsMode::Off,
+                _ => {}
+            }
+        }
+    }
+
+    /// Fills derived defaults and validates.
+    pub fn finish(&mut self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| ConfigError::Invalid {
+            key: "issuer",
+            why: e.to_string(),
+        })?;
+        if issuer.query().is_some() || issuer.fragment().is_some() || !matches!(issuer.scheme(), "https" | "http") {
+            return Err(ConfigError::Invalid {
+                key: "issuer",
+                why: "must be an http(s) URL without query or fragment".into(),
+            });
+        }
+        self.issuer = self.issuer.trim_end_matches('/').to_owned();
+        if self.database.url.is_empty() {
+            self.database.url = format!("sqlite://{}/eidgate.db", self.data_dir.display());
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                why: "sqlite:// or postgres:// expected".into(),
+            });
+        }
+        if self.tokens.code_ttl > Duration::from_secs(60) || self.tokens.code_ttl.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "tokens.code_ttl",
+                why: "between 1 s and 60 s".into(),
+            });
+        }
+        if self.tls.mode == TlsMode::Files && (self.tls.cert.is_none() || self.tls.key.is_none()) {
+            return Err(ConfigError::Invalid {
+                key: "tls",
+                why: "mode files needs cert and key".into(),
+            });
+        }
+        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ConfigError::Invalid {
+                key: "country",
+                why: "two upper-case letters".into(),
+            });
+        }
+        if self.hsm.pin_file.is_none() {
+            self.hsm.pin_file = Some(self.data_dir.join("hsm-user.pin"));
+        }
+        if self.limits.body_bytes == 0 || self.limits.param_chars == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits",
+                why: "limits must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// WebAuthn/Web eID origin.
+    pub fn origin(&self) -> &str {
+        self.origin.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// Number of CPU cores (for pool sizes).
+    pub fn cores() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("72h"), Some(Duration::from_secs(72 * 3600)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("60"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1y"), None);
+    }
+
+    #[test]
+    fn defaults_are_valid_and_derive_the_database() {
+        let mut c = Config::default();
+        c.finish().unwrap();
+        assert_eq!(c.database.url, "sqlite://./data/eidgate.db");
+        assert_eq!(c.origin(), "https://localhost:8443");
+    }
+
+    #[test]
+    fn unknown_keys_and_long_codes_are_refused() {
+        assert!(Config::from_toml("nonsense = 1").is_err());
+        let mut c = Config::from_toml("[tokens]\ncode_ttl = \"5m\"").unwrap();
+        assert!(c.finish().is_err());
+    }
+
+    #[test]
+    fn r_sup_2_caps_never_exceed_the_kind_ceiling() {
+        let caps: LoaCaps = toml::from_str("password = \"high\"\ntotp = \"low\"").unwrap();
+        assert_eq!(caps.cap(MeansKind::Password), Loa::Low);
+        assert_eq!(caps.cap(MeansKind::Totp), Loa::Low);
+        assert_eq!(caps.cap(MeansKind::Smartcard), Loa::High);
+    }
+
+    #[test]
+    fn r_sec_2_debug_output_redacts_secrets() {
+        let mut c = Config::default();
+        c.database.url = "postgres://eid:hunter2@db/eid".into();
+        c.hsm.pin_env = Some(SecretString::from("123456".to_string()));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("123456"));
+    }
+}

@@ -1,0 +1,245 @@
+//! Relying parties (OAuth clients) and the rules that apply to them.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::ClientId;
+use super::loa::Loa;
+
+/// How a client authenticates at the token endpoint (OIDC Core §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with `client_id:client_secret`.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523), keys from the client's JWKS.
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    /// The registered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+}
+
+/// JWS algorithms the provider signs ID tokens with (keys in the HSM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    /// ECDSA P-256 with SHA-256 (default).
+    ES256,
+    /// RSASSA-PSS with SHA-256, RSA-3072 key.
+    PS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, RSA-3072 key (required by OIDC Core).
+    RS256,
+}
+
+impl SigningAlg {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::PS256 => "PS256",
+            SigningAlg::RS256 => "RS256",
+        }
+    }
+}
+
+/// `sub` of a client: the person identifier everywhere, or pairwise per sector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectType {
+    /// Pairwise per sector identifier (the redirect_uri host unless configured).
+    Pairwise,
+    /// The same `sub` for every client.
+    #[default]
+    Public,
+}
+
+/// When the holder is asked to consent to the release of claims.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentMode {
+    /// At every login.
+    Always,
+    /// Never (first-party clients).
+    Never,
+    /// The first time per client and attribute set.
+    #[default]
+    Once,
+}
+
+/// The form of `acr` values a client receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcrFormat {
+    /// `low|substantial|high`.
+    Short,
+    /// `http://eidas.europa.eu/LoA/...`.
+    #[default]
+    Uri,
+}
+
+/// A registered relying party. The secret is held only as its SHA-256 fingerprint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Client {
+    /// The client identifier.
+    pub client_id: ClientId,
+    /// Display name on the login page.
+    #[serde(default)]
+    pub client_name: String,
+    /// SHA-256 of the client secret (hex), for the secret-based methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_sha256: Option<String>,
+    /// The client's public keys (JWKS) for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Exact-match redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Claims this client may ever receive (R-DATA-4).
+    #[serde(default)]
+    pub allowed_claims: Vec<String>,
+    /// The one token endpoint authentication method this client uses.
+    pub token_endpoint_auth_method: AuthMethod,
+    /// Authorization requests must come through PAR (RFC 9126).
+    #[serde(default)]
+    pub require_par: bool,
+    /// PKCE S256 required (default true; false only for legacy RPs; `plain` never).
+    #[serde(default = "yes")]
+    pub require_pkce: bool,
+    /// ID token signing algorithm.
+    #[serde(default = "default_alg")]
+    pub id_token_signed_response_alg: SigningAlg,
+    /// `public` or `pairwise`.
+    #[serde(default)]
+    pub subject_type: SubjectType,
+    /// Sector identifier for pairwise `sub` (default: the redirect_uri host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_identifier: Option<String>,
+    /// Destination country (YY of `person_identifier`); default the provider's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// A floor applied even when the RP asks for less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_acr: Option<Loa>,
+    /// Consent mode.
+    #[serde(default)]
+    pub consent: ConsentMode,
+    /// `acr` value format.
+    #[serde(default)]
+    pub acr_format: AcrFormat,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_alg() -> SigningAlg {
+    SigningAlg::ES256
+}
+
+/// A client registration is inconsistent.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClientError {
+    /// No redirect URI, or one that is not an absolute URI without fragment.
+    #[error("invalid redirect_uri: {0}")]
+    RedirectUri(String),
+    /// Secret-based method without a secret, or `private_key_jwt` without keys.
+    #[error("token_endpoint_auth_method {0} needs credentials that are missing")]
+    MissingCredentials(&'static str),
+    /// The destination country is not two upper-case letters.
+    #[error("country must be two upper-case letters")]
+    Country,
+}
+
+impl Client {
+    /// Validates a registration (import, admin API).
+    pub fn validate(&self) -> Result<(), ClientError> {
+        if self.redirect_uris.is_empty() {
+            return Err(ClientError::RedirectUri("none registered".into()));
+        }
+        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
+            let parsed = url::Url::parse(uri).map_err(|_| ClientError::RedirectUri(uri.clone()))?;
+            if parsed.fragment().is_some() || parsed.cannot_be_a_base() {
+                return Err(ClientError::RedirectUri(uri.clone()));
+            }
+        }
+        match self.token_endpoint_auth_method {
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost if self.secret_sha256.is_none() => {
+                return Err(ClientError::MissingCredentials(
+                    self.token_endpoint_auth_method.as_str(),
+                ));
+            }
+            AuthMethod::PrivateKeyJwt if self.jwks.is_none() => {
+                return Err(ClientError::MissingCredentials("private_key_jwt"));
+            }
+            _ => {}
+        }
+        if let Some(c) = &self.country {
+            if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(ClientError::Country);
+            }
+        }
+        Ok(())
+    }
+
+    /// Exact string match of a redirect URI (no prefix or pattern matching).
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// The `acr` value for `loa` in this client's format.
+    pub fn acr_value(&self, loa: Loa) -> &'static str {
+        match self.acr_format {
+            AcrFormat::Short => loa.short(),
+            AcrFormat::Uri => loa.uri(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        serde_json::from_value(serde_json::json!({
+            "client_id": "rp", "redirect_uris": ["https://rp.example/cb"],
+            "token_endpoint_auth_method": "client_secret_basic", "secret_sha256": "00"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_require_pkce_and_es256() {
+        let c = client();
+        assert!(c.require_pkce);
+        assert_eq!(c.id_token_signed_response_alg, SigningAlg::ES256);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let c = client();
+        assert!(c.has_redirect_uri("https://rp.example/cb"));
+        assert!(!c.has_redirect_uri("https://rp.example/cb/"));
+        assert!(!c.has_redirect_uri("https://rp.example/cb?x=1"));
+    }
+
+    #[test]
+    fn registrations_without_credentials_or_with_fragments_are_refused() {
+        let mut c = client();
+        c.secret_sha256 = None;
+        assert!(c.validate().is_err());
+        let mut c = client();
+        c.redirect_uris = vec!["https://rp.example/cb#frag".into()];
+        assert!(c.validate().is_err());
+    }
+}

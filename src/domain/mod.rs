@@ -1,0 +1,13 @@
+//! Pure types and rules. No I/O: only std, serde, time, uuid, thiserror, secrecy/zeroize,
+//! subtle and sha2 (for constant-time comparison and fingerprints of secrets).
+
+pub mod client;
+pub mod ids;
+pub mod loa;
+pub mod means;
+pub mod person;
+pub mod secret;
+
+/// Seconds since the Unix epoch, UTC (R-LOG-3). Domain functions take `now` as an
+/// argument so that expiry is testable without sleeping.
+pub type UnixTime = i64;

@@ -1,0 +1,1 @@
+//! SoftHSM token initialisation (in progress).

@@ -1,0 +1,64 @@
+//! The HSM port: every private key eidgate uses lives in a PKCS#11 token and is used
+//! only through it (R-AUTH-6, R-SEC-2). This is the only module that imports `cryptoki`.
+//!
+//! - [`Signer`]: signs JWS payloads with the active key of an algorithm; publishes JWKS.
+//! - `pkcs11`: module loading, `C_Initialize` once, login, key lookup by label.
+//! - `pool`: owned sessions used inside `spawn_blocking`, reopened when lost.
+//! - `keys`: labels (`oidc-sign-<n>`, `oidc-sign-rsa-<n>`), kid = JWK thumbprint, JWKS.
+//! - `init`: creation of the embedded SoftHSM token under the data dir.
+//!
+//! There is never a software-key fallback: if the HSM cannot sign, the caller fails
+//! closed with 503.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::client::SigningAlg;
+
+/// A key id as published in the JWKS (`kid` = RFC 7638 JWK thumbprint).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Kid(pub String);
+
+/// Errors of the HSM port. `SessionLost` and `Unavailable` mean fail closed (503).
+#[derive(Debug, thiserror::Error)]
+pub enum HsmError {
+    /// The session broke and could not be reopened.
+    #[error("HSM session lost")]
+    SessionLost,
+    /// The module, slot or token is not reachable.
+    #[error("HSM unavailable: {0}")]
+    Unavailable(String),
+    /// No key for this label or algorithm.
+    #[error("HSM key not found: {0}")]
+    KeyNotFound(String),
+    /// Token initialisation failed.
+    #[error("HSM token initialisation failed: {0}")]
+    Init(String),
+    /// Any other PKCS#11 failure.
+    #[error("PKCS#11 error: {0}")]
+    Pkcs11(String),
+}
+
+/// Signs with keys it never reveals (rustls `SigningKey` shape).
+#[async_trait]
+pub trait Signer: Send + Sync {
+    /// Hashes `message` with SHA-256 and signs it in the HSM with the active key for
+    /// `alg`. ES256 returns `r || s` (64 bytes), as JWS wants; RS256/PS256 the RSA
+    /// signature. Runs off the async runtime.
+    async fn sign(&self, alg: SigningAlg, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError>;
+
+    /// The published JWKS (active and recently retired public keys), pre-serialised.
+    fn jwks_json(&self) -> Arc<Vec<u8>>;
+
+    /// Checks that the token answers (for `/readyz`).
+    async fn check(&self) -> Result<(), HsmError>;
+}
+
+pub mod init;
+pub mod keys;
+pub mod pkcs11;
+pub mod pool;
+
+pub use keys::{KeyInfo, KeyKind};
+pub use pkcs11::Pkcs11Hsm;

@@ -1,0 +1,39 @@
+//! # eidgate
+//!
+//! An OpenID Connect provider for multi-factor eID means at eIDAS levels of assurance.
+//! Every key that matters lives in an HSM used through PKCS#11.
+//!
+//! # Layout
+//! Data flows one way: **transport → services → domain → ports**.
+//!
+//! | module | role |
+//! | --- | --- |
+//! | [`domain`] | pure types and rules (ids, LoA, secrets, clients, persons, means); no I/O |
+//! | [`hsm`] | the only module that touches PKCS#11 (`cryptoki`): signing keys, JWKS, token init |
+//! | [`store`] | durable state through sqlx (SQLite default, PostgreSQL) |
+//! | [`ephemeral`] | short-lived state: flows, codes, access tokens, rate counters |
+//! | [`audit`] | hash-chained audit events (written with the change they record) |
+//! | [`authn`] | login ceremonies (password for now) and the login API |
+//! | [`oidc`] | the OpenID Connect protocol engine and its HTTP endpoints |
+//! | [`admin`] | `import` of clients, persons and means |
+//! | [`web`] | server shell: router, TLS, limits, problem+json |
+//! | [`app`] | composition root: builds ports from config and serves |
+//! | [`cli`] | the `eidgate` command line |
+//!
+//! Dependency rule (checked by `tests/it/layering.rs`): `domain` imports no I/O crate;
+//! `axum`/`tower` appear only in `*/http.rs`, `web/` and `app.rs`; `sqlx` only in `store/`;
+//! `cryptoki` only in `hsm/`.
+
+pub mod admin;
+pub mod app;
+pub mod audit;
+pub mod authn;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod ephemeral;
+pub mod hsm;
+pub mod oidc;
+pub mod random;
+pub mod store;
+pub mod web;

@@ -1,0 +1,4 @@
+//! SQL store (in progress).
+
+/// The SQL store.
+pub struct SqlStore;
