@@ -318,7 +318,9 @@ fn prepare_sqlite(url: &str) -> Result<(String, bool), StoreError> {
     if in_memory {
         return Ok((url.to_owned(), true));
     }
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    // sqlx percent-decodes the path (`%20`, `%3F`), so the directory must match that.
+    let path = percent_decode(path);
+    if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| StoreError::Unavailable(format!("cannot create the database directory: {e}")))?;
     }
@@ -406,7 +408,7 @@ fn migrate_error(error: MigrateError) -> StoreError {
     }
 }
 
-/// The password of a URL, raw and percent-decoded, if any.
+/// The password of a URL as written (percent-encoded), if any.
 fn url_password(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     parsed.password().filter(|p| !p.is_empty()).map(str::to_owned)
@@ -765,6 +767,10 @@ mod tests {
         let (prepared, _) = prepare_sqlite(&format!("{url}?mode=ro")).unwrap();
         assert!(prepared.ends_with("?mode=ro"));
         assert!(prepare_sqlite("sqlite::memory:").unwrap().1);
+        let spaced = dir.path().join("a b/db.sqlite");
+        let encoded = format!("sqlite://{}", spaced.display()).replace(' ', "%20");
+        prepare_sqlite(&encoded).unwrap();
+        assert!(spaced.parent().unwrap().is_dir());
     }
 
     #[test]

@@ -371,6 +371,48 @@ async fn r_auth_4_refresh_rotates_once_and_reuse_revokes_the_whole_grant() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_4_a_refresh_token_replayed_concurrently_rotates_once_and_revokes_the_grant() {
+    for (engine, _, store) in stores().await {
+        let m = holder_with_means(&store, "10").await;
+        let grant = GrantId::new();
+        store
+            .insert_refresh(&refresh("race", grant, "rp", &m, 5_000))
+            .await
+            .unwrap();
+        let store = Arc::new(store);
+        let racers: Vec<_> = ["race-a", "race-b"]
+            .into_iter()
+            .map(|next| {
+                let store = Arc::clone(&store);
+                let replacement = refresh(next, grant, "rp", &m, 6_000);
+                tokio::spawn(async move {
+                    store
+                        .rotate_refresh(&fp("race"), &client_id("rp"), 2_000, &replacement)
+                        .await
+                })
+            })
+            .collect();
+        let mut rotated = 0;
+        for racer in racers {
+            match racer.await.unwrap().unwrap() {
+                RefreshOutcome::Rotated(_) => rotated += 1,
+                RefreshOutcome::Reused(g) => assert_eq!(g, grant, "{engine}"),
+                RefreshOutcome::Invalid => panic!("{engine}: a racer saw Invalid"),
+            }
+        }
+        assert_eq!(rotated, 1, "{engine}: exactly one rotation");
+        for token in ["race", "race-a", "race-b"] {
+            assert_eq!(
+                store.refresh(&fp(token), 2_000).await.unwrap(),
+                None,
+                "{engine}: {token}"
+            );
+        }
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn r_auth_4_a_refresh_token_presented_by_another_client_is_invalid_and_unchanged() {
     for (engine, _, store) in stores().await {
