@@ -1,1 +1,6 @@
-fn main() {}
+//! The one integration-test binary (STYLE §1.8): shared helpers in `support`, one module
+//! per feature.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod store_contract;
+mod support;
