@@ -77,10 +77,7 @@ pub fn prepare_embedded_softhsm(data_dir: &Path) -> Result<Option<PathBuf>, HsmE
 
 /// The user PIN file: `hsm.pin_file`, else `{data_dir}/hsm-user.pin`.
 pub fn user_pin_path(config: &HsmConfig, data_dir: &Path) -> PathBuf {
-    config
-        .pin_file
-        .clone()
-        .unwrap_or_else(|| data_dir.join(USER_PIN_FILE))
+    config.pin_file.clone().unwrap_or_else(|| data_dir.join(USER_PIN_FILE))
 }
 
 /// The configured user PIN: `EIDGATE_HSM_PIN` (`pin_env`) first, then the PIN file.
@@ -103,7 +100,10 @@ fn read_pin_file(path: &Path) -> Result<Option<AuthPin>, HsmError> {
             Ok(Some(AuthPin::new(pin.to_owned())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(HsmError::Unavailable(format!("cannot read PIN file {}: {e}", path.display()))),
+        Err(e) => Err(HsmError::Unavailable(format!(
+            "cannot read PIN file {}: {e}",
+            path.display()
+        ))),
     }
 }
 

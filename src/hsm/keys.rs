@@ -224,10 +224,13 @@ impl PublicKey {
         let point = if ec_point.len() == point_len && ec_point.first() == Some(&0x04) {
             ec_point
         } else {
-            der_octet_string(ec_point).ok_or_else(|| HsmError::Pkcs11("CKA_EC_POINT is not a DER OCTET STRING".into()))?
+            der_octet_string(ec_point)
+                .ok_or_else(|| HsmError::Pkcs11("CKA_EC_POINT is not a DER OCTET STRING".into()))?
         };
         if point.len() != point_len || point.first() != Some(&0x04) {
-            return Err(HsmError::Pkcs11("CKA_EC_POINT is not an uncompressed point of the curve".into()));
+            return Err(HsmError::Pkcs11(
+                "CKA_EC_POINT is not an uncompressed point of the curve".into(),
+            ));
         }
         let (x, y) = point[1..].split_at(coordinate);
         Ok(PublicKey::Ec {
@@ -339,7 +342,10 @@ fn der_octet_string(der: &[u8]) -> Option<&[u8]> {
             return None;
         }
         let (len_bytes, rest) = rest.split_at(count);
-        (len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
+        (
+            len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+            rest,
+        )
     };
     (rest.len() == len).then_some(rest)
 }
@@ -527,7 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn r_auth_7_highest_generation_is_active_and_retired_keys_drop_out_after_the_window() {
+    fn r_auth_6_highest_generation_is_active_and_retired_keys_drop_out_after_the_window() {
         let now = OffsetDateTime::now_utc();
         let hour = Duration::from_secs(3600);
         let inventory = Inventory::build(

@@ -316,13 +316,23 @@ impl Pkcs11Hsm {
     fn install(&self, raw: Vec<RawKey>) {
         let inventory = Inventory::build(raw, OffsetDateTime::now_utc(), self.inner.retired_key_publish);
         let jwks = Arc::new(inventory.jwks_json());
-        *self.inner.inventory.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(inventory);
+        *self
+            .inner
+            .inventory
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(inventory);
         *self.inner.jwks.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = jwks;
     }
 
     fn inventory(&self) -> Arc<Inventory> {
         // Poisoning cannot leave a half-written Arc behind; keep serving.
-        Arc::clone(&self.inner.inventory.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Arc::clone(
+            &self
+                .inner
+                .inventory
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 }
 
@@ -467,10 +477,7 @@ fn read_keys(session: &Session) -> Result<Vec<RawKey>, OpError> {
                 (KeyMaterial::Ec(_) | KeyMaterial::Rsa3072, false) => read_public(session, kind, &label, &id)?,
                 _ => continue, // a label of ours on the wrong kind of object
             };
-            let retired_at = retirements
-                .iter()
-                .find(|(l, _)| *l == label)
-                .map(|(_, at)| *at);
+            let retired_at = retirements.iter().find(|(l, _)| *l == label).map(|(_, at)| *at);
             keys.push(RawKey {
                 label,
                 kind,
@@ -528,7 +535,11 @@ fn read_public(session: &Session, kind: KeyKind, label: &str, id: &[u8]) -> Resu
 /// with a half-generated pair).
 fn max_generation(session: &Session, kind: KeyKind) -> Result<u32, OpError> {
     let mut max = 0;
-    for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY, ObjectClass::SECRET_KEY] {
+    for class in [
+        ObjectClass::PRIVATE_KEY,
+        ObjectClass::PUBLIC_KEY,
+        ObjectClass::SECRET_KEY,
+    ] {
         for object in labelled_objects(session, class)? {
             if object.kind == kind {
                 max = max.max(object.generation);
@@ -599,7 +610,11 @@ fn ck_date(at: OffsetDateTime) -> Date {
     let year = digits(u32::try_from(at.year()).unwrap_or(0), 4);
     let month = digits(u32::from(u8::from(at.month())), 2);
     let day = digits(u32::from(at.day()), 2);
-    match (<[u8; 4]>::try_from(year), <[u8; 2]>::try_from(month), <[u8; 2]>::try_from(day)) {
+    match (
+        <[u8; 4]>::try_from(year),
+        <[u8; 2]>::try_from(month),
+        <[u8; 2]>::try_from(day),
+    ) {
         (Ok(y), Ok(m), Ok(d)) => Date::new(y, m, d),
         _ => Date::new_empty(),
     }
@@ -660,7 +675,11 @@ fn generate(session: &Session, kind: KeyKind, generation: u32) -> Result<(), OpE
                 Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
             ]);
             let mut private = secret_attributes.to_vec();
-            private.extend([Attribute::Sign(true), Attribute::Decrypt(false), Attribute::Unwrap(false)]);
+            private.extend([
+                Attribute::Sign(true),
+                Attribute::Decrypt(false),
+                Attribute::Unwrap(false),
+            ]);
             session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
         }
     }

@@ -1,1 +1,3 @@
-fn main() {}
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod hsm;
+mod support;
