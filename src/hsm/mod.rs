@@ -60,5 +60,5 @@ pub mod keys;
 pub mod pkcs11;
 pub mod pool;
 
-pub use keys::{KeyInfo, KeyKind};
+pub use keys::{KeyInfo, KeyKind, KeyState};
 pub use pkcs11::Pkcs11Hsm;

@@ -2,5 +2,6 @@
 //! per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod hsm;
 mod store_contract;
 mod support;
