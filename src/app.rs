@@ -1,1 +1,190 @@
-//! (in progress)
+//! Composition root: builds the ports from [`Config`] (store, ephemeral store, HSM),
+//! the services' shared state [`App`], and serves the router on a given listener until
+//! a shutdown future completes (mini-redis `run` shape; tests bind port 0).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::authn::password::PasswordVerifier;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, TlsMode};
+use crate::domain::UnixTime;
+use crate::ephemeral::memory::MemoryStore;
+use crate::ephemeral::Ephemeral;
+use crate::hsm::{HsmError, Pkcs11Hsm, Signer};
+use crate::store::{SqlStore, Store, StoreError};
+
+/// Start-up and serving errors.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The HSM could not be opened.
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The ephemeral store URL is not supported by this build.
+    #[error("ephemeral store {0:?} is not supported (use \"memory\")")]
+    Ephemeral(String),
+    /// TLS set-up.
+    #[error(transparent)]
+    Tls(#[from] crate::web::tls::TlsError),
+    /// Socket I/O.
+    #[error("server I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// Password hashing could not start.
+    #[error("password hashing: {0}")]
+    Hash(#[from] crate::authn::password::HashError),
+}
+
+/// Everything request handlers share.
+pub struct App {
+    /// Validated configuration.
+    pub config: Config,
+    /// Time source.
+    pub clock: Arc<SystemClock>,
+    /// Durable store.
+    pub store: Arc<dyn Store>,
+    /// Short-lived store.
+    pub ephemeral: Arc<dyn Ephemeral>,
+    /// Keys in the HSM.
+    pub signer: Arc<dyn Signer>,
+    /// The HSM itself (key inventory refresh, health).
+    pub hsm: Option<Arc<Pkcs11Hsm>>,
+    /// argon2id pool.
+    pub passwords: PasswordVerifier,
+    /// Pre-serialised discovery document.
+    pub discovery: Arc<Vec<u8>>,
+}
+
+impl App {
+    /// Now, UTC seconds.
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+}
+
+/// Opens the HSM off the runtime (creating the embedded SoftHSM token on first start);
+/// hands the config back.
+pub async fn open_hsm(config: Config) -> Result<(Config, Arc<Pkcs11Hsm>), AppError> {
+    let (config, hsm) = tokio::task::spawn_blocking(move || {
+        let hsm = Pkcs11Hsm::open(&config.hsm, &config.data_dir);
+        (config, hsm)
+    })
+    .await
+    .map_err(|e| HsmError::Unavailable(e.to_string()))?;
+    Ok((config, Arc::new(hsm?)))
+}
+
+/// Opens the durable store (and migrates it).
+pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, AppError> {
+    if config.database.url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    Ok(Arc::new(
+        SqlStore::connect(&config.database.url, config.database.max_connections).await?,
+    ))
+}
+
+/// Builds the application from a validated config.
+pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = open_store(&config).await?;
+    let ephemeral: Arc<dyn Ephemeral> = match config.ephemeral.url.as_str() {
+        "memory" => Arc::new(MemoryStore::new()),
+        other => return Err(AppError::Ephemeral(other.to_owned())),
+    };
+    let (config, hsm) = open_hsm(config).await?;
+    let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
+    let discovery = Arc::new(crate::oidc::discovery::document(&config));
+    let app = Arc::new(App {
+        config,
+        clock: Arc::new(SystemClock::default()),
+        store,
+        ephemeral,
+        signer: hsm.clone(),
+        hsm: Some(hsm.clone()),
+        passwords,
+        discovery,
+    });
+    spawn_key_refresh(&app, hsm);
+    Ok(app)
+}
+
+/// Re-reads the HSM key inventory periodically so that `eidgate hsm rotate` reaches a
+/// running server. Stops when the app is dropped.
+fn spawn_key_refresh(app: &Arc<App>, hsm: Arc<Pkcs11Hsm>) {
+    let every = app.config.hsm.key_refresh;
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if weak.upgrade().is_none() {
+                return;
+            }
+            if let Err(e) = hsm.refresh_keys().await {
+                tracing::warn!(error = %e, "HSM key inventory refresh failed");
+            }
+        }
+    });
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn serve(
+    app: Arc<App>,
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AppError> {
+    crate::web::tls::install_provider();
+    listener.set_nonblocking(true)?;
+    let mode = app.config.tls.mode;
+    let tls_files = match mode {
+        TlsMode::Off => None,
+        TlsMode::Dev => Some(crate::web::tls::dev_certificate(
+            &app.config.data_dir,
+            &app.config.issuer,
+        )?),
+        TlsMode::Files => match (&app.config.tls.cert, &app.config.tls.key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            _ => None,
+        },
+    };
+    let audit_start = crate::audit::AuditEvent::new(
+        "system.start",
+        "system",
+        "eidgate",
+        serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "tls": format!("{mode:?}").to_lowercase()}),
+    );
+    app.store.append(audit_start).await?;
+    let router = crate::web::router::router(app.clone());
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    match tls_files {
+        None => {
+            tracing::warn!("TLS is off: serve only behind a TLS-terminating proxy");
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        }
+        Some((cert, key)) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                h.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    let audit_stop = crate::audit::AuditEvent::new("system.stop", "system", "eidgate", serde_json::json!({}));
+    if let Err(e) = app.store.append(audit_stop).await {
+        tracing::warn!(error = %e, "could not record system stop");
+    }
+    Ok(())
+}

@@ -29,6 +29,7 @@ pub mod app;
 pub mod audit;
 pub mod authn;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod ephemeral;

@@ -1,1 +1,3 @@
-//! (in progress)
+//! Operator functions. For now: `eidgate import` (DESIGN "Admin API and CLI").
+
+pub mod import;

@@ -1,1 +1,86 @@
-//! (in progress)
+//! Login ceremonies and what they share: the login flow bound to a browser, the SSO
+//! session, the validity check of a means at every use (R-AUTH-1), and the end of a
+//! flow (achieved LoA, code issue, redirect).
+
+pub mod ceremony;
+pub mod flow;
+pub mod http;
+pub mod password;
+pub mod session;
+pub mod throttle;
+
+use crate::app::App;
+use crate::domain::ids::MeansId;
+use crate::domain::UnixTime;
+use crate::oidc::grant::Authentication;
+
+/// Errors of the ceremonies (mapped to problem+json in `http.rs`).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthnError {
+    /// The login flow is unknown, expired, or used without its browser cookie.
+    #[error("login flow not found")]
+    FlowNotFound,
+    /// Wrong identifier or credential (one answer for both).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The means exists but is not active (no detail about which state).
+    #[error("means not active")]
+    MeansNotActive,
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many attempts")]
+    TooManyAttempts(u64),
+    /// Malformed input.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A dependency is down: fail closed.
+    #[error("temporarily unavailable")]
+    Unavailable,
+}
+
+impl From<crate::store::StoreError> for AuthnError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::warn!(error = %e, "store error during authentication");
+        AuthnError::Unavailable
+    }
+}
+
+impl From<crate::ephemeral::EphemeralError> for AuthnError {
+    fn from(e: crate::ephemeral::EphemeralError) -> Self {
+        tracing::warn!(error = %e, "ephemeral store error during authentication");
+        AuthnError::Unavailable
+    }
+}
+
+impl From<crate::hsm::HsmError> for AuthnError {
+    fn from(e: crate::hsm::HsmError) -> Self {
+        tracing::error!(error = %e, "HSM error during authentication");
+        AuthnError::Unavailable
+    }
+}
+
+impl From<password::HashError> for AuthnError {
+    fn from(e: password::HashError) -> Self {
+        tracing::warn!(error = %e, "password hashing failed");
+        AuthnError::Unavailable
+    }
+}
+
+/// R-AUTH-1: the means behind an authentication still exists, belongs to the holder, is
+/// `active` and within its validity. Checked at every exchange, refresh, userinfo and
+/// introspection, so a suspension takes effect at once (R-LIFE-4). If the status cannot
+/// be read, this fails closed (`Unavailable`).
+pub async fn ensure_means_usable(app: &App, authn: &Authentication, now: UnixTime) -> Result<(), AuthnError> {
+    ensure_usable(app, authn.means, now).await.and_then(|holder| {
+        if holder == authn.person {
+            Ok(())
+        } else {
+            Err(AuthnError::MeansNotActive)
+        }
+    })
+}
+
+async fn ensure_usable(app: &App, means: MeansId, now: UnixTime) -> Result<crate::domain::ids::PersonId, AuthnError> {
+    let m = app.store.means(means).await?.ok_or(AuthnError::MeansNotActive)?;
+    m.check_usable(now).map_err(|_| AuthnError::MeansNotActive)?;
+    Ok(m.holder)
+}

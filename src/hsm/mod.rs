@@ -48,6 +48,10 @@ pub trait Signer: Send + Sync {
     /// signature. Runs off the async runtime.
     async fn sign(&self, alg: SigningAlg, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError>;
 
+    /// The kid of the key `sign` would use now for `alg` (goes into the JWS header
+    /// before signing; if a rotation races, `sign` reports the kid it really used).
+    fn active_kid(&self, alg: SigningAlg) -> Result<Kid, HsmError>;
+
     /// The published JWKS (active and recently retired public keys), pre-serialised.
     fn jwks_json(&self) -> Arc<Vec<u8>>;
 

@@ -374,6 +374,10 @@ impl Signer for Pkcs11Hsm {
         Ok((kid, signature))
     }
 
+    fn active_kid(&self, alg: SigningAlg) -> Result<Kid, HsmError> {
+        Pkcs11Hsm::active_kid(self, alg).ok_or_else(|| HsmError::KeyNotFound(kind_for(alg).prefix().to_owned()))
+    }
+
     fn jwks_json(&self) -> Arc<Vec<u8>> {
         Arc::clone(&self.inner.jwks.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }

@@ -1,1 +1,10 @@
-//! (in progress)
+//! The server shell: router, TLS (rustls), security headers and limits (R-SEC-1,
+//! R-SEC-5), problem+json, static pages.
+
+pub mod middleware;
+pub mod pages;
+pub mod problem;
+pub mod router;
+pub mod tls;
+
+pub use problem::Problem;

@@ -1,0 +1,85 @@
+//! The login flow: one authorization request waiting for the holder to authenticate,
+//! kept in the ephemeral store and bound to the browser that started it by a cookie
+//! (a flow used without its cookie is refused).
+
+use serde::{Deserialize, Serialize};
+
+use super::AuthnError;
+use crate::app::App;
+use crate::domain::loa::Loa;
+use crate::domain::secret::{ct_eq, fingerprint, fingerprint_hex};
+use crate::domain::UnixTime;
+use crate::ephemeral;
+use crate::oidc::authorize::AuthRequest;
+
+/// Name of the cookie binding flows to a browser.
+pub const BROWSER_COOKIE: &str = "eidgate_browser";
+
+/// A pending login.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginFlow {
+    /// Flow id (random, 256 bits).
+    pub id: String,
+    /// The validated authorization request.
+    pub request: AuthRequest,
+    /// Client display name.
+    pub client_name: String,
+    /// SHA-256 of the browser cookie.
+    pub browser: String,
+    /// Expiry.
+    pub exp: UnixTime,
+}
+
+impl LoginFlow {
+    /// The level the holder must reach.
+    pub fn requested_loa(&self) -> Loa {
+        self.request.requested_loa.unwrap_or(Loa::Low)
+    }
+}
+
+fn key(id: &str) -> String {
+    format!("flow:{}", fingerprint_hex(id))
+}
+
+/// Starts a flow for `request`, bound to `browser_cookie`.
+pub async fn start(
+    app: &App,
+    request: AuthRequest,
+    client_name: String,
+    browser_cookie: &str,
+) -> Result<LoginFlow, AuthnError> {
+    let flow = LoginFlow {
+        id: crate::random::token(),
+        request,
+        client_name,
+        browser: hex::encode(fingerprint(browser_cookie)),
+        exp: app.now() + crate::oidc::token::secs(app.config.tokens.flow_ttl),
+    };
+    ephemeral::put_json(
+        app.ephemeral.as_ref(),
+        &key(&flow.id),
+        &flow,
+        app.config.tokens.flow_ttl,
+    )
+    .await?;
+    Ok(flow)
+}
+
+/// Loads a flow for a request from `browser_cookie`.
+pub async fn load(app: &App, id: &str, browser_cookie: Option<&str>) -> Result<LoginFlow, AuthnError> {
+    if id.len() != 43 {
+        return Err(AuthnError::FlowNotFound);
+    }
+    let flow: LoginFlow = ephemeral::decode(app.ephemeral.get(&key(id)).await?).ok_or(AuthnError::FlowNotFound)?;
+    let cookie = browser_cookie.ok_or(AuthnError::FlowNotFound)?;
+    let presented = hex::encode(fingerprint(cookie));
+    if !ct_eq(presented.as_bytes(), flow.browser.as_bytes()) || flow.exp <= app.now() {
+        return Err(AuthnError::FlowNotFound);
+    }
+    Ok(flow)
+}
+
+/// Ends a flow (single use: a finished flow cannot be finished again).
+pub async fn finish(app: &App, flow: &LoginFlow) -> Result<bool, AuthnError> {
+    Ok(app.ephemeral.take(&key(&flow.id)).await?.is_some())
+}

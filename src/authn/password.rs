@@ -1,0 +1,112 @@
+//! Password hashing and verification with argon2id (R-AUTH-3, R-SEC-4) on a bounded pool.
+//!
+//! argon2id costs ~25 ms of CPU per hash, so verifications run off the async runtime,
+//! at most `workers` at once, and a request that cannot start within the deadline gets
+//! 503 instead of queueing for ever: a login flood cannot starve the token endpoint.
+//! Unknown identifiers are verified against a dummy hash so that the failure path takes
+//! the same time whether the account exists or not.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::domain::secret::Password;
+
+/// OWASP (2023) minimum for argon2id: m = 19 MiB, t = 2, p = 1.
+pub const MEMORY_KIB: u32 = 19 * 1024;
+/// Iterations.
+pub const ITERATIONS: u32 = 2;
+/// Parallelism.
+pub const PARALLELISM: u32 = 1;
+
+/// Errors of the hashing pool.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HashError {
+    /// Every worker stayed busy past the deadline (answer 503).
+    #[error("password hashing is overloaded")]
+    Busy,
+    /// The stored hash is not a valid PHC string.
+    #[error("stored password hash is malformed")]
+    Malformed,
+}
+
+fn argon2() -> Argon2<'static> {
+    // The parameters are constants within argon2's documented ranges.
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password (import, activation, password change).
+pub fn hash(password: &Password) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| HashError::Malformed)
+}
+
+/// The bounded verification pool.
+#[derive(Clone)]
+pub struct PasswordVerifier {
+    permits: Arc<Semaphore>,
+    deadline: Duration,
+    dummy: Arc<String>,
+}
+
+impl PasswordVerifier {
+    /// A pool of `workers` (0 = number of cores) with a queue deadline.
+    pub fn new(workers: usize, deadline: Duration) -> Result<Self, HashError> {
+        let workers = if workers == 0 {
+            crate::config::Config::cores()
+        } else {
+            workers
+        };
+        let dummy = hash(&Password::new(crate::random::token()))?;
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(workers)),
+            deadline,
+            dummy: Arc::new(dummy),
+        })
+    }
+
+    /// Verifies `password` against `phc` (or the dummy hash when `None`, which always
+    /// fails but costs the same).
+    pub async fn verify(&self, phc: Option<String>, password: Password) -> Result<bool, HashError> {
+        let permit = tokio::time::timeout(self.deadline, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::Busy)?;
+        let real = phc.is_some();
+        let phc = phc.unwrap_or_else(|| self.dummy.as_ref().clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let parsed = PasswordHash::new(&phc).map_err(|_| HashError::Malformed)?;
+            Ok(argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+        })
+        .await
+        .map_err(|_| HashError::Busy)?;
+        result.map(|ok| ok && real)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn r_auth_3_argon2id_hashes_verify_and_are_salted() {
+        let p = Password::new("correct horse battery".into());
+        let h1 = hash(&p).unwrap();
+        let h2 = hash(&p).unwrap();
+        assert!(h1.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_ne!(h1, h2);
+        let v = PasswordVerifier::new(1, Duration::from_secs(5)).unwrap();
+        assert!(v.verify(Some(h1.clone()), p.clone()).await.unwrap());
+        assert!(!v.verify(Some(h1), Password::new("wrong".into())).await.unwrap());
+        assert!(!v.verify(None, p).await.unwrap());
+    }
+}

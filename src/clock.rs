@@ -1,0 +1,31 @@
+//! The clock port. Domain rules take `now` as an argument; services read it here, so
+//! expiry can be tested by moving a test clock instead of sleeping.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::domain::UnixTime;
+
+/// A source of the current UTC time in seconds (R-LOG-3).
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> UnixTime;
+}
+
+/// The system clock, with an adjustable offset for tests (`0` in production).
+#[derive(Debug, Default)]
+pub struct SystemClock {
+    offset: AtomicI64,
+}
+
+impl SystemClock {
+    /// Moves this clock by `seconds` (tests only: expiry without sleeping).
+    pub fn advance(&self, seconds: i64) {
+        self.offset.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,289 @@
+//! Client authentication at the token, introspection, revocation and PAR endpoints
+//! (OIDC Core §9): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+//! (RFC 7523). Each client is registered for exactly one method; any other is refused.
+//!
+//! Secrets are compared by their SHA-256 fingerprints in constant time. Assertions must
+//! be signed with an asymmetric algorithm (`none` and HMAC are refused), name the client
+//! as `iss` and `sub`, name this provider (issuer or the endpoint) in `aud`, expire within
+//! an hour, and carry a `jti` the caller checks for replay.
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::error::OAuthError;
+use super::params::Params;
+use crate::domain::client::{AuthMethod, Client};
+use crate::domain::ids::ClientId;
+use crate::domain::secret::{ct_eq, fingerprint, ClientSecret};
+use crate::domain::UnixTime;
+
+/// RFC 7523 client assertion type.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Longest accepted assertion lifetime (exp - now), seconds.
+pub const MAX_ASSERTION_LIFETIME: i64 = 3600;
+
+/// Credentials as presented, before the client is looked up.
+pub enum Presented {
+    /// HTTP Basic.
+    Basic(ClientId, ClientSecret),
+    /// In the body.
+    Post(ClientId, ClientSecret),
+    /// A signed JWT.
+    Assertion(ClientId, String),
+}
+
+impl Presented {
+    /// The claimed client id.
+    pub fn client_id(&self) -> &ClientId {
+        match self {
+            Presented::Basic(id, _) | Presented::Post(id, _) | Presented::Assertion(id, _) => id,
+        }
+    }
+
+    /// The method these credentials use.
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Presented::Basic(..) => AuthMethod::ClientSecretBasic,
+            Presented::Post(..) => AuthMethod::ClientSecretPost,
+            Presented::Assertion(..) => AuthMethod::PrivateKeyJwt,
+        }
+    }
+}
+
+/// Extracts exactly one set of credentials from the `Authorization` header and the form.
+/// Removes the credential parameters from `params`.
+pub fn extract(authorization: Option<&str>, params: &mut Params) -> Result<Presented, OAuthError> {
+    let form_id = params.take("client_id");
+    let form_secret = params.take("client_secret");
+    let assertion_type = params.take("client_assertion_type");
+    let assertion = params.take("client_assertion");
+    let basic = authorization.and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")));
+
+    let count = usize::from(basic.is_some()) + usize::from(form_secret.is_some()) + usize::from(assertion.is_some());
+    if count > 1 {
+        return Err(OAuthError::invalid_request(
+            "more than one client authentication method used",
+        ));
+    }
+    if let Some(encoded) = basic {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| OAuthError::invalid_client())?;
+        let text = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+        let (id, secret) = text.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
+        let id = form_decode(id)?;
+        let secret = form_decode(secret)?;
+        let id: ClientId = id.parse().map_err(|_| OAuthError::invalid_client())?;
+        if form_id.as_deref().is_some_and(|f| f != id.as_str()) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the Authorization header",
+            ));
+        }
+        return Ok(Presented::Basic(id, ClientSecret::new(secret)));
+    }
+    if let Some(jwt) = assertion {
+        if assertion_type.as_deref() != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request("unsupported client_assertion_type"));
+        }
+        let claimed = match form_id {
+            Some(id) => id,
+            None => unverified_issuer(&jwt).ok_or_else(OAuthError::invalid_client)?,
+        };
+        let id: ClientId = claimed.parse().map_err(|_| OAuthError::invalid_client())?;
+        return Ok(Presented::Assertion(id, jwt));
+    }
+    match (form_id, form_secret) {
+        (Some(id), Some(secret)) => {
+            let id: ClientId = id.parse().map_err(|_| OAuthError::invalid_client())?;
+            Ok(Presented::Post(id, ClientSecret::new(secret)))
+        }
+        _ => Err(OAuthError::invalid_client()),
+    }
+}
+
+fn form_decode(text: &str) -> Result<String, OAuthError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(format!("v={text}").as_bytes())
+        .into_owned()
+        .collect();
+    pairs
+        .into_iter()
+        .next()
+        .map(|(_, v)| v)
+        .ok_or_else(OAuthError::invalid_client)
+}
+
+/// `iss` of an assertion, read without verification (only to find the client).
+fn unverified_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// A verified assertion's replay-relevant claims.
+#[derive(Debug, PartialEq, Eq)]
+pub struct VerifiedAssertion {
+    /// The assertion's `jti`.
+    pub jti: String,
+    /// Its expiry.
+    pub exp: UnixTime,
+}
+
+#[derive(serde::Deserialize)]
+struct AssertionClaims {
+    sub: String,
+    jti: Option<String>,
+    exp: i64,
+}
+
+/// Outcome of checking presented credentials against the registered client.
+pub enum Authenticated {
+    /// A secret matched.
+    Secret,
+    /// An assertion verified; the caller must reject a seen `jti`.
+    Assertion(VerifiedAssertion),
+}
+
+/// Checks `presented` against `client`. `audiences` are the values `aud` may carry (the
+/// issuer and the URL of the endpoint being called).
+pub fn authenticate(
+    client: &Client,
+    presented: &Presented,
+    audiences: &[&str],
+    now: UnixTime,
+) -> Result<Authenticated, OAuthError> {
+    if presented.method() != client.token_endpoint_auth_method {
+        return Err(OAuthError::invalid_client());
+    }
+    match presented {
+        Presented::Basic(_, secret) | Presented::Post(_, secret) => {
+            let stored = client
+                .secret_sha256
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .ok_or_else(OAuthError::invalid_client)?;
+            if ct_eq(&fingerprint(secret.expose()), &stored) {
+                Ok(Authenticated::Secret)
+            } else {
+                Err(OAuthError::invalid_client())
+            }
+        }
+        Presented::Assertion(_, jwt) => verify_assertion(client, jwt, audiences, now).map(Authenticated::Assertion),
+    }
+}
+
+const ASYMMETRIC: [Algorithm; 9] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
+
+fn verify_assertion(
+    client: &Client,
+    jwt: &str,
+    audiences: &[&str],
+    now: UnixTime,
+) -> Result<VerifiedAssertion, OAuthError> {
+    // `decode_header` refuses `alg: none` (no such Algorithm); HMAC is refused here.
+    let header = jsonwebtoken::decode_header(jwt).map_err(|_| OAuthError::invalid_client())?;
+    if !ASYMMETRIC.contains(&header.alg) {
+        return Err(OAuthError::invalid_client());
+    }
+    let jwks: jsonwebtoken::jwk::JwkSet = client
+        .jwks
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(OAuthError::invalid_client)?;
+    let candidates: Vec<&jsonwebtoken::jwk::Jwk> = match &header.kid {
+        Some(kid) => jwks.find(kid).into_iter().collect(),
+        None => jwks.keys.iter().collect(),
+    };
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(audiences);
+    validation.set_issuer(&[client.client_id.as_str()]);
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    validation.leeway = 30;
+    for jwk in candidates {
+        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
+        let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(jwt, &key, &validation) else {
+            continue;
+        };
+        let claims = data.claims;
+        if claims.sub != client.client_id.as_str() || claims.exp - now > MAX_ASSERTION_LIFETIME {
+            return Err(OAuthError::invalid_client());
+        }
+        let jti = claims
+            .jti
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or_else(OAuthError::invalid_client)?;
+        return Ok(VerifiedAssertion { jti, exp: claims.exp });
+    }
+    Err(OAuthError::invalid_client())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret_client() -> Client {
+        serde_json::from_value(serde_json::json!({
+            "client_id": "rp", "redirect_uris": ["https://rp.example/cb"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "secret_sha256": hex::encode(fingerprint("s3cret"))
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_verify_and_wrong_secrets_fail() {
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("rp:s3cret")
+        );
+        let mut p = Params::default();
+        let presented = extract(Some(&header), &mut p).unwrap();
+        assert!(authenticate(&secret_client(), &presented, &[], 0).is_ok());
+        let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("rp:wrong"));
+        let presented = extract(Some(&header), &mut p).unwrap();
+        assert!(authenticate(&secret_client(), &presented, &[], 0).is_err());
+    }
+
+    #[test]
+    fn a_client_may_use_only_its_registered_method() {
+        let mut p = Params::parse(b"client_id=rp&client_secret=s3cret", 100).unwrap();
+        let presented = extract(None, &mut p).unwrap();
+        assert!(authenticate(&secret_client(), &presented, &[], 0).is_err());
+    }
+
+    #[test]
+    fn two_methods_at_once_are_refused() {
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("rp:s3cret")
+        );
+        let mut p = Params::parse(b"client_id=rp&client_secret=s3cret", 100).unwrap();
+        assert!(extract(Some(&header), &mut p).is_err());
+    }
+
+    #[test]
+    fn alg_none_and_hmac_assertions_are_refused() {
+        let mut c = secret_client();
+        c.token_endpoint_auth_method = AuthMethod::PrivateKeyJwt;
+        c.jwks = Some(serde_json::json!({"keys": []}));
+        let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let claims = b64(serde_json::json!({"iss": "rp", "sub": "rp", "aud": "https://op", "exp": 100, "jti": "1"}));
+        for alg in ["none", "HS256"] {
+            let jwt = format!("{}.{}.c2ln", b64(serde_json::json!({"alg": alg, "typ": "JWT"})), claims);
+            let presented = Presented::Assertion("rp".parse().unwrap(), jwt);
+            assert!(authenticate(&c, &presented, &["https://op"], 0).is_err(), "{alg}");
+        }
+    }
+}

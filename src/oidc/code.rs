@@ -1,0 +1,93 @@
+//! The end of the authorization endpoint: a code (or an error) sent back to the client's
+//! redirect URI with `state` and `iss` (RFC 9207).
+
+use super::authorize::AuthRequest;
+use super::error::OAuthError;
+use super::grant::{self, Authentication, CodeGrant};
+use super::subject::subject;
+use crate::app::App;
+use crate::domain::client::Client;
+use crate::domain::person::NaturalPerson;
+use crate::ephemeral;
+
+/// Issues a single-use authorization code for `request` and returns the redirect.
+pub async fn issue_code(
+    app: &App,
+    request: &AuthRequest,
+    client: &Client,
+    person: &NaturalPerson,
+    authn: Authentication,
+) -> Result<String, OAuthError> {
+    let code = crate::random::token();
+    let grant = CodeGrant {
+        client_id: client.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        sub: subject(client, person, &app.config.country),
+        code_challenge: request.code_challenge.clone(),
+        nonce: request.nonce.clone(),
+        scope: request.scope.clone(),
+        claims: request.claims.clone(),
+        authn,
+        exp: app.now() + super::token::secs(app.config.tokens.code_ttl),
+    };
+    ephemeral::put_json(
+        app.ephemeral.as_ref(),
+        &grant::code_key(&code),
+        &grant,
+        app.config.tokens.code_ttl,
+    )
+    .await?;
+    Ok(redirect(
+        &request.redirect_uri,
+        &[("code", Some(&code)), ("state", request.state.as_deref())],
+        &app.config.issuer,
+    ))
+}
+
+/// The error redirect for a trusted redirect URI.
+pub fn error_redirect(redirect_uri: &str, state: Option<&str>, error: &OAuthError, issuer: &str) -> String {
+    redirect(
+        redirect_uri,
+        &[
+            ("error", Some(error.code.as_str())),
+            ("error_description", error.description.as_deref()),
+            ("state", state),
+        ],
+        issuer,
+    )
+}
+
+fn redirect(base: &str, params: &[(&str, Option<&str>)], issuer: &str) -> String {
+    match url::Url::parse(base) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    if let Some(v) = v {
+                        q.append_pair(k, v);
+                    }
+                }
+                q.append_pair("iss", issuer);
+            }
+            url.to_string()
+        }
+        // Registered redirect URIs were validated as absolute URLs at registration.
+        Err(_) => base.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::error::ErrorCode;
+
+    #[test]
+    fn error_redirects_keep_existing_query_and_add_iss() {
+        let e = OAuthError::new(ErrorCode::AccessDenied, "no");
+        let r = error_redirect("https://rp.example/cb?x=1", Some("st"), &e, "https://op.example");
+        assert_eq!(
+            r,
+            "https://rp.example/cb?x=1&error=access_denied&error_description=no&state=st&iss=https%3A%2F%2Fop.example"
+        );
+    }
+}

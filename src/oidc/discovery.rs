@@ -1,0 +1,69 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414), serialised once at start.
+
+use serde_json::json;
+
+use super::authorize::SUPPORTED_SCOPES;
+use crate::config::Config;
+use crate::domain::claims::EIDAS_NATURAL;
+use crate::domain::loa::Loa;
+
+/// The metadata document as bytes.
+pub fn document(config: &Config) -> Vec<u8> {
+    let i = &config.issuer;
+    let mut claims: Vec<&str> = vec![
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+        "azp",
+    ];
+    claims.extend(EIDAS_NATURAL);
+    let acr: Vec<&str> = Loa::ALL
+        .iter()
+        .rev()
+        .map(|l| l.uri())
+        .chain(Loa::ALL.iter().rev().map(|l| l.short()))
+        .collect();
+    let doc = json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "pushed_authorization_request_endpoint": format!("{i}/par"),
+        "token_endpoint": format!("{i}/token"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
+        "jwks_uri": format!("{i}/jwks.json"),
+        "introspection_endpoint": format!("{i}/introspect"),
+        "revocation_endpoint": format!("{i}/revoke"),
+        "end_session_endpoint": format!("{i}/logout"),
+        "scopes_supported": SUPPORTED_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"],
+        "introspection_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": claims,
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "require_request_uri_registration": false,
+        "require_pushed_authorization_requests": false,
+        "acr_values_supported": acr,
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": ["en", "lt", "lv"],
+        "claim_types_supported": ["normal"],
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
+}

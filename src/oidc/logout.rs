@@ -1,0 +1,69 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the
+//! `post_logout_redirect_uri` is honoured only when it is registered for the client
+//! identified by a valid `id_token_hint` of ours (or `client_id`), so the endpoint is no
+//! open redirector.
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+use super::params::Params;
+use crate::app::App;
+use crate::domain::ids::ClientId;
+
+#[derive(serde::Deserialize)]
+struct HintClaims {
+    sub: String,
+    aud: serde_json::Value,
+}
+
+fn verify_hint(app: &App, hint: &str) -> Option<HintClaims> {
+    let header = jsonwebtoken::decode_header(hint).ok()?;
+    if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256 | Algorithm::PS256) {
+        return None;
+    }
+    let jwks: JwkSet = serde_json::from_slice(app.signer.jwks_json().as_ref()).ok()?;
+    let jwk = jwks.find(header.kid.as_deref()?)?;
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[app.config.issuer.as_str()]);
+    // An expired ID token is still a valid hint of who logged in (OIDC logout §2).
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+    jsonwebtoken::decode::<HintClaims>(hint, &key, &validation)
+        .ok()
+        .map(|d| d.claims)
+}
+
+/// The `sub` of a valid `id_token_hint` issued by this provider.
+pub fn hint_subject(app: &App, hint: &str) -> Option<String> {
+    verify_hint(app, hint).map(|c| c.sub)
+}
+
+/// Where to send the browser after logout, if anywhere.
+pub async fn post_logout_redirect(app: &App, params: &Params) -> Option<String> {
+    let uri = params.get("post_logout_redirect_uri")?;
+    let from_hint = params
+        .get("id_token_hint")
+        .and_then(|h| verify_hint(app, h))
+        .and_then(|c| match c.aud {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Array(a) => a.first().and_then(|v| v.as_str()).map(str::to_owned),
+            _ => None,
+        });
+    let client_id = match (from_hint, params.get("client_id")) {
+        (Some(h), Some(c)) if h != c => return None,
+        (Some(h), _) => h,
+        (None, Some(c)) => c.to_owned(),
+        (None, None) => return None,
+    };
+    let client = app.store.client(&client_id.parse::<ClientId>().ok()?).await.ok()??;
+    if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
+        return None;
+    }
+    let mut url = url::Url::parse(uri).ok()?;
+    if let Some(state) = params.get("state") {
+        url.query_pairs_mut().append_pair("state", state);
+    }
+    Some(url.to_string())
+}

@@ -1,0 +1,438 @@
+//! The token endpoint (RFC 6749 §3.2, OIDC Core §3.1.3): the authorization-code and
+//! refresh-token grants. Each exchange costs one HSM signature (the ID token); access
+//! tokens are opaque random values, so everything else is cheap.
+//!
+//! Rules: codes are single use and live at most 60 s; a replayed code revokes every token
+//! issued from it (RFC 6749 §4.1.2, fosite); refresh tokens rotate, are bound to their
+//! client, and a reused one revokes its grant; the means is checked again at every
+//! exchange and refresh (R-AUTH-1, R-LIFE-4).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::authorize::ClaimsRequest;
+use super::error::{ErrorCode, OAuthError};
+use super::grant::{self, AccessGrant, Authentication, CodeGrant, RefreshGrant};
+use super::params::Params;
+use super::{jws, pkce};
+use crate::app::App;
+use crate::domain::client::Client;
+use crate::domain::ids::GrantId;
+use crate::domain::secret::fingerprint_hex;
+use crate::ephemeral::{self, StatusEvent};
+use crate::store::{RefreshOutcome, RefreshRecord, StoreError};
+
+/// How long a redeemed code is remembered to detect replays.
+const CODE_REPLAY_MEMORY: Duration = Duration::from_secs(600);
+
+/// A token request, by grant type.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// `authorization_code` (RFC 6749 §4.1.3).
+    AuthorizationCode {
+        /// The code.
+        code: String,
+        /// Must equal the authorization request's.
+        redirect_uri: Option<String>,
+        /// PKCE verifier.
+        verifier: Option<String>,
+    },
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken {
+        /// The refresh token.
+        refresh_token: String,
+        /// A narrower scope, if asked.
+        scope: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    /// Parses the form (client credentials already removed).
+    pub fn parse(params: &Params) -> Result<Self, OAuthError> {
+        match params.get("grant_type") {
+            Some("authorization_code") => Ok(TokenRequest::AuthorizationCode {
+                code: params
+                    .get("code")
+                    .ok_or_else(|| OAuthError::invalid_request("code is required"))?
+                    .to_owned(),
+                redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                verifier: params.get("code_verifier").map(str::to_owned),
+            }),
+            Some("refresh_token") => Ok(TokenRequest::RefreshToken {
+                refresh_token: params
+                    .get("refresh_token")
+                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?
+                    .to_owned(),
+                scope: params.get("scope").map(str::to_owned),
+            }),
+            Some(_) => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "supported: authorization_code, refresh_token",
+            )),
+            None => Err(OAuthError::invalid_request("grant_type is required")),
+        }
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// Opaque bearer access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The signed ID token.
+    pub id_token: String,
+    /// A rotating refresh token (scope `offline_access`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Granted scopes.
+    pub scope: String,
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "store error at the OAuth layer");
+        OAuthError::unavailable()
+    }
+}
+
+impl From<crate::ephemeral::EphemeralError> for OAuthError {
+    fn from(e: crate::ephemeral::EphemeralError) -> Self {
+        tracing::warn!(error = %e, "ephemeral store error at the OAuth layer");
+        OAuthError::unavailable()
+    }
+}
+
+impl From<crate::hsm::HsmError> for OAuthError {
+    fn from(e: crate::hsm::HsmError) -> Self {
+        tracing::error!(error = %e, "HSM error: failing closed");
+        OAuthError::unavailable()
+    }
+}
+
+/// Runs a token request for an authenticated `client`.
+pub async fn exchange(app: &App, client: &Client, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    match request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            verifier,
+        } => redeem_code(app, client, &code, redirect_uri.as_deref(), verifier.as_deref()).await,
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            refresh(app, client, &refresh_token, scope.as_deref()).await
+        }
+    }
+}
+
+async fn redeem_code(
+    app: &App,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let eph = app.ephemeral.as_ref();
+    let Some(grant) = ephemeral::decode::<CodeGrant>(eph.take(&grant::code_key(code)).await?) else {
+        // Unknown or already redeemed. A replay revokes what the first redemption got.
+        if let Some(bytes) = eph.get(&grant::code_used_key(code)).await? {
+            if let Ok(grant_id) = serde_json::from_slice::<GrantId>(&bytes) {
+                revoke_grant(app, grant_id, "code_replay").await?;
+            }
+        }
+        return Err(OAuthError::invalid_grant());
+    };
+    let now = app.now();
+    if grant.exp <= now || grant.client_id != client.client_id || redirect_uri != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant());
+    }
+    match (&grant.code_challenge, verifier) {
+        (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => {}
+        (None, None) => {}
+        _ => return Err(OAuthError::invalid_grant()),
+    }
+    crate::authn::ensure_means_usable(app, &grant.authn, now)
+        .await
+        .map_err(|_| OAuthError::invalid_grant())?;
+
+    let grant_id = GrantId::new();
+    let marker = serde_json::to_vec(&grant_id).map_err(|_| OAuthError::unavailable())?;
+    eph.put(&grant::code_used_key(code), &marker, CODE_REPLAY_MEMORY)
+        .await?;
+
+    let refresh = if grant.scope.iter().any(|s| s == "offline_access") {
+        let token = crate::random::token();
+        let record = refresh_record(
+            app,
+            client,
+            grant_id,
+            &token,
+            &grant.sub,
+            &grant.scope,
+            &grant.claims,
+            &grant.authn,
+        )?;
+        app.store.insert_refresh(&record).await?;
+        Some(token)
+    } else {
+        None
+    };
+    issue(
+        app,
+        client,
+        grant_id,
+        &grant.sub,
+        &grant.scope,
+        &grant.claims,
+        &grant.authn,
+        grant.nonce.as_deref(),
+        refresh,
+    )
+    .await
+}
+
+async fn refresh(app: &App, client: &Client, token: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    let now = app.now();
+    let presented = fingerprint_hex(token);
+    let Some(current) = app.store.refresh(&presented, now).await? else {
+        // Unknown, expired, revoked, or used: let the store decide and revoke on reuse.
+        let dummy = RefreshRecord {
+            token_sha256: String::new(),
+            grant_id: GrantId::new(),
+            client_id: client.client_id.clone(),
+            person_id: crate::domain::ids::PersonId::new(),
+            means_id: crate::domain::ids::MeansId::new(),
+            grant_data: serde_json::Value::Null,
+            created_at: now,
+            expires_at: now,
+        };
+        if let RefreshOutcome::Reused(grant_id) = app
+            .store
+            .rotate_refresh(&presented, &client.client_id, now, &dummy)
+            .await?
+        {
+            tracing::warn!(grant = %grant_id, client = %client.client_id, "refresh token reuse: grant revoked");
+            revoke_grant(app, grant_id, "refresh_reuse").await?;
+        }
+        return Err(OAuthError::invalid_grant());
+    };
+    if current.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant());
+    }
+    let stored: RefreshGrant =
+        serde_json::from_value(current.grant_data.clone()).map_err(|_| OAuthError::invalid_grant())?;
+    crate::authn::ensure_means_usable(app, &stored.authn, now)
+        .await
+        .map_err(|_| OAuthError::invalid_grant())?;
+    let scope: Vec<String> = match scope {
+        None => stored.scope.clone(),
+        Some(asked) => {
+            let asked: Vec<String> = asked.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            if asked.iter().any(|s| !stored.scope.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds the original grant",
+                ));
+            }
+            asked
+        }
+    };
+    let new_token = crate::random::token();
+    let replacement = refresh_record(
+        app,
+        client,
+        current.grant_id,
+        &new_token,
+        &stored.sub,
+        &stored.scope,
+        &stored.claims,
+        &stored.authn,
+    )?;
+    match app
+        .store
+        .rotate_refresh(&presented, &client.client_id, now, &replacement)
+        .await?
+    {
+        RefreshOutcome::Rotated(_) => {}
+        RefreshOutcome::Reused(grant_id) => {
+            revoke_grant(app, grant_id, "refresh_reuse").await?;
+            return Err(OAuthError::invalid_grant());
+        }
+        RefreshOutcome::Invalid => return Err(OAuthError::invalid_grant()),
+    }
+    issue(
+        app,
+        client,
+        current.grant_id,
+        &stored.sub,
+        &scope,
+        &stored.claims,
+        &stored.authn,
+        None,
+        Some(new_token),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+fn refresh_record(
+    app: &App,
+    client: &Client,
+    grant_id: GrantId,
+    token: &str,
+    sub: &str,
+    scope: &[String],
+    claims: &ClaimsRequest,
+    authn: &Authentication,
+) -> Result<RefreshRecord, OAuthError> {
+    let now = app.now();
+    let data = RefreshGrant {
+        sub: sub.to_owned(),
+        scope: scope.to_vec(),
+        claims: claims.clone(),
+        authn: authn.clone(),
+    };
+    Ok(RefreshRecord {
+        token_sha256: fingerprint_hex(token),
+        grant_id,
+        client_id: client.client_id.clone(),
+        person_id: authn.person,
+        means_id: authn.means,
+        grant_data: serde_json::to_value(data).map_err(|_| OAuthError::unavailable())?,
+        created_at: now,
+        expires_at: now + secs(app.config.tokens.refresh_ttl),
+    })
+}
+
+/// Revokes a grant everywhere: refresh tokens in SQL (durable first), then the marker
+/// that stops its access tokens, then the event for other instances.
+pub async fn revoke_grant(app: &App, grant_id: GrantId, reason: &str) -> Result<(), OAuthError> {
+    app.store.revoke_grant(grant_id).await?;
+    app.ephemeral
+        .put(
+            &grant::revoked_grant_key(grant_id),
+            reason.as_bytes(),
+            app.config.tokens.access_ttl,
+        )
+        .await?;
+    app.ephemeral
+        .publish(&StatusEvent::GrantRevoked { grant: grant_id })
+        .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn issue(
+    app: &App,
+    client: &Client,
+    grant_id: GrantId,
+    sub: &str,
+    scope: &[String],
+    claims: &ClaimsRequest,
+    authn: &Authentication,
+    nonce: Option<&str>,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = app.now();
+    let access_ttl = secs(app.config.tokens.access_ttl);
+    let access_token = crate::random::token();
+    let access = AccessGrant {
+        grant_id,
+        client_id: client.client_id.clone(),
+        sub: sub.to_owned(),
+        scope: scope.to_vec(),
+        claims: claims.clone(),
+        authn: authn.clone(),
+        iat: now,
+        exp: now + access_ttl,
+    };
+    ephemeral::put_json(
+        app.ephemeral.as_ref(),
+        &grant::access_key(&access_token),
+        &access,
+        app.config.tokens.access_ttl,
+    )
+    .await?;
+
+    let mut id_claims = serde_json::json!({
+        "iss": app.config.issuer,
+        "sub": sub,
+        "aud": client.client_id.as_str(),
+        "azp": client.client_id.as_str(),
+        "exp": now + secs(app.config.tokens.id_token_ttl),
+        "iat": now,
+        "auth_time": authn.auth_time,
+        "acr": client.acr_value(authn.loa),
+        "amr": authn.amr.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "sid": authn.sid,
+        "jti": crate::random::token(),
+        "at_hash": half_hash(&access_token),
+    });
+    if let (Some(n), Some(obj)) = (nonce, id_claims.as_object_mut()) {
+        obj.insert("nonce".into(), serde_json::Value::String(n.to_owned()));
+    }
+    if !claims.id_token.is_empty() {
+        let released = crate::oidc::userinfo::released_claims(app, client, authn.person, &[], &claims.id_token).await?;
+        if let Some(obj) = id_claims.as_object_mut() {
+            for (k, v) in released {
+                obj.entry(k).or_insert(v);
+            }
+        }
+    }
+    let id_token = jws::sign(
+        app.signer.as_ref(),
+        client.id_token_signed_response_alg,
+        "JWT",
+        &id_claims,
+    )
+    .await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: u64::try_from(access_ttl).unwrap_or(0),
+        id_token,
+        refresh_token,
+        scope: scope.join(" "),
+    })
+}
+
+/// `at_hash`: the left half of SHA-256 of the access token, base64url (OIDC Core §3.1.3.6).
+fn half_hash(token: &str) -> String {
+    use base64::Engine;
+    let digest = Sha256::digest(token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Whole seconds of a duration as `i64`.
+pub fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_types_parse_and_unknown_ones_are_unsupported() {
+        let p = Params::parse(
+            b"grant_type=authorization_code&code=c&redirect_uri=r&code_verifier=v",
+            100,
+        )
+        .unwrap();
+        assert!(matches!(
+            TokenRequest::parse(&p),
+            Ok(TokenRequest::AuthorizationCode { .. })
+        ));
+        let p = Params::parse(b"grant_type=password&username=a&password=b", 100).unwrap();
+        assert_eq!(
+            TokenRequest::parse(&p).unwrap_err().code,
+            ErrorCode::UnsupportedGrantType
+        );
+        let p = Params::parse(b"grant_type=authorization_code", 100).unwrap();
+        assert_eq!(TokenRequest::parse(&p).unwrap_err().code, ErrorCode::InvalidRequest);
+    }
+}

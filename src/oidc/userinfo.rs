@@ -1,0 +1,77 @@
+//! The userinfo endpoint (OIDC Core §5.3) and bearer-token validation shared with
+//! introspection. A token stops working the moment its grant is revoked or its means
+//! stops being active (R-AUTH-1, R-LIFE-4).
+
+use serde_json::{Map, Value};
+
+use super::error::{ErrorCode, OAuthError};
+use super::grant::{self, AccessGrant};
+use crate::app::App;
+use crate::domain::claims;
+use crate::domain::client::Client;
+use crate::domain::ids::PersonId;
+use crate::ephemeral;
+
+/// Looks up and checks an access token. Any failure is `invalid_token`, except an
+/// unavailable dependency (`temporarily_unavailable`: fail closed, never "valid").
+pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant, OAuthError> {
+    let invalid = || {
+        OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the access token is invalid, expired or revoked",
+        )
+    };
+    if token.is_empty() || token.len() > 512 {
+        return Err(invalid());
+    }
+    let grant: AccessGrant =
+        ephemeral::decode(app.ephemeral.get(&grant::access_key(token)).await?).ok_or_else(invalid)?;
+    let now = app.now();
+    if grant.exp <= now {
+        return Err(invalid());
+    }
+    if app
+        .ephemeral
+        .get(&grant::revoked_grant_key(grant.grant_id))
+        .await?
+        .is_some()
+    {
+        return Err(invalid());
+    }
+    match crate::authn::ensure_means_usable(app, &grant.authn, now).await {
+        Ok(()) => Ok(grant),
+        Err(crate::authn::AuthnError::Unavailable) => Err(OAuthError::unavailable()),
+        Err(_) => Err(invalid()),
+    }
+}
+
+/// The userinfo response for a valid access token.
+pub async fn userinfo(app: &App, token: &str) -> Result<Map<String, Value>, OAuthError> {
+    let grant = validate_access_token(app, token).await?;
+    let client = app
+        .store
+        .client(&grant.client_id)
+        .await?
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the client of this token no longer exists"))?;
+    let mut out = released_claims(app, &client, grant.authn.person, &grant.scope, &grant.claims.userinfo).await?;
+    out.insert("sub".into(), Value::String(grant.sub));
+    Ok(out)
+}
+
+/// The claims of `person` that were requested (by `scopes` or individually) and that
+/// `client` may receive (R-AUTH-2, R-DATA-4).
+pub async fn released_claims(
+    app: &App,
+    client: &Client,
+    person: PersonId,
+    scopes: &[String],
+    individually: &[String],
+) -> Result<Map<String, Value>, OAuthError> {
+    let person = app.store.person(person).await?.ok_or_else(OAuthError::invalid_grant)?;
+    let country = client.country.as_deref().unwrap_or(&app.config.country);
+    let available = claims::all_natural(&person, country);
+    let requested = claims::requested_names(scopes.iter().map(String::as_str), individually);
+    let mut out = claims::release(&available, &requested, &client.allowed_claims);
+    out.remove("sub");
+    Ok(out)
+}

@@ -1,0 +1,76 @@
+//! The plain pages (no build step): embedded in the binary so the server runs from any
+//! directory. The 400 page for untrusted authorization requests is rendered here with
+//! every value HTML-escaped.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const LOGIN_HTML: &str = include_str!("../../static/login.html");
+const LOGIN_JS: &str = include_str!("../../static/login.js");
+const STYLE_CSS: &str = include_str!("../../static/style.css");
+
+fn with_type(body: &'static str, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// `GET /login`.
+pub async fn get_login() -> Response {
+    with_type(LOGIN_HTML, "text/html; charset=utf-8")
+}
+
+/// `GET /static/login.js`.
+pub async fn get_login_js() -> Response {
+    with_type(LOGIN_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /static/style.css`.
+pub async fn get_style() -> Response {
+    with_type(STYLE_CSS, "text/css; charset=utf-8")
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A small HTML page with a title and a message, e.g. the 400 page of an untrusted
+/// authorization request (never a redirect) or the logout confirmation.
+pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main><h1>{t}</h1><p>{m}</p></main></body></html>",
+        t = escape(title),
+        m = escape(message)
+    );
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_sec_5_html_is_escaped() {
+        assert_eq!(escape("<script>\"x\"&'"), "&lt;script&gt;&quot;x&quot;&amp;&#39;");
+    }
+}

@@ -1,0 +1,71 @@
+//! The router: every feature's routes merged, then the transport limits (R-SEC-5):
+//! body size, request timeout, concurrency, panics caught as 500, security headers.
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use super::middleware::security_headers;
+use super::pages;
+use crate::app::App;
+
+/// The whole application router.
+pub fn router(app: Arc<App>) -> Router {
+    let limits = &app.config.limits;
+    let tls = app.config.issuer.starts_with("https:");
+    let mut router = Router::new()
+        .route("/healthz", get(get_healthz))
+        .route("/readyz", get(get_readyz))
+        .route("/login", get(pages::get_login))
+        .route("/static/login.js", get(pages::get_login_js))
+        .route("/static/style.css", get(pages::get_style))
+        .merge(crate::oidc::http::routes())
+        .merge(crate::authn::http::routes())
+        .fallback(|| async { crate::web::Problem::not_found() })
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(ConcurrencyLimitLayer::new(limits.concurrency))
+        .layer(TraceLayer::new_for_http());
+    for (name, value) in security_headers(tls) {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
+    }
+    router.with_state(app)
+}
+
+async fn get_healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: SQL, the ephemeral store and the HSM must all answer.
+async fn get_readyz(State(app): State<Arc<App>>) -> Response {
+    let database = app.store.ping().await.is_ok();
+    let ephemeral = app.ephemeral.ping().await.is_ok();
+    let hsm = app.signer.check().await.is_ok();
+    let status = if database && ephemeral && hsm {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let state = |ok: bool| if ok { "up" } else { "down" };
+    (
+        status,
+        Json(json!({ "database": state(database), "ephemeral": state(ephemeral), "hsm": state(hsm) })),
+    )
+        .into_response()
+}

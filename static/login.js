@@ -1,0 +1,75 @@
+// eidgate login page: talks to the JSON login API (DESIGN "Login API").
+"use strict";
+
+(function () {
+  const flow = new URLSearchParams(window.location.search).get("flow");
+  const $ = (id) => document.getElementById(id);
+
+  function showError(text) {
+    const el = $("error");
+    el.textContent = text;
+    el.hidden = false;
+  }
+
+  async function api(path, body) {
+    const response = await fetch("/authn/flows/" + encodeURIComponent(flow) + path, {
+      method: body === undefined ? "GET" : "POST",
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    return { status: response.status, data, retryAfter: response.headers.get("Retry-After") };
+  }
+
+  function follow(result) {
+    if (result.data && result.data.next === "done" && result.data.redirect_to) {
+      window.location.assign(result.data.redirect_to);
+      return true;
+    }
+    return false;
+  }
+
+  function explain(result) {
+    const type = (result.data && result.data.type) || "";
+    if (result.status === 401) return "The identifier or password is wrong.";
+    if (result.status === 429) return "Too many attempts. Try again in " + (result.retryAfter || "a few") + " seconds.";
+    if (type.endsWith("means-not-active")) return "This means cannot be used to log in. Contact the helpdesk.";
+    if (result.status === 404) return "This login has expired. Go back to the service and start again.";
+    if (result.status === 503) return "The service is temporarily unavailable. Try again shortly.";
+    return "Login failed.";
+  }
+
+  async function start() {
+    if (!flow) {
+      $("context").textContent = "No login in progress. Start from the service you want to use.";
+      return;
+    }
+    const info = await api("");
+    if (info.status !== 200) {
+      $("context").textContent = explain(info);
+      return;
+    }
+    $("context").textContent = "Log in to " + info.data.client_name +
+      " (required level: " + info.data.requested_loa + ").";
+    if (info.data.methods.includes("password")) $("method-password").hidden = false;
+  }
+
+  $("password-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("error").hidden = true;
+    const result = await api("/password", {
+      identifier: $("identifier").value.trim(),
+      password: $("password").value,
+    });
+    $("password").value = "";
+    if (!follow(result)) showError(explain(result));
+  });
+
+  $("cancel").addEventListener("click", async () => {
+    const result = await api("/cancel", {});
+    if (!follow(result)) showError(explain(result));
+  });
+
+  start();
+})();
