@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod hsm;
+mod oidc_code_flow;
 mod store_contract;
 mod support;

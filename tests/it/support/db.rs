@@ -61,3 +61,11 @@ async fn fresh_postgres(server: &str) -> String {
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
+
+/// A fresh PostgreSQL database for a test server (`EIDGATE_TEST_SERVER_DB=postgres`);
+/// the server is `EIDGATE_TEST_DATABASE_URL`, which must then be set.
+pub async fn postgres() -> String {
+    let server =
+        std::env::var(POSTGRES_ENV).unwrap_or_else(|_| panic!("EIDGATE_TEST_SERVER_DB=postgres needs {POSTGRES_ENV}"));
+    fresh_postgres(&server).await
+}
