@@ -527,3 +527,57 @@ async fn r_auth_6_a_token_made_by_init_token_sh_opens_without_auto_init() {
     // child, as eidgate starting after the operator's script would.
     rotate_in_a_child_process(&config);
 }
+
+#[tokio::test]
+async fn r_auth_6_every_key_kind_is_generated_non_extractable_inside_the_token() {
+    let (hsm, config, _dir) = open("kinds").await;
+    let jwks_before = jwks(&hsm);
+    for kind in [KeyKind::AuditSign, KeyKind::Ca, KeyKind::DataWrap] {
+        let rotating = hsm.clone();
+        let info = tokio::task::spawn_blocking(move || rotating.rotate(kind))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.label, kind.label(1));
+        assert_eq!(info.state, KeyState::Active);
+        assert_eq!(info.kid.is_some(), kind != KeyKind::DataWrap, "{kind}");
+    }
+    assert_eq!(jwks(&hsm), jwks_before, "only OIDC keys are published");
+
+    let context = eidgate::hsm::pkcs11::context(&config.module).unwrap();
+    let session = context.open_ro_session(hsm.slot()).unwrap();
+    match session.login(UserType::User, Some(&AuthPin::new(user_pin(&config)))) {
+        Ok(()) | Err(Pkcs11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("login: {e}"),
+    }
+    for (label, class) in [
+        ("audit-sign-1", ObjectClass::PRIVATE_KEY),
+        ("ca-1", ObjectClass::PRIVATE_KEY),
+        ("data-wrap-1", ObjectClass::SECRET_KEY),
+    ] {
+        let found = session
+            .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+            .unwrap();
+        assert_eq!(found.len(), 1, "{label}");
+        assert!(session
+            .get_attributes(found[0], &[AttributeType::Value])
+            .unwrap()
+            .is_empty());
+        let flags = session
+            .get_attributes(found[0], &[AttributeType::Sensitive, AttributeType::Extractable])
+            .unwrap();
+        assert!(flags.contains(&Attribute::Sensitive(true)) && flags.contains(&Attribute::Extractable(false)));
+    }
+    let ca = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Label(b"ca-1".to_vec()),
+        ])
+        .unwrap();
+    let params = session.get_attributes(ca[0], &[AttributeType::EcParams]).unwrap();
+    assert_eq!(
+        params,
+        vec![Attribute::EcParams(vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22])],
+        "ca keys are P-384"
+    );
+}
