@@ -434,7 +434,30 @@ async fn r_sec_2_the_pin_from_the_environment_comes_before_the_file() {
     assert!(!format!("{error}").contains(&pin));
 }
 
-/// Runs only as the child of `r_auth_6_rotation_by_another_process_is_picked_up_by_refresh`.
+/// Starts this test binary again to run `child_process_rotates_the_ec_key` on the token of
+/// `config`: a second process with its own module load, like the CLI next to a server.
+fn rotate_in_a_child_process(config: &HsmConfig) {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "hsm::child_process_rotates_the_ec_key",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("EIDGATE_TEST_CHILD_TOKEN", &config.token_label)
+        .env("EIDGATE_TEST_CHILD_PIN_FILE", config.pin_file.as_ref().unwrap())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs only in a child process started by `rotate_in_a_child_process`: opens the token
+/// without `auto_init` (generating the first keys if there are none) and rotates the EC key.
 #[tokio::test]
 #[ignore = "helper run in a child process"]
 async fn child_process_rotates_the_ec_key() {
@@ -469,23 +492,7 @@ async fn r_auth_6_rotation_by_another_process_is_picked_up_by_refresh() {
     let (hsm, config, _dir) = open("crossproc").await;
     let (old_kid, _) = hsm.sign(SigningAlg::ES256, MESSAGE).await.unwrap();
 
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "hsm::child_process_rotates_the_ec_key",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env("EIDGATE_TEST_CHILD_TOKEN", &config.token_label)
-        .env("EIDGATE_TEST_CHILD_PIN_FILE", config.pin_file.as_ref().unwrap())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    rotate_in_a_child_process(&config);
 
     let (still_old, _) = hsm.sign(SigningAlg::ES256, MESSAGE).await.unwrap();
     assert_eq!(still_old, old_kid, "nothing changes before the refresh");
@@ -495,4 +502,82 @@ async fn r_auth_6_rotation_by_another_process_is_picked_up_by_refresh() {
     let keys = jwks(&hsm);
     assert!(es256_verifies(jwk(&keys, &new_kid), MESSAGE, &signature));
     jwk(&keys, &old_kid);
+}
+
+#[tokio::test]
+async fn r_auth_6_a_token_made_by_init_token_sh_opens_without_auto_init() {
+    let (config, dir) = hsm_config("script");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/hsm-config/init-token.sh");
+    let status = Command::new("sh")
+        .arg(script)
+        .arg(dir.path())
+        .arg(&config.token_label)
+        .env("EIDGATE_HSM_PIN_FILE", config.pin_file.as_ref().unwrap())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let mode = std::fs::metadata(config.pin_file.as_ref().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // SoftHSM builds its slot list at C_Initialize, so a token created by another process
+    // afterwards is only visible to a process that loads the module later: open it in a
+    // child, as eidgate starting after the operator's script would.
+    rotate_in_a_child_process(&config);
+}
+
+#[tokio::test]
+async fn r_auth_6_every_key_kind_is_generated_non_extractable_inside_the_token() {
+    let (hsm, config, _dir) = open("kinds").await;
+    let jwks_before = jwks(&hsm);
+    for kind in [KeyKind::AuditSign, KeyKind::Ca, KeyKind::DataWrap] {
+        let rotating = hsm.clone();
+        let info = tokio::task::spawn_blocking(move || rotating.rotate(kind))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.label, kind.label(1));
+        assert_eq!(info.state, KeyState::Active);
+        assert_eq!(info.kid.is_some(), kind != KeyKind::DataWrap, "{kind}");
+    }
+    assert_eq!(jwks(&hsm), jwks_before, "only OIDC keys are published");
+
+    let context = eidgate::hsm::pkcs11::context(&config.module).unwrap();
+    let session = context.open_ro_session(hsm.slot()).unwrap();
+    match session.login(UserType::User, Some(&AuthPin::new(user_pin(&config)))) {
+        Ok(()) | Err(Pkcs11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("login: {e}"),
+    }
+    for (label, class) in [
+        ("audit-sign-1", ObjectClass::PRIVATE_KEY),
+        ("ca-1", ObjectClass::PRIVATE_KEY),
+        ("data-wrap-1", ObjectClass::SECRET_KEY),
+    ] {
+        let found = session
+            .find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+            .unwrap();
+        assert_eq!(found.len(), 1, "{label}");
+        assert!(session
+            .get_attributes(found[0], &[AttributeType::Value])
+            .unwrap()
+            .is_empty());
+        let flags = session
+            .get_attributes(found[0], &[AttributeType::Sensitive, AttributeType::Extractable])
+            .unwrap();
+        assert!(flags.contains(&Attribute::Sensitive(true)) && flags.contains(&Attribute::Extractable(false)));
+    }
+    let ca = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::Label(b"ca-1".to_vec()),
+        ])
+        .unwrap();
+    let params = session.get_attributes(ca[0], &[AttributeType::EcParams]).unwrap();
+    assert_eq!(
+        params,
+        vec![Attribute::EcParams(vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22])],
+        "ca keys are P-384"
+    );
 }
