@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages eidgate needs, only those missing (idempotent).
+#   scripts/install-deps.sh run    -> what the server needs (SoftHSMv2)
+#   scripts/install-deps.sh test   -> also PostgreSQL (tests run on SQLite and PostgreSQL)
+set -euo pipefail
+
+want=(softhsm2 ca-certificates)
+if [[ "${1:-run}" == "test" ]]; then
+  want+=(postgresql)
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo (the Rust toolchain) is required and was not found on PATH" >&2
+  exit 1
+fi

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine: formatting, clippy, unit and
+# integration tests on SQLite, the store contract and every server test again on a
+# local PostgreSQL cluster started for this run, and a build of the benches.
+# Installs what it needs; idempotent; leaves nothing running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+
+echo "== format and lint"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== PostgreSQL for the run"
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pg_dir=$(mktemp -d /tmp/eidgate-pg.XXXXXX)
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg=()
+if [[ $(id -u) -eq 0 ]]; then
+  chown postgres: "$pg_dir"
+  as_pg=(runuser -u postgres --)
+fi
+stop_pg() {
+  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+}
+trap stop_pg EXIT
+"${as_pg[@]}" "$pg_bin/initdb" -U postgres -A trust -D "$pg_dir/data" >/dev/null
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -w -l "$pg_dir/log" \
+  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c fsync=on -c synchronous_commit=on -c max_connections=400" start >/dev/null
+export EIDGATE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+echo "== tests (servers on SQLite; store contract on SQLite and PostgreSQL)"
+cargo test --locked
+
+echo "== integration tests again with every server on PostgreSQL"
+EIDGATE_TEST_SERVER_DB=postgres cargo test --locked --test it
+
+echo "== benches build"
+cargo bench --locked --no-run
