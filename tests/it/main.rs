@@ -4,5 +4,6 @@
 
 mod hsm;
 mod oidc_code_flow;
+mod oidc_negative;
 mod store_contract;
 mod support;

@@ -43,11 +43,13 @@ impl TestServer {
         let port = listener.local_addr().unwrap().port();
         let (hsm, hsm_dir) = super::softhsm::hsm_config("srv");
         let data = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.issuer = format!("http://127.0.0.1:{port}");
-        config.data_dir = data.path().to_owned();
+        let mut config = Config {
+            issuer: format!("http://127.0.0.1:{port}"),
+            data_dir: data.path().to_owned(),
+            hsm,
+            ..Config::default()
+        };
         config.tls.mode = TlsMode::Off;
-        config.hsm = hsm;
         config.database.url = match std::env::var("EIDGATE_TEST_SERVER_DB").as_deref() {
             Ok("postgres") => super::db::postgres().await,
             _ => format!("sqlite://{}/eidgate.db", data.path().display()),
@@ -181,4 +183,198 @@ pub async fn login(server: &TestServer, browser: &reqwest::Client, authorize_url
 /// A query parameter of a URL.
 pub fn query(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw protocol helpers for the negative tests (no RP library in the way, so that every
+// parameter, header and status can be set and checked exactly).
+
+/// A PKCE pair `(verifier, challenge)` with method S256 (RFC 7636 §4.2).
+pub fn pkce() -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = eidgate::random::token();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The parameters of a good authorization request of `client_id` to [`REDIRECT`]
+/// (scopes `openid eidas offline_access`, state `st-1`, nonce `n-1`, PKCE S256).
+pub fn auth_params(client_id: &str, challenge: &str) -> Vec<(String, String)> {
+    [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid eidas offline_access"),
+        ("state", "st-1"),
+        ("nonce", "n-1"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Sets parameter `name` to `value` (replacing it), or removes it when `value` is `None`.
+pub fn set_param(params: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
+    params.retain(|(k, _)| k != name);
+    if let Some(v) = value {
+        params.push((name.to_owned(), v.to_owned()));
+    }
+}
+
+/// `{server}/authorize?{params}`, form-encoded in order (repeats are kept).
+pub fn authorize_url(server: &TestServer, params: &[(String, String)]) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    server.at(&format!("/authorize?{query}"))
+}
+
+/// The `Location` header of a response, if any.
+pub fn location(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// A back-channel answer: status, headers and the JSON body (`Null` when not JSON).
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON.
+    pub body: Value,
+}
+
+impl Answer {
+    /// Reads a response.
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Self { status, headers, body }
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// `body["error"]`.
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+/// POSTs a form to `path`, with HTTP Basic `(client_id, secret)` when given.
+pub async fn post_form(server: &TestServer, path: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> Answer {
+    let mut request = http().post(server.at(path)).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    Answer::from(request.send().await.unwrap()).await
+}
+
+/// Redeems `code` at /token as the fixture RP (Basic auth) with the fixture redirect URI.
+pub async fn exchange(server: &TestServer, client_id: &str, code: &str, verifier: &str) -> Answer {
+    post_form(
+        server,
+        "/token",
+        Some((client_id, SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+/// Logs the fixture holder in (in `browser`) for a good request of `client_id` and returns
+/// `(code, verifier)`.
+pub async fn code_for(server: &TestServer, browser: &reqwest::Client, client_id: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let back = login(
+        server,
+        browser,
+        &authorize_url(server, &auth_params(client_id, &challenge)),
+    )
+    .await;
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+    let code = query(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    (code, verifier)
+}
+
+/// A full code flow for `client_id` (secret-based) in a fresh browser: the token response.
+pub async fn tokens_for(server: &TestServer, client_id: &str) -> Value {
+    let (code, verifier) = code_for(server, &browser(), client_id).await;
+    let answer = exchange(server, client_id, &code, &verifier).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+/// An import entry for one more confidential client like the fixture's `rp`, with
+/// `extra` fields merged over it.
+pub fn client_entry(client_id: &str, extra: Value) -> Value {
+    let mut entry = json!({
+        "client_id": client_id,
+        "client_name": format!("Client {client_id}"),
+        "client_secret": SECRET,
+        "redirect_uris": [REDIRECT],
+        "post_logout_redirect_uris": ["https://rp.example/bye"],
+        "allowed_claims": ["person_identifier", "given_name", "family_name", "birthdate"],
+        "token_endpoint_auth_method": "client_secret_basic"
+    });
+    if let (Some(target), Value::Object(more)) = (entry.as_object_mut(), extra) {
+        for (k, v) in more {
+            if v.is_null() {
+                target.remove(&k);
+            } else {
+                target.insert(k, v);
+            }
+        }
+    }
+    entry
+}
+
+/// The claims of a JWT, read without verification.
+pub fn jwt_part(jwt: &str, index: usize) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(index).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// The status of `GET /userinfo` with `token` as bearer.
+pub async fn userinfo_status(server: &TestServer, token: &str) -> u16 {
+    http()
+        .get(server.at("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Whether introspection (by `client_id` with the fixture secret) says `token` is active.
+pub async fn introspect_active(server: &TestServer, client_id: &str, token: &str) -> bool {
+    let answer = post_form(server, "/introspect", Some((client_id, SECRET)), &[("token", token)]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body["active"].as_bool().unwrap()
+}
+
+/// `grant_type=refresh_token` at /token for `client_id` (fixture secret, Basic).
+pub async fn refresh_with(server: &TestServer, client_id: &str, refresh_token: &str) -> Answer {
+    post_form(
+        server,
+        "/token",
+        Some((client_id, SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+    )
+    .await
 }
