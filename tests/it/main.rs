@@ -2,6 +2,7 @@
 //! per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod client_auth;
 mod hsm;
 mod oidc_code_flow;
 mod oidc_negative;
