@@ -47,9 +47,11 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mut config = Config::default();
-    config.issuer = format!("http://127.0.0.1:{port}");
-    config.data_dir = dir.path().to_owned();
+    let mut config = Config {
+        issuer: format!("http://127.0.0.1:{port}"),
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
     config.tls.mode = TlsMode::Off;
     config.login.ip_attempts = u64::MAX;
     config.finish().unwrap();
@@ -80,6 +82,8 @@ async fn run() {
     );
     let raw = raw_signing(&app, concurrency, Duration::from_secs(seconds)).await;
     println!("raw PKCS#11 ES256 signing        {raw:>9.0} signatures/s");
+    let floor = http_floor(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
+    println!("HTTP floor (GET /healthz)        {floor:>9.0} requests/s");
     let exchange = code_exchange(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
     println!("token endpoint code exchange     {exchange:>9.0} exchanges/s");
     println!("ratio exchange / raw signing     {:>9.1} %", 100.0 * exchange / raw);
@@ -97,6 +101,30 @@ async fn raw_signing(app: &Arc<eidgate::app::App>, concurrency: usize, duration:
             let message = format!("header.payload-{i}");
             while start.elapsed() < duration {
                 signer.sign(SigningAlg::ES256, message.as_bytes()).await.unwrap();
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The same HTTP client and server stack on an endpoint that does nothing: the cost of
+/// the transport alone, for reading the exchange figure.
+async fn http_floor(issuer: &str, concurrency: usize, duration: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let client = reqwest::Client::new();
+        let url = format!("{issuer}/healthz");
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < duration {
+                let r = client.get(&url).send().await.unwrap();
+                let _ = r.bytes().await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));

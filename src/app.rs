@@ -14,6 +14,7 @@ use crate::domain::UnixTime;
 use crate::ephemeral::memory::MemoryStore;
 use crate::ephemeral::Ephemeral;
 use crate::hsm::{HsmError, Pkcs11Hsm, Signer};
+use crate::store::cached::CachedStore;
 use crate::store::{SqlStore, Store, StoreError};
 
 /// Start-up and serving errors.
@@ -97,12 +98,14 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         other => return Err(AppError::Ephemeral(other.to_owned())),
     };
     let (config, hsm) = open_hsm(config).await?;
+    let cached = Arc::new(CachedStore::new(store, config.database.cache_ttl));
+    cached.spawn_listener(ephemeral.subscribe());
     let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
     let app = Arc::new(App {
         config,
         clock: Arc::new(SystemClock::default()),
-        store,
+        store: cached,
         ephemeral,
         signer: hsm.clone(),
         hsm: Some(hsm.clone()),

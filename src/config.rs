@@ -138,6 +138,10 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Pool size.
     pub max_connections: u32,
+    /// How long a cached client registration or means status may be served without
+    /// asking the database again (changes made through eidgate invalidate at once).
+    #[serde(deserialize_with = "duration")]
+    pub cache_ttl: Duration,
 }
 
 impl Default for DatabaseConfig {
@@ -145,6 +149,7 @@ impl Default for DatabaseConfig {
         Self {
             url: String::new(),
             max_connections: 8,
+            cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -154,6 +159,7 @@ impl fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &redact_url(&self.url))
             .field("max_connections", &self.max_connections)
+            .field("cache_ttl", &self.cache_ttl)
             .finish()
     }
 }

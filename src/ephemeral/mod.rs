@@ -31,6 +31,11 @@ pub enum StatusEvent {
         /// The means.
         means: MeansId,
     },
+    /// A client registration changed: drop cached copies.
+    ClientChanged {
+        /// The client.
+        client: crate::domain::ids::ClientId,
+    },
     /// A grant was revoked (code replay, refresh reuse, RFC 7009 revocation).
     GrantRevoked {
         /// The grant.

@@ -19,6 +19,7 @@ use crate::domain::means::{EidMeans, MeansStatus};
 use crate::domain::person::NaturalPerson;
 use crate::domain::UnixTime;
 
+pub mod cached;
 mod rows;
 pub mod sql;
 

@@ -1,0 +1,246 @@
+//! A read-through cache in front of the SQL store for the two lookups on every token
+//! request: the client registration and the status of a means.
+//!
+//! R-AUTH-1 / R-LIFE-4 say a means that stops being valid stops working at once, so the
+//! cache is never the authority on a *change*: every write through this store
+//! ([`MeansRepo::set_status`], [`ClientRepo::upsert_client`]) drops the entry before it
+//! returns, and changes made by other instances arrive as [`StatusEvent`]s (published by
+//! the service that made them after its commit) which drop the entry here. Entries also
+//! expire after a short time, so a change made behind the server's back (a SQL console)
+//! is seen within that bound. If the database cannot be read, nothing is served from a
+//! stale entry beyond its lifetime: the read fails closed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{
+    AuditRepo, Backend, ClientRepo, Credential, GrantRepo, MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store,
+    StoreError,
+};
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::domain::client::Client;
+use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
+use crate::domain::means::{EidMeans, MeansStatus};
+use crate::domain::person::NaturalPerson;
+use crate::domain::UnixTime;
+use crate::ephemeral::StatusEvent;
+
+/// Upper bound on entries per map; beyond it the map is cleared (simple and bounded).
+const MAX_ENTRIES: usize = 100_000;
+
+struct Entry<T> {
+    value: T,
+    fetched: Instant,
+}
+
+/// The caching wrapper.
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    ttl: Duration,
+    clients: Mutex<HashMap<ClientId, Entry<Option<Client>>>>,
+    means: Mutex<HashMap<MeansId, Entry<EidMeans>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl CachedStore {
+    /// Wraps `inner`; entries live at most `ttl`.
+    pub fn new(inner: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            clients: Mutex::new(HashMap::new()),
+            means: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Applies a status event from any instance.
+    pub fn apply(&self, event: &StatusEvent) {
+        match event {
+            StatusEvent::MeansChanged { means } => {
+                lock(&self.means).remove(means);
+            }
+            StatusEvent::ClientChanged { client } => {
+                lock(&self.clients).remove(client);
+            }
+            StatusEvent::GrantRevoked { .. } => {}
+        }
+    }
+
+    /// Drops everything (e.g. when the event channel was interrupted).
+    pub fn clear(&self) {
+        lock(&self.means).clear();
+        lock(&self.clients).clear();
+    }
+
+    /// Listens to status events until the channel closes; a lagging receiver (missed
+    /// events) clears the whole cache rather than guess.
+    pub fn spawn_listener(self: &Arc<Self>, mut events: tokio::sync::broadcast::Receiver<StatusEvent>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let received = events.recv().await;
+                let Some(cache) = weak.upgrade() else { return };
+                match received {
+                    Ok(event) => cache.apply(&event),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => cache.clear(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        cache.clear();
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    fn fresh<K: std::hash::Hash + Eq, T: Clone>(&self, map: &Mutex<HashMap<K, Entry<T>>>, key: &K) -> Option<T> {
+        let map = lock(map);
+        map.get(key)
+            .filter(|e| e.fetched.elapsed() < self.ttl)
+            .map(|e| e.value.clone())
+    }
+
+    fn remember<K: std::hash::Hash + Eq, T>(map: &Mutex<HashMap<K, Entry<T>>>, key: K, value: T, fetched: Instant) {
+        let mut map = lock(map);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, Entry { value, fetched });
+    }
+}
+
+#[async_trait]
+impl ClientRepo for CachedStore {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        if let Some(c) = self.fresh(&self.clients, id) {
+            return Ok(c);
+        }
+        let started = Instant::now();
+        let c = self.inner.client(id).await?;
+        Self::remember(&self.clients, id.clone(), c.clone(), started);
+        Ok(c)
+    }
+
+    async fn upsert_client(&self, client: &Client, audit: AuditEvent) -> Result<(), StoreError> {
+        let r = self.inner.upsert_client(client, audit).await;
+        lock(&self.clients).remove(&client.client_id);
+        r
+    }
+}
+
+#[async_trait]
+impl MeansRepo for CachedStore {
+    async fn means(&self, id: MeansId) -> Result<Option<EidMeans>, StoreError> {
+        if let Some(m) = self.fresh(&self.means, &id) {
+            return Ok(Some(m));
+        }
+        // The time is taken before the read, so an entry never outlives `ttl` from the
+        // moment the database was asked.
+        let started = Instant::now();
+        let m = self.inner.means(id).await?;
+        if let Some(found) = &m {
+            Self::remember(&self.means, id, found.clone(), started);
+        }
+        Ok(m)
+    }
+
+    async fn means_of_holder(&self, holder: PersonId) -> Result<Vec<EidMeans>, StoreError> {
+        self.inner.means_of_holder(holder).await
+    }
+
+    async fn credential(&self, id: MeansId) -> Result<Credential, StoreError> {
+        self.inner.credential(id).await
+    }
+
+    async fn insert_means(
+        &self,
+        means: &EidMeans,
+        credential: &Credential,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_means(means, credential, audit).await
+    }
+
+    async fn set_status(
+        &self,
+        id: MeansId,
+        expected_version: i64,
+        status: MeansStatus,
+        audit: AuditEvent,
+    ) -> Result<EidMeans, StoreError> {
+        // Dropped before and after: no reader can re-insert the old state in between and
+        // have it survive the write.
+        lock(&self.means).remove(&id);
+        let r = self.inner.set_status(id, expected_version, status, audit).await;
+        lock(&self.means).remove(&id);
+        r
+    }
+}
+
+#[async_trait]
+impl PersonRepo for CachedStore {
+    async fn person(&self, id: PersonId) -> Result<Option<NaturalPerson>, StoreError> {
+        self.inner.person(id).await
+    }
+
+    async fn person_by_identifier(&self, identifier: &PersonIdentifier) -> Result<Option<NaturalPerson>, StoreError> {
+        self.inner.person_by_identifier(identifier).await
+    }
+
+    async fn insert_person(&self, person: &NaturalPerson, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.insert_person(person, audit).await
+    }
+}
+
+#[async_trait]
+impl GrantRepo for CachedStore {
+    async fn insert_refresh(&self, record: &RefreshRecord) -> Result<(), StoreError> {
+        self.inner.insert_refresh(record).await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        token_sha256: &str,
+        client: &ClientId,
+        now: UnixTime,
+        replacement: &RefreshRecord,
+    ) -> Result<RefreshOutcome, StoreError> {
+        self.inner.rotate_refresh(token_sha256, client, now, replacement).await
+    }
+
+    async fn refresh(&self, token_sha256: &str, now: UnixTime) -> Result<Option<RefreshRecord>, StoreError> {
+        self.inner.refresh(token_sha256, now).await
+    }
+
+    async fn revoke_grant(&self, grant: GrantId) -> Result<u64, StoreError> {
+        self.inner.revoke_grant(grant).await
+    }
+}
+
+#[async_trait]
+impl AuditRepo for CachedStore {
+    async fn append(&self, event: AuditEvent) -> Result<i64, StoreError> {
+        self.inner.append(event).await
+    }
+
+    async fn audit_records(&self, from: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_records(from, limit).await
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    fn backend(&self) -> Backend {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
