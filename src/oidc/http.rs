@@ -328,11 +328,14 @@ async fn authenticate_client(
         .await?
         .ok_or_else(OAuthError::invalid_client)?;
     let endpoint_url = format!("{}{endpoint}", app.config.issuer);
+    // The token endpoint URL is what OIDC Core §9 says `aud` SHOULD be, and RFC 9126 §2
+    // requires PAR to accept it: it names this provider at every back-channel endpoint.
+    let token_url = format!("{}/token", app.config.issuer);
     let now = app.now();
     match client_auth::authenticate(
         &client,
         &presented,
-        &[app.config.issuer.as_str(), endpoint_url.as_str()],
+        &[app.config.issuer.as_str(), endpoint_url.as_str(), token_url.as_str()],
         now,
     )? {
         Authenticated::Secret => {}
