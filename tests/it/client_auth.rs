@@ -4,15 +4,12 @@
 //! with the client's registered asymmetric key, name this provider, be short lived and
 //! used once; refresh tokens rotate and a reused one ends the grant (R-AUTH-4, R-SEC-1).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{Signature, SigningKey};
-use serde_json::{json, Value};
+use p256::ecdsa::SigningKey;
+use serde_json::json;
 
 use crate::support::server::{
-    browser, client_entry, code_for, introspect_active, jwt_part, post_form, refresh_with, tokens_for, userinfo_status,
-    Answer, TestServer, REDIRECT, SECRET,
+    b64, browser, client_entry, code_for, introspect_active, jwt_part, post_form, refresh_with, sign_es256, tokens_for,
+    userinfo_status, Answer, KeyClient, TestServer, JWT_BEARER, REDIRECT, SECRET,
 };
 
 /// `POST /token` with an unknown code: `invalid_grant` (400) once the client is
@@ -110,75 +107,6 @@ async fn r_auth_4_client_may_only_use_its_registered_method() {
 }
 
 // ---- private_key_jwt -------------------------------------------------------------------
-
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// A `private_key_jwt` client: its P-256 key and the JWKS registered for it.
-struct KeyClient {
-    id: &'static str,
-    key: SigningKey,
-}
-
-impl KeyClient {
-    fn new(id: &'static str) -> Self {
-        Self {
-            id,
-            key: SigningKey::random(&mut rand::rngs::OsRng),
-        }
-    }
-
-    /// The public key as a JWK (`kid` `k1`).
-    fn jwk(&self) -> Value {
-        let public = p256::PublicKey::from(self.key.verifying_key());
-        let mut jwk: Value = serde_json::from_str(&public.to_jwk_string()).unwrap();
-        jwk["kid"] = json!("k1");
-        jwk["use"] = json!("sig");
-        jwk["alg"] = json!("ES256");
-        jwk
-    }
-
-    /// The import entry: no secret, only keys.
-    fn entry(&self) -> Value {
-        client_entry(
-            self.id,
-            json!({
-                "client_secret": null,
-                "token_endpoint_auth_method": "private_key_jwt",
-                "jwks": { "keys": [self.jwk()] }
-            }),
-        )
-    }
-
-    /// Good claims for an assertion to `aud`, valid for 60 s from the server's now.
-    fn claims(&self, server: &TestServer, aud: &str) -> Value {
-        let now = server.app.now();
-        json!({
-            "iss": self.id, "sub": self.id, "aud": aud,
-            "iat": now, "exp": now + 60, "jti": eidgate::random::token(),
-        })
-    }
-
-    /// An ES256 JWS over `claims` with `header`, signed with this client's key.
-    fn sign(&self, header: Value, claims: &Value) -> String {
-        sign_es256(&self.key, header, claims)
-    }
-
-    /// A good assertion for the token endpoint.
-    fn assertion(&self, server: &TestServer) -> String {
-        let claims = self.claims(server, &server.at("/token"));
-        self.sign(json!({"alg": "ES256", "typ": "JWT", "kid": "k1"}), &claims)
-    }
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn sign_es256(key: &SigningKey, header: Value, claims: &Value) -> String {
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let signature: Signature = key.sign(input.as_bytes());
-    format!("{input}.{}", b64(signature.to_bytes()))
-}
 
 /// `POST /token` for an unknown code with `assertion` as client authentication.
 async fn token_with_assertion(server: &TestServer, assertion: &str) -> Answer {

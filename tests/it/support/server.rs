@@ -6,8 +6,12 @@
 
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use eidgate::app::App;
 use eidgate::config::{Config, TlsMode};
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -191,10 +195,9 @@ pub fn query(url: &url::Url, name: &str) -> Option<String> {
 
 /// A PKCE pair `(verifier, challenge)` with method S256 (RFC 7636 §4.2).
 pub fn pkce() -> (String, String) {
-    use base64::Engine;
     use sha2::Digest;
     let verifier = eidgate::random::token();
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
 }
 
@@ -344,9 +347,8 @@ pub fn client_entry(client_id: &str, extra: Value) -> Value {
 
 /// The claims of a JWT, read without verification.
 pub fn jwt_part(jwt: &str, index: usize) -> Value {
-    use base64::Engine;
     let part = jwt.split('.').nth(index).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
 /// The status of `GET /userinfo` with `token` as bearer.
@@ -377,4 +379,82 @@ pub async fn refresh_with(server: &TestServer, client_id: &str, refresh_token: &
         &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------------
+// private_key_jwt clients (RFC 7523): a P-256 key made here, its public JWK registered.
+
+/// RFC 7523 client assertion type.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A `private_key_jwt` client: its P-256 key and the JWKS registered for it.
+pub struct KeyClient {
+    /// The client id.
+    pub id: &'static str,
+    /// Its private key.
+    pub key: SigningKey,
+}
+
+impl KeyClient {
+    /// A client with a fresh key.
+    pub fn new(id: &'static str) -> Self {
+        Self {
+            id,
+            key: SigningKey::random(&mut rand::rngs::OsRng),
+        }
+    }
+
+    /// The public key as a JWK (`kid` `k1`).
+    pub fn jwk(&self) -> Value {
+        let public = p256::PublicKey::from(self.key.verifying_key());
+        let mut jwk: Value = serde_json::from_str(&public.to_jwk_string()).unwrap();
+        jwk["kid"] = json!("k1");
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!("ES256");
+        jwk
+    }
+
+    /// The import entry: no secret, only keys.
+    pub fn entry(&self) -> Value {
+        client_entry(
+            self.id,
+            json!({
+                "client_secret": null,
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": { "keys": [self.jwk()] }
+            }),
+        )
+    }
+
+    /// Good claims for an assertion to `aud`, valid for 60 s from the server's now.
+    pub fn claims(&self, server: &TestServer, aud: &str) -> Value {
+        let now = server.app.now();
+        json!({
+            "iss": self.id, "sub": self.id, "aud": aud,
+            "iat": now, "exp": now + 60, "jti": eidgate::random::token(),
+        })
+    }
+
+    /// An ES256 JWS over `claims` with `header`, signed with this client's key.
+    pub fn sign(&self, header: Value, claims: &Value) -> String {
+        sign_es256(&self.key, header, claims)
+    }
+
+    /// A good assertion for the token endpoint.
+    pub fn assertion(&self, server: &TestServer) -> String {
+        let claims = self.claims(server, &server.at("/token"));
+        self.sign(json!({"alg": "ES256", "typ": "JWT", "kid": "k1"}), &claims)
+    }
+}
+
+/// Base64url without padding.
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An ES256 JWS (compact) over `claims` with `header`, signed with `key`.
+pub fn sign_es256(key: &SigningKey, header: Value, claims: &Value) -> String {
+    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let signature: Signature = key.sign(input.as_bytes());
+    format!("{input}.{}", b64(signature.to_bytes()))
 }
