@@ -92,6 +92,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, AppError> {
 /// Builds the application from a validated config.
 pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     std::fs::create_dir_all(&config.data_dir)?;
+    if config.tls.mode == TlsMode::Dev {
+        // Made here, not in `serve`, so the certificate exists once `build` returns.
+        crate::web::tls::dev_certificate(&config.data_dir, &config.issuer)?;
+    }
     let store = open_store(&config).await?;
     let ephemeral: Arc<dyn Ephemeral> = match config.ephemeral.url.as_str() {
         "memory" => Arc::new(MemoryStore::new()),

@@ -1,0 +1,97 @@
+//! The `eidgate` binary as an operator uses it: `import` provisions a data dir from one
+//! JSON file, `migrate` is idempotent, `hsm list --json` shows the keys, a bad config
+//! exits non-zero with a message (DESIGN "More contracts": CLI).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn eidgate(data_dir: &std::path::Path) -> Command {
+    crate::support::softhsm::softhsm_conf();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_eidgate"));
+    c.env("EIDGATE_DATA_DIR", data_dir)
+        .env("EIDGATE_LOG", "warn")
+        .env_remove("EIDGATE_CONFIG");
+    c
+}
+
+#[test]
+fn cli_import_migrate_and_hsm_list_work_on_a_fresh_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hsm, _hsm_dir) = crate::support::softhsm::hsm_config("cli");
+    let file = dir.path().join("import.json");
+    std::fs::write(&file, crate::support::server::fixture().to_string()).unwrap();
+
+    let out = eidgate(dir.path())
+        .env("EIDGATE_HSM_TOKEN_LABEL", &hsm.token_label)
+        .args(["migrate", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = eidgate(dir.path()).args(["migrate"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "migrate twice: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = eidgate(dir.path())
+        .args(["import", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["clients"], 1);
+    assert_eq!(report["persons"], 1);
+    assert_eq!(report["means"], 1);
+    // The secret and the password are not in the database file in clear (R-AUTH-3).
+    let db = std::fs::read(dir.path().join("eidgate.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("eidgate.db-wal")).unwrap_or_default();
+    for haystack in [&db, &wal] {
+        let text = String::from_utf8_lossy(haystack);
+        assert!(!text.contains(crate::support::server::SECRET));
+        assert!(!text.contains(crate::support::server::PASSWORD));
+    }
+
+    let out = eidgate(dir.path())
+        .env("EIDGATE_HSM_TOKEN_LABEL", &hsm.token_label)
+        .args(["hsm", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"oidc-sign-1"), "{listed}");
+}
+
+#[test]
+fn cli_import_refuses_an_invalid_document_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.json");
+    let mut doc = crate::support::server::fixture();
+    doc["means"][0]["loa"] = "high".into();
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = eidgate(dir.path()).args(["import"]).arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be high"));
+}
+
+#[test]
+fn cli_bad_config_exits_non_zero_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("eidgate.toml");
+    std::fs::write(&conf, "issuer = \"not a url\"\n").unwrap();
+    let out = eidgate(dir.path())
+        .args(["migrate", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("issuer"));
+}
