@@ -283,7 +283,9 @@ async fn from_session(
     };
     let now = app.now();
     if let Some(max_age) = request.max_age {
-        if now - s.authn.auth_time > i64::try_from(max_age).unwrap_or(i64::MAX) {
+        // OIDC Core §3.1.2.1: "max_age=0 is equivalent to prompt=login". Times are whole
+        // seconds, so an authentication within the same second must not satisfy it.
+        if max_age == 0 || now - s.authn.auth_time > i64::try_from(max_age).unwrap_or(i64::MAX) {
             return Ok(None);
         }
     }
