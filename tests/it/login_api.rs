@@ -468,3 +468,50 @@ async fn rp_initiated_logout_redirects_only_to_registered_uris() {
     assert_eq!(r.status(), 200);
     assert_eq!(location(&r), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_4_login_flow_expires() {
+    let server = TestServer::start().await;
+    server.provision().await;
+    let browser = browser();
+    let flow = start_login(&browser, &request(&server, "s", &[])).await;
+    server
+        .app
+        .clock
+        .advance(server.app.config.tokens.flow_ttl.as_secs() as i64 + 1);
+    let r = browser
+        .get(server.at(&format!("/authn/flows/{flow}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let (status, body) = password_step(&server, &browser, &flow, HOLDER, PASSWORD).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.get("redirect_to").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_sec_5_flow_and_session_cookies_are_http_only_and_same_site_lax() {
+    let server = TestServer::start().await;
+    server.provision().await;
+    let browser = browser();
+    let r = browser.get(request(&server, "s", &[])).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let flow_cookie = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().to_owned();
+    let flow = location(&r).unwrap().trim_start_matches("/login?flow=").to_owned();
+    let r = browser
+        .post(server.at(&format!("/authn/flows/{flow}/password")))
+        .json(&json!({"identifier": HOLDER, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let session_cookie = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().to_owned();
+    for (name, cookie) in [("eidgate_browser=", flow_cookie), ("eidgate_session=", session_cookie)] {
+        assert!(cookie.starts_with(name), "{cookie}");
+        let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+        assert!(attributes.contains(&"HttpOnly"), "{cookie}");
+        assert!(attributes.contains(&"SameSite=Lax"), "{cookie}");
+        assert!(attributes.contains(&"Path=/"), "{cookie}");
+    }
+}

@@ -209,6 +209,22 @@ async fn r_sec_5_repeated_parameter_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_sec_5_the_400_page_escapes_what_the_request_carried() {
+    let server = TestServer::start().await;
+    server.provision().await;
+    // The repeated parameter's name is echoed in the page: it must come out as text.
+    let name = "<script>alert(1)</script>";
+    let mut params = with("state", Some("st-1"));
+    params.push((name.into(), "a".into()));
+    params.push((name.into(), "b".into()));
+    let r = authorize(&server, &params).await;
+    assert_eq!(r.status(), 400);
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "the name is shown, escaped: {page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_sec_5_oversized_parameter_is_refused() {
     let server = TestServer::start().await;
     server.provision().await;
