@@ -4,8 +4,8 @@
 mod cli;
 mod client_auth;
 mod hsm;
-mod login_api;
 mod layering;
+mod login_api;
 mod oidc_code_flow;
 mod oidc_negative;
 mod par;

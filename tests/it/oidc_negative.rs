@@ -61,6 +61,31 @@ async fn assert_untrusted_page(response: reqwest::Response) {
 // ---- authorization requests ------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_accepts_a_form_post_and_nothing_else_in_a_body() {
+    // OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported.
+    let server = TestServer::start().await;
+    server.provision().await;
+    let params = with("state", Some("st-1"));
+    let r = browser()
+        .post(server.at("/authorize"))
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).unwrap().starts_with("/login?flow="));
+    // The same parameters as JSON are not a form: nothing trusted, a page.
+    let as_json: serde_json::Map<String, Value> = params.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let r = browser()
+        .post(server.at("/authorize"))
+        .json(&as_json)
+        .send()
+        .await
+        .unwrap();
+    assert_untrusted_page(r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_auth_4_missing_pkce_is_refused_back_to_the_client() {
     let server = TestServer::start().await;
     server.provision().await;
