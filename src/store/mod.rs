@@ -21,6 +21,8 @@ use crate::domain::person::{NaturalPerson, ProofingRecord};
 use crate::domain::UnixTime;
 
 pub mod cached;
+mod connect;
+mod lifecycle;
 mod rows;
 pub mod sql;
 
@@ -300,7 +302,12 @@ pub trait LifecycleRepo: Send + Sync {
     /// A means with its lifecycle data.
     async fn means_record(&self, id: MeansId) -> Result<Option<MeansRecord>, StoreError>;
     /// Inserts an application (status `applied`, no credential) registered by `officer`; audited.
-    async fn insert_application(&self, means: &EidMeans, officer: PersonId, audit: AuditEvent) -> Result<(), StoreError>;
+    async fn insert_application(
+        &self,
+        means: &EidMeans,
+        officer: PersonId,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Commits a transition (see [`TransitionWrite`]): `Conflict` when the version moved,
     /// `NotFound` for an unknown id. When the new status is not `active`, every refresh
     /// token of the means is revoked in the same transaction (R-LIFE-4). An idempotent
@@ -311,7 +318,11 @@ pub trait LifecycleRepo: Send + Sync {
     /// Counts one wrong revocation secret atomically; returns the new count; audited.
     async fn count_revocation_failure(&self, id: MeansId, audit: AuditEvent) -> Result<i64, StoreError>;
     /// The stored answer for (operator, key), if any.
-    async fn idempotent_response(&self, operator: PersonId, key: &str) -> Result<Option<IdempotentResponse>, StoreError>;
+    async fn idempotent_response(
+        &self,
+        operator: PersonId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError>;
     /// Stores an answer that changed nothing (e.g. a 409 or 403), so a retry gets it again.
     async fn store_idempotent_response(&self, response: &IdempotentResponse) -> Result<(), StoreError>;
     /// An operator by person.
@@ -319,7 +330,12 @@ pub trait LifecycleRepo: Send + Sync {
     /// Inserts or replaces an operator's roles (empty roles removes the operator); audited.
     async fn set_operator(&self, operator: &Operator, audit: AuditEvent) -> Result<(), StoreError>;
     /// Records how a person's identity was proofed; audited.
-    async fn insert_proofing(&self, person: PersonId, record: &ProofingRecord, audit: AuditEvent) -> Result<(), StoreError>;
+    async fn insert_proofing(
+        &self,
+        person: PersonId,
+        record: &ProofingRecord,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Proofing records of a person, oldest first.
     async fn proofing_records(&self, person: PersonId) -> Result<Vec<ProofingRecord>, StoreError>;
     /// Acceptances recorded for a person, oldest first.
