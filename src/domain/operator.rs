@@ -27,7 +27,13 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [Role::Admin, Role::Helpdesk, Role::Issuance, Role::Registration, Role::Security];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Helpdesk,
+        Role::Issuance,
+        Role::Registration,
+        Role::Security,
+    ];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -81,7 +87,11 @@ impl Operator {
 
     /// Parses stored roles.
     pub fn parse_roles(text: &str) -> Result<Vec<Role>, UnknownRole> {
-        let mut roles: Vec<Role> = text.split(',').filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+        let mut roles: Vec<Role> = text
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
         roles.sort();
         roles.dedup();
         Ok(roles)
@@ -96,7 +106,10 @@ mod tests {
     fn r_sec_3_roles_round_trip_and_unknown_roles_are_refused() {
         let roles = Operator::parse_roles("registration,helpdesk,helpdesk").unwrap();
         assert_eq!(roles, vec![Role::Helpdesk, Role::Registration]);
-        let op = Operator { person: PersonId::new(), roles };
+        let op = Operator {
+            person: PersonId::new(),
+            roles,
+        };
         assert_eq!(op.roles_text(), "helpdesk,registration");
         assert!(op.has(Role::Helpdesk) && !op.has(Role::Admin));
         assert!(Operator::parse_roles("root").is_err());

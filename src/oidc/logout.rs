@@ -14,6 +14,30 @@ use crate::domain::ids::ClientId;
 struct HintClaims {
     sub: String,
     aud: serde_json::Value,
+    #[serde(default)]
+    acr: Option<String>,
+    #[serde(default)]
+    iat: Option<i64>,
+}
+
+/// How recent an ID token must be to serve as `authenticated_holder` evidence.
+pub const HOLDER_EVIDENCE_MAX_AGE: i64 = 600;
+
+/// Verifies an ID token of ours presented as evidence that the holder authenticated
+/// (helpdesk `authenticated_holder`): our signature, issued at most 10 minutes ago, a
+/// public `sub` in the eIDAS form. Returns the person identifier and the token's LoA.
+pub fn verify_holder_id_token(
+    app: &App,
+    token: &str,
+) -> Option<(crate::domain::ids::PersonIdentifier, crate::domain::loa::Loa)> {
+    let claims = verify_hint(app, token)?;
+    let iat = claims.iat?;
+    let now = app.now();
+    if now - iat > HOLDER_EVIDENCE_MAX_AGE || iat > now + 60 {
+        return None;
+    }
+    let loa = crate::domain::loa::Loa::from_acr(claims.acr.as_deref()?)?;
+    Some((claims.sub.parse().ok()?, loa))
 }
 
 fn verify_hint(app: &App, hint: &str) -> Option<HintClaims> {

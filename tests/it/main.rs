@@ -1,13 +1,13 @@
 //! The one integration-test binary (STYLE §1.8): shared helpers in `support`, one module
 //! per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod cli;
 mod client_auth;
 mod hsm;
+mod layering;
 mod oidc_code_flow;
 mod oidc_negative;
 mod par;
 mod store_contract;
 mod support;
-mod cli;
-mod layering;
 mod tls;

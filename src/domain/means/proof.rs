@@ -46,12 +46,18 @@ impl ActivationAccepted {
     /// Built by the activation service after it verified the code and recorded the
     /// acceptance; `code_verified` is the token of that check.
     pub fn new(_code_verified: CodeVerified, terms_version: String, security_advice_version: String) -> Self {
-        Self { terms_version, security_advice_version }
+        Self {
+            terms_version,
+            security_advice_version,
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn for_tests() -> Self {
-        Self { terms_version: "t".into(), security_advice_version: "s".into() }
+        Self {
+            terms_version: "t".into(),
+            security_advice_version: "s".into(),
+        }
     }
 }
 
@@ -106,7 +112,10 @@ pub struct Verification {
 
 impl std::fmt::Debug for Verification {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verification").field("method", &self.method).field("evidence", &"[redacted]").finish()
+        f.debug_struct("Verification")
+            .field("method", &self.method)
+            .field("evidence", &"[redacted]")
+            .finish()
     }
 }
 
@@ -136,7 +145,10 @@ impl IdentityReverified {
     /// `verified_at` is the LoA the verification reached (an in-person document check
     /// reaches high; an authenticated holder the `acr` of their authentication).
     pub fn check(verification: &Verification, verified_at: Loa, means_loa: Loa) -> Result<Self, ReverifyError> {
-        if !matches!(verification.method, VerificationMethod::InPerson | VerificationMethod::AuthenticatedHolder) {
+        if !matches!(
+            verification.method,
+            VerificationMethod::InPerson | VerificationMethod::AuthenticatedHolder
+        ) {
             return Err(ReverifyError::Method);
         }
         if verification.evidence.trim().is_empty() {
@@ -145,7 +157,9 @@ impl IdentityReverified {
         if verified_at < means_loa {
             return Err(ReverifyError::Level);
         }
-        Ok(Self { method: verification.method })
+        Ok(Self {
+            method: verification.method,
+        })
     }
 }
 
@@ -162,23 +176,36 @@ mod tests {
 
     #[test]
     fn r_life_3_reactivation_needs_in_person_or_holder_at_the_means_loa() {
-        let v = |method| Verification { method, evidence: "x".into() };
+        let v = |method| Verification {
+            method,
+            evidence: "x".into(),
+        };
         assert_eq!(
             IdentityReverified::check(&v(VerificationMethod::RevocationSecret), Loa::High, Loa::Low).unwrap_err(),
             ReverifyError::Method
         );
         assert_eq!(
-            IdentityReverified::check(&v(VerificationMethod::AuthenticatedHolder), Loa::Low, Loa::Substantial).unwrap_err(),
+            IdentityReverified::check(&v(VerificationMethod::AuthenticatedHolder), Loa::Low, Loa::Substantial)
+                .unwrap_err(),
             ReverifyError::Level
         );
         assert!(IdentityReverified::check(&v(VerificationMethod::InPerson), Loa::High, Loa::High).is_ok());
-        let empty = Verification { method: VerificationMethod::InPerson, evidence: " ".into() };
-        assert_eq!(IdentityReverified::check(&empty, Loa::High, Loa::Low).unwrap_err(), ReverifyError::Evidence);
+        let empty = Verification {
+            method: VerificationMethod::InPerson,
+            evidence: " ".into(),
+        };
+        assert_eq!(
+            IdentityReverified::check(&empty, Loa::High, Loa::Low).unwrap_err(),
+            ReverifyError::Evidence
+        );
     }
 
     #[test]
     fn r_sec_2_verification_evidence_never_prints() {
-        let v = Verification { method: VerificationMethod::RevocationSecret, evidence: "s3cret".into() };
+        let v = Verification {
+            method: VerificationMethod::RevocationSecret,
+            evidence: "s3cret".into(),
+        };
         assert!(!format!("{v:?}").contains("s3cret"));
     }
 }

@@ -73,7 +73,12 @@ pub fn apply(from: MeansStatus, command: &Command) -> Result<MeansStatus, Transi
         (S::Active, Command::Suspend) => S::Suspended,
         (S::Suspended, Command::Reactivate(_)) => S::Active,
         (S::Issued | S::Active | S::Suspended, Command::Revoke) => S::Revoked,
-        (from, command) => return Err(TransitionError { from: from.as_str(), command: command.name() }),
+        (from, command) => {
+            return Err(TransitionError {
+                from: from.as_str(),
+                command: command.name(),
+            })
+        }
     })
 }
 
@@ -94,7 +99,10 @@ mod tests {
             Command::Suspend,
             Command::Reactivate(
                 IdentityReverified::check(
-                    &Verification { method: VerificationMethod::InPerson, evidence: "passport LT1234567 checked".into() },
+                    &Verification {
+                        method: VerificationMethod::InPerson,
+                        evidence: "passport LT1234567 checked".into(),
+                    },
                     Loa::High,
                     Loa::High,
                 )
@@ -121,10 +129,21 @@ mod tests {
             (S::Suspended, "reactivate", S::Active),
             (S::Suspended, "revoke", S::Revoked),
         ];
-        let states = [S::Applied, S::Issued, S::Active, S::Suspended, S::Revoked, S::Expired, S::Rejected];
+        let states = [
+            S::Applied,
+            S::Issued,
+            S::Active,
+            S::Suspended,
+            S::Revoked,
+            S::Expired,
+            S::Rejected,
+        ];
         for from in states {
             for command in commands() {
-                let expected = allowed.iter().find(|(f, c, _)| *f == from && *c == command.name()).map(|(_, _, to)| *to);
+                let expected = allowed
+                    .iter()
+                    .find(|(f, c, _)| *f == from && *c == command.name())
+                    .map(|(_, _, to)| *to);
                 match (apply(from, &command), expected) {
                     (Ok(to), Some(want)) => assert_eq!(to, want, "{from:?} {}", command.name()),
                     (Err(e), None) => assert_eq!(e.command, command.name()),
