@@ -17,6 +17,7 @@ use super::flow::{self, LoginFlow, BROWSER_COOKIE};
 use super::session::SESSION_COOKIE;
 use super::AuthnError;
 use crate::app::App;
+use crate::domain::claims;
 use crate::domain::loa::Loa;
 use crate::domain::secret::Password;
 use crate::oidc::code;
@@ -79,7 +80,20 @@ async fn get_flow(
 ) -> Result<Response, Problem> {
     let flow = load(&app, &id, &headers).await?;
     let requested = flow.requested_loa();
-    let claims: Vec<String> = flow.request.scope.clone();
+    let client = app
+        .store
+        .client(&flow.request.client_id)
+        .await
+        .map_err(AuthnError::from)?
+        .ok_or(AuthnError::FlowNotFound)?;
+    // The claims this login would release (DESIGN "Login API", R-DATA-4): requested by
+    // scope or individually, and allowed for the client. Not the scopes themselves.
+    let mut individually = flow.request.claims.userinfo.clone();
+    individually.extend(flow.request.claims.id_token.iter().cloned());
+    let claims: Vec<&str> = claims::requested_names(flow.request.scope.iter().map(String::as_str), &individually)
+        .into_iter()
+        .filter(|name| *name != "sub" && client.allowed_claims.iter().any(|a| a == name))
+        .collect();
     Ok(Json(json!({
         "client_name": flow.client_name,
         "requested_loa": requested.short(),

@@ -374,3 +374,31 @@ async fn r_auth_4_refresh_token_is_bound_to_its_client() {
     assert_eq!(own.status, 200, "{}", own.body);
     assert!(own.body["refresh_token"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_4_access_and_refresh_tokens_expire() {
+    let server = TestServer::start().await;
+    server.provision().await;
+    let tokens = tokens_for(&server, "rp").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let config = &server.app.config.tokens;
+    server.app.clock.advance(config.access_ttl.as_secs() as i64);
+    assert_eq!(
+        userinfo_status(&server, access).await,
+        401,
+        "access token past its lifetime"
+    );
+    assert!(!introspect_active(&server, "rp", access).await);
+    assert!(
+        introspect_active(&server, "rp", refresh).await,
+        "refresh token still live"
+    );
+    server
+        .app
+        .clock
+        .advance((config.refresh_ttl - config.access_ttl).as_secs() as i64);
+    let answer = refresh_with(&server, "rp", refresh).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.error(), "invalid_grant");
+}

@@ -5,6 +5,7 @@ mod cli;
 mod client_auth;
 mod hsm;
 mod layering;
+mod login_api;
 mod oidc_code_flow;
 mod oidc_negative;
 mod par;

@@ -61,6 +61,31 @@ async fn assert_untrusted_page(response: reqwest::Response) {
 // ---- authorization requests ------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_accepts_a_form_post_and_nothing_else_in_a_body() {
+    // OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported.
+    let server = TestServer::start().await;
+    server.provision().await;
+    let params = with("state", Some("st-1"));
+    let r = browser()
+        .post(server.at("/authorize"))
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).unwrap().starts_with("/login?flow="));
+    // The same parameters as JSON are not a form: nothing trusted, a page.
+    let as_json: serde_json::Map<String, Value> = params.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let r = browser()
+        .post(server.at("/authorize"))
+        .json(&as_json)
+        .send()
+        .await
+        .unwrap();
+    assert_untrusted_page(r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_auth_4_missing_pkce_is_refused_back_to_the_client() {
     let server = TestServer::start().await;
     server.provision().await;
@@ -206,6 +231,22 @@ async fn r_sec_5_repeated_parameter_is_refused() {
         "the refused request must not consume the code: {}",
         answer.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_sec_5_the_400_page_escapes_what_the_request_carried() {
+    let server = TestServer::start().await;
+    server.provision().await;
+    // The repeated parameter's name is echoed in the page: it must come out as text.
+    let name = "<script>alert(1)</script>";
+    let mut params = with("state", Some("st-1"));
+    params.push((name.into(), "a".into()));
+    params.push((name.into(), "b".into()));
+    let r = authorize(&server, &params).await;
+    assert_eq!(r.status(), 400);
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "the name is shown, escaped: {page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

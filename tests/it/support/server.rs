@@ -282,7 +282,7 @@ pub async fn post_form(server: &TestServer, path: &str, basic: Option<(&str, &st
     Answer::from(request.send().await.unwrap()).await
 }
 
-/// Redeems `code` at /token as the fixture RP (Basic auth) with the fixture redirect URI.
+/// Redeems `code` at /token as `client_id` (Basic auth with [`SECRET`]) with [`REDIRECT`].
 pub async fn exchange(server: &TestServer, client_id: &str, code: &str, verifier: &str) -> Answer {
     post_form(
         server,
