@@ -52,6 +52,8 @@ CREATE INDEX proofing_records_person_id ON proofing_records (person_id, id);
 
 -- Answers to operator requests sent with an `Idempotency-Key`: a retry gets the same
 -- answer. `request_sha256` catches a key reused for another request.
+-- `operator_id` is deliberately no foreign key: a failed insert must mean only "this key
+-- was used" (Conflict), and the row is a cached answer, not a record (the audit log is).
 CREATE TABLE idempotency (
     operator_id    TEXT    NOT NULL,
     idem_key       TEXT    NOT NULL,

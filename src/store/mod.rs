@@ -1,5 +1,7 @@
 //! The durable store port (R-AUTH-3): clients, persons, means and their credentials,
-//! refresh-token grants, and the audit chain. SQLite (embedded default, WAL,
+//! refresh-token grants, the audit chain, and the lifecycle data of means (R-ISS-2/3,
+//! R-LIFE-1..4: transitions, activation codes, revocation secrets, idempotent answers),
+//! operators (R-SEC-3), acceptances (R-REG-1) and proofing records (R-REG-3/4). SQLite (embedded default, WAL,
 //! `synchronous=FULL`) and PostgreSQL (`synchronous_commit=on`) through sqlx.
 //!
 //! One implementation ([`sql::SqlStore`]) serves both backends with the same SQL text
@@ -314,6 +316,7 @@ pub trait LifecycleRepo: Send + Sync {
     /// answer whose (operator, key) exists already is `Conflict` and nothing is changed.
     async fn commit_transition(&self, write: &TransitionWrite, audit: AuditEvent) -> Result<EidMeans, StoreError>;
     /// Counts one failed activation attempt atomically; returns the new count; audited.
+    /// Not a transition: the version stays. `NotFound` for an unknown id.
     async fn count_activation_failure(&self, id: MeansId, audit: AuditEvent) -> Result<i64, StoreError>;
     /// Counts one wrong revocation secret atomically; returns the new count; audited.
     async fn count_revocation_failure(&self, id: MeansId, audit: AuditEvent) -> Result<i64, StoreError>;
@@ -327,7 +330,8 @@ pub trait LifecycleRepo: Send + Sync {
     async fn store_idempotent_response(&self, response: &IdempotentResponse) -> Result<(), StoreError>;
     /// An operator by person.
     async fn operator(&self, person: PersonId) -> Result<Option<Operator>, StoreError>;
-    /// Inserts or replaces an operator's roles (empty roles removes the operator); audited.
+    /// Inserts or replaces an operator's roles (empty roles removes the operator; `NotFound`
+    /// if there is none to remove, and then nothing is recorded); audited.
     async fn set_operator(&self, operator: &Operator, audit: AuditEvent) -> Result<(), StoreError>;
     /// Records how a person's identity was proofed; audited.
     async fn insert_proofing(
@@ -343,7 +347,8 @@ pub trait LifecycleRepo: Send + Sync {
     /// Audit records whose subject is `subject` (e.g. `means:<id>`), oldest first, at most `limit`.
     async fn audit_by_subject(&self, subject: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
     /// Means whose status is `issued` and activation code expired, or `active` and
-    /// validity ended, at `now` (for the expiry sweep), at most `limit`.
+    /// validity ended, at `now` (for the expiry sweep), at most `limit`, in no particular
+    /// order (each one swept leaves the set, so the sweep calls again until none is left).
     async fn due_for_expiry(&self, now: UnixTime, limit: i64) -> Result<Vec<EidMeans>, StoreError>;
 }
 

@@ -1,7 +1,7 @@
 //! [`SqlStore`]: every store trait over `sqlx::AnyPool`, one SQL text for SQLite and
 //! PostgreSQL (R-AUTH-3, R-LOG-1, R-LOG-2, R-LIFE-4).
 //!
-//! Owns: the store handle, the audited transaction ([`AuditedTx`]) and the SQL of clients,
+//! Owns: the store handle, the audited transaction (`AuditedTx`) and the SQL of clients,
 //! persons, means, refresh grants and the audit chain (`const`s below). Connecting, the
 //! durability checks, migrations and driver-error mapping are in `connect.rs`; the
 //! lifecycle repository (transitions, counters, operators, idempotency) in `lifecycle.rs`.
