@@ -176,8 +176,8 @@ async fn account_status(
     command: super::service::StatusCommand,
 ) -> Result<Response, Problem> {
     let session = holder(&app, &headers).await?;
-    if let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        if !app.config.issuer.starts_with(origin) {
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        if !same_origin(&app.config.issuer, origin.as_bytes()) {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -205,6 +205,12 @@ async fn account_status(
     Ok(r)
 }
 
+/// Whether a request's `Origin` is exactly the issuer's origin (scheme, host, port). A
+/// prefix test would let `https://id.example.co` pass for `https://id.example.com`.
+fn same_origin(issuer: &str, origin: &[u8]) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| u.origin().ascii_serialization().as_bytes() == origin)
+}
+
 async fn post_account_suspend(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -221,4 +227,27 @@ async fn post_account_revoke(
     body: Bytes,
 ) -> Result<Response, Problem> {
     account_status(app, id, headers, body, super::service::StatusCommand::Revoke).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn r_sec_5_account_changes_need_exactly_the_issuers_origin() {
+        assert!(same_origin("https://id.example.com", b"https://id.example.com"));
+        assert!(same_origin("https://id.example.com/", b"https://id.example.com"));
+        assert!(same_origin("http://127.0.0.1:4540", b"http://127.0.0.1:4540"));
+        for other in [
+            &b"https://id.example.co"[..],
+            b"https://id.example.com.evil.example",
+            b"http://id.example.com",
+            b"https://id.example.com:8443",
+            b"",
+            b"null",
+        ] {
+            assert!(!same_origin("https://id.example.com", other), "{other:?}");
+        }
+        assert!(!same_origin("http://127.0.0.1:4540", b"http://127.0.0.1:454"));
+    }
 }
