@@ -134,13 +134,20 @@ pub fn account_routes() -> Router<Arc<App>> {
         .route("/account/api/means/{id}/revoke", post(post_account_revoke))
 }
 
+/// The holder's SSO session, only while the means it rests on is still usable (R-AUTH-1,
+/// R-LIFE-4: a suspended or revoked means ends the sessions that rely on it at once).
 async fn holder(app: &App, headers: &HeaderMap) -> Result<crate::authn::session::SsoSession, Problem> {
-    let cookie = crate::web::middleware::cookie(headers, crate::authn::session::SESSION_COOKIE)
-        .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in first"))?;
-    crate::authn::session::load(app, cookie)
+    let log_in = || Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in first");
+    let cookie = crate::web::middleware::cookie(headers, crate::authn::session::SESSION_COOKIE).ok_or_else(log_in)?;
+    let session = crate::authn::session::load(app, cookie)
         .await
         .map_err(|_| Problem::unavailable())?
-        .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in first"))
+        .ok_or_else(log_in)?;
+    match crate::authn::ensure_means_usable(app, &session.authn, app.now()).await {
+        Ok(()) => Ok(session),
+        Err(crate::authn::AuthnError::Unavailable) => Err(Problem::unavailable()),
+        Err(_) => Err(log_in()),
+    }
 }
 
 async fn get_account_means(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
