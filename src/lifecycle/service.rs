@@ -87,6 +87,20 @@ pub struct Approved {
 }
 
 async fn publish(app: &App, means: MeansId) {
+    // Access tokens issued before this moment stop working even if the means becomes
+    // active again (they are opaque and not indexed by means).
+    let marker = app.now().to_string();
+    if let Err(e) = app
+        .ephemeral
+        .put(
+            &crate::oidc::grant::means_changed_key(means),
+            marker.as_bytes(),
+            app.config.tokens.access_ttl,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, %means, "means change marker not stored");
+    }
     if let Err(e) = app.ephemeral.publish(&StatusEvent::MeansChanged { means }).await {
         // The change is durable in SQL; instances that missed it expire their cache entry.
         tracing::warn!(error = %e, %means, "status event not published");
@@ -453,9 +467,14 @@ fn evidence_reference(v: &Verification) -> serde_json::Value {
         VerificationMethod::RevocationSecret | VerificationMethod::AuthenticatedHolder => {
             json!("[verified, not stored]")
         }
-        VerificationMethod::InPerson | VerificationMethod::LawEnforcementOrder => {
-            json!(v.evidence.chars().take(256).collect::<String>())
-        }
+        // Document facts are personal data: the log keeps a fingerprint that proves which
+        // facts were given without holding them (R-LOG-5).
+        VerificationMethod::InPerson => json!(format!(
+            "sha256:{}",
+            crate::domain::secret::fingerprint_hex(&v.evidence)
+        )),
+        // The order's reference is the legal basis the record must show (R-LIFE-2).
+        VerificationMethod::LawEnforcementOrder => json!(v.evidence.chars().take(256).collect::<String>()),
     }
 }
 
@@ -521,17 +540,50 @@ async fn verify_caller(
         }
         VerificationMethod::AuthenticatedHolder => {
             match crate::oidc::logout::verify_holder_id_token(app, &v.evidence) {
-                Some((person, loa)) if person_matches(app, &person, rec).await => {
-                    Ok((VerificationMethod::AuthenticatedHolder, loa))
+                Some(e) if holder_evidence_holds(app, &e, rec).await? => {
+                    Ok((VerificationMethod::AuthenticatedHolder, e.loa))
                 }
-                _ => Err(fail("the holder's ID token is missing, invalid, stale or of someone else").await),
+                _ => Err(fail(
+                    "the holder's ID token is missing, invalid, stale, of another client or of someone else",
+                )
+                .await),
             }
         }
     }
 }
 
-async fn person_matches(app: &App, identifier: &PersonIdentifier, rec: &MeansRecord) -> bool {
-    matches!(app.store.person_by_identifier(identifier).await, Ok(Some(p)) if p.id == rec.means.holder)
+/// The ID token is the holder's, was issued to the operators' console (the holder logged
+/// in at the helpdesk desk), and is newer than the means' last change: a token from
+/// before a suspension proves nothing about who asks to undo it (R-LIFE-3).
+async fn holder_evidence_holds(
+    app: &App,
+    e: &crate::oidc::logout::HolderEvidence,
+    rec: &MeansRecord,
+) -> Result<bool, LifecycleError> {
+    let Some(p) = app.store.person_by_identifier(&e.person).await? else {
+        return Ok(false);
+    };
+    if p.id != rec.means.holder {
+        return Ok(false);
+    }
+    let console = match e.aud.parse::<crate::domain::ids::ClientId>() {
+        Ok(id) => app.store.client(&id).await?.is_some_and(|c| c.operator_console),
+        Err(_) => false,
+    };
+    if !console {
+        return Ok(false);
+    }
+    let history = app
+        .store
+        .audit_by_subject(&format!("means:{}", rec.means.id), 100_000)
+        .await?;
+    let last_change = history
+        .iter()
+        .rev()
+        .find(|r| r.event.event_type.starts_with("means."))
+        .map(|r| r.time)
+        .unwrap_or(i64::MIN);
+    Ok(e.iat > last_change)
 }
 
 /// Expires means whose activation period or validity ended (run periodically).

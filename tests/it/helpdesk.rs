@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::support::operators::{
     activate, audit_events, call, count_events, get, helpdesk, helpdesk_in_person, issue, login_tokens, operator_token,
-    provision_staff, register, state_of, status_body, Issued, Staff, HELPDESK, IN_PERSON, ISSUER, OPERATOR_PASSWORD,
-    REGISTRAR,
+    provision_staff, register, state_of, status_body, Issued, Staff, CONSOLE, HELPDESK, IN_PERSON, ISSUER,
+    OPERATOR_PASSWORD, REGISTRAR,
 };
 use crate::support::server::{Answer, TestServer, HOLDER, PASSWORD};
 
@@ -433,23 +433,53 @@ async fn r_life_3_holder_id_token_reactivates_only_when_fresh() {
     let (server, staff, token) = desk().await;
     let means = staff.holder_means.as_str();
     let id_token = |tokens: &Value| tokens["id_token"].as_str().unwrap().to_owned();
+    // The holder has a second means to authenticate with while the first is suspended.
+    server
+        .import(
+            serde_json::json!({"means": [{"holder": HOLDER, "kind": "password", "loa": "low", "password": PASSWORD}]}),
+        )
+        .await;
 
-    // Fresh: an ID token of ours issued to the holder minutes ago at the means' LoA.
-    let fresh = id_token(&login_tokens(&server, "rp", HOLDER, PASSWORD, "openid").await);
+    // Issued before the suspension: proves nothing about who asks to undo it.
+    let before = id_token(&login_tokens(&server, CONSOLE, HOLDER, PASSWORD, "openid").await);
     assert_eq!(helpdesk_in_person(&server, &token, means, "suspend").await.status, 200);
-    // Somebody else's ID token does not verify this holder.
-    let other = id_token(&login_tokens(&server, "rp", ISSUER, OPERATOR_PASSWORD, "openid").await);
+    server.app.clock.advance(1);
     let r = helpdesk(
         &server,
         &token,
         means,
         "reactivate",
         "h-0",
+        &status_body("authenticated_holder", &before),
+    )
+    .await;
+    assert_problem(&r, 403, "verification-failed");
+    // Issued after it, but to an ordinary relying party rather than the operators' console.
+    let elsewhere = id_token(&login_tokens(&server, "rp", HOLDER, PASSWORD, "openid").await);
+    let r = helpdesk(
+        &server,
+        &token,
+        means,
+        "reactivate",
+        "h-1",
+        &status_body("authenticated_holder", &elsewhere),
+    )
+    .await;
+    assert_problem(&r, 403, "verification-failed");
+    // Somebody else's ID token does not verify this holder.
+    let other = id_token(&login_tokens(&server, CONSOLE, ISSUER, OPERATOR_PASSWORD, "openid").await);
+    let r = helpdesk(
+        &server,
+        &token,
+        means,
+        "reactivate",
+        "h-2",
         &status_body("authenticated_holder", &other),
     )
     .await;
     assert_problem(&r, 403, "verification-failed");
     // Nor does a token that is not ours (a tampered signature).
+    let fresh = id_token(&login_tokens(&server, CONSOLE, HOLDER, PASSWORD, "openid").await);
     let mut forged = fresh.clone();
     forged.pop();
     forged.push(if fresh.ends_with('A') { 'B' } else { 'A' });
@@ -458,17 +488,18 @@ async fn r_life_3_holder_id_token_reactivates_only_when_fresh() {
         &token,
         means,
         "reactivate",
-        "h-1",
+        "h-3",
         &status_body("authenticated_holder", &forged),
     )
     .await;
     assert_problem(&r, 403, "verification-failed");
+    // A fresh console login of the holder after the suspension reactivates.
     let r = helpdesk(
         &server,
         &token,
         means,
         "reactivate",
-        "h-2",
+        "h-4",
         &status_body("authenticated_holder", &fresh),
     )
     .await;
@@ -485,9 +516,10 @@ async fn r_life_3_holder_id_token_reactivates_only_when_fresh() {
         "the ID token is not logged"
     );
 
-    // Stale: the same kind of token, 11 minutes later.
-    let stale = id_token(&login_tokens(&server, "rp", HOLDER, PASSWORD, "openid").await);
+    // Stale: a console token made after a new suspension, presented 11 minutes later.
     assert_eq!(helpdesk_in_person(&server, &token, means, "suspend").await.status, 200);
+    server.app.clock.advance(1);
+    let stale = id_token(&login_tokens(&server, CONSOLE, HOLDER, PASSWORD, "openid").await);
     server.app.clock.advance(11 * 60);
     let token = operator_token(&server, HELPDESK).await; // the old access token expired too
     let r = helpdesk(
@@ -495,7 +527,7 @@ async fn r_life_3_holder_id_token_reactivates_only_when_fresh() {
         &token,
         means,
         "reactivate",
-        "h-3",
+        "h-5",
         &status_body("authenticated_holder", &stale),
     )
     .await;
@@ -663,4 +695,41 @@ async fn r_life_1_openapi_document_parses_and_lists_every_helpdesk_path() {
     ] {
         assert!(methods.as_array().unwrap().contains(&json!(m)), "{m}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_life_4_access_tokens_from_before_a_suspension_stay_dead_after_reactivation() {
+    let (server, staff, token) = desk().await;
+    let means = staff.holder_means.as_str();
+    let tokens = login_tokens(&server, "rp", HOLDER, PASSWORD, "openid").await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |access: String| {
+        let url = server.at("/userinfo");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(access)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(userinfo(access.clone()).await, 200);
+    assert_eq!(helpdesk_in_person(&server, &token, means, "suspend").await.status, 200);
+    assert_eq!(userinfo(access.clone()).await, 401);
+    assert_eq!(
+        helpdesk_in_person(&server, &token, means, "reactivate").await.status,
+        200
+    );
+    assert_eq!(
+        userinfo(access).await,
+        401,
+        "a token of before the suspension must not come back"
+    );
+    // A login after the reactivation works.
+    server.app.clock.advance(1);
+    let fresh = login_tokens(&server, "rp", HOLDER, PASSWORD, "openid").await;
+    assert_eq!(userinfo(fresh["access_token"].as_str().unwrap().to_owned()).await, 200);
 }
