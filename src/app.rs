@@ -117,6 +117,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         discovery,
     });
     spawn_key_refresh(&app, hsm);
+    spawn_expiry_sweep(&app);
     Ok(app)
 }
 
@@ -135,6 +136,23 @@ fn spawn_key_refresh(app: &Arc<App>, hsm: Arc<Pkcs11Hsm>) {
             }
             if let Err(e) = hsm.refresh_keys().await {
                 tracing::warn!(error = %e, "HSM key inventory refresh failed");
+            }
+        }
+    });
+}
+
+/// Expires means whose activation period or validity ended, once a minute.
+fn spawn_expiry_sweep(app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(app) = weak.upgrade() else { return };
+            match crate::lifecycle::service::expire_due(&app).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "means expired"),
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
             }
         }
     });

@@ -79,6 +79,28 @@ pub struct Config {
     pub audit: AuditConfig,
     /// SSO session bounds.
     pub session: SessionConfig,
+    /// Published terms of use and security advice (R-REG-1).
+    pub terms: TermsConfig,
+}
+
+/// The versions of the terms of use and the security advice in force; a holder accepts
+/// exactly these at activation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TermsConfig {
+    /// Terms of use version.
+    pub terms_version: String,
+    /// Security advice version.
+    pub security_advice_version: String,
+}
+
+impl Default for TermsConfig {
+    fn default() -> Self {
+        Self {
+            terms_version: "2026-11".into(),
+            security_advice_version: "2026-11".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -101,6 +123,7 @@ impl Default for Config {
             smartcard: SmartcardConfig::default(),
             audit: AuditConfig::default(),
             session: SessionConfig::default(),
+            terms: TermsConfig::default(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `eidgate import FILE`: loads clients, persons and active means with their credentials
+//! `eidgate import FILE`: loads clients, persons, operators and active means with their credentials
 //! from one JSON document, so a test environment can be provisioned from one file. The
 //! whole document is parsed and validated before anything is written; every imported
 //! item is audited as imported (R-LOG-1). Passwords are hashed with argon2id and client
@@ -14,6 +14,7 @@ use crate::domain::client::{AuthMethod, Client};
 use crate::domain::ids::{MeansId, PersonId, PersonIdentifier};
 use crate::domain::loa::Loa;
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
+use crate::domain::operator::Operator;
 use crate::domain::person::{valid_birthdate, NaturalPerson, OptionalAttributes};
 use crate::domain::secret::{fingerprint_hex, ClientSecret, Password};
 use crate::store::{Credential, Store, StoreError};
@@ -50,7 +51,7 @@ struct Document {
     #[serde(default)]
     mandates: Vec<serde_json::Value>,
     #[serde(default)]
-    operators: Vec<serde_json::Value>,
+    operators: Vec<OperatorEntry>,
     #[serde(default)]
     means: Vec<MeansEntry>,
 }
@@ -76,6 +77,13 @@ struct PersonEntry {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct OperatorEntry {
+    person: String,
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MeansEntry {
     holder: String,
     kind: MeansKind,
@@ -95,6 +103,8 @@ pub struct ImportReport {
     pub persons: usize,
     /// Persons already present (left unchanged).
     pub persons_existing: usize,
+    /// Operators written.
+    pub operators: usize,
     /// Means written.
     pub means: usize,
     /// Ids of the imported means, in document order.
@@ -113,11 +123,7 @@ fn invalid(item: impl Into<String>, why: impl Into<String>) -> ImportError {
 /// Imports `text` into `store`.
 pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<ImportReport, ImportError> {
     let doc: Document = serde_json::from_str(text).map_err(|e| ImportError::Parse(e.to_string()))?;
-    for (name, section) in [
-        ("legal_persons", &doc.legal_persons),
-        ("mandates", &doc.mandates),
-        ("operators", &doc.operators),
-    ] {
+    for (name, section) in [("legal_persons", &doc.legal_persons), ("mandates", &doc.mandates)] {
         if !section.is_empty() {
             return Err(invalid(name, "not supported by this version of eidgate"));
         }
@@ -178,6 +184,18 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
             attributes: p.optional,
         });
     }
+    let mut operators = Vec::new();
+    for o in &doc.operators {
+        let identifier: PersonIdentifier = o
+            .person
+            .parse()
+            .map_err(|_| invalid(&o.person, "malformed operator identifier"))?;
+        let roles = Operator::parse_roles(&o.roles.join(",")).map_err(|_| invalid(&o.person, "unknown role"))?;
+        if roles.is_empty() {
+            return Err(invalid(&o.person, "an operator needs at least one role"));
+        }
+        operators.push((identifier, roles));
+    }
     for m in &doc.means {
         if m.kind != MeansKind::Password {
             return Err(invalid(
@@ -227,6 +245,24 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
         );
         store.insert_person(&person, event).await?;
         report.persons += 1;
+    }
+    for (identifier, roles) in operators {
+        let person = store
+            .person_by_identifier(&identifier)
+            .await?
+            .ok_or_else(|| invalid(identifier.to_string(), "operator is not a registered person"))?;
+        let operator = Operator {
+            person: person.id,
+            roles,
+        };
+        let event = AuditEvent::new(
+            "operator.imported",
+            "system:import",
+            format!("person:{}", person.id),
+            json!({"roles": operator.roles}),
+        );
+        store.set_operator(&operator, event).await?;
+        report.operators += 1;
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let validity = crate::oidc::token::secs(config.means.validity);

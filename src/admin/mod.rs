@@ -1,3 +1,7 @@
-//! Operator functions. For now: `eidgate import` (DESIGN "Admin API and CLI").
+//! Operator functions: authentication of operators, the registry (persons, proofing,
+//! operator roles), the admin API, and `eidgate import`.
 
+pub mod auth;
+pub mod http;
 pub mod import;
+pub mod registry;

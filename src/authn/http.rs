@@ -23,6 +23,7 @@ use crate::domain::secret::Password;
 use crate::oidc::code;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::web::middleware::{cookie, set_cookie};
+use crate::web::problem::parse_json;
 use crate::web::Problem;
 
 /// Routes of the login API.
@@ -108,37 +109,6 @@ async fn get_flow(
 struct PasswordBody {
     identifier: String,
     password: Password,
-}
-
-fn parse_json<T: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &Bytes) -> Result<T, Problem> {
-    let json_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !json_type {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Expected application/json",
-        ));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| Problem::bad_request(format!("malformed JSON body: {}", e.classify_name())))
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "unexpected or missing fields",
-            serde_json::error::Category::Eof => "truncated",
-        }
-    }
 }
 
 fn done(app: &App, completed: Completed) -> Response {

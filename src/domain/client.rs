@@ -136,6 +136,10 @@ pub struct Client {
     /// `acr` value format.
     #[serde(default)]
     pub acr_format: AcrFormat,
+    /// The operators' console: only access tokens issued to such a client are accepted by
+    /// the admin and helpdesk APIs (DESIGN "Operators' tokens").
+    #[serde(default)]
+    pub operator_console: bool,
 }
 
 fn yes() -> bool {

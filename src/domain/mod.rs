@@ -6,6 +6,7 @@ pub mod client;
 pub mod ids;
 pub mod loa;
 pub mod means;
+pub mod operator;
 pub mod person;
 pub mod secret;
 

@@ -50,6 +50,46 @@ pub struct OptionalAttributes {
     pub family_name_latin: Option<String>,
 }
 
+/// How an identity was proofed (R-REG-3, R-REG-4): recorded as facts, never as a copy
+/// of a document (there is no field that could hold one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Proofing {
+    /// An identity document was checked.
+    Document {
+        /// e.g. `passport`, `id_card`, `residence_permit`.
+        document_type: String,
+        /// The document number.
+        document_number: String,
+        /// Issuing state (ISO 3166-1 alpha-2).
+        issuing_state: String,
+        /// Last day of validity, `YYYY-MM-DD`.
+        valid_until: String,
+        /// How it was checked, e.g. `in_person_visual_and_chip`.
+        checked_how: String,
+    },
+    /// An earlier means of the same or a higher LoA was used instead (R-REG-4).
+    EarlierMeans {
+        /// That means.
+        means: super::ids::MeansId,
+        /// Its LoA.
+        loa: Loa,
+    },
+}
+
+/// A proofing record: the facts, the LoA they support, who checked them and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofingRecord {
+    /// The facts.
+    pub proofing: Proofing,
+    /// The LoA the proofing reached.
+    pub loa: Loa,
+    /// The operator who checked.
+    pub checked_by: PersonId,
+    /// When (UTC seconds).
+    pub checked_at: i64,
+}
+
 /// Checks a `YYYY-MM-DD` date of birth.
 pub fn valid_birthdate(value: &str) -> bool {
     let format = time::macros::format_description!("[year]-[month]-[day]");

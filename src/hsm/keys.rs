@@ -392,12 +392,12 @@ impl Inventory {
         let publish = time::Duration::try_from(publish).unwrap_or(time::Duration::MAX);
         let mut entries: Vec<KeyEntry> = Vec::with_capacity(raw.len());
         for key in raw {
-            let first_of_kind = entries.last().map_or(true, |last| last.info.kind != key.kind);
+            let first_of_kind = entries.last().is_none_or(|last| last.info.kind != key.kind);
             let (state, retired_at) = if first_of_kind {
                 (KeyState::Active, None)
             } else {
                 let still_published = match key.retired_at {
-                    Some(at) => at.checked_add(publish).map_or(true, |until| now < until),
+                    Some(at) => at.checked_add(publish).is_none_or(|until| now < until),
                     None => true,
                 };
                 let state = if key.kind.in_jwks() && key.public.is_some() && still_published {

@@ -103,3 +103,9 @@ pub fn access_key(token: &str) -> String {
 pub fn revoked_grant_key(grant: GrantId) -> String {
     format!("grant-revoked:{grant}")
 }
+
+/// Ephemeral marker of the last status change of a means: access tokens issued at or
+/// before it are dead even if the means is active again.
+pub fn means_changed_key(means: MeansId) -> String {
+    format!("means-changed:{means}")
+}

@@ -38,6 +38,17 @@ pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant
     {
         return Err(invalid());
     }
+    // A status change of the means kills the tokens issued before it, even if the means
+    // is active again by now (R-LIFE-4).
+    if let Some(changed) = app.ephemeral.get(&grant::means_changed_key(grant.authn.means)).await? {
+        let at: i64 = std::str::from_utf8(&changed)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(i64::MAX);
+        if grant.iat <= at {
+            return Err(invalid());
+        }
+    }
     match crate::authn::ensure_means_usable(app, &grant.authn, now).await {
         Ok(()) => Ok(grant),
         Err(crate::authn::AuthnError::Unavailable) => Err(OAuthError::unavailable()),

@@ -3,8 +3,8 @@
 //!
 //! R-AUTH-1 / R-LIFE-4 say a means that stops being valid stops working at once, so the
 //! cache is never the authority on a *change*: every write through this store
-//! ([`MeansRepo::set_status`], [`ClientRepo::upsert_client`]) drops the entry before it
-//! returns, and changes made by other instances arrive as [`StatusEvent`]s (published by
+//! ([`MeansRepo::set_status`], [`LifecycleRepo::commit_transition`],
+//! [`ClientRepo::upsert_client`]) drops the entry before it returns, and changes made by other instances arrive as [`StatusEvent`]s (published by
 //! the service that made them after its commit) which drop the entry here. Entries also
 //! expire after a short time, so a change made behind the server's back (a SQL console)
 //! is seen within that bound. If the database cannot be read, nothing is served from a
@@ -18,14 +18,15 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{
-    AuditRepo, Backend, ClientRepo, Credential, GrantRepo, MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store,
-    StoreError,
+    Acceptance, AuditRepo, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo, MeansRecord,
+    MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
 };
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::{EidMeans, MeansStatus};
-use crate::domain::person::NaturalPerson;
+use crate::domain::operator::Operator;
+use crate::domain::person::{NaturalPerson, ProofingRecord};
 use crate::domain::UnixTime;
 use crate::ephemeral::StatusEvent;
 
@@ -231,6 +232,86 @@ impl AuditRepo for CachedStore {
 
     async fn audit_records(&self, from: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
         self.inner.audit_records(from, limit).await
+    }
+}
+
+/// Everything goes to the database: lifecycle data (codes, counters, secrets, operators)
+/// is read where a decision is made and must be current, so none of it is cached.
+#[async_trait]
+impl LifecycleRepo for CachedStore {
+    async fn means_record(&self, id: MeansId) -> Result<Option<MeansRecord>, StoreError> {
+        self.inner.means_record(id).await
+    }
+
+    async fn insert_application(
+        &self,
+        means: &EidMeans,
+        officer: PersonId,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_application(means, officer, audit).await
+    }
+
+    async fn commit_transition(&self, write: &TransitionWrite, audit: AuditEvent) -> Result<EidMeans, StoreError> {
+        // As in `set_status`: dropped before and after, so no reader can re-insert the
+        // old state in between and have it survive the write.
+        lock(&self.means).remove(&write.id);
+        let r = self.inner.commit_transition(write, audit).await;
+        lock(&self.means).remove(&write.id);
+        r
+    }
+
+    async fn count_activation_failure(&self, id: MeansId, audit: AuditEvent) -> Result<i64, StoreError> {
+        self.inner.count_activation_failure(id, audit).await
+    }
+
+    async fn count_revocation_failure(&self, id: MeansId, audit: AuditEvent) -> Result<i64, StoreError> {
+        self.inner.count_revocation_failure(id, audit).await
+    }
+
+    async fn idempotent_response(
+        &self,
+        operator: PersonId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        self.inner.idempotent_response(operator, key).await
+    }
+
+    async fn store_idempotent_response(&self, response: &IdempotentResponse) -> Result<(), StoreError> {
+        self.inner.store_idempotent_response(response).await
+    }
+
+    async fn operator(&self, person: PersonId) -> Result<Option<Operator>, StoreError> {
+        self.inner.operator(person).await
+    }
+
+    async fn set_operator(&self, operator: &Operator, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.set_operator(operator, audit).await
+    }
+
+    async fn insert_proofing(
+        &self,
+        person: PersonId,
+        record: &ProofingRecord,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_proofing(person, record, audit).await
+    }
+
+    async fn proofing_records(&self, person: PersonId) -> Result<Vec<ProofingRecord>, StoreError> {
+        self.inner.proofing_records(person).await
+    }
+
+    async fn acceptances(&self, person: PersonId) -> Result<Vec<Acceptance>, StoreError> {
+        self.inner.acceptances(person).await
+    }
+
+    async fn audit_by_subject(&self, subject: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_by_subject(subject, limit).await
+    }
+
+    async fn due_for_expiry(&self, now: UnixTime, limit: i64) -> Result<Vec<EidMeans>, StoreError> {
+        self.inner.due_for_expiry(now, limit).await
     }
 }
 

@@ -1,5 +1,7 @@
 //! The durable store port (R-AUTH-3): clients, persons, means and their credentials,
-//! refresh-token grants, and the audit chain. SQLite (embedded default, WAL,
+//! refresh-token grants, the audit chain, and the lifecycle data of means (R-ISS-2/3,
+//! R-LIFE-1..4: transitions, activation codes, revocation secrets, idempotent answers),
+//! operators (R-SEC-3), acceptances (R-REG-1) and proofing records (R-REG-3/4). SQLite (embedded default, WAL,
 //! `synchronous=FULL`) and PostgreSQL (`synchronous_commit=on`) through sqlx.
 //!
 //! One implementation ([`sql::SqlStore`]) serves both backends with the same SQL text
@@ -16,10 +18,13 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::{EidMeans, MeansStatus};
-use crate::domain::person::NaturalPerson;
+use crate::domain::operator::Operator;
+use crate::domain::person::{NaturalPerson, ProofingRecord};
 use crate::domain::UnixTime;
 
 pub mod cached;
+mod connect;
+mod lifecycle;
 mod rows;
 pub mod sql;
 
@@ -180,9 +185,176 @@ pub trait AuditRepo: Send + Sync {
     async fn audit_records(&self, from: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// Lifecycle data of a means beside [`EidMeans`]: who registered and approved it, the
+/// activation code state and the revocation secret (both argon2id PHC strings).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MeansRecord {
+    /// The means.
+    pub means: EidMeans,
+    /// The registration officer (None for imported means).
+    pub registered_by: Option<PersonId>,
+    /// The approving officer.
+    pub approved_by: Option<PersonId>,
+    /// argon2id of the activation code, while the means waits for activation.
+    pub activation_code: Option<String>,
+    /// When the activation code expires.
+    pub activation_expires_at: Option<UnixTime>,
+    /// Failed activation attempts so far.
+    pub activation_attempts: i64,
+    /// argon2id of the revocation secret.
+    pub revocation_secret: Option<String>,
+    /// Wrong revocation secrets presented so far (locks the method at a limit).
+    pub revocation_failures: i64,
+}
+
+impl std::fmt::Debug for MeansRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeansRecord")
+            .field("means", &self.means)
+            .field("registered_by", &self.registered_by)
+            .field("approved_by", &self.approved_by)
+            .field("activation_expires_at", &self.activation_expires_at)
+            .field("activation_attempts", &self.activation_attempts)
+            .field("revocation_failures", &self.revocation_failures)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The holder's explicit acceptance of the terms of use and the security advice
+/// (R-REG-1), recorded with the versions and the time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acceptance {
+    /// The holder.
+    pub person: PersonId,
+    /// The means being activated.
+    pub means: MeansId,
+    /// Terms of use version.
+    pub terms_version: String,
+    /// Security advice version.
+    pub security_advice_version: String,
+    /// When.
+    pub accepted_at: UnixTime,
+}
+
+/// A stored answer to an idempotent operator request (`Idempotency-Key`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// The operator who sent it.
+    pub operator: PersonId,
+    /// The key the operator chose.
+    pub key: String,
+    /// SHA-256 (hex) of method, path and body: a reused key with another request is 422.
+    pub request_sha256: String,
+    /// HTTP status of the answer.
+    pub status: u16,
+    /// JSON body of the answer.
+    pub body: String,
+    /// When.
+    pub created_at: UnixTime,
+}
+
+/// One lifecycle transition to commit: the new status (checked against the version the
+/// caller read) and whatever else changes with it, all in one transaction together with
+/// the audit record and, when given, the idempotent answer.
+#[derive(Clone, Debug)]
+pub struct TransitionWrite {
+    /// The means.
+    pub id: MeansId,
+    /// The version read by the caller (`Conflict` if it changed).
+    pub expected_version: i64,
+    /// The new status.
+    pub to: MeansStatus,
+    /// Approval: the approving officer.
+    pub approved_by: Option<PersonId>,
+    /// Approval: argon2id of the activation code and its expiry.
+    pub activation_code: Option<(String, UnixTime)>,
+    /// Approval: argon2id of the revocation secret.
+    pub revocation_secret: Option<String>,
+    /// Activation: the credential the holder set up (the code is cleared).
+    pub credential: Option<Credential>,
+    /// Activation: the holder's acceptance.
+    pub acceptance: Option<Acceptance>,
+    /// New validity period (activation, renewal).
+    pub validity: Option<(UnixTime, UnixTime)>,
+    /// The answer to store under an `Idempotency-Key`.
+    pub idempotent: Option<IdempotentResponse>,
+}
+
+impl TransitionWrite {
+    /// A plain status change.
+    pub fn status(id: MeansId, expected_version: i64, to: MeansStatus) -> Self {
+        Self {
+            id,
+            expected_version,
+            to,
+            approved_by: None,
+            activation_code: None,
+            revocation_secret: None,
+            credential: None,
+            acceptance: None,
+            validity: None,
+            idempotent: None,
+        }
+    }
+}
+
+/// Lifecycle, operators and idempotency.
+#[async_trait]
+pub trait LifecycleRepo: Send + Sync {
+    /// A means with its lifecycle data.
+    async fn means_record(&self, id: MeansId) -> Result<Option<MeansRecord>, StoreError>;
+    /// Inserts an application (status `applied`, no credential) registered by `officer`; audited.
+    async fn insert_application(
+        &self,
+        means: &EidMeans,
+        officer: PersonId,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Commits a transition (see [`TransitionWrite`]): `Conflict` when the version moved,
+    /// `NotFound` for an unknown id. When the new status is not `active`, every refresh
+    /// token of the means is revoked in the same transaction (R-LIFE-4). An idempotent
+    /// answer whose (operator, key) exists already is `Conflict` and nothing is changed.
+    async fn commit_transition(&self, write: &TransitionWrite, audit: AuditEvent) -> Result<EidMeans, StoreError>;
+    /// Counts one failed activation attempt atomically; returns the new count; audited.
+    /// Not a transition: the version stays. `NotFound` for an unknown id.
+    async fn count_activation_failure(&self, id: MeansId, audit: AuditEvent) -> Result<i64, StoreError>;
+    /// Counts one wrong revocation secret atomically; returns the new count; audited.
+    async fn count_revocation_failure(&self, id: MeansId, audit: AuditEvent) -> Result<i64, StoreError>;
+    /// The stored answer for (operator, key), if any.
+    async fn idempotent_response(
+        &self,
+        operator: PersonId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError>;
+    /// Stores an answer that changed nothing (e.g. a 409 or 403), so a retry gets it again.
+    async fn store_idempotent_response(&self, response: &IdempotentResponse) -> Result<(), StoreError>;
+    /// An operator by person.
+    async fn operator(&self, person: PersonId) -> Result<Option<Operator>, StoreError>;
+    /// Inserts or replaces an operator's roles (empty roles removes the operator; `NotFound`
+    /// if there is none to remove, and then nothing is recorded); audited.
+    async fn set_operator(&self, operator: &Operator, audit: AuditEvent) -> Result<(), StoreError>;
+    /// Records how a person's identity was proofed; audited.
+    async fn insert_proofing(
+        &self,
+        person: PersonId,
+        record: &ProofingRecord,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Proofing records of a person, oldest first.
+    async fn proofing_records(&self, person: PersonId) -> Result<Vec<ProofingRecord>, StoreError>;
+    /// Acceptances recorded for a person, oldest first.
+    async fn acceptances(&self, person: PersonId) -> Result<Vec<Acceptance>, StoreError>;
+    /// Audit records whose subject is `subject` (e.g. `means:<id>`), oldest first, at most `limit`.
+    async fn audit_by_subject(&self, subject: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Means whose status is `issued` and activation code expired, or `active` and
+    /// validity ended, at `now` (for the expiry sweep), at most `limit`, in no particular
+    /// order (each one swept leaves the set, so the sweep calls again until none is left).
+    async fn due_for_expiry(&self, now: UnixTime, limit: i64) -> Result<Vec<EidMeans>, StoreError>;
+}
+
 /// The whole durable store.
 #[async_trait]
-pub trait Store: ClientRepo + PersonRepo + MeansRepo + GrantRepo + AuditRepo {
+pub trait Store: ClientRepo + PersonRepo + MeansRepo + GrantRepo + AuditRepo + LifecycleRepo {
     /// Which engine.
     fn backend(&self) -> Backend;
     /// Cheap liveness query (for `/readyz`).

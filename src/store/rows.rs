@@ -1,4 +1,4 @@
-//! Rows ↔ domain values for the SQL store (R-AUTH-3, R-LOG-1).
+//! Rows ↔ domain values for the SQL store (R-AUTH-3, R-LOG-1, R-REG-1, R-REG-3, R-SEC-3).
 //!
 //! `domain/` carries no sqlx derives (STYLE §1.4), so this file reads `AnyRow`s column by
 //! column and parses the text forms back into ids, levels, kinds and states. A value that
@@ -11,13 +11,14 @@ use std::str::FromStr;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{Credential, RefreshRecord, StoreError};
+use super::{Acceptance, Credential, IdempotentResponse, MeansRecord, RefreshRecord, StoreError};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::loa::Loa;
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
-use crate::domain::person::{NaturalPerson, OptionalAttributes};
+use crate::domain::operator::Operator;
+use crate::domain::person::{NaturalPerson, OptionalAttributes, ProofingRecord};
 
 /// Columns read by [`person`], in `SELECT` order.
 macro_rules! person_columns {
@@ -30,6 +31,32 @@ macro_rules! person_columns {
 macro_rules! means_columns {
     () => {
         "id, holder_id, kind, loa, status, valid_from, valid_until, version"
+    };
+}
+
+/// Columns read by [`means_record`], in `SELECT` order: [`means_columns!`] and the
+/// lifecycle columns.
+macro_rules! means_record_columns {
+    () => {
+        concat!(
+            $crate::store::rows::means_columns!(),
+            ", registered_by, approved_by, activation_code, activation_expires_at, activation_attempts, \
+             revocation_secret, revocation_failures"
+        )
+    };
+}
+
+/// Columns read by [`acceptance`], in `SELECT` order.
+macro_rules! acceptance_columns {
+    () => {
+        "person_id, means_id, terms_version, security_advice_version, accepted_at"
+    };
+}
+
+/// Columns read by [`idempotent_response`], in `SELECT` order.
+macro_rules! idempotent_columns {
+    () => {
+        "operator_id, idem_key, request_sha256, status, body, created_at"
     };
 }
 
@@ -47,7 +74,10 @@ macro_rules! audit_columns {
     };
 }
 
-pub(crate) use {audit_columns, means_columns, person_columns, refresh_columns};
+pub(crate) use {
+    acceptance_columns, audit_columns, idempotent_columns, means_columns, means_record_columns, person_columns,
+    refresh_columns,
+};
 
 /// A client from its stored serde form.
 pub fn client(row: &AnyRow) -> Result<Client, StoreError> {
@@ -84,6 +114,61 @@ pub fn means(row: &AnyRow) -> Result<EidMeans, StoreError> {
         valid_until: row.try_get("valid_until")?,
         version: row.try_get("version")?,
     })
+}
+
+/// A means with its lifecycle data from a row of [`means_record_columns!`]. The PHC
+/// strings are returned as stored; verifying them is the caller's job.
+pub fn means_record(row: &AnyRow) -> Result<MeansRecord, StoreError> {
+    Ok(MeansRecord {
+        means: means(row)?,
+        registered_by: parse_optional_uuid(row, "registered_by")?.map(PersonId),
+        approved_by: parse_optional_uuid(row, "approved_by")?.map(PersonId),
+        activation_code: row.try_get("activation_code")?,
+        activation_expires_at: row.try_get("activation_expires_at")?,
+        activation_attempts: row.try_get("activation_attempts")?,
+        revocation_secret: row.try_get("revocation_secret")?,
+        revocation_failures: row.try_get("revocation_failures")?,
+    })
+}
+
+/// An acceptance from a row of [`acceptance_columns!`].
+pub fn acceptance(row: &AnyRow) -> Result<Acceptance, StoreError> {
+    Ok(Acceptance {
+        person: PersonId(parse_uuid(row, "person_id")?),
+        means: MeansId(parse_uuid(row, "means_id")?),
+        terms_version: row.try_get("terms_version")?,
+        security_advice_version: row.try_get("security_advice_version")?,
+        accepted_at: row.try_get("accepted_at")?,
+    })
+}
+
+/// A stored idempotent answer from a row of [`idempotent_columns!`].
+pub fn idempotent_response(row: &AnyRow) -> Result<IdempotentResponse, StoreError> {
+    let status: i64 = row.try_get("status")?;
+    Ok(IdempotentResponse {
+        operator: PersonId(parse_uuid(row, "operator_id")?),
+        key: row.try_get("idem_key")?,
+        request_sha256: row.try_get("request_sha256")?,
+        status: u16::try_from(status).map_err(|e| corrupt("idempotency.status", e))?,
+        body: row.try_get("body")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// An operator from `person_id, roles`. An unknown role is `Corrupt`: roles decide
+/// access (R-SEC-3), so a row that does not parse grants nothing.
+pub fn operator(row: &AnyRow) -> Result<Operator, StoreError> {
+    let roles: String = row.try_get("roles")?;
+    Ok(Operator {
+        person: PersonId(parse_uuid(row, "person_id")?),
+        roles: Operator::parse_roles(&roles).map_err(|e| corrupt("operators.roles", e))?,
+    })
+}
+
+/// A proofing record from its stored serde form (the `record` column).
+pub fn proofing_record(row: &AnyRow) -> Result<ProofingRecord, StoreError> {
+    let record: String = row.try_get("record")?;
+    serde_json::from_str(&record).map_err(|e| bad_json("proofing_records.record", &e))
 }
 
 /// The `credential` column: NULL is [`Credential::None`], text is the PHC string as stored.
@@ -149,6 +234,12 @@ pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Stor
 fn parse_uuid(row: &AnyRow, column: &str) -> Result<uuid::Uuid, StoreError> {
     let text: String = row.try_get(column)?;
     uuid::Uuid::parse_str(&text).map_err(|e| corrupt(column, e))
+}
+
+fn parse_optional_uuid(row: &AnyRow, column: &str) -> Result<Option<uuid::Uuid>, StoreError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| uuid::Uuid::parse_str(&t).map_err(|e| corrupt(column, e)))
+        .transpose()
 }
 
 fn parse_text<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {

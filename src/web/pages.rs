@@ -8,6 +8,12 @@ use axum::response::{IntoResponse, Response};
 const LOGIN_HTML: &str = include_str!("../../static/login.html");
 const LOGIN_JS: &str = include_str!("../../static/login.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
+const ACTIVATE_HTML: &str = include_str!("../../static/activate.html");
+const ACTIVATE_JS: &str = include_str!("../../static/activate.js");
+const ACCOUNT_HTML: &str = include_str!("../../static/account.html");
+const ACCOUNT_JS: &str = include_str!("../../static/account.js");
+const HELPDESK_HTML: &str = include_str!("../../static/helpdesk.html");
+const HELPDESK_JS: &str = include_str!("../../static/helpdesk.js");
 
 fn with_type(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
@@ -24,6 +30,36 @@ pub async fn get_login() -> Response {
 /// `GET /static/login.js`.
 pub async fn get_login_js() -> Response {
     with_type(LOGIN_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /activate`.
+pub async fn get_activate() -> Response {
+    with_type(ACTIVATE_HTML, "text/html; charset=utf-8")
+}
+
+/// `GET /static/activate.js`.
+pub async fn get_activate_js() -> Response {
+    with_type(ACTIVATE_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /account`.
+pub async fn get_account() -> Response {
+    with_type(ACCOUNT_HTML, "text/html; charset=utf-8")
+}
+
+/// `GET /static/account.js`.
+pub async fn get_account_js() -> Response {
+    with_type(ACCOUNT_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /helpdesk`.
+pub async fn get_helpdesk() -> Response {
+    with_type(HELPDESK_HTML, "text/html; charset=utf-8")
+}
+
+/// `GET /static/helpdesk.js`.
+pub async fn get_helpdesk_js() -> Response {
+    with_type(HELPDESK_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /static/style.css`.

@@ -80,3 +80,31 @@ impl IntoResponse for Problem {
         response
     }
 }
+
+/// Parses a JSON request body: `application/json` required (415 otherwise), malformed or
+/// unexpected fields are 400 with the category of the error (never the input echoed).
+pub fn parse_json<T: for<'de> serde::Deserialize<'de>>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_type {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Expected application/json",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected or missing fields",
+            serde_json::error::Category::Eof => "truncated",
+        };
+        Problem::bad_request(format!("malformed JSON body: {what}"))
+    })
+}

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod cli;
 mod client_auth;
+mod helpdesk;
 mod hsm;
 mod layering;
+mod lifecycle;
 mod login_api;
 mod oidc_code_flow;
 mod oidc_negative;

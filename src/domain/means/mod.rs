@@ -1,5 +1,8 @@
 //! eID means: kinds, states and the validity rule every login checks (R-AUTH-1).
-//! The lifecycle transitions (issue, activate, suspend, revoke, ...) build on these types.
+//! The lifecycle transitions are in [`state`], their proofs in [`proof`].
+
+pub mod proof;
+pub mod state;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,65 @@
+//! Operator authentication for `/admin/v1` and `/helpdesk/v1` (R-SEC-3, R-SEC-4): an
+//! access token of this provider, issued to a client registered as the operators'
+//! console, whose holder has an operator record. Roles come from that record, never from
+//! the client or the token. Every refusal is audited.
+
+use serde_json::json;
+
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::domain::operator::Operator;
+
+/// Why an operator request is refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorAuthError {
+    /// No, malformed, expired or revoked token (401).
+    #[error("a valid operator access token is required")]
+    Unauthenticated,
+    /// A valid token, but not from the console or not of an operator (403).
+    #[error("the caller is not an operator")]
+    NotAnOperator,
+    /// A dependency is down (503).
+    #[error("temporarily unavailable")]
+    Unavailable,
+}
+
+/// Resolves a bearer token to an operator.
+pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Operator, OperatorAuthError> {
+    let token = bearer.ok_or(OperatorAuthError::Unauthenticated)?;
+    let grant = match crate::oidc::userinfo::validate_access_token(app, token).await {
+        Ok(g) => g,
+        Err(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
+            return Err(OperatorAuthError::Unavailable)
+        }
+        Err(_) => return Err(OperatorAuthError::Unauthenticated),
+    };
+    let console = app
+        .store
+        .client(&grant.client_id)
+        .await
+        .map_err(|_| OperatorAuthError::Unavailable)?
+        .is_some_and(|c| c.operator_console);
+    let operator = if console {
+        app.store
+            .operator(grant.authn.person)
+            .await
+            .map_err(|_| OperatorAuthError::Unavailable)?
+    } else {
+        None
+    };
+    match operator {
+        Some(op) if !op.roles.is_empty() => Ok(op),
+        _ => {
+            let audit = AuditEvent::new(
+                "operator.access_denied",
+                format!("holder:{}", grant.authn.person),
+                "operator-api",
+                json!({"client_id": grant.client_id.as_str(), "reason": if console { "not_an_operator" } else { "not_console_client" }}),
+            );
+            if let Err(e) = app.store.append(audit).await {
+                tracing::warn!(error = %e, "operator refusal not audited");
+            }
+            Err(OperatorAuthError::NotAnOperator)
+        }
+    }
+}

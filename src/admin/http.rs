@@ -1,0 +1,199 @@
+//! The admin API (DESIGN "Admin API and CLI", CONTRACT): registration of persons with
+//! their proofing facts, applications for means, four-eyes approval and rejection,
+//! operator roles. Callers are operators with a console access token; roles are checked
+//! by the services.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{self, OperatorAuthError};
+use super::registry;
+use crate::app::App;
+use crate::domain::ids::{MeansId, PersonIdentifier};
+use crate::domain::loa::Loa;
+use crate::domain::means::MeansKind;
+use crate::domain::operator::Operator;
+use crate::lifecycle::actor::Actor;
+use crate::lifecycle::service::{self, Application, MeansView};
+use crate::web::problem::parse_json;
+use crate::web::Problem;
+
+/// Routes of the admin API.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/admin/v1/persons", post(post_person).get(get_person))
+        .route("/admin/v1/means", post(post_means))
+        .route("/admin/v1/means/{id}/approve", post(post_approve))
+        .route("/admin/v1/means/{id}/reject", post(post_reject))
+        .route("/admin/v1/operators/{identifier}", get(get_operator).put(put_operator))
+}
+
+impl From<OperatorAuthError> for Problem {
+    fn from(e: OperatorAuthError) -> Self {
+        match e {
+            OperatorAuthError::Unauthenticated => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Operator authentication required",
+            ),
+            OperatorAuthError::NotAnOperator => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not an operator"),
+            OperatorAuthError::Unavailable => Problem::unavailable(),
+        }
+    }
+}
+
+/// The bearer token of a request.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
+/// Authenticates the operator of a request.
+pub async fn operator(app: &App, headers: &HeaderMap) -> Result<Operator, Problem> {
+    auth::authenticate(app, bearer(headers)).await.map_err(|e| {
+        let mut p = Problem::from(e);
+        if p.status == 401 {
+            p.detail = Some("send Authorization: Bearer <operator access token>".into());
+        }
+        p
+    })
+}
+
+fn created(body: impl serde::Serialize) -> Response {
+    let mut r = (StatusCode::CREATED, Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn no_store(body: impl serde::Serialize) -> Response {
+    let mut r = Json(body).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn post_person(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: registry::Registration = parse_json(&headers, &body)?;
+    let person = registry::register(&app, &Actor::Operator(op), body).await?;
+    Ok(created(registry::summary(&person)))
+}
+
+#[derive(Deserialize)]
+struct IdentifierQuery {
+    identifier: String,
+}
+
+async fn get_person(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<IdentifierQuery>,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let person = registry::find(&app, &Actor::Operator(op), &q.identifier).await?;
+    Ok(no_store(registry::summary(&person)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeansBody {
+    holder: String,
+    kind: MeansKind,
+    loa: Loa,
+    #[serde(default)]
+    renews: Option<MeansId>,
+}
+
+async fn post_means(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: MeansBody = parse_json(&headers, &body)?;
+    let holder: PersonIdentifier = body
+        .holder
+        .parse()
+        .map_err(|_| Problem::bad_request("holder is not a person identifier"))?;
+    let application = Application {
+        holder,
+        kind: body.kind,
+        loa: body.loa,
+        renews: body.renews,
+    };
+    let means = service::apply_for(&app, &Actor::Operator(op), application).await?;
+    Ok(created(MeansView::from(&means)))
+}
+
+fn means_id(id: &str) -> Result<MeansId, Problem> {
+    id.parse().map_err(|_| Problem::not_found())
+}
+
+async fn post_approve(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let approved = service::approve(&app, &Actor::Operator(op), means_id(&id)?).await?;
+    Ok(no_store(approved))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn post_reject(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: RejectBody = if body.is_empty() {
+        RejectBody::default()
+    } else {
+        parse_json(&headers, &body)?
+    };
+    let means = service::reject(&app, &Actor::Operator(op), means_id(&id)?, &body.reason).await?;
+    Ok(no_store(MeansView::from(&means)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesBody {
+    roles: Vec<String>,
+}
+
+async fn get_operator(
+    State(app): State<Arc<App>>,
+    Path(identifier): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let found = registry::operator_roles(&app, &Actor::Operator(op), &identifier).await?;
+    Ok(no_store(json!({"person": identifier, "roles": found.roles})))
+}
+
+async fn put_operator(
+    State(app): State<Arc<App>>,
+    Path(identifier): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: RolesBody = parse_json(&headers, &body)?;
+    let updated = registry::set_roles(&app, &Actor::Operator(op), &identifier, &body.roles).await?;
+    Ok(no_store(json!({"person": identifier, "roles": updated.roles})))
+}

@@ -1,0 +1,169 @@
+//! HTTP of the helpdesk API. `POST …/suspend|revoke|reactivate` need an
+//! `Idempotency-Key` header; the answer is 200 only after the change is durable; a
+//! repeated request gets the same answer; the same key with another request is 422.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{openapi, service};
+use crate::admin::http::operator;
+use crate::app::App;
+use crate::domain::ids::MeansId;
+use crate::domain::means::proof::Verification;
+use crate::lifecycle::actor::Actor;
+use crate::lifecycle::service::{change_status, Idempotency, StatusCommand};
+use crate::web::problem::parse_json;
+use crate::web::Problem;
+
+/// Routes of the helpdesk API.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/helpdesk/v1/openapi.json", get(get_openapi))
+        .route("/helpdesk/v1/holders", get(get_holder))
+        .route("/helpdesk/v1/means/{id}", get(get_means))
+        .route("/helpdesk/v1/means/{id}/suspend", post(post_suspend))
+        .route("/helpdesk/v1/means/{id}/revoke", post(post_revoke))
+        .route("/helpdesk/v1/means/{id}/reactivate", post(post_reactivate))
+}
+
+async fn get_openapi() -> Response {
+    let mut r = openapi::document().into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+#[derive(Deserialize)]
+struct HolderQuery {
+    identifier: String,
+}
+
+fn no_store(body: impl serde::Serialize) -> Response {
+    let mut r = Json(body).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn get_holder(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HolderQuery>,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    Ok(no_store(
+        service::holder(&app, &Actor::Operator(op), &q.identifier).await?,
+    ))
+}
+
+async fn get_means(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let actor = Actor::Operator(op);
+    // Role first: a caller without the helpdesk role learns nothing about existence.
+    actor.operator_with(crate::domain::operator::Role::Helpdesk)?;
+    let id: MeansId = id.parse().map_err(|_| Problem::not_found())?;
+    Ok(no_store(service::means(&app, &actor, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    reason: String,
+    verification: Verification,
+}
+
+async fn status(
+    app: Arc<App>,
+    id: String,
+    headers: HeaderMap,
+    body: Bytes,
+    command: StatusCommand,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let actor = Actor::Operator(op.clone());
+    actor.operator_with(crate::domain::operator::Role::Helpdesk)?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| Problem::bad_request("an Idempotency-Key header (1 to 255 characters) is required"))?
+        .to_owned();
+    let parsed: StatusBody = parse_json(&headers, &body)?;
+    if parsed.reason.trim().is_empty() || parsed.reason.len() > 1024 {
+        return Err(Problem::bad_request("reason must be 1 to 1024 characters"));
+    }
+    let id_parsed: MeansId = id.parse().map_err(|_| Problem::not_found())?;
+    let mut hasher = Sha256::new();
+    hasher.update(command.as_str().as_bytes());
+    hasher.update(b"\0");
+    hasher.update(id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(&body);
+    let request_sha256 = hex::encode(hasher.finalize());
+    let idem = Idempotency {
+        operator: op.person,
+        key,
+        request_sha256,
+    };
+    let answer = change_status(
+        &app,
+        &actor,
+        id_parsed,
+        command,
+        &parsed.reason,
+        Some(&parsed.verification),
+        Some(idem),
+    )
+    .await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut r = (status, answer.body).into_response();
+    let content_type = if answer.status == 200 {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+async fn post_suspend(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    status(app, id, headers, body, StatusCommand::Suspend).await
+}
+
+async fn post_revoke(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    status(app, id, headers, body, StatusCommand::Revoke).await
+}
+
+async fn post_reactivate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    status(app, id, headers, body, StatusCommand::Reactivate).await
+}

@@ -1,0 +1,260 @@
+//! The activation API (DESIGN "Activation API", CONTRACT).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{activation, LifecycleError};
+use crate::app::App;
+use crate::domain::secret::Password;
+use crate::web::problem::parse_json;
+use crate::web::Problem;
+
+/// Routes of the activation API.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/activation/start", post(post_start))
+        .route("/activation/{id}/accept", post(post_accept))
+        .route("/activation/{id}/password", post(post_password))
+}
+
+impl From<LifecycleError> for Problem {
+    fn from(e: LifecycleError) -> Self {
+        let detail = e.to_string();
+        match e {
+            LifecycleError::NotFound => Problem::not_found(),
+            LifecycleError::Forbidden(_) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(detail)
+            }
+            LifecycleError::Verification(_) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "verification-failed",
+                "Caller verification failed",
+            )
+            .detail(detail),
+            LifecycleError::Transition(_) => {
+                Problem::new(StatusCode::CONFLICT, "transition-not-allowed", "Transition not allowed").detail(detail)
+            }
+            LifecycleError::Unprocessable(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Request cannot be processed",
+            )
+            .detail(detail),
+            LifecycleError::BadRequest(d) => Problem::bad_request(d),
+            LifecycleError::ActivationRefused => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "activation-refused",
+                "The activation code is wrong, expired or used up",
+            ),
+            LifecycleError::TooManyAttempts => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "too-many-attempts", "Too many attempts");
+                p.retry_after = Some(60);
+                p
+            }
+            LifecycleError::IssuanceStopped => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "issuance-stopped",
+                "Issuance of new means has stopped",
+            ),
+            LifecycleError::Unavailable => Problem::unavailable(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    identifier: String,
+    activation_code: Password,
+}
+
+async fn post_start(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let body: StartBody = parse_json(&headers, &body)?;
+    let started = activation::start(&app, &body.identifier, body.activation_code.expose(), peer.ip()).await?;
+    Ok(Json(started).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    terms_version: String,
+    security_advice_version: String,
+}
+
+async fn post_accept(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let body: AcceptBody = parse_json(&headers, &body)?;
+    activation::accept(&app, &id, &body.terms_version, &body.security_advice_version).await?;
+    Ok(Json(json!({"next": "credential"})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: Password,
+}
+
+async fn post_password(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let body: PasswordBody = parse_json(&headers, &body)?;
+    let means = activation::set_password(&app, &id, body.password).await?;
+    Ok(Json(json!({"state": "active", "means": means})).into_response())
+}
+
+/// Routes of the holder's self-service (`/account`): their means, suspend or revoke one
+/// (lost card). Authenticated by the SSO session cookie; state changes need a JSON body
+/// (a cross-site form cannot send one) and a same-origin `Origin` when the browser sends it.
+pub fn account_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/account", axum::routing::get(crate::web::pages::get_account))
+        .route("/account/api/means", axum::routing::get(get_account_means))
+        .route("/account/api/means/{id}/suspend", post(post_account_suspend))
+        .route("/account/api/means/{id}/revoke", post(post_account_revoke))
+}
+
+/// The holder's SSO session, only while the means it rests on is still usable (R-AUTH-1,
+/// R-LIFE-4: a suspended or revoked means ends the sessions that rely on it at once).
+async fn holder(app: &App, headers: &HeaderMap) -> Result<crate::authn::session::SsoSession, Problem> {
+    let log_in = || Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in first");
+    let cookie = crate::web::middleware::cookie(headers, crate::authn::session::SESSION_COOKIE).ok_or_else(log_in)?;
+    let session = crate::authn::session::load(app, cookie)
+        .await
+        .map_err(|_| Problem::unavailable())?
+        .ok_or_else(log_in)?;
+    match crate::authn::ensure_means_usable(app, &session.authn, app.now()).await {
+        Ok(()) => Ok(session),
+        Err(crate::authn::AuthnError::Unavailable) => Err(Problem::unavailable()),
+        Err(_) => Err(log_in()),
+    }
+}
+
+async fn get_account_means(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let session = holder(&app, &headers).await?;
+    let means: Vec<super::service::MeansView> = app
+        .store
+        .means_of_holder(session.authn.person)
+        .await
+        .map_err(LifecycleError::from)?
+        .iter()
+        .map(super::service::MeansView::from)
+        .collect();
+    let mut r = Json(json!({"means": means})).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountStatusBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn account_status(
+    app: Arc<App>,
+    id: String,
+    headers: HeaderMap,
+    body: Bytes,
+    command: super::service::StatusCommand,
+) -> Result<Response, Problem> {
+    let session = holder(&app, &headers).await?;
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        if !same_origin(&app.config.issuer, origin.as_bytes()) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Cross-origin request refused",
+            ));
+        }
+    }
+    let body: AccountStatusBody = parse_json(&headers, &body)?;
+    let id = id.parse().map_err(|_| Problem::not_found())?;
+    let actor = super::actor::Actor::Holder {
+        person: session.authn.person,
+        loa: session.authn.loa,
+    };
+    let reason = if body.reason.is_empty() {
+        "holder self-service".to_owned()
+    } else {
+        body.reason.chars().take(1024).collect()
+    };
+    let answer = super::service::change_status(&app, &actor, id, command, &reason, None, None).await?;
+    let mut r = (StatusCode::OK, answer.body).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+/// Whether a request's `Origin` is exactly the issuer's origin (scheme, host, port). A
+/// prefix test would let `https://id.example.co` pass for `https://id.example.com`.
+fn same_origin(issuer: &str, origin: &[u8]) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| u.origin().ascii_serialization().as_bytes() == origin)
+}
+
+async fn post_account_suspend(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    account_status(app, id, headers, body, super::service::StatusCommand::Suspend).await
+}
+
+async fn post_account_revoke(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    account_status(app, id, headers, body, super::service::StatusCommand::Revoke).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn r_sec_5_account_changes_need_exactly_the_issuers_origin() {
+        assert!(same_origin("https://id.example.com", b"https://id.example.com"));
+        assert!(same_origin("https://id.example.com/", b"https://id.example.com"));
+        assert!(same_origin("http://127.0.0.1:4540", b"http://127.0.0.1:4540"));
+        for other in [
+            &b"https://id.example.co"[..],
+            b"https://id.example.com.evil.example",
+            b"http://id.example.com",
+            b"https://id.example.com:8443",
+            b"",
+            b"null",
+        ] {
+            assert!(!same_origin("https://id.example.com", other), "{other:?}");
+        }
+        assert!(!same_origin("http://127.0.0.1:4540", b"http://127.0.0.1:454"));
+    }
+}

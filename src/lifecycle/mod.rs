@@ -1,0 +1,74 @@
+//! The eID means lifecycle as a service (DESIGN "eID means and lifecycle", R-ISS-*,
+//! R-LIFE-*, R-RENEW-*): applications, four-eyes approval, activation, suspension,
+//! revocation, reactivation, expiry. Every transition goes through
+//! [`crate::domain::means::state::apply`], is committed in one transaction with its audit
+//! record, and is then published so that every instance drops cached state at once.
+
+pub mod activation;
+pub mod actor;
+pub mod codes;
+pub mod http;
+pub mod service;
+
+use crate::domain::means::state::TransitionError;
+
+/// Errors of the lifecycle services (mapped to problem+json in the `http.rs` files).
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// Unknown means, person or activation (or not visible to this caller).
+    #[error("not found")]
+    NotFound,
+    /// The caller lacks the role, or acts on their own means.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// Missing or wrong caller verification (logged and counted).
+    #[error("verification failed: {0}")]
+    Verification(&'static str),
+    /// The state machine refuses the command (409).
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The request is well-formed but not acceptable (422), e.g. a LoA above the cap.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    /// Malformed input (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Activation code wrong, expired or out of attempts (one answer for all, 401/403).
+    #[error("activation refused")]
+    ActivationRefused,
+    /// Too many attempts (429).
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// The provider is terminating: no new issuance (503).
+    #[error("issuance has stopped")]
+    IssuanceStopped,
+    /// A dependency is down: nothing was changed (503).
+    #[error("temporarily unavailable")]
+    Unavailable,
+}
+
+impl From<crate::store::StoreError> for LifecycleError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::NotFound => LifecycleError::NotFound,
+            other => {
+                tracing::warn!(error = %other, "store error in the lifecycle service");
+                LifecycleError::Unavailable
+            }
+        }
+    }
+}
+
+impl From<crate::ephemeral::EphemeralError> for LifecycleError {
+    fn from(e: crate::ephemeral::EphemeralError) -> Self {
+        tracing::warn!(error = %e, "ephemeral store error in the lifecycle service");
+        LifecycleError::Unavailable
+    }
+}
+
+impl From<crate::authn::password::HashError> for LifecycleError {
+    fn from(e: crate::authn::password::HashError) -> Self {
+        tracing::warn!(error = %e, "hashing failed in the lifecycle service");
+        LifecycleError::Unavailable
+    }
+}

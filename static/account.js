@@ -1,0 +1,55 @@
+// eidgate account page: the holder's own means, suspend or revoke one.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+
+  async function act(id, command) {
+    if (command === "revoke" && !window.confirm("Revoking is final. Continue?")) return;
+    const r = await fetch("/account/api/means/" + encodeURIComponent(id) + "/" + command, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason: "holder self-service" }),
+    });
+    if (r.status !== 200) {
+      const data = await r.json().catch(() => ({}));
+      $("error").textContent = data.detail || data.title || "The change failed.";
+      $("error").hidden = false;
+    }
+    load();
+  }
+
+  function button(label, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  async function load() {
+    const r = await fetch("/account/api/means");
+    if (r.status === 401) {
+      $("status").textContent = "Log in through a service to see your means.";
+      return;
+    }
+    const data = await r.json();
+    const body = $("means").querySelector("tbody");
+    body.replaceChildren();
+    for (const m of data.means) {
+      const row = document.createElement("tr");
+      for (const text of [m.kind, m.loa, m.state]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        row.appendChild(td);
+      }
+      const actions = document.createElement("td");
+      if (m.state === "active") actions.appendChild(button("Suspend", () => act(m.id, "suspend")));
+      if (["active", "suspended", "issued"].includes(m.state)) actions.appendChild(button("Revoke", () => act(m.id, "revoke")));
+      row.appendChild(actions);
+      body.appendChild(row);
+    }
+    $("means").hidden = false;
+    $("status").textContent = data.means.length + " means.";
+  }
+
+  load();
+})();
