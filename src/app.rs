@@ -17,6 +17,42 @@ use crate::hsm::{HsmError, Pkcs11Hsm, Signer};
 use crate::store::cached::CachedStore;
 use crate::store::{SqlStore, Store, StoreError};
 
+/// The built-in first-party client behind `/account/login`.
+pub const ACCOUNT_CLIENT: &str = "eidgate-account";
+
+/// Registers (or updates) the built-in account client: redirect back to `/account`, no
+/// consent, a secret nobody knows (its codes are never redeemed).
+async fn ensure_account_client(store: &dyn Store, issuer: &str) -> Result<(), AppError> {
+    let account = format!("{issuer}/account");
+    let id: crate::domain::ids::ClientId = ACCOUNT_CLIENT
+        .parse()
+        .map_err(|_| AppError::Setup("account client id".into()))?;
+    if let Some(existing) = store.client(&id).await? {
+        if existing.redirect_uris == [account.clone()] {
+            return Ok(());
+        }
+    }
+    let client: crate::domain::client::Client = serde_json::from_value(serde_json::json!({
+        "client_id": ACCOUNT_CLIENT,
+        "client_name": "Your eID account",
+        "secret_sha256": crate::domain::secret::fingerprint_hex(&crate::random::token()),
+        "redirect_uris": [account],
+        "post_logout_redirect_uris": [account],
+        "allowed_claims": [],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "consent": "never"
+    }))
+    .map_err(|e| AppError::Setup(format!("account client: {e}")))?;
+    let audit = crate::audit::AuditEvent::new(
+        "client.builtin_registered",
+        "system",
+        format!("client:{ACCOUNT_CLIENT}"),
+        serde_json::json!({"redirect_uri": client.redirect_uris}),
+    );
+    store.upsert_client(&client, audit).await?;
+    Ok(())
+}
+
 /// Start-up and serving errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -35,6 +71,9 @@ pub enum AppError {
     /// Socket I/O.
     #[error("server I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A start-up step failed.
+    #[error("start-up: {0}")]
+    Setup(String),
     /// Password hashing could not start.
     #[error("password hashing: {0}")]
     Hash(#[from] crate::authn::password::HashError),
@@ -102,6 +141,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         other => return Err(AppError::Ephemeral(other.to_owned())),
     };
     let (config, hsm) = open_hsm(config).await?;
+    ensure_account_client(store.as_ref(), &config.issuer).await?;
     let cached = Arc::new(CachedStore::new(store, config.database.cache_ttl));
     cached.spawn_listener(ephemeral.subscribe());
     let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;

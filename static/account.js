@@ -28,7 +28,11 @@
   async function load() {
     const r = await fetch("/account/api/means");
     if (r.status === 401) {
-      $("status").textContent = "Log in through a service to see your means.";
+      $("status").textContent = "";
+      const a = document.createElement("a");
+      a.href = "/account/login";
+      a.textContent = "Log in to see your means";
+      $("status").appendChild(a);
       return;
     }
     const data = await r.json();

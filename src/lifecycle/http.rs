@@ -129,9 +129,34 @@ async fn post_password(
 pub fn account_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/account", axum::routing::get(crate::web::pages::get_account))
+        .route("/account/login", axum::routing::get(get_account_login))
         .route("/account/api/means", axum::routing::get(get_account_means))
         .route("/account/api/means/{id}/suspend", post(post_account_suspend))
         .route("/account/api/means/{id}/revoke", post(post_account_revoke))
+}
+
+/// `GET /account/login`: an ordinary authorization request of the built-in account
+/// client, so the holder logs in with the same ceremonies and rate limits as anywhere
+/// else. The code that comes back to `/account` is never redeemed: the page only needs
+/// the SSO session the login created.
+async fn get_account_login(State(app): State<Arc<App>>) -> Response {
+    use base64::Engine;
+    let verifier = crate::random::token();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+    let mut url = match url::Url::parse(&format!("{}/authorize", app.config.issuer)) {
+        Ok(u) => u,
+        Err(_) => return Problem::unavailable().into_response(),
+    };
+    url.query_pairs_mut()
+        .append_pair("client_id", crate::app::ACCOUNT_CLIENT)
+        .append_pair("redirect_uri", &format!("{}/account", app.config.issuer))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", &crate::random::token())
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    axum::response::Redirect::to(url.as_str()).into_response()
 }
 
 /// The holder's SSO session, only while the means it rests on is still usable (R-AUTH-1,

@@ -620,3 +620,25 @@ async fn r_life_1_holder_lists_and_suspends_own_means_on_the_account_api() {
         "a session of a suspended means must not keep working"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_life_1_holder_logs_in_to_the_account_page_without_a_relying_party() {
+    let server = TestServer::start().await;
+    server.provision().await;
+    let browser = crate::support::server::browser();
+    let r = browser.get(server.at("/account/api/means")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // /account/login is an ordinary authorization request of the built-in account client.
+    let r = browser.get(server.at("/account/login")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(authorize.contains("client_id=eidgate-account"), "{authorize}");
+    let back = crate::support::server::login(&server, &browser, &authorize).await;
+    assert_eq!(back.path(), "/account");
+    assert!(back.as_str().starts_with(&server.url));
+    let r = browser.get(server.at("/account/api/means")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["means"].as_array().unwrap().len(), 1);
+    assert_eq!(body["means"][0]["state"], "active");
+}
