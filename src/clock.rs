@@ -29,3 +29,20 @@ impl Clock for SystemClock {
         time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_log_3_the_clock_is_utc_unix_seconds_and_only_tests_move_it() {
+        let c = SystemClock::default();
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        assert!((c.now() - system).abs() <= 2, "UTC seconds since the epoch");
+        c.advance(3600);
+        assert!(c.now() - system >= 3598);
+    }
+}

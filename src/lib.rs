@@ -39,4 +39,5 @@ pub mod lifecycle;
 pub mod oidc;
 pub mod random;
 pub mod store;
+pub mod supervision;
 pub mod web;

@@ -52,7 +52,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_distinct_and_long() {
+    fn r_auth_5_tokens_are_distinct_and_long() {
         let a = token();
         let b = token();
         assert_ne!(a, b);

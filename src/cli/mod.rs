@@ -42,12 +42,66 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reports for the supervisor.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Incident handling.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// The compliance report: requirement → tests, code, or "not covered".
+    #[command(subcommand)]
+    Compliance(ComplianceCommand),
     /// Keys in the HSM.
     #[command(subcommand)]
     Hsm(crate::cli::hsm::HsmCommand),
 }
 
 pub mod hsm;
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Users of valid means on 31 December and means issued during the year (R-SUP-1).
+    Annual {
+        /// The year.
+        #[arg(long)]
+        year: i32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentCommand {
+    /// Classifies an incident against the significant-incident thresholds (R-OPS-2).
+    Classify {
+        /// Share of users affected, percent.
+        #[arg(long)]
+        affected_percent: f64,
+        /// Duration in minutes.
+        #[arg(long)]
+        duration_minutes: u32,
+        /// The affected service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComplianceCommand {
+    /// Requirement → tests and code, from the source tree.
+    Report {
+        /// The repository root (holding docs/REQUIREMENTS.md, src/ and tests/).
+        #[arg(long, default_value = ".")]
+        source: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 /// Entry point of the binary.
 pub fn run() -> ExitCode {
@@ -106,6 +160,72 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Hsm(cmd) => crate::cli::hsm::run(cmd, &config),
+        Command::Report(ReportCommand::Annual { year, json }) => runtime.block_on(async {
+            let store = crate::app::open_store(&config).await?;
+            let report = crate::supervision::report::annual(store.as_ref(), year).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("Annual report {year}");
+                println!(
+                    "users of valid means on 31 December: {}",
+                    report.valid_on_31_december.total
+                );
+                for (kind, n) in &report.valid_on_31_december.by_kind {
+                    println!("  {kind}: {n}");
+                }
+                println!("means issued during the year: {}", report.issued_during_year.total);
+                for (kind, n) in &report.issued_during_year.by_kind {
+                    println!("  {kind}: {n}");
+                }
+            }
+            Ok(())
+        }),
+        Command::Incident(IncidentCommand::Classify {
+            affected_percent,
+            duration_minutes,
+            service,
+            json,
+        }) => {
+            let report = crate::supervision::incident::IncidentReport {
+                affected_percent,
+                duration_minutes,
+                service,
+                started_at: None,
+                description: None,
+            };
+            let answer = crate::supervision::incident::assess(&report, &config.issuer)?;
+            if json {
+                println!("{}", serde_json::to_string(&answer)?);
+            } else {
+                println!("significant: {}", answer.classification.significant);
+                if let Some(text) = &answer.notification_text {
+                    println!("\n{text}");
+                }
+            }
+            Ok(())
+        }
+        Command::Compliance(ComplianceCommand::Report { source, json }) => {
+            let report = crate::supervision::compliance::report(&source)
+                .with_context(|| format!("reading the source tree at {}", source.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                for e in &report.requirements {
+                    println!(
+                        "{:<11} {:<17} {} test(s), {} file(s)",
+                        e.id,
+                        e.status,
+                        e.tests.len(),
+                        e.implemented_in.len()
+                    );
+                }
+                if !report.claimed_untested.is_empty() {
+                    println!("claimed but untested: {}", report.claimed_untested.join(", "));
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -110,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn r_data_4_only_requested_and_allowed_claims_are_released() {
+    fn r_auth_2_r_data_4_only_requested_and_allowed_claims_are_released() {
         let all = all_natural(&person(), "LV");
         let requested = requested_names(["openid", "eidas"].into_iter(), &[]);
         let allowed = vec!["given_name".to_owned(), "family_name".to_owned()];
@@ -120,9 +120,12 @@ mod tests {
     }
 
     #[test]
-    fn r_data_3_identifier_uses_the_destination_country_and_empty_values_are_dropped() {
+    fn r_data_1_r_data_3_mandatory_attributes_identifier_per_destination_and_no_empty_values() {
         let all = all_natural(&person(), "LV");
         assert_eq!(all["person_identifier"], "LT/LV/38001085718");
+        assert_eq!(all["family_name"], "Jonaitis");
+        assert_eq!(all["given_name"], "Jonas");
+        assert_eq!(all["birthdate"], "1980-01-08");
         assert!(!all.contains_key("gender"));
     }
 }

@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod client;
 pub mod ids;
+pub mod incident;
 pub mod loa;
 pub mod means;
 pub mod operator;

@@ -1,4 +1,4 @@
-//! Activation by the holder (DESIGN "Activation API", R-ISS-1..3, R-REG-1): the
+//! Activation by the holder (DESIGN "Activation API", R-ISS-2, R-ISS-3, R-REG-1): the
 //! activation code within its period and attempt limit, the holder's explicit acceptance
 //! of the terms of use and security advice (versions recorded), then the credential. Only
 //! after that can the means authenticate.

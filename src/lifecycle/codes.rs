@@ -1,5 +1,5 @@
 //! Activation codes and revocation secrets: random from the CSPRNG, shown once, stored
-//! only as argon2id hashes (R-ISS-1/2/3, R-AUTH-3).
+//! only as argon2id hashes (R-ISS-2, R-ISS-3, R-AUTH-3).
 
 use crate::domain::secret::Password;
 

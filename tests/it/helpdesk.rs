@@ -325,7 +325,7 @@ async fn r_life_1_missing_idempotency_key_is_400() {
 // ---- caller verification ----------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r_life_2_five_wrong_revocation_secrets_lock_the_method_and_every_failure_is_audited() {
+async fn r_life_2_r_log_5_five_wrong_revocation_secrets_lock_the_method_and_every_failure_is_audited() {
     let (server, _, token) = desk().await;
     let issued = active_applicant_means(&server).await;
     let subject = format!("means:{}", issued.id);

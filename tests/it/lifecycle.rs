@@ -57,7 +57,8 @@ async fn applicant_login(server: &TestServer) -> (u16, Value) {
 // ---- the whole path --------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r_iss_3_r_life_1_r_life_3_r_life_4_whole_path_register_issue_activate_login_suspend_reactivate_revoke() {
+async fn r_iss_2_r_iss_3_r_life_1_r_life_3_r_life_4_whole_path_register_issue_activate_login_suspend_reactivate_revoke()
+{
     let server = TestServer::start().await;
     provision_staff(&server).await;
     let registrar = operator_token(&server, REGISTRAR).await;
@@ -641,4 +642,33 @@ async fn r_life_1_holder_logs_in_to_the_account_page_without_a_relying_party() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["means"].as_array().unwrap().len(), 1);
     assert_eq!(body["means"][0]["state"], "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_renew_1_renewal_rests_on_a_valid_means_of_the_same_holder_and_level() {
+    let (server, registrar, issuer) = with_applicant().await;
+    let first = issue(&server, &registrar, &issuer, APPLICANT).await;
+    // Not yet active: no basis for a renewal.
+    let renew = |renews: String| json!({"holder": APPLICANT, "kind": "password", "loa": "low", "renews": renews});
+    let r = post(&server, "/admin/v1/means", &registrar, &renew(first.id.clone())).await;
+    assert_problem(&r, 422, "unprocessable");
+    activate(&server, APPLICANT, &first.activation_code, APPLICANT_PASSWORD).await;
+    // Active means of the same holder and LoA: the renewal is registered with its basis.
+    let r = post(&server, "/admin/v1/means", &registrar, &renew(first.id.clone())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let renewal = r.body["id"].as_str().unwrap().to_owned();
+    let applied = audit_events(&server, &format!("means:{renewal}")).await;
+    assert_eq!(applied[0].event.data["renewal"]["basis"], "valid_means");
+    assert_eq!(applied[0].event.data["renewal"]["means"], first.id.as_str());
+    // A means of somebody else is no basis.
+    let holder_means = server
+        .app
+        .store
+        .means_of_holder(person_id(&server, HOLDER).await)
+        .await
+        .unwrap()[0]
+        .id
+        .to_string();
+    let r = post(&server, "/admin/v1/means", &registrar, &renew(holder_means)).await;
+    assert_problem(&r, 422, "unprocessable");
 }

@@ -12,5 +12,6 @@ mod oidc_code_flow;
 mod oidc_negative;
 mod par;
 mod store_contract;
+mod supervision;
 mod support;
 mod tls;

@@ -18,7 +18,7 @@ fn rp_http() -> openidconnect::reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r_auth_1_real_rp_completes_code_flow_and_uses_every_token_endpoint() {
+async fn r_auth_1_r_data_1_real_rp_completes_code_flow_and_uses_every_token_endpoint() {
     let server = TestServer::start().await;
     server.provision().await;
     let http = rp_http();

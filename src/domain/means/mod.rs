@@ -212,6 +212,13 @@ mod tests {
     }
 
     #[test]
+    fn r_means_1_r_means_2_one_factor_stays_low_and_two_factors_never_exceed_substantial() {
+        assert_eq!(MeansKind::Password.ceiling(), Loa::Low);
+        assert_eq!(MeansKind::Totp.ceiling(), Loa::Substantial);
+        assert_eq!(MeansKind::Smartcard.ceiling(), Loa::High);
+    }
+
+    #[test]
     fn kinds_and_states_round_trip() {
         for k in [
             MeansKind::Fido,

@@ -1,0 +1,6 @@
+//! Supervision (R-SUP-*, R-OPS-*): incident classification with the national CERT
+//! notification draft, the annual report to the supervisor, and the compliance report.
+
+pub mod compliance;
+pub mod incident;
+pub mod report;

@@ -1,0 +1,135 @@
+//! The annual report to the supervisor (R-SUP-1): the number of users of valid means on
+//! 31 December (in total and per kind) and the number of means issued during the year (in
+//! total and per kind), computed from the lifecycle history in the audit chain, so a means
+//! that was valid on that date counts even if it was revoked later.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::domain::ids::{MeansId, PersonId};
+use crate::domain::means::MeansKind;
+use crate::store::{Store, StoreError};
+
+/// Counts in total and per kind.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Total.
+    pub total: u64,
+    /// Per kind of means.
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+/// The annual report (CONTRACT shape).
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct AnnualReport {
+    /// The year.
+    pub year: i32,
+    /// Users (distinct holders) of means valid at the end of 31 December; per kind, the
+    /// users holding a valid means of that kind.
+    pub valid_on_31_december: Counts,
+    /// Means issued (approved, or imported as issued) during the year.
+    pub issued_during_year: Counts,
+}
+
+/// Why a report cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The year is out of range.
+    #[error("year out of range")]
+    Year,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Default)]
+struct Timeline {
+    active: bool,
+}
+
+/// Makes the report for `year` from the audit chain and the means registry.
+pub async fn annual(store: &dyn Store, year: i32) -> Result<AnnualReport, ReportError> {
+    let start = time::Date::from_calendar_date(year, time::Month::January, 1).map_err(|_| ReportError::Year)?;
+    let next = time::Date::from_calendar_date(year + 1, time::Month::January, 1).map_err(|_| ReportError::Year)?;
+    let year_start = start.midnight().assume_utc().unix_timestamp();
+    let year_end = next.midnight().assume_utc().unix_timestamp(); // end of 31 December
+
+    let mut state: HashMap<MeansId, Timeline> = HashMap::new();
+    let mut issued: Vec<MeansId> = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = store.audit_records(from, 1000).await?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        for r in &page {
+            if r.time >= year_end {
+                continue;
+            }
+            let Some(id) = r
+                .event
+                .subject
+                .strip_prefix("means:")
+                .and_then(|s| s.parse::<MeansId>().ok())
+            else {
+                continue;
+            };
+            let t = state.entry(id).or_default();
+            match r.event.event_type.as_str() {
+                "means.imported" | "means.activated" | "means.reactivated" => t.active = true,
+                "means.suspended" | "means.revoked" | "means.expired" => t.active = false,
+                _ => {}
+            }
+            let issuance = matches!(r.event.event_type.as_str(), "means.approved" | "means.imported");
+            if issuance && r.time >= year_start {
+                issued.push(id);
+            }
+        }
+    }
+
+    let mut kinds: HashMap<MeansId, (MeansKind, PersonId, i64, i64)> = HashMap::new();
+    let lookup = |id: MeansId| async move {
+        store
+            .means(id)
+            .await
+            .map(|m| m.map(|m| (m.kind, m.holder, m.valid_from, m.valid_until)))
+    };
+    let mut valid_users: BTreeSet<PersonId> = BTreeSet::new();
+    let mut valid_by_kind: BTreeMap<String, BTreeSet<PersonId>> = BTreeMap::new();
+    for (id, t) in &state {
+        if !t.active {
+            continue;
+        }
+        let Some(info) = lookup(*id).await? else { continue };
+        kinds.insert(*id, info);
+        let (kind, holder, valid_from, valid_until) = info;
+        if valid_from < year_end && valid_until >= year_end {
+            valid_users.insert(holder);
+            valid_by_kind
+                .entry(kind.as_str().to_owned())
+                .or_default()
+                .insert(holder);
+        }
+    }
+    let mut issued_counts = Counts::default();
+    for id in issued {
+        let kind = match kinds.get(&id) {
+            Some((k, ..)) => *k,
+            None => match lookup(id).await? {
+                Some((k, ..)) => k,
+                None => continue,
+            },
+        };
+        issued_counts.total += 1;
+        *issued_counts.by_kind.entry(kind.as_str().to_owned()).or_default() += 1;
+    }
+    let valid = Counts {
+        total: valid_users.len() as u64,
+        by_kind: valid_by_kind.into_iter().map(|(k, v)| (k, v.len() as u64)).collect(),
+    };
+    Ok(AnnualReport {
+        year,
+        valid_on_31_december: valid,
+        issued_during_year: issued_counts,
+    })
+}

@@ -1,0 +1,117 @@
+//! Supervision: the annual report from the lifecycle history (R-SUP-1), incident
+//! classification through the CLI (R-OPS-2), and the compliance report that fails the
+//! suite when a requirement the code claims has no test.
+
+use std::process::Command;
+
+use eidgate::audit::AuditEvent;
+use eidgate::domain::means::MeansStatus;
+use serde_json::{json, Value};
+
+use crate::support::server::TestServer;
+
+fn person(id: &str) -> Value {
+    json!({"identifier": id, "given_name": "Ona", "family_name": "Onaite", "birthdate": "1990-02-03", "proofing_loa": "high"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_sup_1_annual_report_counts_users_of_valid_means_and_means_issued() {
+    let server = TestServer::start().await;
+    server.provision().await; // one holder with an active password means
+    let ids = ["LT/LT/49001010001", "LT/LT/49001010002", "LT/LT/49001010003"];
+    let report = server
+        .import(json!({
+            "persons": ids.iter().map(|i| person(i)).collect::<Vec<_>>(),
+            "means": ids.iter().map(|i| json!({"holder": i, "kind": "password", "loa": "low", "password": "a long pass phrase"})).collect::<Vec<_>>(),
+        }))
+        .await;
+    // The second holder's means is suspended, the third's revoked: neither is valid.
+    let store = &server.app.store;
+    for (n, status) in [(1, MeansStatus::Suspended), (2, MeansStatus::Revoked)] {
+        let id = report.means_ids[n].parse().unwrap();
+        let m = store.means(id).await.unwrap().unwrap();
+        let event = format!("means.{}", status.as_str());
+        store
+            .set_status(
+                id,
+                m.version,
+                status,
+                AuditEvent::new(&event, "test", format!("means:{id}"), json!({})),
+            )
+            .await
+            .unwrap();
+    }
+    let year = time::OffsetDateTime::now_utc().year();
+    let r = eidgate::supervision::report::annual(store.as_ref(), year)
+        .await
+        .unwrap();
+    let r = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        r,
+        json!({"year": year,
+               "valid_on_31_december": {"total": 2, "by_kind": {"password": 2}},
+               "issued_during_year": {"total": 4, "by_kind": {"password": 4}}})
+    );
+    let before = eidgate::supervision::report::annual(store.as_ref(), year - 1)
+        .await
+        .unwrap();
+    assert_eq!(before.valid_on_31_december.total, 0);
+    assert_eq!(before.issued_during_year.total, 0);
+}
+
+fn classify(percent: &str, minutes: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_eidgate"))
+        .args([
+            "incident",
+            "classify",
+            "--affected-percent",
+            percent,
+            "--duration-minutes",
+            minutes,
+            "--json",
+        ])
+        .env("EIDGATE_LOG", "warn")
+        .env_remove("EIDGATE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn r_ops_2_incident_classification_boundaries_through_the_cli() {
+    let c = classify("2", "360");
+    assert_eq!(c["significant"], true);
+    assert_eq!(c["threshold"]["min_percent"], 2.0);
+    assert_eq!(c["threshold"]["min_hours"], 6);
+    assert!(c["notification_text"].as_str().unwrap().contains("national CERT"));
+    let c = classify("1.9", "479");
+    assert_eq!(c["significant"], false);
+    assert!(c.get("notification").is_none());
+    assert_eq!(classify("15.01", "60")["significant"], true);
+    assert_eq!(classify("15", "119")["significant"], false);
+}
+
+#[test]
+fn r_sup_1_compliance_report_leaves_no_claimed_requirement_untested() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report = eidgate::supervision::compliance::report(root).unwrap();
+    assert!(
+        report.requirements.len() >= 50,
+        "requirements read from docs/REQUIREMENTS.md"
+    );
+    assert!(
+        report.claimed_untested.is_empty(),
+        "requirements named in src/ without a test named after them: {:?}",
+        report.claimed_untested
+    );
+    // docs/REQUIREMENTS.md is kept in sync with the shared file when it is beside the repo.
+    let shared = root.join("../shared/REQUIREMENTS.md");
+    if let Ok(text) = std::fs::read_to_string(&shared) {
+        let ours = std::fs::read_to_string(root.join("docs/REQUIREMENTS.md")).unwrap();
+        assert_eq!(
+            ours, text,
+            "docs/REQUIREMENTS.md differs from ../shared/REQUIREMENTS.md"
+        );
+    }
+}
