@@ -34,6 +34,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/means/{id}/approve", post(post_approve))
         .route("/admin/v1/means/{id}/reject", post(post_reject))
         .route("/admin/v1/operators/{identifier}", get(get_operator).put(put_operator))
+        .route("/admin/v1/reports/annual", get(get_annual_report))
+        .route("/admin/v1/incidents", post(post_incident))
 }
 
 impl From<OperatorAuthError> for Problem {
@@ -196,4 +198,52 @@ async fn put_operator(
     let body: RolesBody = parse_json(&headers, &body)?;
     let updated = registry::set_roles(&app, &Actor::Operator(op), &identifier, &body.roles).await?;
     Ok(no_store(json!({"person": identifier, "roles": updated.roles})))
+}
+
+fn security_or_admin(op: &Operator) -> Result<(), Problem> {
+    if op.has(crate::domain::operator::Role::Security) || op.has(crate::domain::operator::Role::Admin) {
+        Ok(())
+    } else {
+        Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+            .detail("the security or admin role is required"))
+    }
+}
+
+#[derive(Deserialize)]
+struct YearQuery {
+    year: i32,
+}
+
+/// `GET /admin/v1/reports/annual?year=YYYY` (R-SUP-1; roles security or admin).
+async fn get_annual_report(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<YearQuery>,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    security_or_admin(&op)?;
+    match crate::supervision::report::annual(app.store.as_ref(), q.year).await {
+        Ok(report) => Ok(no_store(report)),
+        Err(crate::supervision::report::ReportError::Year) => Err(Problem::bad_request("year out of range")),
+        Err(crate::supervision::report::ReportError::Store(_)) => Err(Problem::unavailable()),
+    }
+}
+
+/// `POST /admin/v1/incidents` (R-OPS-2; roles security or admin): classification and,
+/// when significant, the notification draft for the national CERT. Audited.
+async fn post_incident(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    security_or_admin(&op)?;
+    let report: crate::supervision::incident::IncidentReport = parse_json(&headers, &body)?;
+    let answer = crate::supervision::incident::assess(&report, &app.config.issuer)
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let audit = crate::audit::AuditEvent::new(
+        "incident.classified",
+        format!("operator:{}", op.person),
+        "provider",
+        json!({"affected_percent": report.affected_percent, "duration_minutes": report.duration_minutes,
+               "service": report.service, "significant": answer.classification.significant}),
+    );
+    app.store.append(audit).await.map_err(|_| Problem::unavailable())?;
+    Ok(no_store(answer))
 }

@@ -51,12 +51,31 @@ enum Command {
     /// The compliance report: requirement → tests, code, or "not covered".
     #[command(subcommand)]
     Compliance(ComplianceCommand),
+    /// Termination of the provider (R-SUP-3).
+    #[command(subcommand)]
+    Termination(TerminationCommand),
     /// Keys in the HSM.
     #[command(subcommand)]
     Hsm(crate::cli::hsm::HsmCommand),
 }
 
 pub mod hsm;
+
+#[derive(Subcommand)]
+enum TerminationCommand {
+    /// Stops new issuance at once (applications and approvals answer 503).
+    Start {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revokes every means issued in the provider's name (resumable).
+    RevokeAll {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 #[derive(Subcommand)]
 enum ReportCommand {
@@ -160,6 +179,33 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Hsm(cmd) => crate::cli::hsm::run(cmd, &config),
+        Command::Termination(cmd) => runtime.block_on(async {
+            use crate::supervision::termination;
+            let store = crate::app::open_store(&config).await?;
+            match cmd {
+                TerminationCommand::Start { json } => {
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    termination::start(store.as_ref(), "cli:termination", now).await?;
+                    if json {
+                        println!("{}", serde_json::json!({"termination": "started"}));
+                    } else {
+                        println!("termination started: new issuance is refused");
+                    }
+                }
+                TerminationCommand::RevokeAll { json } => {
+                    if !termination::started(store.as_ref()).await? {
+                        anyhow::bail!("run `eidgate termination start` first");
+                    }
+                    let n = termination::revoke_all(store.as_ref(), "cli:termination").await?;
+                    if json {
+                        println!("{}", serde_json::json!({"revoked": n}));
+                    } else {
+                        println!("revoked {n} means (running servers drop cached state within database.cache_ttl)");
+                    }
+                }
+            }
+            Ok(())
+        }),
         Command::Report(ReportCommand::Annual { year, json }) => runtime.block_on(async {
             let store = crate::app::open_store(&config).await?;
             let report = crate::supervision::report::annual(store.as_ref(), year).await?;

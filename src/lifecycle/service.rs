@@ -114,6 +114,9 @@ async fn record(app: &App, id: MeansId) -> Result<MeansRecord, LifecycleError> {
 /// Registers an application (role `registration`) → `applied`.
 pub async fn apply_for(app: &App, actor: &Actor, application: Application) -> Result<EidMeans, LifecycleError> {
     let officer = actor.operator_with(Role::Registration)?;
+    if crate::supervision::termination::started(app.store.as_ref()).await? {
+        return Err(LifecycleError::IssuanceStopped);
+    }
     if !ISSUABLE.contains(&application.kind) {
         return Err(LifecycleError::Unprocessable(format!(
             "{} means cannot be issued by this version",
@@ -171,6 +174,9 @@ pub async fn apply_for(app: &App, actor: &Actor, application: Application) -> Re
 /// R-ISS-3) → `issued`, with a fresh activation code and revocation secret.
 pub async fn approve(app: &App, actor: &Actor, id: MeansId) -> Result<Approved, LifecycleError> {
     let officer = actor.operator_with(Role::Issuance)?;
+    if crate::supervision::termination::started(app.store.as_ref()).await? {
+        return Err(LifecycleError::IssuanceStopped);
+    }
     let rec = record(app, id).await?;
     if rec.means.holder == officer.person {
         return Err(LifecycleError::Forbidden("operators cannot act on their own means"));

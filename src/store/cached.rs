@@ -316,6 +316,21 @@ impl LifecycleRepo for CachedStore {
 }
 
 #[async_trait]
+impl super::ProviderStateRepo for CachedStore {
+    async fn provider_state(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.inner.provider_state(name).await
+    }
+
+    async fn set_provider_state(&self, name: &str, value: &str, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.set_provider_state(name, value, audit).await
+    }
+
+    async fn means_not_final(&self, limit: i64) -> Result<Vec<EidMeans>, StoreError> {
+        self.inner.means_not_final(limit).await
+    }
+}
+
+#[async_trait]
 impl Store for CachedStore {
     fn backend(&self) -> Backend {
         self.inner.backend()

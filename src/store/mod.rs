@@ -27,6 +27,7 @@ mod connect;
 mod lifecycle;
 mod rows;
 pub mod sql;
+mod state;
 
 pub use sql::SqlStore;
 
@@ -352,9 +353,22 @@ pub trait LifecycleRepo: Send + Sync {
     async fn due_for_expiry(&self, now: UnixTime, limit: i64) -> Result<Vec<EidMeans>, StoreError>;
 }
 
+/// Provider-wide state (R-SUP-3).
+#[async_trait]
+pub trait ProviderStateRepo: Send + Sync {
+    /// A provider flag, e.g. `termination`.
+    async fn provider_state(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a provider flag; audited.
+    async fn set_provider_state(&self, name: &str, value: &str, audit: AuditEvent) -> Result<(), StoreError>;
+    /// Means not yet in a final state (applied, issued, active, suspended), at most `limit`.
+    async fn means_not_final(&self, limit: i64) -> Result<Vec<EidMeans>, StoreError>;
+}
+
 /// The whole durable store.
 #[async_trait]
-pub trait Store: ClientRepo + PersonRepo + MeansRepo + GrantRepo + AuditRepo + LifecycleRepo {
+pub trait Store:
+    ClientRepo + PersonRepo + MeansRepo + GrantRepo + AuditRepo + LifecycleRepo + ProviderStateRepo
+{
     /// Which engine.
     fn backend(&self) -> Backend;
     /// Cheap liveness query (for `/readyz`).

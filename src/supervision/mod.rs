@@ -4,3 +4,4 @@
 pub mod compliance;
 pub mod incident;
 pub mod report;
+pub mod termination;

@@ -115,3 +115,74 @@ fn r_sup_1_compliance_report_leaves_no_claimed_requirement_untested() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_sup_3_termination_stops_issuance_and_revokes_every_means_resumably() {
+    use crate::support::operators::{
+        apply, get, login_attempt, operator_token, post, provision_staff, ADMIN, REGISTRAR,
+    };
+    use crate::support::server::{HOLDER, PASSWORD};
+    let server = TestServer::start().await;
+    let staff = provision_staff(&server).await;
+    let registrar = operator_token(&server, REGISTRAR).await;
+    let admin = operator_token(&server, ADMIN).await;
+    let pending = apply(&server, &registrar, HOLDER, "password", "low").await;
+    assert_eq!(pending.status, 201, "{}", pending.body);
+    let store = server.app.store.as_ref();
+
+    eidgate::supervision::termination::start(store, "test", server.app.now())
+        .await
+        .unwrap();
+    let refused = apply(&server, &registrar, HOLDER, "password", "low").await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.body["type"].as_str().unwrap().ends_with("issuance-stopped"));
+
+    let n = eidgate::supervision::termination::revoke_all(store, "test")
+        .await
+        .unwrap();
+    assert!(n >= 6, "the holder's, four operators' and the pending application: {n}");
+    assert_eq!(
+        eidgate::supervision::termination::revoke_all(store, "test")
+            .await
+            .unwrap(),
+        0,
+        "resumable"
+    );
+    let holder_means = store.means(staff.holder_means.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(holder_means.status, MeansStatus::Revoked);
+    let (status, body, _) = login_attempt(&server, "rp", HOLDER, PASSWORD, "openid").await;
+    assert_eq!(status, 403, "{body}");
+    // Records stay readable and the chain verifies.
+    let records = store.audit_records(1, 100_000).await.unwrap();
+    assert!(eidgate::audit::verify_run(eidgate::audit::GENESIS_HASH, 1, &records).is_ok());
+    assert!(records.iter().any(|r| r.event.data["reason"] == "provider_termination"));
+    // The annual report still reads the history (the admin's token died with its means).
+    let r = get(&server, "/admin/v1/reports/annual?year=2026", &admin).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_ops_2_r_sup_1_admin_api_classifies_incidents_and_reports_the_year() {
+    use crate::support::operators::{get, operator_token, post, provision_staff, ADMIN, HELPDESK};
+    let server = TestServer::start().await;
+    provision_staff(&server).await;
+    let admin = operator_token(&server, ADMIN).await;
+    let helpdesk = operator_token(&server, HELPDESK).await;
+    let body = json!({"affected_percent": 5.0, "duration_minutes": 240, "service": "login"});
+    let r = post(&server, "/admin/v1/incidents", &admin, &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["significant"], true);
+    assert_eq!(r.body["threshold"]["min_hours"], 4);
+    assert_eq!(r.body["notification"]["service"], "login");
+    let r = post(&server, "/admin/v1/incidents", &helpdesk, &body).await;
+    assert_eq!(r.status, 403, "roles security or admin only");
+    let year = time::OffsetDateTime::now_utc().year();
+    let r = get(&server, &format!("/admin/v1/reports/annual?year={year}"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["year"], year);
+    assert_eq!(
+        r.body["issued_during_year"]["by_kind"]["password"],
+        r.body["issued_during_year"]["total"]
+    );
+    assert!(r.body["valid_on_31_december"]["total"].as_u64().unwrap() >= 5);
+}
