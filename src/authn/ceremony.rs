@@ -64,9 +64,17 @@ pub async fn password(
             .collect(),
         None => Vec::new(),
     };
-    // Prefer an active means; otherwise check the newest one so that a correct password
-    // on a suspended means is told `means-not-active`, and a wrong one is just wrong.
-    candidates.sort_by_key(|m| (m.status != MeansStatus::Active, -m.valid_from));
+    // Prefer an active means; otherwise one that had a credential (suspended, then
+    // revoked or expired), newest first, so that a correct password on a blocked means is
+    // told `means-not-active`, and a wrong one is just wrong. Means that never held a
+    // credential (applied, issued, rejected) come last.
+    let rank = |s: MeansStatus| match s {
+        MeansStatus::Active => 0,
+        MeansStatus::Suspended => 1,
+        MeansStatus::Revoked | MeansStatus::Expired => 2,
+        MeansStatus::Issued | MeansStatus::Applied | MeansStatus::Rejected => 3,
+    };
+    candidates.sort_by_key(|m| (rank(m.status), -m.valid_from));
     let chosen = candidates.into_iter().next();
     let phc = match &chosen {
         Some(m) => match app.store.credential(m.id).await? {

@@ -118,9 +118,7 @@ fn r_sup_1_compliance_report_leaves_no_claimed_requirement_untested() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_sup_3_termination_stops_issuance_and_revokes_every_means_resumably() {
-    use crate::support::operators::{
-        apply, get, login_attempt, operator_token, post, provision_staff, ADMIN, REGISTRAR,
-    };
+    use crate::support::operators::{apply, get, login_attempt, operator_token, provision_staff, ADMIN, REGISTRAR};
     use crate::support::server::{HOLDER, PASSWORD};
     let server = TestServer::start().await;
     let staff = provision_staff(&server).await;
