@@ -71,5 +71,19 @@
     if (!follow(result)) showError(explain(result));
   });
 
+  async function maintenance() {
+    const r = await fetch("/maintenance").catch(() => null);
+    if (!r || r.status !== 200) return;
+    const data = await r.json().catch(() => ({}));
+    const w = data.maintenance;
+    if (!w) return;
+    const el = $("maintenance");
+    const from = new Date(w.starts_at * 1000).toLocaleString();
+    const to = new Date(w.ends_at * 1000).toLocaleString();
+    el.textContent = "Planned maintenance from " + from + " to " + to + ": " + w.message;
+    el.hidden = false;
+  }
+
+  maintenance();
   start();
 })();

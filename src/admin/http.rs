@@ -36,6 +36,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/operators/{identifier}", get(get_operator).put(put_operator))
         .route("/admin/v1/reports/annual", get(get_annual_report))
         .route("/admin/v1/incidents", post(post_incident))
+        .route("/admin/v1/maintenance", post(post_maintenance))
+        .route("/maintenance", get(get_maintenance))
 }
 
 impl From<OperatorAuthError> for Problem {
@@ -246,4 +248,39 @@ async fn post_incident(State(app): State<Arc<App>>, headers: HeaderMap, body: By
     );
     app.store.append(audit).await.map_err(|_| Problem::unavailable())?;
     Ok(no_store(answer))
+}
+
+/// `POST /admin/v1/maintenance` (R-OPS-1; role admin): announce planned downtime at least
+/// one working day ahead.
+async fn post_maintenance(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    if !op.has(crate::domain::operator::Role::Admin) {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail("the admin role is required"));
+    }
+    let window: crate::supervision::maintenance::Window = parse_json(&headers, &body)?;
+    match crate::supervision::maintenance::announce(
+        app.store.as_ref(),
+        &format!("operator:{}", op.person),
+        &window,
+        app.now(),
+    )
+    .await
+    {
+        Ok(()) => Ok(created(window)),
+        Err(crate::supervision::maintenance::MaintenanceError::Invalid(why)) => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable",
+            "Request cannot be processed",
+        )
+        .detail(why)),
+        Err(crate::supervision::maintenance::MaintenanceError::Store(_)) => Err(Problem::unavailable()),
+    }
+}
+
+/// `GET /maintenance` (public): the announced window, for the login page.
+async fn get_maintenance(State(app): State<Arc<App>>) -> Result<Response, Problem> {
+    let window = crate::supervision::maintenance::current(app.store.as_ref(), app.now())
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    Ok(Json(json!({ "maintenance": window })).into_response())
 }

@@ -3,5 +3,6 @@
 
 pub mod compliance;
 pub mod incident;
+pub mod maintenance;
 pub mod report;
 pub mod termination;

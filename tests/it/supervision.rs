@@ -184,3 +184,40 @@ async fn r_ops_2_r_sup_1_admin_api_classifies_incidents_and_reports_the_year() {
     );
     assert!(r.body["valid_on_31_december"]["total"].as_u64().unwrap() >= 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_ops_1_planned_downtime_is_announced_a_working_day_ahead_and_shown_publicly() {
+    use crate::support::operators::{operator_token, post, provision_staff, ADMIN, HELPDESK};
+    let server = TestServer::start().await;
+    provision_staff(&server).await;
+    let admin = operator_token(&server, ADMIN).await;
+    let now = server.app.now();
+    let earliest = eidgate::supervision::maintenance::earliest_start(now);
+    let too_soon = json!({"starts_at": earliest - 60, "ends_at": earliest + 3600, "message": "database upgrade"});
+    let r = post(&server, "/admin/v1/maintenance", &admin, &too_soon).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let public = || async {
+        reqwest::get(server.at("/maintenance"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(public().await["maintenance"], Value::Null);
+    let window = json!({"starts_at": earliest, "ends_at": earliest + 3600, "message": "database upgrade"});
+    let r = post(
+        &server,
+        "/admin/v1/maintenance",
+        &operator_token(&server, HELPDESK).await,
+        &window,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = post(&server, "/admin/v1/maintenance", &admin, &window).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(public().await["maintenance"]["message"], "database upgrade");
+    // After the window it is no longer shown.
+    server.app.clock.advance(earliest + 3601 - now);
+    assert_eq!(public().await["maintenance"], Value::Null);
+}
