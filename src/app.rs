@@ -194,6 +194,9 @@ fn spawn_expiry_sweep(app: &Arc<App>) {
                 Ok(n) => tracing::info!(expired = n, "means expired"),
                 Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
             }
+            if let Err(e) = crate::supervision::compromise::alert_overdue(&app).await {
+                tracing::warn!(error = %e, "overdue-notice check failed");
+            }
         }
     });
 }

@@ -38,6 +38,9 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/incidents", post(post_incident))
         .route("/admin/v1/maintenance", post(post_maintenance))
         .route("/maintenance", get(get_maintenance))
+        .route("/admin/v1/means/{id}/compromised", post(post_compromised))
+        .route("/admin/v1/notices", get(get_notices))
+        .route("/admin/v1/notices/{id}/sent", post(post_notice_sent))
 }
 
 impl From<OperatorAuthError> for Problem {
@@ -283,4 +286,52 @@ async fn get_maintenance(State(app): State<Arc<App>>) -> Result<Response, Proble
         .await
         .map_err(|_| Problem::unavailable())?;
     Ok(Json(json!({ "maintenance": window })).into_response())
+}
+
+/// `POST /admin/v1/means/{id}/compromised` (R-OPS-4; role security).
+async fn post_compromised(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: RejectBody = parse_json(&headers, &body)?;
+    let notice =
+        crate::supervision::compromise::mark_compromised(&app, &Actor::Operator(op), means_id(&id)?, &body.reason)
+            .await?;
+    Ok(created(notice))
+}
+
+/// `GET /admin/v1/notices`: pending notices, oldest first (roles security or admin).
+async fn get_notices(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    security_or_admin(&op)?;
+    let pending = app
+        .store
+        .pending_notices(app.now(), 1000)
+        .await
+        .map_err(|_| Problem::unavailable())?;
+    Ok(no_store(json!({ "notices": pending })))
+}
+
+/// `POST /admin/v1/notices/{id}/sent` (roles security or admin).
+async fn post_notice_sent(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    security_or_admin(&op)?;
+    let audit = crate::audit::AuditEvent::new(
+        "notice.sent",
+        format!("operator:{}", op.person),
+        format!("notice:{id}"),
+        json!({}),
+    );
+    match app.store.mark_notice_sent(&id, app.now(), audit).await {
+        Ok(()) => Ok(no_store(json!({ "id": id, "sent": true }))),
+        Err(crate::store::StoreError::NotFound) => Err(Problem::not_found()),
+        Err(_) => Err(Problem::unavailable()),
+    }
 }

@@ -331,6 +331,21 @@ impl super::ProviderStateRepo for CachedStore {
 }
 
 #[async_trait]
+impl super::NoticeRepo for CachedStore {
+    async fn insert_notice(&self, notice: &super::Notice, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.insert_notice(notice, audit).await
+    }
+
+    async fn mark_notice_sent(&self, id: &str, at: UnixTime, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.mark_notice_sent(id, at, audit).await
+    }
+
+    async fn pending_notices(&self, before: UnixTime, limit: i64) -> Result<Vec<super::Notice>, StoreError> {
+        self.inner.pending_notices(before, limit).await
+    }
+}
+
+#[async_trait]
 impl Store for CachedStore {
     fn backend(&self) -> Backend {
         self.inner.backend()

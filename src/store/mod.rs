@@ -364,10 +364,40 @@ pub trait ProviderStateRepo: Send + Sync {
     async fn means_not_final(&self, limit: i64) -> Result<Vec<EidMeans>, StoreError>;
 }
 
+/// A notice to a holder (R-OPS-4).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Notice {
+    /// Id.
+    pub id: String,
+    /// The holder.
+    pub person: PersonId,
+    /// The means concerned.
+    pub means: MeansId,
+    /// e.g. `compromised`.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+    /// Queued at.
+    pub created_at: UnixTime,
+    /// Sent at.
+    pub sent_at: Option<UnixTime>,
+}
+
+/// Notices to holders.
+#[async_trait]
+pub trait NoticeRepo: Send + Sync {
+    /// Queues a notice; audited.
+    async fn insert_notice(&self, notice: &Notice, audit: AuditEvent) -> Result<(), StoreError>;
+    /// Marks a notice sent; audited. `NotFound` if unknown or already sent.
+    async fn mark_notice_sent(&self, id: &str, at: UnixTime, audit: AuditEvent) -> Result<(), StoreError>;
+    /// Pending notices queued at or before `before`, oldest first.
+    async fn pending_notices(&self, before: UnixTime, limit: i64) -> Result<Vec<Notice>, StoreError>;
+}
+
 /// The whole durable store.
 #[async_trait]
 pub trait Store:
-    ClientRepo + PersonRepo + MeansRepo + GrantRepo + AuditRepo + LifecycleRepo + ProviderStateRepo
+    ClientRepo + PersonRepo + MeansRepo + GrantRepo + AuditRepo + LifecycleRepo + ProviderStateRepo + NoticeRepo
 {
     /// Which engine.
     fn backend(&self) -> Backend;

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::rows::{self, means_columns};
 use super::sql::SqlStore;
-use super::{ProviderStateRepo, StoreError};
+use super::{Notice, NoticeRepo, ProviderStateRepo, StoreError};
 use crate::audit::AuditEvent;
 use crate::domain::means::EidMeans;
 
@@ -45,5 +45,64 @@ impl ProviderStateRepo for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::means).collect()
+    }
+}
+
+const INSERT_NOTICE: &str = "INSERT INTO notices (id, person_id, means_id, kind, reason, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6)";
+const MARK_SENT: &str = "UPDATE notices SET sent_at = $2 WHERE id = $1 AND sent_at IS NULL";
+const SELECT_PENDING: &str = "SELECT id, person_id, means_id, kind, reason, created_at, sent_at FROM notices \
+                              WHERE sent_at IS NULL AND created_at <= $1 ORDER BY created_at LIMIT $2";
+
+fn notice(row: &sqlx::any::AnyRow) -> Result<Notice, StoreError> {
+    let parse = |v: String| v.parse().map_err(|_| StoreError::Corrupt("notice id".into()));
+    Ok(Notice {
+        id: row.try_get("id")?,
+        person: parse(row.try_get("person_id")?)?,
+        means: row
+            .try_get::<String, _>("means_id")?
+            .parse()
+            .map_err(|_| StoreError::Corrupt("notice means".into()))?,
+        kind: row.try_get("kind")?,
+        reason: row.try_get("reason")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
+    })
+}
+
+#[async_trait]
+impl NoticeRepo for SqlStore {
+    async fn insert_notice(&self, n: &Notice, audit: AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
+        sqlx::query(INSERT_NOTICE)
+            .bind(n.id.as_str())
+            .bind(n.person.to_string())
+            .bind(n.means.to_string())
+            .bind(n.kind.as_str())
+            .bind(n.reason.as_str())
+            .bind(n.created_at)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit(&audit).await?;
+        Ok(())
+    }
+
+    async fn mark_notice_sent(&self, id: &str, at: i64, audit: AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
+        let done = sqlx::query(MARK_SENT).bind(id).bind(at).execute(&mut *tx.tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit(&audit).await?;
+        Ok(())
+    }
+
+    async fn pending_notices(&self, before: i64, limit: i64) -> Result<Vec<Notice>, StoreError> {
+        let rows = sqlx::query(SELECT_PENDING)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(notice).collect()
     }
 }

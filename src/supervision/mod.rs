@@ -2,6 +2,7 @@
 //! notification draft, the annual report to the supervisor, and the compliance report.
 
 pub mod compliance;
+pub mod compromise;
 pub mod incident;
 pub mod maintenance;
 pub mod report;

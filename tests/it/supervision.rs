@@ -221,3 +221,64 @@ async fn r_ops_1_planned_downtime_is_announced_a_working_day_ahead_and_shown_pub
     server.app.clock.advance(earliest + 3601 - now);
     assert_eq!(public().await["maintenance"], Value::Null);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_ops_4_compromised_means_is_suspended_and_an_unsent_notice_alerts_after_7_days() {
+    use crate::support::operators::{get, login_attempt, operator_token, post, provision_staff, ADMIN, HELPDESK};
+    use crate::support::server::{HOLDER, PASSWORD};
+    let server = TestServer::start().await;
+    let staff = provision_staff(&server).await;
+    server
+        .import(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
+        .await;
+    let security = operator_token(&server, ADMIN).await;
+    let path = format!("/admin/v1/means/{}/compromised", staff.holder_means);
+    let body = json!({"reason": "card model vulnerability CVE-2026-0001"});
+    let r = post(&server, &path, &operator_token(&server, HELPDESK).await, &body).await;
+    assert_eq!(r.status, 403, "security role only");
+    let r = post(&server, &path, &security, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let notice = r.body["id"].as_str().unwrap().to_owned();
+    let (status, _, _) = login_attempt(&server, "rp", HOLDER, PASSWORD, "openid").await;
+    assert_eq!(status, 403, "suspended at once");
+    let pending = get(&server, "/admin/v1/notices", &security).await;
+    assert_eq!(pending.body["notices"][0]["id"], notice.as_str());
+
+    let app = &server.app;
+    assert_eq!(eidgate::supervision::compromise::alert_overdue(app).await.unwrap(), 0);
+    app.clock.advance(7 * 86_400 + 1);
+    assert_eq!(eidgate::supervision::compromise::alert_overdue(app).await.unwrap(), 1);
+    assert_eq!(
+        eidgate::supervision::compromise::alert_overdue(app).await.unwrap(),
+        0,
+        "once a day"
+    );
+    let alerts = app
+        .store
+        .audit_by_subject(&format!("means:{}", staff.holder_means), 1000)
+        .await
+        .unwrap();
+    assert!(alerts.iter().any(|r| r.event.event_type == "alert.notice_overdue"));
+
+    let security = operator_token(&server, ADMIN).await; // the clock moved past the old token
+    let r = post(
+        &server,
+        &format!("/admin/v1/notices/{notice}/sent"),
+        &security,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &server,
+        &format!("/admin/v1/notices/{notice}/sent"),
+        &security,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(r.status, 404, "sent once");
+    assert_eq!(
+        get(&server, "/admin/v1/notices", &security).await.body["notices"],
+        json!([])
+    );
+}
