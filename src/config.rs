@@ -335,6 +335,24 @@ pub struct LoginConfig {
     /// Queue deadline for an argon2id verification.
     #[serde(deserialize_with = "duration")]
     pub hash_deadline: Duration,
+    /// Login attempts per window from all clients together before 429 (a flood guard).
+    pub global_attempts: u64,
+    /// Consecutive wrong TOTP codes that lock a means until helpdesk reactivation
+    /// (R-AUTH-4, NIST 800-63B 5.2.2).
+    pub totp_lock_after: u64,
+    /// Consecutive wrong passwords of a multi-factor means that lock it (NIST 800-63B
+    /// 5.2.2: at most 100).
+    pub password_lock_after: u64,
+    /// Failures of one factor tolerated before the back-off starts.
+    pub backoff_free: u64,
+    /// The first back-off; it doubles with every further failure.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_base: Duration,
+    /// The longest back-off.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+    /// Distinct means one IP may fail on within the window before an alert is raised.
+    pub ip_spread_alert: u64,
 }
 
 impl Default for LoginConfig {
@@ -345,6 +363,13 @@ impl Default for LoginConfig {
             window: Duration::from_secs(300),
             hash_workers: 0,
             hash_deadline: Duration::from_secs(5),
+            global_attempts: 20_000,
+            totp_lock_after: 10,
+            password_lock_after: 100,
+            backoff_free: 3,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(900),
+            ip_spread_alert: 5,
         }
     }
 }
