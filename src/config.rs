@@ -575,6 +575,14 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 }
 
 impl Config {
+    /// The issuer name an authenticator app shows next to a TOTP code: the issuer's host.
+    pub fn totp_issuer(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "eidgate".to_owned())
+    }
+
     /// Loads the file (if any), applies `EIDGATE_*` overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {

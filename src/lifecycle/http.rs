@@ -24,6 +24,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/activation/start", post(post_start))
         .route("/activation/{id}/accept", post(post_accept))
         .route("/activation/{id}/password", post(post_password))
+        .route("/activation/{id}/totp", axum::routing::get(get_totp))
+        .route("/activation/{id}/totp/confirm", post(post_totp_confirm))
 }
 
 impl From<LifecycleError> for Problem {
@@ -119,7 +121,37 @@ async fn post_password(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let body: PasswordBody = parse_json(&headers, &body)?;
-    let means = activation::set_password(&app, &id, body.password).await?;
+    match activation::set_password(&app, &id, body.password).await? {
+        activation::PasswordSet::Active(means) => Ok(Json(json!({"state": "active", "means": means})).into_response()),
+        activation::PasswordSet::TotpNext => Ok(Json(json!({"next": "totp"})).into_response()),
+    }
+}
+
+async fn get_totp(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let enrolment = activation::totp_enrolment(&app, &id).await?;
+    let mut response = Json(json!({"otpauth_uri": enrolment.otpauth_uri, "qr_svg": enrolment.qr_svg})).into_response();
+    // The seed is in this answer: no cache may keep it.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    code: Password,
+}
+
+async fn post_totp_confirm(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let body: ConfirmBody = parse_json(&headers, &body)?;
+    let means = activation::confirm_totp(&app, &id, body.code.expose()).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 

@@ -79,7 +79,12 @@ impl TestServer {
 
     /// Imports a JSON document through `eidgate::admin::import`.
     pub async fn import(&self, doc: Value) -> eidgate::admin::import::ImportReport {
-        eidgate::admin::import::import(self.app.store.as_ref(), &doc.to_string(), &self.app.config)
+        eidgate::admin::import::import_sealed(
+            self.app.store.as_ref(),
+            Some(self.app.sealer.as_ref()),
+            &doc.to_string(),
+            &self.app.config,
+        )
             .await
             .unwrap()
     }
