@@ -10,7 +10,6 @@ use serde_json::json;
 use crate::audit::AuditEvent;
 use crate::authn::password;
 use crate::authn::totp::TotpSeed;
-use crate::hsm::Sealer;
 use crate::config::Config;
 use crate::domain::client::{AuthMethod, Client};
 use crate::domain::ids::{MeansId, PersonId, PersonIdentifier};
@@ -19,6 +18,7 @@ use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::operator::Operator;
 use crate::domain::person::{valid_birthdate, NaturalPerson, OptionalAttributes};
 use crate::domain::secret::{fingerprint_hex, ClientSecret, Password};
+use crate::hsm::Sealer;
 use crate::store::{Credential, Store, StoreError};
 
 /// Import failures; nothing is written when validation fails.
@@ -339,9 +339,7 @@ pub async fn import_sealed(
             format!("means:{}", means.id),
             json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active"}),
         );
-        store
-            .insert_means(&means, &credential, event)
-            .await?;
+        store.insert_means(&means, &credential, event).await?;
         report.means += 1;
         report.means_ids.push(means.id.to_string());
     }

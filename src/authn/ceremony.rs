@@ -16,10 +16,10 @@ use crate::domain::loa::{Amr, Loa};
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::person::NaturalPerson;
 use crate::domain::secret::Password;
+use crate::ephemeral::StatusEvent;
 use crate::oidc::code;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Authentication;
-use crate::ephemeral::StatusEvent;
 use crate::store::{AuthFactor, Credential};
 
 /// Where the browser goes next, and the session cookie to set when one was created.
@@ -49,8 +49,9 @@ pub enum Step {
 
 /// `POST /authn/flows/{flow}/password`: the whole ceremony for a `password` means (LoA
 /// low); the first factor for a `totp` means, after which the flow waits for the code.
-/// Which means: when more than low is requested only `totp` means qualify; otherwise a
-/// `password` means is preferred over a `totp` one, an active one over any other.
+/// Which means: when more than low is requested, a `totp` means over a `password` one
+/// (which would end with `unmet_authentication_requirements`), otherwise the reverse;
+/// then an active one over any other.
 pub async fn password(
     app: &App,
     flow: &LoginFlow,
@@ -81,13 +82,14 @@ pub async fn password(
             .means_of_holder(p.id)
             .await?
             .into_iter()
-            .filter(|m| m.kind == preferred || (preferred == MeansKind::Password && m.kind == MeansKind::Totp))
+            .filter(|m| matches!(m.kind, MeansKind::Password | MeansKind::Totp))
             .collect(),
         None => Vec::new(),
     };
-    // Prefer an active means; otherwise check the newest one so that a correct password
-    // on a suspended means is told `means-not-active`, and a wrong one is just wrong.
-    candidates.sort_by_key(|m| (m.status != MeansStatus::Active, m.kind != preferred, -m.valid_from));
+    // Prefer the kind that fits the level, then an active means; otherwise check the
+    // newest one so that a correct password on a suspended (e.g. locked) means is told
+    // `means-not-active`, and a wrong one is just wrong.
+    candidates.sort_by_key(|m| (m.kind != preferred, m.status != MeansStatus::Active, -m.valid_from));
     let chosen = candidates.into_iter().next();
     if let Some(m) = chosen.as_ref().filter(|m| m.kind == MeansKind::Totp) {
         throttle::check_backoff(app, m.id, AuthFactor::Password).await?;
@@ -204,7 +206,11 @@ pub async fn totp(app: &App, flow: &LoginFlow, code: &str, meta: &RequestMeta) -
     }
     app.store.clear_auth_failures(means.id, AuthFactor::Otp).await?;
     throttle::clear_backoff(app, means.id, AuthFactor::Otp).await?;
-    let person = app.store.person(first.person).await?.ok_or(AuthnError::MeansNotActive)?;
+    let person = app
+        .store
+        .person(first.person)
+        .await?
+        .ok_or(AuthnError::MeansNotActive)?;
     complete(
         app,
         flow,

@@ -105,7 +105,9 @@ pub fn backoff_after(app: &App, failures: i64) -> Duration {
     if over == 0 {
         return Duration::ZERO;
     }
-    let factor = 1u32.checked_shl(u32::try_from(over - 1).unwrap_or(u32::MAX).min(31)).unwrap_or(u32::MAX);
+    let factor = 1u32
+        .checked_shl(u32::try_from(over - 1).unwrap_or(u32::MAX).min(31))
+        .unwrap_or(u32::MAX);
     limits.backoff_base.saturating_mul(factor).min(limits.backoff_max)
 }
 

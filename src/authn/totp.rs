@@ -141,8 +141,8 @@ pub enum TotpError {
 
 /// An SVG QR code of `text` (the otpauth URI), medium error correction.
 pub fn qr_svg(text: &str) -> Result<String, TotpError> {
-    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|_| TotpError::Qr)?;
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).map_err(|_| TotpError::Qr)?;
     Ok(code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)

@@ -418,8 +418,8 @@ impl Pkcs11Hsm {
             Some(g) => inventory.find(&KeyKind::DataWrap.label(g)),
         }
         .ok_or_else(|| HsmError::KeyNotFound(KeyKind::DataWrap.prefix().to_owned()))?;
-        let (_, generation) = KeyKind::parse_label(&entry.info.label)
-            .ok_or_else(|| HsmError::KeyNotFound(entry.info.label.clone()))?;
+        let (_, generation) =
+            KeyKind::parse_label(&entry.info.label).ok_or_else(|| HsmError::KeyNotFound(entry.info.label.clone()))?;
         Ok((generation, entry.info.label.clone(), entry.id.clone()))
     }
 }

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::{codes, LifecycleError};
 use crate::app::App;
-use crate::authn::totp::{self, PasswordRule, TotpSeed};
 use crate::audit::AuditEvent;
+use crate::authn::totp::{self, PasswordRule, TotpSeed};
 use crate::domain::ids::{MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::proof::{ActivationAccepted, CodeVerified};
 use crate::domain::means::state::{self, Command};
@@ -191,9 +191,10 @@ pub fn check_password(password: &Password, identifier_code: &str) -> Result<(), 
 }
 
 fn accepted(pending: &Pending) -> Result<(String, String), LifecycleError> {
-    pending.accepted.clone().ok_or_else(|| {
-        LifecycleError::Unprocessable("accept the terms of use and the security advice first".into())
-    })
+    pending
+        .accepted
+        .clone()
+        .ok_or_else(|| LifecycleError::Unprocessable("accept the terms of use and the security advice first".into()))
 }
 
 /// `POST /activation/{id}/password`: for a `password` means sets the password and makes
@@ -284,7 +285,10 @@ pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<Mea
     let Some(step) = step else {
         let attempts = app
             .ephemeral
-            .hit(&format!("activation-totp:{}", fingerprint_hex(activation)), ACTIVATION_TTL)
+            .hit(
+                &format!("activation-totp:{}", fingerprint_hex(activation)),
+                ACTIVATION_TTL,
+            )
             .await?;
         let audit = AuditEvent::new(
             "activation.totp_failed",

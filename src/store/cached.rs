@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{
-    Acceptance, AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo, MeansRecord,
-    MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
+    Acceptance, AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo,
+    MeansRecord, MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
 };
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::client::Client;

@@ -24,8 +24,8 @@ use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use super::connect;
 use super::rows::{self, audit_columns, means_columns, person_columns, refresh_columns};
 use super::{
-    AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo, RefreshOutcome,
-    RefreshRecord, Store, StoreError, TransitionWrite,
+    AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo,
+    RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
 };
 use crate::audit::{chain_hash, AuditEvent, AuditRecord};
 use crate::domain::client::Client;

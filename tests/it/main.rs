@@ -14,3 +14,4 @@ mod par;
 mod store_contract;
 mod support;
 mod tls;
+mod totp;

@@ -85,8 +85,8 @@ impl TestServer {
             &doc.to_string(),
             &self.app.config,
         )
-            .await
-            .unwrap()
+        .await
+        .unwrap()
     }
 
     /// The standard fixture: one confidential RP (`rp`, client_secret_basic, allowed the
