@@ -106,13 +106,13 @@ pub async fn password(
     let (Some(person), Some(means), true) = (person, chosen.clone(), verified) else {
         throttle::failed(app, account).await?;
         match chosen.as_ref().filter(|m| m.kind == MeansKind::Totp) {
-            Some(m) => factor_failed(app, flow, m, AuthFactor::Password, "invalid_credentials", meta).await?,
+            Some(m) => factor_failed(app, Some(flow), m, AuthFactor::Password, "invalid_credentials", meta).await?,
             None => {
                 audit(
                     app,
                     "login.failure",
                     "password",
-                    flow,
+                    Some(flow),
                     None,
                     json!({"reason": "invalid_credentials", "ip": meta.ip.to_string()}),
                 )
@@ -127,7 +127,7 @@ pub async fn password(
             app,
             "login.failure",
             means.kind.as_str(),
-            flow,
+            Some(flow),
             Some(&means),
             json!({"reason": "means_not_active", "ip": meta.ip.to_string()}),
         )
@@ -170,13 +170,42 @@ pub async fn totp(app: &App, flow: &LoginFlow, code: &str, meta: &RequestMeta) -
             app,
             "login.failure",
             "totp",
-            flow,
+            Some(flow),
             Some(&means),
             json!({"reason": "means_not_active", "ip": meta.ip.to_string()}),
         )
         .await?;
         return Err(AuthnError::MeansNotActive);
     }
+    verify_code(app, Some(flow), &means, code, meta).await?;
+    let person = app
+        .store
+        .person(first.person)
+        .await?
+        .ok_or(AuthnError::MeansNotActive)?;
+    complete(
+        app,
+        flow,
+        &person,
+        &means,
+        Loa::Substantial,
+        vec![Amr::Pwd, Amr::Otp, Amr::Mfa],
+        meta,
+    )
+    .await
+}
+
+/// The one-time code of a `totp` means (R-AUTH-5): back-off first, the seed opened in the
+/// HSM only for the check (zeroised after), a code within ±1 step accepted once (the
+/// ephemeral replay cache, then the last used step in SQL). A failure is counted, audited
+/// and may lock the means; a success clears the counter.
+pub(crate) async fn verify_code(
+    app: &App,
+    flow: Option<&LoginFlow>,
+    means: &EidMeans,
+    code: &str,
+    meta: &RequestMeta,
+) -> Result<(), AuthnError> {
     throttle::check_backoff(app, means.id, AuthFactor::Otp).await?;
     let Credential::PasswordTotp { sealed_seed, .. } = app.store.credential(means.id).await? else {
         return Err(AuthnError::MeansNotActive);
@@ -201,26 +230,34 @@ pub async fn totp(app: &App, flow: &LoginFlow, code: &str, meta: &RequestMeta) -
         }
     };
     if let Some(reason) = reason {
-        factor_failed(app, flow, &means, AuthFactor::Otp, reason, meta).await?;
+        factor_failed(app, flow, means, AuthFactor::Otp, reason, meta).await?;
         return Err(AuthnError::InvalidCredentials);
     }
     app.store.clear_auth_failures(means.id, AuthFactor::Otp).await?;
     throttle::clear_backoff(app, means.id, AuthFactor::Otp).await?;
-    let person = app
-        .store
-        .person(first.person)
-        .await?
-        .ok_or(AuthnError::MeansNotActive)?;
-    complete(
-        app,
-        flow,
-        &person,
-        &means,
-        Loa::Substantial,
-        vec![Amr::Pwd, Amr::Otp, Amr::Mfa],
-        meta,
-    )
-    .await
+    Ok(())
+}
+
+/// The password of a `totp` means outside a login (password change): back-off first, a
+/// failure counted, audited and possibly locking, a success clears the counter.
+pub(crate) async fn verify_password_factor(
+    app: &App,
+    means: &EidMeans,
+    password: Password,
+    meta: &RequestMeta,
+) -> Result<(), AuthnError> {
+    throttle::check_backoff(app, means.id, AuthFactor::Password).await?;
+    let phc = match app.store.credential(means.id).await? {
+        Credential::PasswordTotp { password_phc, .. } => Some(password_phc),
+        _ => None,
+    };
+    if !app.passwords.verify(phc, password).await? {
+        factor_failed(app, None, means, AuthFactor::Password, "invalid_credentials", meta).await?;
+        return Err(AuthnError::InvalidCredentials);
+    }
+    app.store.clear_auth_failures(means.id, AuthFactor::Password).await?;
+    throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
+    Ok(())
 }
 
 /// How long a used TOTP step stays in the replay cache: past the ±1 step window.
@@ -235,7 +272,7 @@ fn replay_key(means: MeansId, step: i64) -> String {
 /// reactivates after identity re-verification) at the limit, else the back-off.
 async fn factor_failed(
     app: &App,
-    flow: &LoginFlow,
+    flow: Option<&LoginFlow>,
     means: &EidMeans,
     factor: AuthFactor,
     reason: &str,
@@ -322,7 +359,7 @@ pub async fn complete(
             app,
             "login.failure",
             method,
-            flow,
+            Some(flow),
             Some(means),
             json!({"reason": "unmet_loa", "achieved": achieved, "ip": meta.ip.to_string()}),
         )
@@ -355,7 +392,7 @@ pub async fn complete(
         app,
         "login.success",
         method,
-        flow,
+        Some(flow),
         Some(means),
         json!({"loa": achieved, "sid": authn.sid, "ip": meta.ip.to_string()}),
     )
@@ -373,13 +410,15 @@ async fn audit(
     app: &App,
     event: &str,
     method: &str,
-    flow: &LoginFlow,
+    flow: Option<&LoginFlow>,
     means: Option<&EidMeans>,
     mut data: serde_json::Value,
 ) -> Result<(), AuthnError> {
     if let Some(obj) = data.as_object_mut() {
         obj.insert("method".into(), json!(method));
-        obj.insert("client_id".into(), json!(flow.request.client_id.as_str()));
+        if let Some(flow) = flow {
+            obj.insert("client_id".into(), json!(flow.request.client_id.as_str()));
+        }
     }
     let (actor, subject) = match means {
         Some(m) => (format!("holder:{}", m.holder), format!("means:{}", m.id)),

@@ -557,3 +557,60 @@ async fn r_auth_3_r_sec_2_a_database_dump_reveals_no_password_and_no_totp_seed()
     let b = server.app.sealer.seal(b"12345678901234567890", b"x").await.unwrap();
     assert_ne!(a, b);
 }
+
+// ---- password change --------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_4_r_means_2_password_change_needs_the_current_password_and_a_fresh_code() {
+    let server = with_totp(|_| {}).await;
+    let means = totp_means(&server, HOLDER).await;
+    // The holder's SSO session from a substantial login.
+    let login = past_password(&server, HOLDER, TOTP_PASSWORD).await;
+    let used = totp_now(&server, SEED);
+    let done = totp_step(&server, &login, &used).await;
+    id_token_of(&server, &login, &done).await;
+    let change = |current: &str, code: &str, new: &str| {
+        let body = json!({"current_password": current, "code": code, "new_password": new});
+        let request = login
+            .browser
+            .post(server.at(&format!("/account/api/means/{means}/password")))
+            .json(&body);
+        async move { Answer::from(request.send().await.unwrap()).await }
+    };
+    const NEW: &str = "copper meadow ninety one";
+
+    // Without a session: refused.
+    let anonymous = crate::support::server::http()
+        .post(server.at(&format!("/account/api/means/{means}/password")))
+        .json(&json!({"current_password": TOTP_PASSWORD, "code": used, "new_password": NEW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    server.app.clock.advance(30);
+    let fresh = totp_now(&server, SEED);
+    assert_eq!(
+        change(TOTP_PASSWORD, &fresh, "password1234").await.status,
+        400,
+        "rules apply"
+    );
+    assert_eq!(change("not the password at all", &fresh, NEW).await.status, 401);
+    assert_eq!(change(TOTP_PASSWORD, &used, NEW).await.status, 401, "a spent code");
+    let changed = change(TOTP_PASSWORD, &fresh, NEW).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(
+        count_events(&server, &format!("means:{means}"), "means.password_changed").await,
+        1
+    );
+    // The same request again: its code is spent.
+    assert_eq!(change(NEW, &fresh, "another long pass phrase").await.status, 401);
+
+    // The old password is gone, the new one works with the same app.
+    let old = start_substantial(&server).await;
+    let (status, _) = password_step(&server, &old.browser, &old.flow, HOLDER, TOTP_PASSWORD).await;
+    assert_eq!(status, 401);
+    server.app.clock.advance(30);
+    let login = past_password(&server, HOLDER, NEW).await;
+    let done = totp_step(&server, &login, &totp_now(&server, SEED)).await;
+    assert_substantial_mfa(&id_token_of(&server, &login, &done).await);
+}
