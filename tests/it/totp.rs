@@ -614,3 +614,41 @@ async fn r_auth_4_r_means_2_password_change_needs_the_current_password_and_a_fre
     let done = totp_step(&server, &login, &totp_now(&server, SEED)).await;
     assert_substantial_mfa(&id_token_of(&server, &login, &done).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_renew_1_a_new_totp_app_is_enrolled_only_through_a_renewal_resting_on_the_valid_means() {
+    let server = with_totp(|_| {}).await;
+    provision_staff(&server).await;
+    let registrar = operator_token(&server, REGISTRAR).await;
+    let issuer = operator_token(&server, ISSUER).await;
+    let old = totp_means(&server, HOLDER).await;
+    let applied = crate::support::operators::post(
+        &server,
+        "/admin/v1/means",
+        &registrar,
+        &json!({"holder": HOLDER, "kind": "totp", "loa": "substantial", "renews": old}),
+    )
+    .await;
+    assert_eq!(applied.status, 201, "{}", applied.body);
+    let id = applied.body["id"].as_str().unwrap().to_owned();
+    let approved = crate::support::operators::approve(&server, &issuer, &id).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    let code = approved.body["activation_code"].as_str().unwrap();
+    const NEW: &str = "copper meadow ninety one";
+    let (done, seed) = activate_totp(&server, HOLDER, code, NEW).await;
+    assert_eq!(done["means"], id.as_str());
+    assert_ne!(seed, SEED, "a new seed for the new app");
+
+    // The renewed means logs in with the new app; the old app's code is another means'.
+    server.app.clock.advance(30);
+    let login = past_password(&server, HOLDER, NEW).await;
+    assert_eq!(totp_step(&server, &login, &totp_now(&server, SEED)).await.status, 401);
+    let done = totp_step(&server, &login, &totp_now(&server, &seed)).await;
+    assert_substantial_mfa(&id_token_of(&server, &login, &done).await);
+    let audit = audit_events(&server, &format!("means:{id}")).await;
+    assert_eq!(
+        audit[0].event.data["renewal"]["basis"], "valid_means",
+        "{:?}",
+        audit[0].event.data
+    );
+}
