@@ -690,6 +690,20 @@ impl Config {
                 why: "limits must be positive".into(),
             });
         }
+        // NIST 800-63B 5.2.2: at most 100 consecutive failed attempts on one account.
+        let login = &self.login;
+        if !(1..=100).contains(&login.totp_lock_after) || !(1..=100).contains(&login.password_lock_after) {
+            return Err(ConfigError::Invalid {
+                key: "login.totp_lock_after / login.password_lock_after",
+                why: "between 1 and 100 (NIST 800-63B 5.2.2)".into(),
+            });
+        }
+        if login.backoff_base.is_zero() || login.backoff_max < login.backoff_base {
+            return Err(ConfigError::Invalid {
+                key: "login.backoff_base / login.backoff_max",
+                why: "a positive base no longer than the maximum".into(),
+            });
+        }
         Ok(())
     }
 
@@ -729,6 +743,24 @@ mod tests {
         assert!(Config::from_toml("nonsense = 1").is_err());
         let mut c = Config::from_toml("[tokens]\ncode_ttl = \"5m\"").unwrap();
         assert!(c.finish().is_err());
+    }
+
+    #[test]
+    fn r_auth_4_lock_limits_stay_within_nist_and_parse_from_toml() {
+        let mut c = Config::from_toml("[login]\ntotp_lock_after = 5\nbackoff_max = \"1m\"").unwrap();
+        c.finish().unwrap();
+        assert_eq!(c.login.totp_lock_after, 5);
+        assert_eq!(c.login.password_lock_after, 100);
+        assert_eq!(c.login.backoff_max, Duration::from_secs(60));
+        for bad in [
+            "[login]\ntotp_lock_after = 0",
+            "[login]\npassword_lock_after = 101",
+            "[login]\nbackoff_base = \"0s\"",
+            "[login]\nbackoff_base = \"2m\"\nbackoff_max = \"1m\"",
+        ] {
+            let mut c = Config::from_toml(bad).unwrap();
+            assert!(c.finish().is_err(), "{bad}");
+        }
     }
 
     #[test]
