@@ -320,9 +320,27 @@ async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Resul
         json!({"factor": factor, "failures": failures, "reason": "too_many_failures"}),
     );
     tracing::warn!(means = %means.id, factor, failures, "alert: means locked after repeated failures");
-    app.store
-        .set_status(means.id, means.version, MeansStatus::Suspended, event)
-        .await?;
+    // The version from the database itself, not from a cache.
+    let Some(current) = app.store.means_record(means.id).await?.map(|r| r.means) else {
+        return Ok(());
+    };
+    if current.status != MeansStatus::Active {
+        return Ok(());
+    }
+    match app
+        .store
+        .set_status(current.id, current.version, MeansStatus::Suspended, event)
+        .await
+    {
+        Ok(_) => {}
+        // Another request changed the means in between (e.g. a concurrent failure locked
+        // it): the next use sees its current state.
+        Err(crate::store::StoreError::Conflict) => {
+            tracing::warn!(means = %means.id, "means changed while being locked");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
     if let Err(e) = app
         .ephemeral
         .publish(&StatusEvent::MeansChanged { means: means.id })

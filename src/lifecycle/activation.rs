@@ -303,6 +303,8 @@ pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<Mea
         }
         return Err(LifecycleError::ActivationRefused);
     };
+    // Marked before the means becomes active, so the confirming code never logs in.
+    app.store.use_totp_step(pending.means, step).await?;
     finish(
         app,
         activation,
@@ -314,7 +316,6 @@ pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<Mea
         },
     )
     .await?;
-    app.store.use_totp_step(pending.means, step).await?;
     Ok(pending.means)
 }
 
