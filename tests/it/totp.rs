@@ -652,3 +652,41 @@ async fn r_renew_1_a_new_totp_app_is_enrolled_only_through_a_renewal_resting_on_
         audit[0].event.data
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_5_the_same_code_raced_in_two_flows_is_accepted_once() {
+    let server = with_totp(|_| {}).await;
+    let a = past_password(&server, HOLDER, TOTP_PASSWORD).await;
+    let b = past_password(&server, HOLDER, TOTP_PASSWORD).await;
+    let code = totp_now(&server, SEED);
+    let (ra, rb) = tokio::join!(totp_step(&server, &a, &code), totp_step(&server, &b, &code));
+    let mut statuses = [ra.status, rb.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401], "{} / {}", ra.body, rb.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_4_wrong_passwords_lock_the_totp_means_at_the_configured_limit() {
+    let server = with_totp(|c| {
+        c.login.password_lock_after = 3;
+        c.login.account_failures = 100;
+    })
+    .await;
+    let means = totp_means(&server, HOLDER).await;
+    for n in 1..=3 {
+        let login = start_substantial(&server).await;
+        let (status, body) = password_step(&server, &login.browser, &login.flow, HOLDER, "a wrong pass phrase").await;
+        assert_eq!(status, 401, "failure {n}: {body}");
+    }
+    assert_eq!(state_of(&server, &means.to_string()).await, "suspended");
+    let locked = audit_events(&server, &format!("means:{means}"))
+        .await
+        .into_iter()
+        .find(|r| r.event.event_type == "means.locked")
+        .unwrap();
+    assert_eq!(locked.event.data["factor"], "password");
+    // The right password no longer opens the means.
+    let login = start_substantial(&server).await;
+    let (status, body) = password_step(&server, &login.browser, &login.flow, HOLDER, TOTP_PASSWORD).await;
+    assert_eq!(status, 403, "{body}");
+}
