@@ -50,8 +50,8 @@ pub enum Step {
 /// `POST /authn/flows/{flow}/password`: the whole ceremony for a `password` means (LoA
 /// low); the first factor for a `totp` means, after which the flow waits for the code.
 /// Which means: when more than low is requested, a `totp` means over a `password` one
-/// (which would end with `unmet_authentication_requirements`), otherwise the reverse;
-/// then an active one over any other.
+/// (which would end with `unmet_authentication_requirements`), then an active one; at
+/// low, an active means over any other, then a `password` one.
 pub async fn password(
     app: &App,
     flow: &LoginFlow,
@@ -86,10 +86,19 @@ pub async fn password(
             .collect(),
         None => Vec::new(),
     };
-    // Prefer the kind that fits the level, then an active means; otherwise check the
-    // newest one so that a correct password on a suspended (e.g. locked) means is told
-    // `means-not-active`, and a wrong one is just wrong.
-    candidates.sort_by_key(|m| (m.kind != preferred, m.status != MeansStatus::Active, -m.valid_from));
+    // Above low, only a `totp` means can reach the level: prefer it even when it is not
+    // active, so that a correct password on a locked means is told `means-not-active`.
+    // At low, prefer an active means, then a `password` one. Otherwise the newest.
+    candidates.sort_by_key(|m| {
+        let inactive = m.status != MeansStatus::Active;
+        let other = m.kind != preferred;
+        let (first, second) = if preferred == MeansKind::Totp {
+            (other, inactive)
+        } else {
+            (inactive, other)
+        };
+        (first, second, -m.valid_from)
+    });
     let chosen = candidates.into_iter().next();
     if let Some(m) = chosen.as_ref().filter(|m| m.kind == MeansKind::Totp) {
         throttle::check_backoff(app, m.id, AuthFactor::Password).await?;
