@@ -1,4 +1,5 @@
-//! [`Pkcs11Hsm`]: the PKCS#11 implementation of [`Signer`] (R-AUTH-6, R-AUTH-7, R-SEC-2).
+//! [`Pkcs11Hsm`]: the PKCS#11 implementation of [`Signer`] and [`Sealer`] (AES-GCM under
+//! `data-wrap-<n>`, R-AUTH-3) (R-AUTH-6, R-AUTH-7, R-SEC-2).
 //!
 //! Owns the process-wide module context (`C_Initialize` once per module path, shared by
 //! every server, CLI command and test in the process), token lookup by label, key
