@@ -56,6 +56,7 @@ async fn run() {
     };
     config.tls.mode = TlsMode::Off;
     config.login.ip_attempts = u64::MAX;
+    config.login.global_attempts = u64::MAX;
     config.finish().unwrap();
     let app = eidgate::app::build(config).await.unwrap();
     let serving = app.clone();

@@ -13,7 +13,7 @@ use crate::config::{Config, TlsMode};
 use crate::domain::UnixTime;
 use crate::ephemeral::memory::MemoryStore;
 use crate::ephemeral::Ephemeral;
-use crate::hsm::{HsmError, Pkcs11Hsm, Signer};
+use crate::hsm::{HsmError, Pkcs11Hsm, Sealer, Signer};
 use crate::store::cached::CachedStore;
 use crate::store::{SqlStore, Store, StoreError};
 
@@ -91,6 +91,8 @@ pub struct App {
     pub ephemeral: Arc<dyn Ephemeral>,
     /// Keys in the HSM.
     pub signer: Arc<dyn Signer>,
+    /// AES-GCM under the HSM `data-wrap` key for stored secrets (TOTP seeds).
+    pub sealer: Arc<dyn Sealer>,
     /// The HSM itself (key inventory refresh, health).
     pub hsm: Option<Arc<Pkcs11Hsm>>,
     /// argon2id pool.
@@ -152,6 +154,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         store: cached,
         ephemeral,
         signer: hsm.clone(),
+        sealer: hsm.clone(),
         hsm: Some(hsm.clone()),
         passwords,
         discovery,

@@ -335,6 +335,24 @@ pub struct LoginConfig {
     /// Queue deadline for an argon2id verification.
     #[serde(deserialize_with = "duration")]
     pub hash_deadline: Duration,
+    /// Login attempts per window from all clients together before 429 (a flood guard).
+    pub global_attempts: u64,
+    /// Consecutive wrong TOTP codes that lock a means until helpdesk reactivation
+    /// (R-AUTH-4, NIST 800-63B 5.2.2).
+    pub totp_lock_after: u64,
+    /// Consecutive wrong passwords of a multi-factor means that lock it (NIST 800-63B
+    /// 5.2.2: at most 100).
+    pub password_lock_after: u64,
+    /// Failures of one factor tolerated before the back-off starts.
+    pub backoff_free: u64,
+    /// The first back-off; it doubles with every further failure.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_base: Duration,
+    /// The longest back-off.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+    /// Distinct means one IP may fail on within the window before an alert is raised.
+    pub ip_spread_alert: u64,
 }
 
 impl Default for LoginConfig {
@@ -345,6 +363,13 @@ impl Default for LoginConfig {
             window: Duration::from_secs(300),
             hash_workers: 0,
             hash_deadline: Duration::from_secs(5),
+            global_attempts: 20_000,
+            totp_lock_after: 10,
+            password_lock_after: 100,
+            backoff_free: 3,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(900),
+            ip_spread_alert: 5,
         }
     }
 }
@@ -550,6 +575,14 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 }
 
 impl Config {
+    /// The issuer name an authenticator app shows next to a TOTP code: the issuer's host.
+    pub fn totp_issuer(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "eidgate".to_owned())
+    }
+
     /// Loads the file (if any), applies `EIDGATE_*` overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
@@ -657,6 +690,20 @@ impl Config {
                 why: "limits must be positive".into(),
             });
         }
+        // NIST 800-63B 5.2.2: at most 100 consecutive failed attempts on one account.
+        let login = &self.login;
+        if !(1..=100).contains(&login.totp_lock_after) || !(1..=100).contains(&login.password_lock_after) {
+            return Err(ConfigError::Invalid {
+                key: "login.totp_lock_after / login.password_lock_after",
+                why: "between 1 and 100 (NIST 800-63B 5.2.2)".into(),
+            });
+        }
+        if login.backoff_base.is_zero() || login.backoff_max < login.backoff_base {
+            return Err(ConfigError::Invalid {
+                key: "login.backoff_base / login.backoff_max",
+                why: "a positive base no longer than the maximum".into(),
+            });
+        }
         Ok(())
     }
 
@@ -696,6 +743,24 @@ mod tests {
         assert!(Config::from_toml("nonsense = 1").is_err());
         let mut c = Config::from_toml("[tokens]\ncode_ttl = \"5m\"").unwrap();
         assert!(c.finish().is_err());
+    }
+
+    #[test]
+    fn r_auth_4_lock_limits_stay_within_nist_and_parse_from_toml() {
+        let mut c = Config::from_toml("[login]\ntotp_lock_after = 5\nbackoff_max = \"1m\"").unwrap();
+        c.finish().unwrap();
+        assert_eq!(c.login.totp_lock_after, 5);
+        assert_eq!(c.login.password_lock_after, 100);
+        assert_eq!(c.login.backoff_max, Duration::from_secs(60));
+        for bad in [
+            "[login]\ntotp_lock_after = 0",
+            "[login]\npassword_lock_after = 101",
+            "[login]\nbackoff_base = \"0s\"",
+            "[login]\nbackoff_base = \"2m\"\nbackoff_max = \"1m\"",
+        ] {
+            let mut c = Config::from_toml(bad).unwrap();
+            assert!(c.finish().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
   let versions = null;
 
   function show(step) {
-    for (const id of ["step-code", "step-accept", "step-password"]) $(id).hidden = id !== step;
+    for (const id of ["step-code", "step-accept", "step-password", "step-totp"]) $(id).hidden = id !== step;
   }
 
   function fail(result) {
@@ -40,7 +40,7 @@
       terms_version: versions.terms_version, security_advice_version: versions.security_advice_version,
     });
     if (r.status !== 200) return fail(r);
-    if (versions.kind === "password") show("step-password");
+    if (versions.kind === "password" || versions.kind === "totp") show("step-password");
     else fail({ status: 0, data: { detail: "This kind of means is activated with its own device." } });
   });
 
@@ -48,6 +48,28 @@
     e.preventDefault();
     const r = await post("/activation/" + encodeURIComponent(activation) + "/password", { password: $("new-password").value });
     $("new-password").value = "";
+    if (r.status !== 200) return fail(r);
+    if (r.data.next === "totp") return enrol();
+    show(null);
+    $("done").hidden = false;
+  });
+
+  async function enrol() {
+    const r = await fetch("/activation/" + encodeURIComponent(activation) + "/totp", { cache: "no-store" });
+    const data = await r.json().catch(() => ({}));
+    if (r.status !== 200) return fail({ status: r.status, data });
+    // The SVG is shown as an image (data: URL), never inserted as markup.
+    $("totp-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(data.qr_svg);
+    $("totp-uri").textContent = new URL(data.otpauth_uri).searchParams.get("secret") || "";
+    show("step-totp");
+  }
+
+  $("totp-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("error").hidden = true;
+    const r = await post("/activation/" + encodeURIComponent(activation) + "/totp/confirm", { code: $("totp-code").value.trim() });
+    $("totp-code").value = "";
+    if (r.status === 401) return fail({ status: 0, data: { detail: "The code is not right. Check the app's clock and try the next code." } });
     if (r.status !== 200) return fail(r);
     show(null);
     $("done").hidden = false;

@@ -32,6 +32,7 @@
 
   function explain(result) {
     const type = (result.data && result.data.type) || "";
+    if (result.status === 401 && !$("method-totp").hidden) return "The code is wrong or was already used. Wait for the next code.";
     if (result.status === 401) return "The identifier or password is wrong.";
     if (result.status === 429) return "Too many attempts. Try again in " + (result.retryAfter || "a few") + " seconds.";
     if (type.endsWith("means-not-active")) return "This means cannot be used to log in. Contact the helpdesk.";
@@ -52,7 +53,11 @@
     }
     $("context").textContent = "Log in to " + info.data.client_name +
       " (required level: " + info.data.requested_loa + ").";
-    if (info.data.methods.includes("password")) $("method-password").hidden = false;
+    const methods = info.data.methods;
+    if (methods.includes("password") || methods.includes("password_totp")) $("method-password").hidden = false;
+    if (methods.includes("password_totp")) {
+      $("password-title").textContent = methods.includes("password") ? "Password (and one-time code)" : "Password and one-time code";
+    }
   }
 
   $("password-form").addEventListener("submit", async (event) => {
@@ -63,6 +68,20 @@
       password: $("password").value,
     });
     $("password").value = "";
+    if (result.status === 200 && result.data.next === "totp") {
+      $("method-password").hidden = true;
+      $("method-totp").hidden = false;
+      $("totp-code").focus();
+      return;
+    }
+    if (!follow(result)) showError(explain(result));
+  });
+
+  $("totp-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("error").hidden = true;
+    const result = await api("/totp", { code: $("totp-code").value.trim() });
+    $("totp-code").value = "";
     if (!follow(result)) showError(explain(result));
   });
 

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::audit::AuditEvent;
 use crate::authn::password;
+use crate::authn::totp::TotpSeed;
 use crate::config::Config;
 use crate::domain::client::{AuthMethod, Client};
 use crate::domain::ids::{MeansId, PersonId, PersonIdentifier};
@@ -17,6 +18,7 @@ use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::operator::Operator;
 use crate::domain::person::{valid_birthdate, NaturalPerson, OptionalAttributes};
 use crate::domain::secret::{fingerprint_hex, ClientSecret, Password};
+use crate::hsm::Sealer;
 use crate::store::{Credential, Store, StoreError};
 
 /// Import failures; nothing is written when validation fails.
@@ -120,8 +122,26 @@ fn invalid(item: impl Into<String>, why: impl Into<String>) -> ImportError {
     }
 }
 
-/// Imports `text` into `store`.
+/// Imports `text` into `store`; `totp` means are refused (no HSM to seal their seeds).
 pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<ImportReport, ImportError> {
+    import_sealed(store, None, text, config).await
+}
+
+/// Whether `text` has `totp` means, whose seeds [`import_sealed`] seals in the HSM (the
+/// CLI opens the HSM only then).
+pub fn needs_sealer(text: &str) -> bool {
+    serde_json::from_str::<Document>(text).is_ok_and(|doc| doc.means.iter().any(|m| m.kind == MeansKind::Totp))
+}
+
+/// Imports `text` into `store`. A `totp` means (`{"kind": "totp", "password",
+/// "totp_secret": base32}`) gets its seed sealed by `sealer` under the HSM `data-wrap`
+/// key with the new means id as AAD (R-AUTH-3, R-AUTH-6); without a sealer it is refused.
+pub async fn import_sealed(
+    store: &dyn Store,
+    sealer: Option<&dyn Sealer>,
+    text: &str,
+    config: &Config,
+) -> Result<ImportReport, ImportError> {
     let doc: Document = serde_json::from_str(text).map_err(|e| ImportError::Parse(e.to_string()))?;
     for (name, section) in [("legal_persons", &doc.legal_persons), ("mandates", &doc.mandates)] {
         if !section.is_empty() {
@@ -197,10 +217,11 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
         operators.push((identifier, roles));
     }
     for m in &doc.means {
-        if m.kind != MeansKind::Password {
+        let totp = m.kind == MeansKind::Totp;
+        if !(m.kind == MeansKind::Password || (totp && sealer.is_some())) {
             return Err(invalid(
                 &m.holder,
-                format!("import of {} means is not supported by this version", m.kind),
+                format!("import of {} means is not supported here", m.kind),
             ));
         }
         if m.revocation_secret.is_some() {
@@ -209,8 +230,12 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
                 "revocation_secret import is not supported by this version",
             ));
         }
-        if m.totp_secret.is_some() || m.certificate_pem.is_some() {
+        if m.totp_secret.is_some() != totp || m.certificate_pem.is_some() {
             return Err(invalid(&m.holder, "credential fields do not match the kind"));
+        }
+        if let Some(secret) = &m.totp_secret {
+            TotpSeed::from_base32(secret.expose())
+                .map_err(|_| invalid(&m.holder, "totp_secret must be base32 of at least 128 bits"))?;
         }
         if m.loa > m.kind.ceiling() {
             return Err(invalid(&m.holder, format!("a {} means cannot be {}", m.kind, m.loa)));
@@ -282,8 +307,24 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
             Some(p) => password::hash(p).map_err(|e| invalid(&m.holder, e.to_string()))?,
             None => return Err(invalid(&m.holder, "password required")),
         };
+        let id = MeansId::new();
+        let credential = match (&m.totp_secret, sealer) {
+            (Some(secret), Some(sealer)) => {
+                let seed = TotpSeed::from_base32(secret.expose())
+                    .map_err(|_| invalid(&m.holder, "totp_secret must be base32 of at least 128 bits"))?;
+                let sealed_seed = sealer
+                    .seal(seed.expose(), id.to_string().as_bytes())
+                    .await
+                    .map_err(|e| invalid(&m.holder, format!("cannot seal the TOTP seed: {e}")))?;
+                Credential::PasswordTotp {
+                    password_phc: phc,
+                    sealed_seed,
+                }
+            }
+            _ => Credential::PasswordHash(phc),
+        };
         let means = EidMeans {
-            id: MeansId::new(),
+            id,
             holder: holder.id,
             kind: m.kind,
             loa: m.loa,
@@ -298,9 +339,7 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
             format!("means:{}", means.id),
             json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active"}),
         );
-        store
-            .insert_means(&means, &Credential::PasswordHash(phc), event)
-            .await?;
+        store.insert_means(&means, &credential, event).await?;
         report.means += 1;
         report.means_ids.push(means.id.to_string());
     }

@@ -1,23 +1,26 @@
-//! The password ceremony (LoA low) and the common end of every ceremony: achieved LoA
+//! The password ceremony (LoA low), password + TOTP (LoA substantial, R-MEANS-2,
+//! R-AUTH-4, R-AUTH-5) and the common end of every ceremony: achieved LoA
 //! (R-SUP-2), the LoA the RP asked for (never a lower `acr`), the SSO session, the code.
 
 use std::net::IpAddr;
 
 use serde_json::json;
 
-use super::flow::{self, LoginFlow};
+use super::flow::{self, FirstFactor, LoginFlow};
+use super::totp::TotpSeed;
 use super::{session, throttle, AuthnError};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::domain::ids::PersonIdentifier;
+use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::loa::{Amr, Loa};
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::person::NaturalPerson;
 use crate::domain::secret::Password;
+use crate::ephemeral::StatusEvent;
 use crate::oidc::code;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Authentication;
-use crate::store::Credential;
+use crate::store::{AuthFactor, Credential};
 
 /// Where the browser goes next, and the session cookie to set when one was created.
 #[derive(Debug)]
@@ -35,14 +38,28 @@ pub struct RequestMeta {
     pub ip: IpAddr,
 }
 
-/// `POST /authn/flows/{flow}/password`.
+/// The answer of a step that does not end the flow, or the end of the flow.
+#[derive(Debug)]
+pub enum Step {
+    /// The next step the holder must take (`"totp"`).
+    Next(&'static str),
+    /// The flow ended.
+    Done(Completed),
+}
+
+/// `POST /authn/flows/{flow}/password`: the whole ceremony for a `password` means (LoA
+/// low); the first factor for a `totp` means, after which the flow waits for the code.
+/// Which means: when more than low is requested, a `totp` means over a `password` one
+/// (which would end with `unmet_authentication_requirements`), then an active one; at
+/// low, an active means over any other, then a `password` one.
 pub async fn password(
     app: &App,
     flow: &LoginFlow,
     identifier: &str,
     password: Password,
     meta: &RequestMeta,
-) -> Result<Completed, AuthnError> {
+) -> Result<Step, AuthnError> {
+    throttle::attempt_global(app).await?;
     throttle::attempt_from(app, meta.ip).await?;
     if identifier.is_empty() || identifier.len() > 128 || password.expose().len() > 1024 {
         return Err(AuthnError::BadRequest("identifier or password has a bad length".into()));
@@ -54,47 +71,73 @@ pub async fn password(
         Ok(id) => app.store.person_by_identifier(&id).await?,
         Err(_) => None,
     };
+    let preferred = if flow.requested_loa() > Loa::Low {
+        MeansKind::Totp
+    } else {
+        MeansKind::Password
+    };
     let mut candidates: Vec<EidMeans> = match &person {
         Some(p) => app
             .store
             .means_of_holder(p.id)
             .await?
             .into_iter()
-            .filter(|m| m.kind == MeansKind::Password)
+            .filter(|m| matches!(m.kind, MeansKind::Password | MeansKind::Totp))
             .collect(),
         None => Vec::new(),
     };
-    // Prefer an active means; otherwise one that had a credential (suspended, then
-    // revoked or expired), newest first, so that a correct password on a blocked means is
-    // told `means-not-active`, and a wrong one is just wrong. Means that never held a
-    // credential (applied, issued, rejected) come last.
-    let rank = |s: MeansStatus| match s {
-        MeansStatus::Active => 0,
-        MeansStatus::Suspended => 1,
-        MeansStatus::Revoked | MeansStatus::Expired => 2,
-        MeansStatus::Issued | MeansStatus::Applied | MeansStatus::Rejected => 3,
+    // Prefer the kind that can reach the requested level (above low only `totp`, even when
+    // it is not active, so that a correct password on a locked means is told
+    // `means-not-active`); among them an active means, then one that once held a
+    // credential (suspended, then revoked or expired), newest first. Means that never held
+    // a credential (applied, issued, rejected) come last.
+    let rank = |s: MeansStatus| -> u8 {
+        match s {
+            MeansStatus::Active => 0,
+            MeansStatus::Suspended => 1,
+            MeansStatus::Revoked | MeansStatus::Expired => 2,
+            MeansStatus::Issued | MeansStatus::Applied | MeansStatus::Rejected => 3,
+        }
     };
-    candidates.sort_by_key(|m| (rank(m.status), -m.valid_from));
+    candidates.sort_by_key(|m| {
+        let other = u8::from(m.kind != preferred);
+        let state = rank(m.status);
+        let (first, second) = if preferred == MeansKind::Totp {
+            (other, state)
+        } else {
+            (state, other)
+        };
+        (first, second, -m.valid_from)
+    });
     let chosen = candidates.into_iter().next();
+    if let Some(m) = chosen.as_ref().filter(|m| m.kind == MeansKind::Totp) {
+        throttle::check_backoff(app, m.id, AuthFactor::Password).await?;
+    }
     let phc = match &chosen {
         Some(m) => match app.store.credential(m.id).await? {
-            Credential::PasswordHash(h) => Some(h),
-            Credential::None => None,
+            Credential::PasswordHash(h) if m.kind == MeansKind::Password => Some(h),
+            Credential::PasswordTotp { password_phc, .. } if m.kind == MeansKind::Totp => Some(password_phc),
+            _ => None,
         },
         None => None,
     };
     let verified = app.passwords.verify(phc, password).await?;
-    let (Some(person), Some(means), true) = (person, chosen, verified) else {
+    let (Some(person), Some(means), true) = (person, chosen.clone(), verified) else {
         throttle::failed(app, account).await?;
-        audit(
-            app,
-            "login.failure",
-            "password",
-            flow,
-            None,
-            json!({"reason": "invalid_credentials", "ip": meta.ip.to_string()}),
-        )
-        .await?;
+        match chosen.as_ref().filter(|m| m.kind == MeansKind::Totp) {
+            Some(m) => factor_failed(app, Some(flow), m, AuthFactor::Password, "invalid_credentials", meta).await?,
+            None => {
+                audit(
+                    app,
+                    "login.failure",
+                    "password",
+                    Some(flow),
+                    None,
+                    json!({"reason": "invalid_credentials", "ip": meta.ip.to_string()}),
+                )
+                .await?
+            }
+        }
         return Err(AuthnError::InvalidCredentials);
     };
     let now = app.now();
@@ -102,8 +145,8 @@ pub async fn password(
         audit(
             app,
             "login.failure",
-            "password",
-            flow,
+            means.kind.as_str(),
+            Some(flow),
             Some(&means),
             json!({"reason": "means_not_active", "ip": meta.ip.to_string()}),
         )
@@ -111,7 +154,220 @@ pub async fn password(
         return Err(AuthnError::MeansNotActive);
     }
     throttle::succeeded(app, account).await?;
-    complete(app, flow, &person, &means, Loa::Low, vec![Amr::Pwd], meta).await
+    if means.kind == MeansKind::Totp {
+        app.store.clear_auth_failures(means.id, AuthFactor::Password).await?;
+        throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
+        let mut waiting = flow.clone();
+        waiting.first_factor = Some(FirstFactor {
+            person: person.id,
+            means: means.id,
+        });
+        flow::save(app, &waiting).await?;
+        return Ok(Step::Next("totp"));
+    }
+    complete(app, flow, &person, &means, Loa::Low, vec![Amr::Pwd], meta)
+        .await
+        .map(Step::Done)
+}
+
+/// `POST /authn/flows/{flow}/totp`: the second factor of a `totp` means (R-MEANS-2,
+/// R-AUTH-5). The seed is opened in the HSM only for the check and zeroised after; a
+/// code within ±1 step is accepted once (ephemeral replay cache and the last used step in
+/// SQL); failures back off exponentially and lock the means at `login.totp_lock_after`.
+pub async fn totp(app: &App, flow: &LoginFlow, code: &str, meta: &RequestMeta) -> Result<Completed, AuthnError> {
+    throttle::attempt_global(app).await?;
+    throttle::attempt_from(app, meta.ip).await?;
+    let Some(first) = flow.first_factor.clone() else {
+        return Err(AuthnError::BadRequest("the password step comes first".into()));
+    };
+    if code.len() > 16 {
+        return Err(AuthnError::BadRequest("code too long".into()));
+    }
+    let means = app.store.means(first.means).await?.ok_or(AuthnError::MeansNotActive)?;
+    if means.holder != first.person || means.kind != MeansKind::Totp || means.check_usable(app.now()).is_err() {
+        audit(
+            app,
+            "login.failure",
+            "totp",
+            Some(flow),
+            Some(&means),
+            json!({"reason": "means_not_active", "ip": meta.ip.to_string()}),
+        )
+        .await?;
+        return Err(AuthnError::MeansNotActive);
+    }
+    verify_code(app, Some(flow), &means, code, meta).await?;
+    let person = app
+        .store
+        .person(first.person)
+        .await?
+        .ok_or(AuthnError::MeansNotActive)?;
+    complete(
+        app,
+        flow,
+        &person,
+        &means,
+        Loa::Substantial,
+        vec![Amr::Pwd, Amr::Otp, Amr::Mfa],
+        meta,
+    )
+    .await
+}
+
+/// The one-time code of a `totp` means (R-AUTH-5): back-off first, the seed opened in the
+/// HSM only for the check (zeroised after), a code within ±1 step accepted once (the
+/// ephemeral replay cache, then the last used step in SQL). A failure is counted, audited
+/// and may lock the means; a success clears the counter.
+pub(crate) async fn verify_code(
+    app: &App,
+    flow: Option<&LoginFlow>,
+    means: &EidMeans,
+    code: &str,
+    meta: &RequestMeta,
+) -> Result<(), AuthnError> {
+    throttle::check_backoff(app, means.id, AuthFactor::Otp).await?;
+    let Credential::PasswordTotp { sealed_seed, .. } = app.store.credential(means.id).await? else {
+        return Err(AuthnError::MeansNotActive);
+    };
+    let step = {
+        let seed = TotpSeed::from_bytes(app.sealer.open(&sealed_seed, means.id.to_string().as_bytes()).await?)?;
+        seed.matching_step(code.trim(), app.now())?
+        // `seed` is zeroised here.
+    };
+    let reason = match step {
+        None => Some("invalid_code"),
+        Some(step) => {
+            let fresh = app
+                .ephemeral
+                .put_new(&replay_key(means.id, step), b"1", REPLAY_TTL)
+                .await?;
+            if fresh && app.store.use_totp_step(means.id, step).await? {
+                None
+            } else {
+                Some("replayed_code")
+            }
+        }
+    };
+    if let Some(reason) = reason {
+        factor_failed(app, flow, means, AuthFactor::Otp, reason, meta).await?;
+        return Err(AuthnError::InvalidCredentials);
+    }
+    app.store.clear_auth_failures(means.id, AuthFactor::Otp).await?;
+    throttle::clear_backoff(app, means.id, AuthFactor::Otp).await?;
+    Ok(())
+}
+
+/// The password of a `totp` means outside a login (password change): back-off first, a
+/// failure counted, audited and possibly locking, a success clears the counter.
+pub(crate) async fn verify_password_factor(
+    app: &App,
+    means: &EidMeans,
+    password: Password,
+    meta: &RequestMeta,
+) -> Result<(), AuthnError> {
+    throttle::check_backoff(app, means.id, AuthFactor::Password).await?;
+    let phc = match app.store.credential(means.id).await? {
+        Credential::PasswordTotp { password_phc, .. } => Some(password_phc),
+        _ => None,
+    };
+    if !app.passwords.verify(phc, password).await? {
+        factor_failed(app, None, means, AuthFactor::Password, "invalid_credentials", meta).await?;
+        return Err(AuthnError::InvalidCredentials);
+    }
+    app.store.clear_auth_failures(means.id, AuthFactor::Password).await?;
+    throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
+    Ok(())
+}
+
+/// How long a used TOTP step stays in the replay cache: past the ±1 step window.
+const REPLAY_TTL: std::time::Duration = std::time::Duration::from_secs(150);
+
+fn replay_key(means: MeansId, step: i64) -> String {
+    format!("totp:used:{means}:{step}")
+}
+
+/// A failed factor of a multi-factor means (R-AUTH-4): the durable counter, audit, the
+/// one-IP-many-accounts alert, then the hard lock (suspension until the helpdesk
+/// reactivates after identity re-verification) at the limit, else the back-off.
+async fn factor_failed(
+    app: &App,
+    flow: Option<&LoginFlow>,
+    means: &EidMeans,
+    factor: AuthFactor,
+    reason: &str,
+    meta: &RequestMeta,
+) -> Result<(), AuthnError> {
+    let failures = app.store.count_auth_failure(means.id, factor).await?;
+    let (factor_name, limit) = match factor {
+        AuthFactor::Password => ("password", app.config.login.password_lock_after),
+        AuthFactor::Otp => ("otp", app.config.login.totp_lock_after),
+    };
+    audit(
+        app,
+        "login.failure",
+        means.kind.as_str(),
+        flow,
+        Some(means),
+        json!({"reason": reason, "factor": factor_name, "failures": failures, "ip": meta.ip.to_string()}),
+    )
+    .await?;
+    if throttle::note_ip_spread(app, meta.ip, means.id).await? {
+        tracing::warn!(ip = %meta.ip, "alert: one IP failed on many accounts");
+        let alert = AuditEvent::new(
+            "alert.ip_spread",
+            "system",
+            format!("ip:{}", meta.ip),
+            json!({"accounts": app.config.login.ip_spread_alert, "window_secs": app.config.login.window.as_secs()}),
+        );
+        app.store.append(alert).await?;
+    }
+    if failures >= i64::try_from(limit).unwrap_or(i64::MAX) && means.status == MeansStatus::Active {
+        lock(app, means, factor_name, failures).await?;
+    } else {
+        throttle::back_off(app, means.id, factor, failures).await?;
+    }
+    Ok(())
+}
+
+/// The hard lock: the means is suspended (committed before the answer, R-LIFE-4) and only
+/// a helpdesk reactivation after identity re-verification opens it again.
+async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Result<(), AuthnError> {
+    let event = AuditEvent::new(
+        "means.locked",
+        "system",
+        format!("means:{}", means.id),
+        json!({"factor": factor, "failures": failures, "reason": "too_many_failures"}),
+    );
+    tracing::warn!(means = %means.id, factor, failures, "alert: means locked after repeated failures");
+    // The version from the database itself, not from a cache.
+    let Some(current) = app.store.means_record(means.id).await?.map(|r| r.means) else {
+        return Ok(());
+    };
+    if current.status != MeansStatus::Active {
+        return Ok(());
+    }
+    match app
+        .store
+        .set_status(current.id, current.version, MeansStatus::Suspended, event)
+        .await
+    {
+        Ok(_) => {}
+        // Another request changed the means in between (e.g. a concurrent failure locked
+        // it): the next use sees its current state.
+        Err(crate::store::StoreError::Conflict) => {
+            tracing::warn!(means = %means.id, "means changed while being locked");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let Err(e) = app
+        .ephemeral
+        .publish(&StatusEvent::MeansChanged { means: means.id })
+        .await
+    {
+        tracing::warn!(error = %e, "status event not published");
+    }
+    Ok(())
 }
 
 /// Ends a flow after a successful ceremony that proved `ceremony` with `amr`.
@@ -140,7 +396,7 @@ pub async fn complete(
             app,
             "login.failure",
             method,
-            flow,
+            Some(flow),
             Some(means),
             json!({"reason": "unmet_loa", "achieved": achieved, "ip": meta.ip.to_string()}),
         )
@@ -173,7 +429,7 @@ pub async fn complete(
         app,
         "login.success",
         method,
-        flow,
+        Some(flow),
         Some(means),
         json!({"loa": achieved, "sid": authn.sid, "ip": meta.ip.to_string()}),
     )
@@ -191,13 +447,15 @@ async fn audit(
     app: &App,
     event: &str,
     method: &str,
-    flow: &LoginFlow,
+    flow: Option<&LoginFlow>,
     means: Option<&EidMeans>,
     mut data: serde_json::Value,
 ) -> Result<(), AuthnError> {
     if let Some(obj) = data.as_object_mut() {
         obj.insert("method".into(), json!(method));
-        obj.insert("client_id".into(), json!(flow.request.client_id.as_str()));
+        if let Some(flow) = flow {
+            obj.insert("client_id".into(), json!(flow.request.client_id.as_str()));
+        }
     }
     let (actor, subject) = match means {
         Some(m) => (format!("holder:{}", m.holder), format!("means:{}", m.id)),

@@ -28,6 +28,19 @@ pub struct LoginFlow {
     pub browser: String,
     /// Expiry.
     pub exp: UnixTime,
+    /// The first factor of a two-step ceremony, once proven (password + TOTP): the
+    /// second step is only open after it, for this means.
+    #[serde(default)]
+    pub first_factor: Option<FirstFactor>,
+}
+
+/// A proven first factor waiting for the second (R-MEANS-2).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirstFactor {
+    /// The holder.
+    pub person: crate::domain::ids::PersonId,
+    /// The means whose password was verified.
+    pub means: crate::domain::ids::MeansId,
 }
 
 impl LoginFlow {
@@ -54,6 +67,7 @@ pub async fn start(
         client_name,
         browser: hex::encode(fingerprint(browser_cookie)),
         exp: app.now() + crate::oidc::token::secs(app.config.tokens.flow_ttl),
+        first_factor: None,
     };
     ephemeral::put_json(
         app.ephemeral.as_ref(),
@@ -77,6 +91,22 @@ pub async fn load(app: &App, id: &str, browser_cookie: Option<&str>) -> Result<L
         return Err(AuthnError::FlowNotFound);
     }
     Ok(flow)
+}
+
+/// Stores a changed flow (a proven first factor) for the rest of its lifetime.
+pub async fn save(app: &App, flow: &LoginFlow) -> Result<(), AuthnError> {
+    let left = u64::try_from(flow.exp - app.now()).unwrap_or(0);
+    if left == 0 {
+        return Err(AuthnError::FlowNotFound);
+    }
+    ephemeral::put_json(
+        app.ephemeral.as_ref(),
+        &key(&flow.id),
+        flow,
+        std::time::Duration::from_secs(left),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Ends a flow (single use: a finished flow cannot be finished again).

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ceremony::{self, Completed, RequestMeta};
+use super::ceremony::{self, Completed, RequestMeta, Step};
 use super::flow::{self, LoginFlow, BROWSER_COOKIE};
 use super::session::SESSION_COOKIE;
 use super::AuthnError;
@@ -31,6 +31,7 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/authn/flows/{flow}", get(get_flow))
         .route("/authn/flows/{flow}/password", post(post_password))
+        .route("/authn/flows/{flow}/totp", post(post_totp))
         .route("/authn/flows/{flow}/cancel", post(post_cancel))
 }
 
@@ -68,6 +69,9 @@ async fn load(app: &App, id: &str, headers: &HeaderMap) -> Result<LoginFlow, Pro
 fn methods_for(loa: Loa) -> Vec<&'static str> {
     // Only methods that can reach the requested level are offered.
     let mut methods = Vec::new();
+    if loa <= Loa::Substantial {
+        methods.push("password_totp");
+    }
     if loa <= Loa::Low {
         methods.push("password");
     }
@@ -132,7 +136,29 @@ async fn post_password(
     let flow = load(&app, &id, &headers).await?;
     let body: PasswordBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let completed = ceremony::password(&app, &flow, &body.identifier, body.password, &meta).await?;
+    match ceremony::password(&app, &flow, &body.identifier, body.password, &meta).await? {
+        Step::Done(completed) => Ok(done(&app, completed)),
+        Step::Next(next) => Ok(Json(json!({ "next": next })).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpBody {
+    code: Password,
+}
+
+async fn post_totp(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let flow = load(&app, &id, &headers).await?;
+    let body: TotpBody = parse_json(&headers, &body)?;
+    let meta = RequestMeta { ip: peer.ip() };
+    let completed = ceremony::totp(&app, &flow, body.code.expose(), &meta).await?;
     Ok(done(&app, completed))
 }
 

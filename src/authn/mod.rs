@@ -6,8 +6,10 @@ pub mod ceremony;
 pub mod flow;
 pub mod http;
 pub mod password;
+pub mod password_change;
 pub mod session;
 pub mod throttle;
+pub mod totp;
 
 use crate::app::App;
 use crate::domain::ids::MeansId;
@@ -54,6 +56,13 @@ impl From<crate::ephemeral::EphemeralError> for AuthnError {
 impl From<crate::hsm::HsmError> for AuthnError {
     fn from(e: crate::hsm::HsmError) -> Self {
         tracing::error!(error = %e, "HSM error during authentication");
+        AuthnError::Unavailable
+    }
+}
+
+impl From<totp::TotpError> for AuthnError {
+    fn from(e: totp::TotpError) -> Self {
+        tracing::error!(error = %e, "TOTP computation failed");
         AuthnError::Unavailable
     }
 }

@@ -164,7 +164,13 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Import { file, json } => runtime.block_on(async {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let store = crate::app::open_store(&config).await?;
-            let report = crate::admin::import::import(store.as_ref(), &text, &config).await?;
+            let report = if crate::admin::import::needs_sealer(&text) {
+                // TOTP seeds are sealed in the HSM before they are stored.
+                let (config, hsm) = crate::app::open_hsm(config).await?;
+                crate::admin::import::import_sealed(store.as_ref(), Some(hsm.as_ref()), &text, &config).await?
+            } else {
+                crate::admin::import::import(store.as_ref(), &text, &config).await?
+            };
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

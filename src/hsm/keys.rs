@@ -431,6 +431,12 @@ impl Inventory {
             .find(|e| e.info.kind == kind && e.info.state == KeyState::Active)
     }
 
+    /// The key labelled `label`, whatever its state (retired `data-wrap` keys still open
+    /// what they sealed).
+    pub fn find(&self, label: &str) -> Option<&KeyEntry> {
+        self.entries.iter().find(|e| e.info.label == label)
+    }
+
     /// Every key, for listings.
     pub fn infos(&self) -> Vec<KeyInfo> {
         self.entries.iter().map(|e| e.info.clone()).collect()

@@ -2,6 +2,7 @@
 //! only through it (R-AUTH-6, R-SEC-2). This is the only module that imports `cryptoki`.
 //!
 //! - [`Signer`]: signs JWS payloads with the active key of an algorithm; publishes JWKS.
+//! - [`Sealer`]: AES-GCM in the token under `data-wrap-<n>` for stored secrets.
 //! - `pkcs11`: module loading, `C_Initialize` once, login, key lookup by label.
 //! - `pool`: owned sessions used inside `spawn_blocking`, reopened when lost.
 //! - `keys`: labels (`oidc-sign-<n>`, `oidc-sign-rsa-<n>`), kid = JWK thumbprint, JWKS.
@@ -57,6 +58,20 @@ pub trait Signer: Send + Sync {
 
     /// Checks that the token answers (for `/readyz`).
     async fn check(&self) -> Result<(), HsmError>;
+}
+
+/// Encrypts small secrets (TOTP seeds) under the active `data-wrap-<n>` AES-256 key with
+/// AES-GCM inside the token (R-AUTH-3, R-AUTH-6, R-SEC-2). The key never leaves the HSM.
+///
+/// A sealed value is `0x01 || generation (u32 BE) || IV (12 random bytes) || ciphertext
+/// and tag`; the caller's `aad` (e.g. the means id) binds it to its owner, so a sealed
+/// value copied to another row does not open.
+#[async_trait]
+pub trait Sealer: Send + Sync {
+    /// Seals `plaintext` bound to `aad`.
+    async fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, HsmError>;
+    /// Opens a sealed value; any tampering, another `aad` or an unknown key fails.
+    async fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError>;
 }
 
 pub mod init;

@@ -1,4 +1,5 @@
-//! [`Pkcs11Hsm`]: the PKCS#11 implementation of [`Signer`] (R-AUTH-6, R-AUTH-7, R-SEC-2).
+//! [`Pkcs11Hsm`]: the PKCS#11 implementation of [`Signer`] and [`Sealer`] (AES-GCM under
+//! `data-wrap-<n>`, R-AUTH-3) (R-AUTH-6, R-AUTH-7, R-SEC-2).
 //!
 //! Owns the process-wide module context (`C_Initialize` once per module path, shared by
 //! every server, CLI command and test in the process), token lookup by label, key
@@ -19,6 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cryptoki::context::{CInitializeArgs, Function, Pkcs11};
 use cryptoki::error::{Error as Pkcs11Error, RvError};
+use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
@@ -31,12 +33,20 @@ use time::OffsetDateTime;
 use super::init;
 use super::keys::{Inventory, KeyInfo, KeyKind, KeyMaterial, PublicKey, RawKey};
 use super::pool::{OpError, PooledSession, SessionPool};
-use super::{HsmError, Kid, Signer};
+use super::{HsmError, Kid, Sealer, Signer};
 use crate::config::HsmConfig;
 use crate::domain::client::SigningAlg;
 
-/// Kinds `open` generates when the token has none: the ID-token signing keys.
-const REQUIRED_KINDS: [KeyKind; 2] = [KeyKind::OidcEc, KeyKind::OidcRsa];
+/// Kinds `open` generates when the token has none: the ID-token signing keys and the
+/// AES key that seals stored secrets.
+const REQUIRED_KINDS: [KeyKind; 3] = [KeyKind::OidcEc, KeyKind::OidcRsa, KeyKind::DataWrap];
+
+/// Format byte of a sealed value.
+const SEALED_V1: u8 = 1;
+/// AES-GCM IV length (96 bits).
+const GCM_IV: usize = 12;
+/// Header: format byte, key generation, IV.
+const SEALED_HEADER: usize = 1 + 4 + GCM_IV;
 
 /// `CKA_APPLICATION` of the data objects that record when a key was rotated out.
 const RETIREMENT_APPLICATION: &[u8] = b"eidgate-key-retirement";
@@ -395,6 +405,73 @@ impl Signer for Pkcs11Hsm {
                         Function::GetSessionInfo,
                     ))),
                 }
+            })
+            .await
+    }
+}
+
+impl Pkcs11Hsm {
+    /// Label and `CKA_ID` of the `data-wrap` key of `generation` (`None`: the active one).
+    fn wrap_key(&self, generation: Option<u32>) -> Result<(u32, String, Vec<u8>), HsmError> {
+        let inventory = self.inventory();
+        let entry = match generation {
+            None => inventory.active(KeyKind::DataWrap),
+            Some(g) => inventory.find(&KeyKind::DataWrap.label(g)),
+        }
+        .ok_or_else(|| HsmError::KeyNotFound(KeyKind::DataWrap.prefix().to_owned()))?;
+        let (_, generation) =
+            KeyKind::parse_label(&entry.info.label).ok_or_else(|| HsmError::KeyNotFound(entry.info.label.clone()))?;
+        Ok((generation, entry.info.label.clone(), entry.id.clone()))
+    }
+}
+
+#[async_trait]
+impl Sealer for Pkcs11Hsm {
+    async fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let (generation, label, id) = self.wrap_key(None)?;
+        let iv = crate::random::bytes::<GCM_IV>();
+        let data = zeroize::Zeroizing::new(plaintext.to_vec());
+        let aad = aad.to_vec();
+        let ciphertext = self
+            .inner
+            .pool
+            .run(move |pooled: &mut PooledSession| {
+                let key = pooled.key(ObjectClass::SECRET_KEY, &label, &id)?;
+                let mut iv = iv;
+                let params = GcmParams::new(&mut iv, &aad, 128u64.into())?;
+                Ok(pooled.session().encrypt(&Mechanism::AesGcm(params), key, &data)?)
+            })
+            .await?;
+        let mut sealed = Vec::with_capacity(SEALED_HEADER + ciphertext.len());
+        sealed.push(SEALED_V1);
+        sealed.extend_from_slice(&generation.to_be_bytes());
+        sealed.extend_from_slice(&iv);
+        sealed.extend_from_slice(&ciphertext);
+        Ok(sealed)
+    }
+
+    async fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError> {
+        if sealed.len() < SEALED_HEADER + 16 || sealed[0] != SEALED_V1 {
+            return Err(HsmError::Pkcs11("sealed value is malformed".into()));
+        }
+        let mut generation = [0u8; 4];
+        generation.copy_from_slice(&sealed[1..5]);
+        let (_, label, id) = self.wrap_key(Some(u32::from_be_bytes(generation)))?;
+        let mut iv = [0u8; GCM_IV];
+        iv.copy_from_slice(&sealed[5..SEALED_HEADER]);
+        let ciphertext = sealed[SEALED_HEADER..].to_vec();
+        let aad = aad.to_vec();
+        self.inner
+            .pool
+            .run(move |pooled: &mut PooledSession| {
+                let key = pooled.key(ObjectClass::SECRET_KEY, &label, &id)?;
+                let mut iv = iv;
+                let params = GcmParams::new(&mut iv, &aad, 128u64.into())?;
+                Ok(zeroize::Zeroizing::new(pooled.session().decrypt(
+                    &Mechanism::AesGcm(params),
+                    key,
+                    &ciphertext,
+                )?))
             })
             .await
     }

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{codes, LifecycleError};
 use crate::app::App;
 use crate::audit::AuditEvent;
+use crate::authn::totp::{self, PasswordRule, TotpSeed};
 use crate::domain::ids::{MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::proof::{ActivationAccepted, CodeVerified};
 use crate::domain::means::state::{self, Command};
@@ -24,16 +25,46 @@ use crate::store::{Acceptance, Credential, TransitionWrite};
 const ACTIVATION_TTL: Duration = Duration::from_secs(1800);
 
 /// Minimum password length (NIST 800-63B allows 8; eID means ask for more).
-pub const MIN_PASSWORD_CHARS: usize = 12;
+pub const MIN_PASSWORD_CHARS: usize = totp::MIN_PASSWORD_CHARS;
 
-/// A started activation, kept in the ephemeral store.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A started activation, kept in the ephemeral store. For a `totp` means it gathers the
+/// password hash and the sealed seed (never the seed in clear) until a code confirms the
+/// enrolment.
+#[derive(Clone, Serialize, Deserialize)]
 struct Pending {
     means: MeansId,
     person: PersonId,
     identifier_code: String,
     kind: MeansKind,
     accepted: Option<(String, String)>,
+    #[serde(default)]
+    password_phc: Option<String>,
+    #[serde(default)]
+    sealed_seed: Option<Vec<u8>>,
+}
+
+/// What `POST /activation/{id}/password` led to.
+#[derive(Debug)]
+pub enum PasswordSet {
+    /// A `password` means is now active.
+    Active(MeansId),
+    /// A `totp` means: enrol the app next (`GET /activation/{id}/totp`).
+    TotpNext,
+}
+
+/// The enrolment data of `GET /activation/{id}/totp`: shown to the holder only.
+#[derive(Serialize)]
+pub struct TotpEnrolment {
+    /// `otpauth://totp/...` with the seed in base32.
+    pub otpauth_uri: String,
+    /// The same URI as an SVG QR code.
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolment([redacted])")
+    }
 }
 
 /// The answer to `POST /activation/start`.
@@ -108,6 +139,8 @@ pub async fn start(app: &App, identifier: &str, code: &str, ip: IpAddr) -> Resul
         identifier_code: person.identifier.code().to_owned(),
         kind: rec.means.kind,
         accepted: None,
+        password_phc: None,
+        sealed_seed: None,
     };
     let activation = crate::random::token();
     ephemeral::put_json(app.ephemeral.as_ref(), &key(&activation), &pending, ACTIVATION_TTL).await?;
@@ -147,47 +180,140 @@ pub async fn accept(app: &App, activation: &str, terms: &str, advice: &str) -> R
     Ok(())
 }
 
-/// Password rules: long enough, not the identifier.
+/// Password rules: long enough, not the identifier, not a common password
+/// ([`totp::check_new_password`]).
 pub fn check_password(password: &Password, identifier_code: &str) -> Result<(), LifecycleError> {
-    let p = password.expose();
-    if p.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(LifecycleError::Unprocessable(format!(
-            "the password needs at least {MIN_PASSWORD_CHARS} characters"
-        )));
+    match totp::check_new_password(password, identifier_code) {
+        Ok(()) => Ok(()),
+        Err(PasswordRule::TooLong) => Err(LifecycleError::BadRequest("password too long".into())),
+        Err(rule) => Err(LifecycleError::Unprocessable(rule.to_string())),
     }
-    if p.len() > 1024 {
-        return Err(LifecycleError::BadRequest("password too long".into()));
-    }
-    if !identifier_code.is_empty() && p.contains(identifier_code) {
-        return Err(LifecycleError::Unprocessable(
-            "the password must not contain the personal identifier".into(),
-        ));
-    }
-    Ok(())
 }
 
-/// `POST /activation/{id}/password` for a `password` means: sets the password and makes
-/// the means `active`. Returns the means id.
-pub async fn set_password(app: &App, activation: &str, password: Password) -> Result<MeansId, LifecycleError> {
-    let pending = load(app, activation).await?;
-    if pending.kind != MeansKind::Password {
+fn accepted(pending: &Pending) -> Result<(String, String), LifecycleError> {
+    pending
+        .accepted
+        .clone()
+        .ok_or_else(|| LifecycleError::Unprocessable("accept the terms of use and the security advice first".into()))
+}
+
+/// `POST /activation/{id}/password`: for a `password` means sets the password and makes
+/// the means `active`; for a `totp` means keeps the password's hash until the app is
+/// enrolled and confirmed.
+pub async fn set_password(app: &App, activation: &str, password: Password) -> Result<PasswordSet, LifecycleError> {
+    let mut pending = load(app, activation).await?;
+    if !matches!(pending.kind, MeansKind::Password | MeansKind::Totp) {
         return Err(LifecycleError::Unprocessable(
             "this activation does not take a password step".into(),
         ));
     }
-    let Some((terms, advice)) = pending.accepted.clone() else {
-        return Err(LifecycleError::Unprocessable(
-            "accept the terms of use and the security advice first".into(),
-        ));
-    };
+    let (terms, advice) = accepted(&pending)?;
     check_password(&password, &pending.identifier_code)?;
     let phc = crate::authn::password::hash(&password)?;
+    if pending.kind == MeansKind::Totp {
+        pending.password_phc = Some(phc);
+        ephemeral::put_json(app.ephemeral.as_ref(), &key(activation), &pending, ACTIVATION_TTL).await?;
+        return Ok(PasswordSet::TotpNext);
+    }
     finish(
         app,
         activation,
         &pending,
         (terms, advice),
         Credential::PasswordHash(phc),
+    )
+    .await?;
+    Ok(PasswordSet::Active(pending.means))
+}
+
+/// `GET /activation/{id}/totp`: after the password, a fresh 160-bit seed (generated on
+/// the first call, sealed in the HSM at once and kept sealed; later calls show the same
+/// one) as an `otpauth://` URI and an SVG QR code (R-ISS-2).
+pub async fn totp_enrolment(app: &App, activation: &str) -> Result<TotpEnrolment, LifecycleError> {
+    let mut pending = load(app, activation).await?;
+    if pending.kind != MeansKind::Totp {
+        return Err(LifecycleError::Unprocessable(
+            "this activation does not take a TOTP step".into(),
+        ));
+    }
+    accepted(&pending)?;
+    if pending.password_phc.is_none() {
+        return Err(LifecycleError::Unprocessable("set the password first".into()));
+    }
+    let aad = pending.means.to_string();
+    let seed = match &pending.sealed_seed {
+        Some(sealed) => TotpSeed::from_bytes(app.sealer.open(sealed, aad.as_bytes()).await?)?,
+        None => {
+            let seed = TotpSeed::generate();
+            pending.sealed_seed = Some(app.sealer.seal(seed.expose(), aad.as_bytes()).await?);
+            ephemeral::put_json(app.ephemeral.as_ref(), &key(activation), &pending, ACTIVATION_TTL).await?;
+            seed
+        }
+    };
+    let uri = seed.otpauth_uri(&app.config.totp_issuer(), &pending.identifier_code)?;
+    let qr_svg = totp::qr_svg(&uri)?;
+    Ok(TotpEnrolment {
+        otpauth_uri: uri,
+        qr_svg,
+    })
+}
+
+/// `POST /activation/{id}/totp/confirm`: the means becomes `active` only with a valid
+/// code from the enrolled app (proof that the holder holds the seed). The code's step is
+/// recorded as used, so it cannot log in afterwards. Wrong codes count against the
+/// activation's attempt budget.
+pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<MeansId, LifecycleError> {
+    let pending = load(app, activation).await?;
+    if pending.kind != MeansKind::Totp {
+        return Err(LifecycleError::Unprocessable(
+            "this activation does not take a TOTP step".into(),
+        ));
+    }
+    let terms = accepted(&pending)?;
+    let (Some(phc), Some(sealed)) = (pending.password_phc.clone(), pending.sealed_seed.clone()) else {
+        return Err(LifecycleError::Unprocessable(
+            "set the password and enrol the app first".into(),
+        ));
+    };
+    if code.len() > 16 {
+        return Err(LifecycleError::BadRequest("code too long".into()));
+    }
+    let step = {
+        let seed = TotpSeed::from_bytes(app.sealer.open(&sealed, pending.means.to_string().as_bytes()).await?)?;
+        seed.matching_step(code.trim(), app.now())?
+    };
+    let Some(step) = step else {
+        let attempts = app
+            .ephemeral
+            .hit(
+                &format!("activation-totp:{}", fingerprint_hex(activation)),
+                ACTIVATION_TTL,
+            )
+            .await?;
+        let audit = AuditEvent::new(
+            "activation.totp_failed",
+            format!("holder:{}", pending.person),
+            format!("means:{}", pending.means),
+            json!({"attempt": attempts}),
+        );
+        app.store.append(audit).await?;
+        if attempts >= u64::from(app.config.means.activation_max_attempts) {
+            // The activation is spent; the holder starts again with the code.
+            app.ephemeral.delete(&key(activation)).await?;
+        }
+        return Err(LifecycleError::ActivationRefused);
+    };
+    // Marked before the means becomes active, so the confirming code never logs in.
+    app.store.use_totp_step(pending.means, step).await?;
+    finish(
+        app,
+        activation,
+        &pending,
+        terms,
+        Credential::PasswordTotp {
+            password_phc: phc,
+            sealed_seed: sealed,
+        },
     )
     .await?;
     Ok(pending.means)
@@ -251,5 +377,6 @@ mod tests {
         assert!(check_password(&Password::new("short".into()), "123").is_err());
         assert!(check_password(&Password::new("abc38001085718xyz".into()), "38001085718").is_err());
         assert!(check_password(&Password::new("correct horse battery".into()), "38001085718").is_ok());
+        assert!(check_password(&Password::new("Password123!".into()), "38001085718").is_err());
     }
 }

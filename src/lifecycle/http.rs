@@ -24,6 +24,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/activation/start", post(post_start))
         .route("/activation/{id}/accept", post(post_accept))
         .route("/activation/{id}/password", post(post_password))
+        .route("/activation/{id}/totp", axum::routing::get(get_totp))
+        .route("/activation/{id}/totp/confirm", post(post_totp_confirm))
 }
 
 impl From<LifecycleError> for Problem {
@@ -119,7 +121,37 @@ async fn post_password(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let body: PasswordBody = parse_json(&headers, &body)?;
-    let means = activation::set_password(&app, &id, body.password).await?;
+    match activation::set_password(&app, &id, body.password).await? {
+        activation::PasswordSet::Active(means) => Ok(Json(json!({"state": "active", "means": means})).into_response()),
+        activation::PasswordSet::TotpNext => Ok(Json(json!({"next": "totp"})).into_response()),
+    }
+}
+
+async fn get_totp(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let enrolment = activation::totp_enrolment(&app, &id).await?;
+    let mut response = Json(json!({"otpauth_uri": enrolment.otpauth_uri, "qr_svg": enrolment.qr_svg})).into_response();
+    // The seed is in this answer: no cache may keep it.
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    code: Password,
+}
+
+async fn post_totp_confirm(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let body: ConfirmBody = parse_json(&headers, &body)?;
+    let means = activation::confirm_totp(&app, &id, body.code.expose()).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 
@@ -133,6 +165,7 @@ pub fn account_routes() -> Router<Arc<App>> {
         .route("/account/api/means", axum::routing::get(get_account_means))
         .route("/account/api/means/{id}/suspend", post(post_account_suspend))
         .route("/account/api/means/{id}/revoke", post(post_account_revoke))
+        .route("/account/api/means/{id}/password", post(post_account_password))
 }
 
 /// `GET /account/login`: an ordinary authorization request of the built-in account
@@ -208,15 +241,7 @@ async fn account_status(
     command: super::service::StatusCommand,
 ) -> Result<Response, Problem> {
     let session = holder(&app, &headers).await?;
-    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
-        if !same_origin(&app.config.issuer, origin.as_bytes()) {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Cross-origin request refused",
-            ));
-        }
-    }
+    check_origin(&app, &headers)?;
     let body: AccountStatusBody = parse_json(&headers, &body)?;
     let id = id.parse().map_err(|_| Problem::not_found())?;
     let actor = super::actor::Actor::Holder {
@@ -235,6 +260,49 @@ async fn account_status(
         axum::http::HeaderValue::from_static("application/json"),
     );
     Ok(r)
+}
+
+/// Refuses a state change whose `Origin` (when the browser sends one) is not the issuer's.
+fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+    match headers.get(axum::http::header::ORIGIN) {
+        Some(origin) if !same_origin(&app.config.issuer, origin.as_bytes()) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Cross-origin request refused",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChangeBody {
+    current_password: Password,
+    code: Password,
+    new_password: Password,
+}
+
+/// `POST /account/api/means/{id}/password`: the holder changes the password of a `totp`
+/// means with the current password and a fresh one-time code.
+async fn post_account_password(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let session = holder(&app, &headers).await?;
+    check_origin(&app, &headers)?;
+    let body: PasswordChangeBody = parse_json(&headers, &body)?;
+    let means = id.parse().map_err(|_| Problem::not_found())?;
+    let change = crate::authn::password_change::PasswordChange {
+        current_password: body.current_password,
+        code: body.code,
+        new_password: body.new_password,
+    };
+    let meta = crate::authn::ceremony::RequestMeta { ip: peer.ip() };
+    crate::authn::password_change::change_password(&app, session.authn.person, means, change, &meta).await?;
+    Ok(Json(json!({"state": "active", "means": means, "password": "changed"})).into_response())
 }
 
 /// Whether a request's `Origin` is exactly the issuer's origin (scheme, host, port). A

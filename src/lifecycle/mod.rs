@@ -66,6 +66,20 @@ impl From<crate::ephemeral::EphemeralError> for LifecycleError {
     }
 }
 
+impl From<crate::hsm::HsmError> for LifecycleError {
+    fn from(e: crate::hsm::HsmError) -> Self {
+        tracing::error!(error = %e, "HSM error in the lifecycle service");
+        LifecycleError::Unavailable
+    }
+}
+
+impl From<crate::authn::totp::TotpError> for LifecycleError {
+    fn from(e: crate::authn::totp::TotpError) -> Self {
+        tracing::error!(error = %e, "TOTP computation failed in the lifecycle service");
+        LifecycleError::Unavailable
+    }
+}
+
 impl From<crate::authn::password::HashError> for LifecycleError {
     fn from(e: crate::authn::password::HashError) -> Self {
         tracing::warn!(error = %e, "hashing failed in the lifecycle service");

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{
-    Acceptance, AuditRepo, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo, MeansRecord,
-    MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
+    Acceptance, AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo,
+    MeansRecord, MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
 };
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::client::Client;
@@ -166,6 +166,18 @@ impl MeansRepo for CachedStore {
         audit: AuditEvent,
     ) -> Result<(), StoreError> {
         self.inner.insert_means(means, credential, audit).await
+    }
+
+    async fn use_totp_step(&self, id: MeansId, step: i64) -> Result<bool, StoreError> {
+        self.inner.use_totp_step(id, step).await
+    }
+
+    async fn count_auth_failure(&self, id: MeansId, factor: AuthFactor) -> Result<i64, StoreError> {
+        self.inner.count_auth_failure(id, factor).await
+    }
+
+    async fn clear_auth_failures(&self, id: MeansId, factor: AuthFactor) -> Result<(), StoreError> {
+        self.inner.clear_auth_failures(id, factor).await
     }
 
     async fn set_status(

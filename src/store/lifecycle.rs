@@ -45,6 +45,8 @@ const UPDATE_TRANSITION: &str = concat!(
      WHERE id = $5 AND version = $6 RETURNING ",
     means_columns!()
 );
+/// Failure counters of the login factors (R-AUTH-4), reset when a means becomes active.
+const CLEAR_AUTH_FAILURES: &str = "UPDATE means SET password_failures = 0, otp_failures = 0 WHERE id = $1";
 const SET_APPROVED_BY: &str = "UPDATE means SET approved_by = $1 WHERE id = $2";
 /// A new code starts with a fresh attempt budget (R-ISS-3: limited attempts per code).
 const SET_ACTIVATION_CODE: &str = "UPDATE means SET activation_code = $1, activation_expires_at = $2, \
@@ -214,6 +216,14 @@ impl LifecycleRepo for SqlStore {
         }
         if let Some(answer) = &write.idempotent {
             insert_idempotent(&mut tx.tx, answer).await?;
+        }
+        if write.to == MeansStatus::Active {
+            // Activation or reactivation (after identity re-verification, R-LIFE-2) lifts a
+            // brute-force lock: the counters start again.
+            sqlx::query(CLEAR_AUTH_FAILURES)
+                .bind(id.as_str())
+                .execute(&mut *tx.tx)
+                .await?;
         }
         if write.to != MeansStatus::Active {
             sqlx::query(REVOKE_MEANS_REFRESH)

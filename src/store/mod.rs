@@ -62,6 +62,14 @@ pub enum Backend {
 pub enum Credential {
     /// argon2id PHC string of a password.
     PasswordHash(String),
+    /// A `totp` means (R-MEANS-2): the password's argon2id PHC string and the TOTP seed
+    /// sealed under the HSM `data-wrap` key with the means id as AAD (R-AUTH-3, R-AUTH-6).
+    PasswordTotp {
+        /// argon2id PHC string of the password.
+        password_phc: String,
+        /// Output of [`crate::hsm::Sealer::seal`]; never the seed itself.
+        sealed_seed: Vec<u8>,
+    },
     /// No credential yet (issued, not activated).
     None,
 }
@@ -70,6 +78,7 @@ impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credential::PasswordHash(_) => f.write_str("PasswordHash([redacted])"),
+            Credential::PasswordTotp { .. } => f.write_str("PasswordTotp([redacted])"),
             Credential::None => f.write_str("None"),
         }
     }
@@ -154,6 +163,24 @@ pub trait MeansRepo: Send + Sync {
         status: MeansStatus,
         audit: AuditEvent,
     ) -> Result<EidMeans, StoreError>;
+    /// Records that TOTP time step `step` was used by means `id`, atomically and only if
+    /// it is later than the last one used (R-AUTH-4, R-AUTH-5: a code is accepted once).
+    /// `false`: the step (or a later one) was already used.
+    async fn use_totp_step(&self, id: MeansId, step: i64) -> Result<bool, StoreError>;
+    /// Adds one failure to the counter of `factor` of means `id` and returns the new
+    /// count (durable: the hard lock counts failures over any period, R-AUTH-4).
+    async fn count_auth_failure(&self, id: MeansId, factor: AuthFactor) -> Result<i64, StoreError>;
+    /// Resets the failure counter of `factor` after a success.
+    async fn clear_auth_failures(&self, id: MeansId, factor: AuthFactor) -> Result<(), StoreError>;
+}
+
+/// A factor of a multi-factor means with its own durable failure counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFactor {
+    /// The password (knowledge).
+    Password,
+    /// The one-time code (possession).
+    Otp,
 }
 
 /// Refresh-token grants (durable; access tokens and codes are ephemeral).

@@ -8,6 +8,8 @@
 
 use std::str::FromStr;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -171,16 +173,43 @@ pub fn proofing_record(row: &AnyRow) -> Result<ProofingRecord, StoreError> {
     serde_json::from_str(&record).map_err(|e| bad_json("proofing_records.record", &e))
 }
 
-/// The `credential` column: NULL is [`Credential::None`], text is the PHC string as stored.
+/// Prefix of a `totp` credential in the `credential` column:
+/// `totp1:<base64url sealed seed>:<argon2id PHC>` (a PHC string has no `:`).
+const TOTP_PREFIX: &str = "totp1:";
+
+/// The `credential` column: NULL is [`Credential::None`], `totp1:...` a password + TOTP
+/// credential, other text the PHC string as stored.
 pub fn credential(row: &AnyRow) -> Result<Credential, StoreError> {
     let stored: Option<String> = row.try_get("credential")?;
-    Ok(stored.map_or(Credential::None, Credential::PasswordHash))
+    let Some(text) = stored else {
+        return Ok(Credential::None);
+    };
+    let Some(rest) = text.strip_prefix(TOTP_PREFIX) else {
+        return Ok(Credential::PasswordHash(text));
+    };
+    let (sealed, phc) = rest
+        .split_once(':')
+        .ok_or_else(|| StoreError::Corrupt("means.credential: totp credential without a password".into()))?;
+    let sealed_seed = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .map_err(|_| StoreError::Corrupt("means.credential: sealed seed is not base64url".into()))?;
+    Ok(Credential::PasswordTotp {
+        password_phc: phc.to_owned(),
+        sealed_seed,
+    })
 }
 
 /// The text stored in the `credential` column for a credential (NULL for none).
-pub fn credential_text(credential: &Credential) -> Option<&str> {
+pub fn credential_text(credential: &Credential) -> Option<String> {
     match credential {
-        Credential::PasswordHash(phc) => Some(phc),
+        Credential::PasswordHash(phc) => Some(phc.clone()),
+        Credential::PasswordTotp {
+            password_phc,
+            sealed_seed,
+        } => Some(format!(
+            "{TOTP_PREFIX}{}:{password_phc}",
+            URL_SAFE_NO_PAD.encode(sealed_seed)
+        )),
         Credential::None => None,
     }
 }

@@ -24,8 +24,8 @@ use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use super::connect;
 use super::rows::{self, audit_columns, means_columns, person_columns, refresh_columns};
 use super::{
-    AuditRepo, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo, RefreshOutcome,
-    RefreshRecord, Store, StoreError, TransitionWrite,
+    AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo,
+    RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
 };
 use crate::audit::{chain_hash, AuditEvent, AuditRecord};
 use crate::domain::client::Client;
@@ -73,6 +73,14 @@ const SELECT_MEANS_OF_HOLDER: &str = concat!(
     " FROM means WHERE holder_id = $1 ORDER BY created_at DESC, valid_from DESC, id"
 );
 const SELECT_CREDENTIAL: &str = "SELECT credential FROM means WHERE id = $1";
+/// A TOTP step is used once: only a later step than the last one moves the mark.
+const USE_TOTP_STEP: &str = "UPDATE means SET totp_last_step = $1 \
+                             WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)";
+const COUNT_PASSWORD_FAILURE: &str =
+    "UPDATE means SET password_failures = password_failures + 1 WHERE id = $1 RETURNING password_failures";
+const COUNT_OTP_FAILURE: &str = "UPDATE means SET otp_failures = otp_failures + 1 WHERE id = $1 RETURNING otp_failures";
+const CLEAR_PASSWORD_FAILURES: &str = "UPDATE means SET password_failures = 0 WHERE id = $1";
+const CLEAR_OTP_FAILURES: &str = "UPDATE means SET otp_failures = 0 WHERE id = $1";
 const INSERT_MEANS: &str = "INSERT INTO means (id, holder_id, kind, loa, status, valid_from, valid_until, version, \
                             credential, created_at, updated_at) \
                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)";
@@ -325,6 +333,37 @@ impl MeansRepo for SqlStore {
     ) -> Result<EidMeans, StoreError> {
         self.commit_transition(&TransitionWrite::status(id, expected_version, status), audit)
             .await
+    }
+
+    async fn use_totp_step(&self, id: MeansId, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(USE_TOTP_STEP)
+            .bind(step)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn count_auth_failure(&self, id: MeansId, factor: AuthFactor) -> Result<i64, StoreError> {
+        let sql = match factor {
+            AuthFactor::Password => COUNT_PASSWORD_FAILURE,
+            AuthFactor::Otp => COUNT_OTP_FAILURE,
+        };
+        let row = sqlx::query(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn clear_auth_failures(&self, id: MeansId, factor: AuthFactor) -> Result<(), StoreError> {
+        let sql = match factor {
+            AuthFactor::Password => CLEAR_PASSWORD_FAILURES,
+            AuthFactor::Otp => CLEAR_OTP_FAILURES,
+        };
+        sqlx::query(sql).bind(id.to_string()).execute(&self.pool).await?;
+        Ok(())
     }
 }
 

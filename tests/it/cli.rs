@@ -95,3 +95,46 @@ fn cli_bad_config_exits_non_zero_with_a_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("issuer"));
 }
+
+#[test]
+fn r_auth_3_r_auth_6_cli_import_seals_totp_seeds_in_the_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hsm, _hsm_dir) = crate::support::softhsm::hsm_config("cli-totp");
+    let file = dir.path().join("import.json");
+    let seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let mut doc = crate::support::server::fixture();
+    doc["means"].as_array_mut().unwrap().push(serde_json::json!({
+        "holder": crate::support::server::HOLDER, "kind": "totp", "loa": "substantial",
+        "password": "amber lantern seventeen", "totp_secret": seed
+    }));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = eidgate(dir.path())
+        .env("EIDGATE_HSM_TOKEN_LABEL", &hsm.token_label)
+        .args(["import", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["means"], 2);
+    let mut all = std::fs::read(dir.path().join("eidgate.db")).unwrap();
+    all.extend(std::fs::read(dir.path().join("eidgate.db-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("totp1:"), "a sealed TOTP credential was stored");
+    for secret in [seed, "12345678901234567890", "amber lantern seventeen"] {
+        assert!(!text.contains(secret), "{secret} readable in the database");
+    }
+
+    // A malformed seed is refused before anything is written.
+    let bad = dir.path().join("bad.json");
+    doc["means"][1]["totp_secret"] = "not base32!".into();
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let out = eidgate(dir.path())
+        .env("EIDGATE_HSM_TOKEN_LABEL", &hsm.token_label)
+        .args(["import"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("base32"));
+}

@@ -532,17 +532,32 @@ async fn r_auth_6_a_token_made_by_init_token_sh_opens_without_auto_init() {
 async fn r_auth_6_every_key_kind_is_generated_non_extractable_inside_the_token() {
     let (hsm, config, _dir) = open("kinds").await;
     let jwks_before = jwks(&hsm);
+    // `data-wrap-1` exists from the start (it seals TOTP seeds, R-AUTH-3); a rotation
+    // makes generation 2, and what the old key sealed still opens.
+    assert!(hsm
+        .list_keys()
+        .iter()
+        .any(|k| k.label == "data-wrap-1" && k.state == KeyState::Active));
+    let sealed = eidgate::hsm::Sealer::seal(&hsm, b"a totp seed of 20 b", b"means-1")
+        .await
+        .unwrap();
     for kind in [KeyKind::AuditSign, KeyKind::Ca, KeyKind::DataWrap] {
         let rotating = hsm.clone();
         let info = tokio::task::spawn_blocking(move || rotating.rotate(kind))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(info.label, kind.label(1));
+        let generation = if kind == KeyKind::DataWrap { 2 } else { 1 };
+        assert_eq!(info.label, kind.label(generation));
         assert_eq!(info.state, KeyState::Active);
         assert_eq!(info.kid.is_some(), kind != KeyKind::DataWrap, "{kind}");
     }
     assert_eq!(jwks(&hsm), jwks_before, "only OIDC keys are published");
+    let opened = eidgate::hsm::Sealer::open(&hsm, &sealed, b"means-1").await.unwrap();
+    assert_eq!(opened.as_slice(), b"a totp seed of 20 b");
+    assert!(eidgate::hsm::Sealer::open(&hsm, &sealed, b"means-2").await.is_err());
+    let resealed = eidgate::hsm::Sealer::seal(&hsm, b"x", b"").await.unwrap();
+    assert_eq!(&resealed[1..5], &2u32.to_be_bytes(), "new values use the active key");
 
     let context = eidgate::hsm::pkcs11::context(&config.module).unwrap();
     let session = context.open_ro_session(hsm.slot()).unwrap();

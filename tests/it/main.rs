@@ -15,3 +15,4 @@ mod store_contract;
 mod supervision;
 mod support;
 mod tls;
+mod totp;

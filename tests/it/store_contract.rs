@@ -21,8 +21,8 @@ use eidgate::domain::operator::{Operator, Role};
 use eidgate::domain::person::{NaturalPerson, OptionalAttributes, Proofing, ProofingRecord};
 use eidgate::store::cached::CachedStore;
 use eidgate::store::{
-    Acceptance, AuditRepo, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo, MeansRepo,
-    PersonRepo, RefreshOutcome, RefreshRecord, SqlStore, Store, StoreError, TransitionWrite,
+    Acceptance, AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo,
+    MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, SqlStore, Store, StoreError, TransitionWrite,
 };
 use rand::Rng;
 use serde_json::json;
@@ -1684,5 +1684,83 @@ async fn r_life_4_fifty_concurrent_transitions_on_one_means_end_consistent_with_
             );
         }
         store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_5_r_auth_4_totp_credential_last_step_and_failure_counters() {
+    for (engine, _, store) in stores().await {
+        let p = person("38001085718");
+        store.insert_person(&p, event("person.registered", "p")).await.unwrap();
+        let m = means(p.id, MeansStatus::Active);
+        let credential = Credential::PasswordTotp {
+            password_phc: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+            sealed_seed: vec![1, 0, 0, 0, 1, 0xff, 0x00, 0x3a, 0x2f],
+        };
+        store
+            .insert_means(&m, &credential, event("means.imported", "m"))
+            .await
+            .unwrap();
+        assert_eq!(store.credential(m.id).await.unwrap(), credential, "{engine}");
+        assert_eq!(format!("{credential:?}"), "PasswordTotp([redacted])");
+
+        // A step is used once; only a later step moves the mark.
+        assert!(store.use_totp_step(m.id, 100).await.unwrap(), "{engine}");
+        assert!(!store.use_totp_step(m.id, 100).await.unwrap(), "{engine}");
+        assert!(!store.use_totp_step(m.id, 99).await.unwrap(), "{engine}");
+        assert!(store.use_totp_step(m.id, 101).await.unwrap(), "{engine}");
+        assert!(!store.use_totp_step(MeansId::new(), 1).await.unwrap(), "{engine}");
+
+        // Failure counters per factor, durable, cleared on success and on (re)activation.
+        for n in 1..=3 {
+            assert_eq!(
+                store.count_auth_failure(m.id, AuthFactor::Otp).await.unwrap(),
+                n,
+                "{engine}"
+            );
+        }
+        assert_eq!(
+            store.count_auth_failure(m.id, AuthFactor::Password).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        store.clear_auth_failures(m.id, AuthFactor::Password).await.unwrap();
+        assert_eq!(
+            store.count_auth_failure(m.id, AuthFactor::Password).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        assert_eq!(
+            store.count_auth_failure(m.id, AuthFactor::Otp).await.unwrap(),
+            4,
+            "{engine}"
+        );
+        let suspended = store
+            .set_status(m.id, 1, MeansStatus::Suspended, event("means.locked", "m"))
+            .await
+            .unwrap();
+        store
+            .set_status(
+                m.id,
+                suspended.version,
+                MeansStatus::Active,
+                event("means.reactivated", "m"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.count_auth_failure(m.id, AuthFactor::Otp).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        assert_eq!(
+            store.count_auth_failure(m.id, AuthFactor::Password).await.unwrap(),
+            1,
+            "{engine}"
+        );
+        assert!(matches!(
+            store.count_auth_failure(MeansId::new(), AuthFactor::Otp).await,
+            Err(StoreError::NotFound)
+        ));
     }
 }

@@ -344,3 +344,98 @@ pub async fn state_of(server: &TestServer, means: &str) -> String {
     let m = server.app.store.means(means.parse().unwrap()).await.unwrap().unwrap();
     m.status.as_str().to_owned()
 }
+
+/// Applies (as `registrar`) and approves (as `issuer`) a means of `kind` at `loa` for the
+/// registered person `holder`.
+pub async fn issue_kind(
+    server: &TestServer,
+    registrar: &str,
+    issuer: &str,
+    holder: &str,
+    kind: &str,
+    loa: &str,
+) -> Issued {
+    let applied = apply(server, registrar, holder, kind, loa).await;
+    assert_eq!(applied.status, 201, "{}", applied.body);
+    let id = applied.body["id"].as_str().unwrap().to_owned();
+    let approved = approve(server, issuer, &id).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    Issued {
+        id,
+        activation_code: approved.body["activation_code"].as_str().unwrap().to_owned(),
+        revocation_secret: approved.body["revocation_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// `GET /activation/{activation}/totp`.
+pub async fn activation_totp(server: &TestServer, activation: &str) -> Answer {
+    call(
+        server,
+        reqwest::Method::GET,
+        &format!("/activation/{activation}/totp"),
+        None,
+        None,
+        None,
+    )
+    .await
+}
+
+/// The base32 `secret` of an `otpauth://` URI.
+pub fn otpauth_secret(uri: &str) -> String {
+    let url = url::Url::parse(uri).unwrap();
+    assert_eq!(url.scheme(), "otpauth");
+    url.query_pairs()
+        .find(|(k, _)| k == "secret")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+/// The current TOTP code (app clock) of a base32 seed.
+pub fn totp_now(server: &TestServer, seed_base32: &str) -> String {
+    totp_at(server, seed_base32, 0)
+}
+
+/// The TOTP code `delta` steps away from the current one (app clock).
+pub fn totp_at(server: &TestServer, seed_base32: &str, delta: i64) -> String {
+    use eidgate::authn::totp::{step_of, TotpSeed};
+    let seed = TotpSeed::from_base32(seed_base32).unwrap();
+    seed.code_at_step(step_of(server.app.now()) + delta).unwrap()
+}
+
+/// Moves the app clock to 10 s into the next TOTP step, so that a test has 20 s before
+/// the step changes under it.
+pub fn align_to_step(server: &TestServer) {
+    let into = server.app.now().rem_euclid(30);
+    server.app.clock.advance(30 - into + 10);
+}
+
+/// The whole activation of a `totp` means: start, accept, set `password`, enrol (the
+/// seed read from the otpauth URI, as an app would), confirm with the current code.
+/// Returns the final answer's body and the base32 seed.
+pub async fn activate_totp(server: &TestServer, identifier: &str, code: &str, password: &str) -> (Value, String) {
+    let started = activation_start(server, identifier, code).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    assert_eq!(started.body["kind"], "totp");
+    let activation = started.body["activation"].as_str().unwrap();
+    let accept = json!({
+        "terms_version": started.body["terms_version"],
+        "security_advice_version": started.body["security_advice_version"],
+    });
+    let accepted = activation_step(server, activation, "accept", &accept).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    let set = activation_step(server, activation, "password", &json!({"password": password})).await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(set.body, json!({"next": "totp"}));
+    let enrol = activation_totp(server, activation).await;
+    assert_eq!(enrol.status, 200, "{}", enrol.body);
+    let seed = otpauth_secret(enrol.body["otpauth_uri"].as_str().unwrap());
+    let done = activation_step(
+        server,
+        activation,
+        "totp/confirm",
+        &json!({"code": totp_now(server, &seed)}),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    (done.body, seed)
+}

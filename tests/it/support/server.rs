@@ -79,9 +79,14 @@ impl TestServer {
 
     /// Imports a JSON document through `eidgate::admin::import`.
     pub async fn import(&self, doc: Value) -> eidgate::admin::import::ImportReport {
-        eidgate::admin::import::import(self.app.store.as_ref(), &doc.to_string(), &self.app.config)
-            .await
-            .unwrap()
+        eidgate::admin::import::import_sealed(
+            self.app.store.as_ref(),
+            Some(self.app.sealer.as_ref()),
+            &doc.to_string(),
+            &self.app.config,
+        )
+        .await
+        .unwrap()
     }
 
     /// The standard fixture: one confidential RP (`rp`, client_secret_basic, allowed the
