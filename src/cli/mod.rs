@@ -45,8 +45,12 @@ enum Command {
     /// Keys in the HSM.
     #[command(subcommand)]
     Hsm(crate::cli::hsm::HsmCommand),
+    /// The tamper-evident audit log (R-LOG-2, R-LOG-4).
+    #[command(subcommand)]
+    Audit(crate::cli::audit::AuditCommand),
 }
 
+pub mod audit;
 pub mod hsm;
 
 /// Entry point of the binary.
@@ -54,7 +58,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match execute(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -71,13 +75,16 @@ fn init_tracing() {
         .try_init();
 }
 
-fn execute(cli: Cli) -> anyhow::Result<()> {
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    match cli.command {
+    if let Command::Audit(cmd) = cli.command {
+        return crate::cli::audit::run(cmd, config, &runtime);
+    }
+    let done = match cli.command {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Migrate { json } => runtime.block_on(async {
             crate::app::open_store(&config).await?;
@@ -105,8 +112,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Hsm(cmd) => crate::cli::hsm::run(cmd, &config),
-    }
+        Command::Hsm(cmd) => crate::cli::hsm::run(cmd, &config, &runtime),
+        Command::Audit(_) => Ok(()),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
