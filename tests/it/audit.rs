@@ -376,7 +376,12 @@ async fn r_sup_4_the_holder_sees_their_data_and_the_events_of_their_means() {
     let r = browser.get(server.at("/account/api/me")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let me: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(me["person"]["identifier"], HOLDER, "{me}");
+    assert_eq!(
+        me["person"]["identifier"],
+        crate::support::operators::stored(HOLDER),
+        "{me}"
+    );
+    assert_eq!(me["person"]["given_name"], "Jonas", "{me}");
     let events: Vec<&str> = me["events"]
         .as_array()
         .unwrap()
