@@ -31,9 +31,9 @@ impl From<LifecycleError> for Problem {
         let detail = e.to_string();
         match e {
             LifecycleError::NotFound => Problem::not_found(),
-            LifecycleError::Forbidden(_) => {
-                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(detail)
-            }
+            LifecycleError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                .detail(detail)
+                .denied(),
             LifecycleError::Verification(_) => Problem::new(
                 StatusCode::FORBIDDEN,
                 "verification-failed",

@@ -475,3 +475,50 @@ async fn r_log_6_pruning_destroys_old_records_behind_a_signed_anchor_and_the_log
         store.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_log_4_an_operator_exceeding_their_role_and_repeated_helpdesk_failures_raise_alerts() {
+    use crate::support::operators::{apply, helpdesk, operator_token, provision_staff, status_body, HELPDESK};
+    let server = TestServer::start_with(|c| {
+        c.audit.alert_helpdesk_failures = 2;
+        c.audit.sink_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let staff = provision_staff(&server).await;
+    let desk = operator_token(&server, HELPDESK).await;
+    // Beyond the helpdesk role: applying for a means is a registration officer's task.
+    let denied = apply(&server, &desk, HOLDER, "password", "low").await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    for n in 0..2 {
+        let wrong = helpdesk(
+            &server,
+            &desk,
+            &staff.holder_means,
+            "suspend",
+            &format!("wrong-{n}"),
+            &status_body("revocation_secret", "ZZZZ-ZZZZ-ZZZZ-ZZZZ"),
+        )
+        .await;
+        assert_eq!(wrong.status, 403, "{}", wrong.body);
+    }
+    eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
+    let lines = sink_lines(server.app.audit.sink_path());
+    let pid = crate::support::operators::person_id(&server, HELPDESK).await;
+    let denial = lines
+        .iter()
+        .find(|l| l["event_type"] == "operator.access_denied")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(denial["actor"], format!("operator:{pid}"));
+    assert_eq!(denial["data"]["path"], "/admin/v1/means");
+    let rules: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l["event_type"] == "alert.raised")
+        .map(|l| (l["data"]["rule"].as_str().unwrap(), l["data"]["key"].as_str().unwrap()))
+        .collect();
+    let actor = format!("operator:{pid}");
+    assert!(rules.contains(&("operator_exceeds_role", actor.as_str())), "{rules:?}");
+    assert!(
+        rules.iter().any(|(rule, _)| *rule == "helpdesk_verification_failures"),
+        "{rules:?}"
+    );
+}
