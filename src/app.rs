@@ -240,7 +240,7 @@ fn spawn_audit_jobs(app: &Arc<App>) {
             let mono_delta = i64::try_from(mono_now.duration_since(mono).as_secs()).unwrap_or(i64::MAX);
             let wall_delta = wall_now - wall;
             (mono, wall) = (mono_now, wall_now);
-            if (wall_delta - mono_delta).abs() > CLOCK_JUMP_TOLERANCE {
+            if crate::audit::clock_jumped(wall_delta, mono_delta, CLOCK_JUMP_TOLERANCE) {
                 let event = crate::audit::AuditEvent::new(
                     crate::audit::catalogue::SYSTEM_CLOCK_JUMP,
                     "system",

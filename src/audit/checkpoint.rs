@@ -21,13 +21,9 @@ pub enum CheckpointError {
 /// The newest checkpoint's seq (0 when none).
 pub async fn last_checkpoint_seq(store: &dyn Store) -> Result<i64, StoreError> {
     Ok(store
-        .checkpoints()
+        .last_checkpoint(CheckpointKind::Checkpoint)
         .await?
-        .iter()
-        .filter(|c| c.kind == CheckpointKind::Checkpoint)
-        .map(|c| c.seq)
-        .max()
-        .unwrap_or(0))
+        .map_or(0, |c| c.seq))
 }
 
 /// Signs `kind` over `(seq, hash)` at `now` and stores it.

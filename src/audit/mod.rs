@@ -81,6 +81,12 @@ pub fn pseudonym(value: &str) -> String {
     hex::encode(&digest[..12])
 }
 
+/// Did the wall clock move differently from the monotonic clock over one interval by more
+/// than `tolerance` seconds (a clock step or a resynchronisation: R-LOG-3, R-OPS-3)?
+pub fn clock_jumped(wall_delta: i64, monotonic_delta: i64, tolerance: i64) -> bool {
+    wall_delta.saturating_sub(monotonic_delta).saturating_abs() > tolerance
+}
+
 /// What a signed chain value asserts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckpointKind {
@@ -224,6 +230,27 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    #[test]
+    fn r_log_3_a_wall_clock_step_against_the_monotonic_clock_is_a_jump() {
+        assert!(!clock_jumped(60, 60, 2));
+        assert!(!clock_jumped(61, 60, 2));
+        assert!(clock_jumped(3660, 60, 2), "set forward an hour");
+        assert!(clock_jumped(-3540, 60, 2), "set back an hour");
+    }
+
+    #[test]
+    fn r_log_2_the_signed_checkpoint_text_names_kind_seq_hash_and_time() {
+        let text = signed_message(CheckpointKind::Prune, 7, &[0xab; 32], 1_700_000_000);
+        let text = String::from_utf8(text).unwrap_or_default();
+        assert_eq!(
+            text,
+            format!(
+                "eidgate-audit-prune\nseq=7\nhash={}\ntime=1700000000\n",
+                "ab".repeat(32)
+            )
+        );
     }
 
     #[test]

@@ -19,14 +19,7 @@ pub async fn prune_expired(
     retention_seconds: i64,
 ) -> Result<Option<i64>, CheckpointError> {
     let cutoff = now.saturating_sub(retention_seconds);
-    let anchor = store
-        .checkpoints()
-        .await?
-        .iter()
-        .filter(|c| c.kind == CheckpointKind::Prune)
-        .map(|c| c.seq)
-        .max()
-        .unwrap_or(0);
+    let anchor = store.last_checkpoint(CheckpointKind::Prune).await?.map_or(0, |c| c.seq);
     // Record times never go backwards along the chain, so the expired ones are a prefix.
     let mut last_expired = None;
     let mut after = anchor;

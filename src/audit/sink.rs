@@ -282,3 +282,69 @@ async fn post_json(url: &url::Url, body: &serde_json::Value) -> std::io::Result<
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> AlertRules {
+        AlertRules {
+            window: 60,
+            account_failures: 3,
+            ip_accounts: 2,
+            helpdesk_failures: 2,
+        }
+    }
+
+    fn record(seq: i64, time: UnixTime, event_type: &str, actor: &str, data: serde_json::Value) -> AuditRecord {
+        AuditRecord {
+            seq,
+            time,
+            event: AuditEvent::new(event_type, actor, "login", data),
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    fn rules_raised(shipper: &Shipper, w: &mut Windows, r: &AuditRecord) -> Vec<String> {
+        shipper
+            .evaluate(w, r)
+            .iter()
+            .map(|e| e.data["rule"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn r_log_4_brute_force_counts_only_inside_the_window_and_alerts_once() {
+        let shipper = Shipper::new(PathBuf::from("unused"), None, rules());
+        let mut w = Windows::default();
+        let fail = |seq, time| {
+            record(
+                seq,
+                time,
+                catalogue::LOGIN_FAILURE,
+                "anonymous",
+                json!({"account": "a1", "ip": "10.0.0.1"}),
+            )
+        };
+        assert!(rules_raised(&shipper, &mut w, &fail(1, 0)).is_empty());
+        // Out of the window: the first failure no longer counts.
+        assert!(rules_raised(&shipper, &mut w, &fail(2, 100)).is_empty());
+        assert!(rules_raised(&shipper, &mut w, &fail(3, 110)).is_empty());
+        assert_eq!(rules_raised(&shipper, &mut w, &fail(4, 120)), ["brute_force_account"]);
+        // The same attack goes on: no second alert inside the window.
+        assert!(rules_raised(&shipper, &mut w, &fail(5, 121)).is_empty());
+    }
+
+    #[test]
+    fn r_log_4_a_fido_counter_regression_and_an_access_denial_alert_at_once() {
+        let shipper = Shipper::new(PathBuf::from("unused"), None, rules());
+        let mut w = Windows::default();
+        let regression = record(1, 0, catalogue::AUTHN_COUNTER_REGRESSION, "holder:x", json!({}));
+        assert_eq!(rules_raised(&shipper, &mut w, &regression), ["fido_counter_regression"]);
+        let denied = record(2, 0, catalogue::OPERATOR_ACCESS_DENIED, "operator:y", json!({}));
+        assert_eq!(rules_raised(&shipper, &mut w, &denied), ["operator_exceeds_role"]);
+        let ok = record(3, 0, catalogue::LOGIN_SUCCESS, "holder:x", json!({}));
+        assert!(rules_raised(&shipper, &mut w, &ok).is_empty());
+    }
+}

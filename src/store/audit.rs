@@ -25,6 +25,9 @@ const INSERT_CHECKPOINT: &str =
 const SELECT_CHECKPOINTS: &str = "SELECT kind, seq, hash, time, kid, signature FROM audit_checkpoints \
                                   ORDER BY seq, CASE kind WHEN 'prune' THEN 0 ELSE 1 END";
 const DELETE_PRUNED: &str = "DELETE FROM audit_log WHERE seq <= $1";
+/// Served by the primary key `(kind, seq)`.
+const SELECT_LAST_CHECKPOINT: &str = "SELECT kind, seq, hash, time, kid, signature FROM audit_checkpoints \
+                                      WHERE kind = $1 ORDER BY seq DESC LIMIT 1";
 const SELECT_CURSOR: &str = "SELECT value FROM audit_cursors WHERE name = $1";
 const UPSERT_CURSOR: &str = "INSERT INTO audit_cursors (name, value) VALUES ($1, $2) \
                              ON CONFLICT (name) DO UPDATE SET value = excluded.value";
@@ -64,21 +67,27 @@ pub(super) async fn insert_checkpoint(store: &SqlStore, checkpoint: &Checkpoint)
 
 pub(super) async fn checkpoints(store: &SqlStore) -> Result<Vec<Checkpoint>, StoreError> {
     let found: Vec<AnyRow> = sqlx::query(SELECT_CHECKPOINTS).fetch_all(&store.pool).await?;
-    found
-        .iter()
-        .map(|row| {
-            let kind: String = row.try_get("kind")?;
-            Ok(Checkpoint {
-                kind: CheckpointKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("checkpoint kind {kind:?}")))?,
-                seq: row.try_get("seq")?,
-                hash: rows::hash32(row.try_get("hash")?)?,
-                time: row.try_get("time")?,
-                kid: row.try_get("kid")?,
-                signature: row.try_get("signature")?,
-            })
-        })
-        .collect()
+    found.iter().map(checkpoint).collect()
+}
+
+pub(super) async fn last_checkpoint(store: &SqlStore, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
+    let row = sqlx::query(SELECT_LAST_CHECKPOINT)
+        .bind(kind.as_str())
+        .fetch_optional(&store.pool)
+        .await?;
+    row.as_ref().map(checkpoint).transpose()
+}
+
+fn checkpoint(row: &AnyRow) -> Result<Checkpoint, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Checkpoint {
+        kind: CheckpointKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("checkpoint kind {kind:?}")))?,
+        seq: row.try_get("seq")?,
+        hash: rows::hash32(row.try_get("hash")?)?,
+        time: row.try_get("time")?,
+        kid: row.try_get("kid")?,
+        signature: row.try_get("signature")?,
+    })
 }
 
 pub(super) async fn audit_cursor(store: &SqlStore, name: &str) -> Result<i64, StoreError> {

@@ -21,7 +21,7 @@ use super::{
     Acceptance, AuditRepo, Backend, ClientRepo, Credential, GrantRepo, IdempotentResponse, LifecycleRepo, MeansRecord,
     MeansRepo, PersonRepo, RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
 };
-use crate::audit::{AuditEvent, AuditRecord, Checkpoint};
+use crate::audit::{AuditEvent, AuditRecord, Checkpoint, CheckpointKind};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::{EidMeans, MeansStatus};
@@ -248,6 +248,10 @@ impl AuditRepo for CachedStore {
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         self.inner.checkpoints().await
+    }
+
+    async fn last_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.last_checkpoint(kind).await
     }
 
     async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError> {

@@ -14,7 +14,7 @@
 
 use async_trait::async_trait;
 
-use crate::audit::{AuditEvent, AuditRecord, Checkpoint};
+use crate::audit::{AuditEvent, AuditRecord, Checkpoint, CheckpointKind};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::{EidMeans, MeansStatus};
@@ -194,6 +194,8 @@ pub trait AuditRepo: Send + Sync {
     async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
     /// Every checkpoint and anchor, ordered by `seq` (anchors before checkpoints at a tie).
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// The newest checkpoint or anchor of `kind` (one indexed row, for the periodic jobs).
+    async fn last_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError>;
     /// A job's cursor (last `seq` it processed), 0 when never set.
     async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError>;
     /// Moves a job's cursor.

@@ -27,7 +27,7 @@ use super::{
     AuditRepo, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo, RefreshOutcome,
     RefreshRecord, Store, StoreError, TransitionWrite,
 };
-use crate::audit::{chain_hash, AuditEvent, AuditRecord, Checkpoint};
+use crate::audit::{chain_hash, AuditEvent, AuditRecord, Checkpoint, CheckpointKind};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::{EidMeans, MeansStatus};
@@ -470,6 +470,10 @@ impl AuditRepo for SqlStore {
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         super::audit::checkpoints(self).await
+    }
+
+    async fn last_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
+        super::audit::last_checkpoint(self, kind).await
     }
 
     async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError> {
