@@ -102,6 +102,7 @@ enum Tamper {
     DropTail,
     DropTailAndRewindHead,
     ForgeCheckpoint,
+    RewriteChain,
 }
 
 async fn tamper(db: &str, how: Tamper) {
@@ -192,6 +193,44 @@ async fn tamper(db: &str, how: Tamper) {
         Tamper::ForgeCheckpoint => {
             c.execute("UPDATE audit_checkpoints SET time = time + 1").await.unwrap();
         }
+        Tamper::RewriteChain => {
+            // Change seq 4 and recompute every later hash and the head, as an attacker who
+            // knows the hash function would: only the signed checkpoint at 8 can tell.
+            let select = format!("SELECT seq, {COLUMNS} FROM audit_log WHERE seq >= 3 ORDER BY seq");
+            let rows = sqlx::query(&select).fetch_all(&mut c).await.unwrap();
+            let mut prev: [u8; 32] = rows[0].try_get::<Vec<u8>, _>("hash").unwrap().try_into().unwrap();
+            for r in &rows[1..] {
+                let seq: i64 = r.try_get("seq").unwrap();
+                let time: i64 = r.try_get("time").unwrap();
+                let data: String = r.try_get("data").unwrap();
+                let subject = if seq == 4 {
+                    "thing:evil".to_owned()
+                } else {
+                    r.try_get::<String, _>("subject").unwrap()
+                };
+                let event = AuditEvent::new(
+                    &r.try_get::<String, _>("event_type").unwrap(),
+                    r.try_get::<String, _>("actor").unwrap(),
+                    subject.clone(),
+                    serde_json::from_str(&data).unwrap(),
+                );
+                let hash = chain_hash(&prev, seq, time, &event);
+                sqlx::query("UPDATE audit_log SET subject = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+                    .bind(subject)
+                    .bind(prev.to_vec())
+                    .bind(hash.to_vec())
+                    .bind(seq)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                prev = hash;
+            }
+            sqlx::query("UPDATE audit_head SET hash = $1")
+                .bind(prev.to_vec())
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
     }
     c.close().await.unwrap();
 }
@@ -207,6 +246,8 @@ async fn r_log_2_audit_verify_names_the_first_bad_seq_on_every_engine() {
         (Tamper::DropTail, Some("FAIL seq=9: truncated")),
         (Tamper::DropTailAndRewindHead, Some("FAIL seq=7: truncated")),
         (Tamper::ForgeCheckpoint, Some("FAIL seq=8: bad-checkpoint-signature")),
+        // A consistently rewritten chain is caught by the signed checkpoint it contradicts.
+        (Tamper::RewriteChain, Some("FAIL seq=8: changed")),
     ];
     let (hsm, data) = crate::support::softhsm::hsm_config("audit");
     for (how, expected) in cases {
