@@ -152,11 +152,14 @@ pub fn shipper(config: &Config) -> Result<crate::audit::sink::Shipper, AppError>
         ip_accounts: a.alert_ip_accounts.max(1),
         helpdesk_failures: a.alert_helpdesk_failures.max(1),
     };
-    Ok(crate::audit::sink::Shipper::new(
-        a.sink_file(&config.data_dir),
-        webhook,
-        rules,
-    ))
+    let syslog = match a.syslog_udp.as_deref() {
+        Some(addr) => Some(
+            addr.parse::<std::net::SocketAddr>()
+                .map_err(|e| AppError::Config(format!("audit.syslog_udp: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(crate::audit::sink::Shipper::new(a.sink_file(&config.data_dir), webhook, rules).with_syslog(syslog))
 }
 
 /// One pass of the audit jobs: ship to the sink and run the alert rules, sign a checkpoint

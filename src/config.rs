@@ -484,6 +484,8 @@ pub struct AuditConfig {
     pub sink_interval: Duration,
     /// Alerts are POSTed here as JSON (http://; R-LOG-4). None: sink only.
     pub webhook_url: Option<String>,
+    /// Also send every sink line to this syslog collector (`host:port`, RFC 5424 over UDP).
+    pub syslog_udp: Option<String>,
     /// Sliding window of the alert rules.
     #[serde(deserialize_with = "duration")]
     pub alert_window: Duration,
@@ -513,6 +515,7 @@ impl Default for AuditConfig {
             checkpoint_interval: Duration::from_secs(60),
             sink_interval: Duration::from_secs(2),
             webhook_url: None,
+            syslog_udp: None,
             alert_window: Duration::from_secs(15 * 60),
             alert_account_failures: 5,
             alert_ip_accounts: 5,

@@ -3,7 +3,8 @@
 //! A tailer reads the chain after its cursor (`audit_cursors.sink`) and
 //! - writes every failed authentication, access denial, helpdesk verification failure,
 //!   clock jump, report and alert as one JSON line to an append-only file outside the
-//!   database (`audit.sink_path`, synced per batch);
+//!   database (`audit.sink_path`, synced per batch) and, when `audit.syslog_udp` is set,
+//!   as RFC 5424 datagrams to a syslog collector (best effort; the file is the record);
 //! - runs the alert rules over the failures it reads: brute force on one account, one IP
 //!   across many accounts, repeated helpdesk verification failures, an operator exceeding
 //!   their role, a FIDO counter regression. An alert is appended to the chain as
@@ -71,6 +72,7 @@ struct Windows {
 /// The tailer: sink file, webhook, rules and their windows.
 pub struct Shipper {
     sink_path: PathBuf,
+    syslog: Option<std::net::SocketAddr>,
     webhook: Option<url::Url>,
     rules: AlertRules,
     windows: tokio::sync::Mutex<Windows>,
@@ -95,10 +97,17 @@ impl Shipper {
     pub fn new(sink_path: PathBuf, webhook: Option<url::Url>, rules: AlertRules) -> Self {
         Self {
             sink_path,
+            syslog: None,
             webhook,
             rules,
             windows: tokio::sync::Mutex::new(Windows::default()),
         }
+    }
+
+    /// Also sends every sink line to a syslog collector (RFC 5424 over UDP).
+    pub fn with_syslog(mut self, collector: Option<std::net::SocketAddr>) -> Self {
+        self.syslog = collector;
+        self
     }
 
     /// The sink file.
@@ -126,6 +135,7 @@ impl Shipper {
                 alerts.extend(self.evaluate(&mut windows, record));
             }
             self.write_lines(&lines)?;
+            self.send_syslog(&lines).await;
             written += lines.len();
             for record in page.iter().filter(|r| r.event.event_type == catalogue::ALERT_RAISED) {
                 self.post_webhook(&sink_line(record)).await;
@@ -159,6 +169,31 @@ impl Shipper {
         }
         file.write_all(&buf).map_err(io)?;
         file.sync_data().map_err(io)
+    }
+
+    /// Best effort: the file is the sink of record; a lost datagram is logged.
+    async fn send_syslog(&self, lines: &[serde_json::Value]) {
+        let Some(collector) = self.syslog else { return };
+        if lines.is_empty() {
+            return;
+        }
+        let bind: std::net::SocketAddr = if collector.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = match tokio::net::UdpSocket::bind(bind).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "syslog socket");
+                return;
+            }
+        };
+        for line in lines {
+            if let Err(e) = socket.send_to(syslog_message(line).as_bytes(), collector).await {
+                tracing::warn!(error = %e, "syslog send failed");
+            }
+        }
     }
 
     /// Alerts `record` completes, as events to append.
@@ -250,6 +285,14 @@ pub fn sink_line(record: &AuditRecord) -> serde_json::Value {
         "data": record.event.data,
         "hash": hex::encode(record.hash),
     })
+}
+
+/// RFC 5424: facility `authpriv` (10); severity alert (1) for alerts, warning (4) else.
+fn syslog_message(line: &serde_json::Value) -> String {
+    let event_type = line["event_type"].as_str().unwrap_or("-");
+    let severity = if event_type == catalogue::ALERT_RAISED { 1 } else { 4 };
+    let time = line["time"].as_str().unwrap_or("-");
+    format!("<{}>1 {time} - eidgate - {event_type} - {line}", 10 * 8 + severity)
 }
 
 async fn post_json(url: &url::Url, body: &serde_json::Value) -> std::io::Result<()> {

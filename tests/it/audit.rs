@@ -328,7 +328,13 @@ fn sink_lines(path: &Path) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_log_4_failed_logins_reach_the_sink_and_raise_brute_force_and_ip_alerts() {
     let (hook, mut received) = webhook().await;
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let collector = syslog.local_addr().unwrap().to_string();
     let server = TestServer::start_with(|c| {
+        c.audit.syslog_udp = Some(collector);
         c.audit.alert_account_failures = 3;
         c.audit.alert_ip_accounts = 3;
         c.audit.webhook_url = Some(hook);
@@ -356,6 +362,20 @@ async fn r_log_4_failed_logins_reach_the_sink_and_raise_brute_force_and_ip_alert
     assert_eq!(alerts[0]["data"]["rule"], "brute_force_account");
     let posted = received.recv().await.unwrap();
     assert!(posted.contains("brute_force_account"), "{posted}");
+    // The same lines reached the syslog collector (the scheduled daily report may come
+    // first: look through what arrived).
+    let mut datagram = [0u8; 8192];
+    let mut failure = None;
+    for _ in 0..lines.len() {
+        let n = syslog.recv(&mut datagram).unwrap();
+        let text = String::from_utf8_lossy(&datagram[..n]).into_owned();
+        if text.contains(" eidgate - login.failure - ") {
+            failure = Some(text);
+            break;
+        }
+    }
+    let failure = failure.expect("a login.failure datagram");
+    assert!(failure.starts_with("<84>1 "), "{failure}");
 
     // The same IP now fails on two more accounts: three accounts in the window.
     for other in ["LT/LT/39001010000", "LT/LT/39001010001"] {
