@@ -583,3 +583,37 @@ async fn r_log_4_an_operator_exceeding_their_role_and_repeated_helpdesk_failures
         "{rules:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_log_4_audit_report_prints_the_daily_and_weekly_summaries() {
+    let (hsm, data) = crate::support::softhsm::hsm_config("report");
+    let (_, db) = crate::support::db::databases().await.remove(0);
+    signed_log(data.path(), &hsm.token_label, &db).await;
+    for (flag, days) in [("--daily", 1), ("--weekly", 7)] {
+        let out = eidgate(data.path(), &hsm.token_label, &db)
+            .args(["audit", "report", flag, "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (from, to) = (report["from"].as_i64().unwrap(), report["to"].as_i64().unwrap());
+        assert_eq!(to - from, days * 86_400, "{report}");
+        assert_eq!(to % 86_400, 0, "periods end at UTC midnight: {report}");
+        for key in [
+            "logins",
+            "failures",
+            "lockouts",
+            "lifecycle",
+            "access_denied",
+            "alerts",
+            "records",
+        ] {
+            assert!(report.get(key).is_some(), "{key} missing: {report}");
+        }
+    }
+    let out = eidgate(data.path(), &hsm.token_label, &db)
+        .args(["audit", "report", "--daily", "--weekly"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "one period at a time");
+}
