@@ -617,3 +617,53 @@ async fn r_log_4_audit_report_prints_the_daily_and_weekly_summaries() {
         .unwrap();
     assert!(!out.status.success(), "one period at a time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_log_2_shutdown_signs_a_final_checkpoint_over_the_system_stop() {
+    use eidgate::audit::CheckpointKind;
+    use eidgate::config::{Config, TlsMode};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (hsm, _hsm_dir) = crate::support::softhsm::hsm_config("stop");
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        issuer: format!("http://{}", listener.local_addr().unwrap()),
+        data_dir: data.path().to_owned(),
+        hsm,
+        ..Config::default()
+    };
+    config.tls.mode = TlsMode::Off;
+    config.database.url = format!("sqlite://{}/eidgate.db", data.path().display());
+    config.audit.sink_interval = std::time::Duration::from_secs(3600);
+    config.finish().unwrap();
+    let app = eidgate::app::build(config).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(eidgate::app::serve(app.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+
+    let records = app.store.audit_after(0, 10_000).await.unwrap();
+    let stop_seq = records
+        .iter()
+        .find(|r| r.event.event_type == "system.stop")
+        .expect("system.stop recorded")
+        .seq;
+    let last = app
+        .store
+        .last_checkpoint(CheckpointKind::Checkpoint)
+        .await
+        .unwrap()
+        .expect("a checkpoint at shutdown");
+    assert!(
+        last.seq >= stop_seq,
+        "checkpoint {} before the stop at {stop_seq}",
+        last.seq
+    );
+    let keys = eidgate::hsm::AuditSigner::audit_keys(app.hsm.as_deref().unwrap());
+    let verdict = eidgate::audit::verify::verify(app.store.as_ref(), &keys).await.unwrap();
+    assert!(
+        matches!(verdict, eidgate::audit::verify::Verdict::Intact { .. }),
+        "{verdict:?}"
+    );
+}

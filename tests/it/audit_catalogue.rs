@@ -19,7 +19,7 @@ use crate::support::server::{auth_params, authorize_url, browser, login, pkce, T
 const ELSEWHERE: &[(&str, &str)] = &[
     (
         catalogue::SYSTEM_STOP,
-        "app::serve appends it after draining; the test server is dropped, not awaited",
+        "audit::r_log_2_shutdown_signs_a_final_checkpoint_over_the_system_stop",
     ),
     (
         catalogue::SYSTEM_CLOCK_JUMP,
