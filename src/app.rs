@@ -328,7 +328,7 @@ pub async fn serve(
         },
     };
     let audit_start = crate::audit::AuditEvent::new(
-        "system.start",
+        crate::audit::catalogue::SYSTEM_START,
         "system",
         "eidgate",
         serde_json::json!({
@@ -366,7 +366,12 @@ pub async fn serve(
                 .await?;
         }
     }
-    let audit_stop = crate::audit::AuditEvent::new("system.stop", "system", "eidgate", serde_json::json!({}));
+    let audit_stop = crate::audit::AuditEvent::new(
+        crate::audit::catalogue::SYSTEM_STOP,
+        "system",
+        "eidgate",
+        serde_json::json!({}),
+    );
     if let Err(e) = app.store.append(audit_stop).await {
         tracing::warn!(error = %e, "could not record system stop");
     }

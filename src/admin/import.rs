@@ -224,7 +224,7 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
     // Then write, each item audited as imported.
     for client in clients {
         let event = AuditEvent::new(
-            "client.imported",
+            crate::audit::catalogue::CLIENT_IMPORTED,
             "system:import",
             format!("client:{}", client.client_id),
             json!({}),
@@ -238,7 +238,7 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
             continue;
         }
         let event = AuditEvent::new(
-            "person.imported",
+            crate::audit::catalogue::PERSON_IMPORTED,
             "system:import",
             format!("person:{}", person.id),
             json!({"proofing_loa": person.proofing_loa}),
@@ -256,7 +256,7 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
             roles,
         };
         let event = AuditEvent::new(
-            "operator.imported",
+            crate::audit::catalogue::OPERATOR_IMPORTED,
             "system:import",
             format!("person:{}", person.id),
             json!({"roles": operator.roles}),
@@ -293,7 +293,7 @@ pub async fn import(store: &dyn Store, text: &str, config: &Config) -> Result<Im
             version: 1,
         };
         let event = AuditEvent::new(
-            "means.imported",
+            crate::audit::catalogue::MEANS_IMPORTED,
             "system:import",
             format!("means:{}", means.id),
             json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active"}),
