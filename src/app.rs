@@ -77,6 +77,9 @@ pub enum AppError {
     /// Password hashing could not start.
     #[error("password hashing: {0}")]
     Hash(#[from] crate::authn::password::HashError),
+    /// A setting is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Everything request handlers share.
@@ -99,6 +102,8 @@ pub struct App {
     pub passwords: PasswordVerifier,
     /// Pre-serialised discovery document.
     pub discovery: Arc<Vec<u8>>,
+    /// External sink and alert rules (R-LOG-4).
+    pub audit: Arc<crate::audit::sink::Shipper>,
 }
 
 impl App {
@@ -144,10 +149,21 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     };
     let (config, hsm) = open_hsm(config).await?;
     ensure_account_client(store.as_ref(), &config.issuer).await?;
+    for label in hsm.take_generated() {
+        // Key management is audited (R-LOG-1); a key that cannot be recorded stops the start.
+        let event = crate::audit::AuditEvent::new(
+            crate::audit::catalogue::KEY_GENERATED,
+            "system",
+            format!("key:{label}"),
+            serde_json::json!({"token": hsm.token_label()}),
+        );
+        crate::store::AuditRepo::append(store.as_ref(), event).await?;
+    }
     let cached = Arc::new(CachedStore::new(store, config.database.cache_ttl));
     cached.spawn_listener(ephemeral.subscribe());
     let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
+    let audit = Arc::new(shipper(&config)?);
     let app = Arc::new(App {
         config,
         clock: Arc::new(SystemClock::default()),
@@ -158,10 +174,143 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         hsm: Some(hsm.clone()),
         passwords,
         discovery,
+        audit,
     });
     spawn_key_refresh(&app, hsm);
     spawn_expiry_sweep(&app);
+    spawn_audit_jobs(&app);
     Ok(app)
+}
+
+/// The sink tailer from `[audit]` (R-LOG-4).
+pub fn shipper(config: &Config) -> Result<crate::audit::sink::Shipper, AppError> {
+    let a = &config.audit;
+    let webhook = match a.webhook_url.as_deref() {
+        Some(u) => Some(url::Url::parse(u).map_err(|e| AppError::Config(format!("audit.webhook_url: {e}")))?),
+        None => None,
+    };
+    let rules = crate::audit::sink::AlertRules {
+        window: i64::try_from(a.alert_window.as_secs()).unwrap_or(i64::MAX),
+        account_failures: a.alert_account_failures.max(1),
+        ip_accounts: a.alert_ip_accounts.max(1),
+        helpdesk_failures: a.alert_helpdesk_failures.max(1),
+    };
+    let syslog = match a.syslog_udp.as_deref() {
+        Some(addr) => Some(
+            addr.parse::<std::net::SocketAddr>()
+                .map_err(|e| AppError::Config(format!("audit.syslog_udp: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(crate::audit::sink::Shipper::new(a.sink_file(&config.data_dir), webhook, rules).with_syslog(syslog))
+}
+
+/// One pass of the audit jobs: ship to the sink and run the alert rules, sign a checkpoint
+/// when `min_new` records are unsigned, and destroy records past retention behind a signed
+/// anchor (R-LOG-2, R-LOG-4, R-LOG-6). Public so tests drive it without waiting for the timer.
+pub async fn audit_pass(app: &App, min_new: i64) -> Result<(), String> {
+    let store = app.store.as_ref();
+    app.audit.ship_pending(store).await.map_err(|e| e.to_string())?;
+    if let Some(hsm) = &app.hsm {
+        crate::audit::checkpoint::checkpoint_if_due(store, hsm.as_ref(), min_new, app.now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let retention = i64::try_from(app.config.audit.retention.as_secs()).unwrap_or(i64::MAX);
+        crate::audit::retention::prune_expired(store, hsm.as_ref(), app.now(), retention)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Writes the daily report (and on Mondays the weekly one) for the last complete period
+/// if not written yet (R-LOG-4). Public so tests drive it without waiting for the timer.
+pub async fn reports_due(app: &App) -> Result<(), StoreError> {
+    use crate::audit::report::{self, Period, DAY};
+    let now = app.now();
+    for period in [Period::Daily, Period::Weekly] {
+        let (from, to) = period.last_complete(now);
+        if period == Period::Weekly && (to / DAY + 3).rem_euclid(7) != 0 {
+            continue;
+        }
+        let cursor = format!("report.{}", period_name(period));
+        if app.store.audit_cursor(&cursor).await? >= to {
+            continue;
+        }
+        let built = report::build(app.store.as_ref(), from, to).await?;
+        let data = serde_json::to_value(&built).unwrap_or_default();
+        app.store
+            .append(crate::audit::AuditEvent::new(
+                crate::audit::catalogue::AUDIT_REPORT,
+                "system",
+                format!("report:{}", period_name(period)),
+                serde_json::json!({"period": period, "report": data}),
+            ))
+            .await?;
+        app.store.set_audit_cursor(&cursor, to).await?;
+    }
+    Ok(())
+}
+
+fn period_name(p: crate::audit::report::Period) -> &'static str {
+    match p {
+        crate::audit::report::Period::Daily => "daily",
+        crate::audit::report::Period::Weekly => "weekly",
+    }
+}
+
+/// Largest disagreement between the wall clock and the monotonic clock over one tick
+/// that is still taken as scheduling jitter (R-LOG-3).
+const CLOCK_JUMP_TOLERANCE: i64 = 2;
+
+/// Ships to the sink every `audit.sink_interval`, signs checkpoints every
+/// `checkpoint_every` records or `checkpoint_interval`, writes due reports, and records a
+/// wall-clock jump against the monotonic clock as `system.clock_jump` (R-LOG-3; suspending token issuance on a jump is not done yet).
+fn spawn_audit_jobs(app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    let every = app.config.audit.sink_interval.max(Duration::from_millis(100));
+    let checkpoint_every = i64::try_from(app.config.audit.checkpoint_every).unwrap_or(i64::MAX);
+    let checkpoint_interval = app.config.audit.checkpoint_interval;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        let mut last_checkpoint = tokio::time::Instant::now();
+        let mut mono = std::time::Instant::now();
+        let mut wall = time::OffsetDateTime::now_utc().unix_timestamp();
+        loop {
+            tick.tick().await;
+            let Some(app) = weak.upgrade() else { return };
+            let (mono_now, wall_now) = (
+                std::time::Instant::now(),
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+            );
+            let mono_delta = i64::try_from(mono_now.duration_since(mono).as_secs()).unwrap_or(i64::MAX);
+            let wall_delta = wall_now - wall;
+            (mono, wall) = (mono_now, wall_now);
+            if crate::audit::clock_jumped(wall_delta, mono_delta, CLOCK_JUMP_TOLERANCE) {
+                let event = crate::audit::AuditEvent::new(
+                    crate::audit::catalogue::SYSTEM_CLOCK_JUMP,
+                    "system",
+                    "clock",
+                    serde_json::json!({"wall_delta_seconds": wall_delta, "monotonic_delta_seconds": mono_delta}),
+                );
+                if let Err(e) = app.store.append(event).await {
+                    tracing::warn!(error = %e, "could not record a clock jump");
+                }
+            }
+            let min_new = if last_checkpoint.elapsed() >= checkpoint_interval {
+                last_checkpoint = tokio::time::Instant::now();
+                1
+            } else {
+                checkpoint_every
+            };
+            if let Err(e) = audit_pass(&app, min_new).await {
+                tracing::warn!(error = %e, "audit jobs failed");
+            }
+            if let Err(e) = reports_due(&app).await {
+                tracing::warn!(error = %e, "audit report failed");
+            }
+        }
+    });
 }
 
 /// Re-reads the HSM key inventory periodically so that `eidgate hsm rotate` reaches a
@@ -225,10 +374,20 @@ pub async fn serve(
         },
     };
     let audit_start = crate::audit::AuditEvent::new(
-        "system.start",
+        crate::audit::catalogue::SYSTEM_START,
         "system",
         "eidgate",
-        serde_json::json!({"version": env!("CARGO_PKG_VERSION"), "tls": format!("{mode:?}").to_lowercase()}),
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "tls": format!("{mode:?}").to_lowercase(),
+            // Logging parameters in force from this start on (R-LOG-1).
+            "audit": {
+                "checkpoint_every": app.config.audit.checkpoint_every,
+                "checkpoint_interval_seconds": app.config.audit.checkpoint_interval.as_secs(),
+                "retention_seconds": app.config.audit.retention.as_secs(),
+                "webhook": app.config.audit.webhook_url.is_some(),
+            },
+        }),
     );
     app.store.append(audit_start).await?;
     let router = crate::web::router::router(app.clone());
@@ -253,9 +412,18 @@ pub async fn serve(
                 .await?;
         }
     }
-    let audit_stop = crate::audit::AuditEvent::new("system.stop", "system", "eidgate", serde_json::json!({}));
+    let audit_stop = crate::audit::AuditEvent::new(
+        crate::audit::catalogue::SYSTEM_STOP,
+        "system",
+        "eidgate",
+        serde_json::json!({}),
+    );
     if let Err(e) = app.store.append(audit_stop).await {
         tracing::warn!(error = %e, "could not record system stop");
+    }
+    // The final checkpoint covers everything up to the stop (R-LOG-2).
+    if let Err(e) = audit_pass(&app, 1).await {
+        tracing::warn!(error = %e, "could not sign the shutdown checkpoint");
     }
     Ok(())
 }

@@ -501,6 +501,34 @@ pub struct AuditConfig {
     /// Retention period.
     #[serde(deserialize_with = "duration")]
     pub retention: Duration,
+    /// Sign a checkpoint at least this often when records were appended (R-LOG-2).
+    #[serde(deserialize_with = "duration")]
+    pub checkpoint_interval: Duration,
+    /// How often the server ships new records to the sink and runs the alert rules.
+    #[serde(deserialize_with = "duration")]
+    pub sink_interval: Duration,
+    /// Alerts are POSTed here as JSON (http://; R-LOG-4). None: sink only.
+    pub webhook_url: Option<String>,
+    /// Also send every sink line to this syslog collector (`host:port`, RFC 5424 over UDP).
+    pub syslog_udp: Option<String>,
+    /// Sliding window of the alert rules.
+    #[serde(deserialize_with = "duration")]
+    pub alert_window: Duration,
+    /// Failed logins on one account within the window that raise an alert.
+    pub alert_account_failures: usize,
+    /// Distinct accounts failing from one IP within the window that raise an alert.
+    pub alert_ip_accounts: usize,
+    /// Failed helpdesk verifications by one operator within the window that raise an alert.
+    pub alert_helpdesk_failures: usize,
+}
+
+impl AuditConfig {
+    /// The sink file: `sink_path`, else `{data_dir}/audit-sink.jsonl`.
+    pub fn sink_file(&self, data_dir: &Path) -> PathBuf {
+        self.sink_path
+            .clone()
+            .unwrap_or_else(|| data_dir.join("audit-sink.jsonl"))
+    }
 }
 
 impl Default for AuditConfig {
@@ -509,6 +537,14 @@ impl Default for AuditConfig {
             sink_path: None,
             checkpoint_every: 1000,
             retention: Duration::from_secs(10 * 365 * 24 * 3600),
+            checkpoint_interval: Duration::from_secs(60),
+            sink_interval: Duration::from_secs(2),
+            webhook_url: None,
+            syslog_udp: None,
+            alert_window: Duration::from_secs(15 * 60),
+            alert_account_failures: 5,
+            alert_ip_accounts: 5,
+            alert_helpdesk_failures: 3,
         }
     }
 }

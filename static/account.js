@@ -1,4 +1,5 @@
-// eidgate account page: the holder's own means, suspend or revoke one.
+// eidgate account page: the holder's own means, suspend or revoke one; the personal data
+// held and the events of the holder's means (R-SUP-4).
 "use strict";
 
 (function () {
@@ -53,6 +54,40 @@
     }
     $("means").hidden = false;
     $("status").textContent = data.means.length + " means.";
+    loadMe();
+  }
+
+  function cells(row, texts) {
+    for (const text of texts) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      row.appendChild(td);
+    }
+  }
+
+  async function loadMe() {
+    const r = await fetch("/account/api/me");
+    if (r.status !== 200) return;
+    const me = await r.json();
+    const dl = $("person");
+    dl.replaceChildren();
+    const p = me.person;
+    for (const [label, value] of [["Identifier", p.identifier], ["Given name", p.given_name],
+      ["Family name", p.family_name], ["Date of birth", p.birthdate], ["Identity checked at", p.proofing_loa]]) {
+      const dt = document.createElement("dt");
+      dt.textContent = label;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      dl.append(dt, dd);
+    }
+    const body = $("events").querySelector("tbody");
+    body.replaceChildren();
+    for (const e of me.events) {
+      const row = document.createElement("tr");
+      cells(row, [e.time, e.event, e.by]);
+      body.appendChild(row);
+    }
+    $("me").hidden = false;
   }
 
   load();

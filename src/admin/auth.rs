@@ -51,7 +51,7 @@ pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Operator, O
         Some(op) if !op.roles.is_empty() => Ok(op),
         _ => {
             let audit = AuditEvent::new(
-                "operator.access_denied",
+                crate::audit::catalogue::OPERATOR_ACCESS_DENIED,
                 format!("holder:{}", grant.authn.person),
                 "operator-api",
                 json!({"client_id": grant.client_id.as_str(), "reason": if console { "not_an_operator" } else { "not_console_client" }}),

@@ -249,7 +249,7 @@ pub async fn import_sealed(
     // Then write, each item audited as imported.
     for client in clients {
         let event = AuditEvent::new(
-            "client.imported",
+            crate::audit::catalogue::CLIENT_IMPORTED,
             "system:import",
             format!("client:{}", client.client_id),
             json!({}),
@@ -263,7 +263,7 @@ pub async fn import_sealed(
             continue;
         }
         let event = AuditEvent::new(
-            "person.imported",
+            crate::audit::catalogue::PERSON_IMPORTED,
             "system:import",
             format!("person:{}", person.id),
             json!({"proofing_loa": person.proofing_loa}),
@@ -281,7 +281,7 @@ pub async fn import_sealed(
             roles,
         };
         let event = AuditEvent::new(
-            "operator.imported",
+            crate::audit::catalogue::OPERATOR_IMPORTED,
             "system:import",
             format!("person:{}", person.id),
             json!({"roles": operator.roles}),
@@ -334,7 +334,7 @@ pub async fn import_sealed(
             version: 1,
         };
         let event = AuditEvent::new(
-            "means.imported",
+            crate::audit::catalogue::MEANS_IMPORTED,
             "system:import",
             format!("means:{}", means.id),
             json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active"}),

@@ -116,7 +116,7 @@ pub async fn register(app: &App, actor: &Actor, r: Registration) -> Result<Natur
         attributes: r.optional,
     };
     let audit = AuditEvent::new(
-        "person.registered",
+        crate::audit::catalogue::PERSON_REGISTERED,
         actor.audit_name(),
         format!("person:{}", person.id),
         json!({"proofing_loa": person.proofing_loa}),
@@ -141,7 +141,7 @@ pub async fn register(app: &App, actor: &Actor, r: Registration) -> Result<Natur
         checked_at: app.now(),
     };
     let audit = AuditEvent::new(
-        "person.proofed",
+        crate::audit::catalogue::PERSON_PROOFED,
         actor.audit_name(),
         format!("person:{}", person.id),
         json!({"method": method, "loa": record.loa}),
@@ -215,7 +215,7 @@ pub async fn set_roles(
         roles: parsed,
     };
     let audit = AuditEvent::new(
-        "operator.roles_changed",
+        crate::audit::catalogue::OPERATOR_ROLES_CHANGED,
         actor.audit_name(),
         format!("person:{}", person.id),
         json!({"before": before, "after": operator.roles}),

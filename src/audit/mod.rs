@@ -5,6 +5,13 @@
 //! `hash = SHA-256(prev_hash || canonical(record))`. The store appends a record in the
 //! same transaction as the change it records; if the record cannot be written, the
 //! change fails.
+//!
+//! - [`verify`]: the whole-chain check behind `eidgate audit verify` (R-LOG-2, R-SEC-6).
+//! - [`checkpoint`]: checkpoints signed by the HSM `audit-sign` key every N records or
+//!   T seconds and at shutdown (R-LOG-2).
+//! - [`sink`]: the external JSON-lines sink, alert rules and the webhook (R-LOG-4).
+//! - [`report`]: the daily analysis and weekly summary (R-LOG-4).
+//! - [`catalogue`]: every event type and the R-LOG-1 item it covers.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -59,6 +66,84 @@ pub struct AuditRecord {
     pub hash: [u8; 32],
 }
 
+/// A UTC time as RFC 3339 with seconds (R-LOG-3); the raw seconds if out of range.
+pub fn rfc3339(time: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(time)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| time.to_string())
+}
+
+/// A stable pseudonym of a login identifier for failure records (R-LOG-5: the alert rules
+/// need to group failures by account without logging what was typed).
+pub fn pseudonym(value: &str) -> String {
+    let digest = Sha256::digest(format!("eidgate-account:{value}").as_bytes());
+    hex::encode(&digest[..12])
+}
+
+/// Did the wall clock move differently from the monotonic clock over one interval by more
+/// than `tolerance` seconds (a clock step or a resynchronisation: R-LOG-3)?
+pub fn clock_jumped(wall_delta: i64, monotonic_delta: i64, tolerance: i64) -> bool {
+    wall_delta.saturating_sub(monotonic_delta).saturating_abs() > tolerance
+}
+
+/// What a signed chain value asserts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointKind {
+    /// The chain up to `seq` ends in `hash`.
+    Checkpoint,
+    /// Records up to `seq` were destroyed after retention (R-LOG-6); the chain continues
+    /// from `hash`.
+    Prune,
+}
+
+impl CheckpointKind {
+    /// Stored and signed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointKind::Checkpoint => "checkpoint",
+            CheckpointKind::Prune => "prune",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "checkpoint" => Some(CheckpointKind::Checkpoint),
+            "prune" => Some(CheckpointKind::Prune),
+            _ => None,
+        }
+    }
+}
+
+/// A chain value signed by the HSM `audit-sign` key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Checkpoint or prune anchor.
+    pub kind: CheckpointKind,
+    /// The last record covered.
+    pub seq: i64,
+    /// That record's chain hash.
+    pub hash: [u8; 32],
+    /// When it was signed (UTC seconds).
+    pub time: UnixTime,
+    /// `kid` (JWK thumbprint) of the signing key.
+    pub kid: String,
+    /// ES256 signature, `r || s`, over [`signed_message`].
+    pub signature: Vec<u8>,
+}
+
+/// The bytes the HSM signs for a checkpoint or anchor: a fixed, line-based text so that an
+/// auditor can rebuild it by hand.
+pub fn signed_message(kind: CheckpointKind, seq: i64, hash: &[u8; 32], time: UnixTime) -> Vec<u8> {
+    format!(
+        "eidgate-audit-{}\nseq={seq}\nhash={}\ntime={time}\n",
+        kind.as_str(),
+        hex::encode(hash)
+    )
+    .into_bytes()
+}
+
 #[derive(Serialize)]
 struct Canonical<'a> {
     actor: &'a str,
@@ -111,6 +196,14 @@ pub fn verify_run(
     Ok(prev_hash)
 }
 
+pub mod catalogue;
+pub mod checkpoint;
+pub mod export;
+pub mod report;
+pub mod retention;
+pub mod sink;
+pub mod verify;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +230,27 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    #[test]
+    fn r_log_3_a_wall_clock_step_against_the_monotonic_clock_is_a_jump() {
+        assert!(!clock_jumped(60, 60, 2));
+        assert!(!clock_jumped(61, 60, 2));
+        assert!(clock_jumped(3660, 60, 2), "set forward an hour");
+        assert!(clock_jumped(-3540, 60, 2), "set back an hour");
+    }
+
+    #[test]
+    fn r_log_2_the_signed_checkpoint_text_names_kind_seq_hash_and_time() {
+        let text = signed_message(CheckpointKind::Prune, 7, &[0xab; 32], 1_700_000_000);
+        let text = String::from_utf8(text).unwrap_or_default();
+        assert_eq!(
+            text,
+            format!(
+                "eidgate-audit-prune\nseq=7\nhash={}\ntime=1700000000\n",
+                "ab".repeat(32)
+            )
+        );
     }
 
     #[test]

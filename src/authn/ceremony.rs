@@ -65,7 +65,23 @@ pub async fn password(
         return Err(AuthnError::BadRequest("identifier or password has a bad length".into()));
     }
     let account = identifier.trim();
-    throttle::check_account(app, account).await?;
+    match throttle::check_account(app, account).await {
+        Ok(()) => {}
+        Err(locked @ AuthnError::TooManyAttempts(_)) => {
+            // A refused attempt on a locked account is a failed login too (R-LOG-1, R-LOG-4).
+            audit(
+                app,
+                crate::audit::catalogue::LOGIN_FAILURE,
+                "password",
+                Some(flow),
+                None,
+                json!({"reason": "locked", "ip": meta.ip.to_string(), "account": crate::audit::pseudonym(account)}),
+            )
+            .await?;
+            return Err(locked);
+        }
+        Err(other) => return Err(other),
+    }
 
     let person = match account.parse::<PersonIdentifier>() {
         Ok(id) => app.store.person_by_identifier(&id).await?,
@@ -129,11 +145,11 @@ pub async fn password(
             None => {
                 audit(
                     app,
-                    "login.failure",
+                    crate::audit::catalogue::LOGIN_FAILURE,
                     "password",
                     Some(flow),
                     None,
-                    json!({"reason": "invalid_credentials", "ip": meta.ip.to_string()}),
+                    json!({"reason": "invalid_credentials", "ip": meta.ip.to_string(), "account": crate::audit::pseudonym(account)}),
                 )
                 .await?
             }
@@ -144,7 +160,7 @@ pub async fn password(
     if means.check_usable(now).is_err() {
         audit(
             app,
-            "login.failure",
+            crate::audit::catalogue::LOGIN_FAILURE,
             means.kind.as_str(),
             Some(flow),
             Some(&means),
@@ -394,7 +410,7 @@ pub async fn complete(
     if achieved < flow.requested_loa() {
         audit(
             app,
-            "login.failure",
+            crate::audit::catalogue::LOGIN_FAILURE,
             method,
             Some(flow),
             Some(means),
@@ -427,7 +443,7 @@ pub async fn complete(
     let cookie = session::create(app, &authn).await?;
     audit(
         app,
-        "login.success",
+        crate::audit::catalogue::LOGIN_SUCCESS,
         method,
         Some(flow),
         Some(means),

@@ -55,7 +55,7 @@ impl From<RotatableKind> for KeyKind {
 }
 
 /// Runs an `eidgate hsm` subcommand against the configured token (blocking).
-pub fn run(cmd: HsmCommand, config: &Config) -> anyhow::Result<()> {
+pub fn run(cmd: HsmCommand, config: &Config, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let hsm = Pkcs11Hsm::open(&config.hsm, &config.data_dir)
         .with_context(|| format!("cannot open HSM token {:?}", config.hsm.token_label))?;
     match cmd {
@@ -72,6 +72,22 @@ pub fn run(cmd: HsmCommand, config: &Config) -> anyhow::Result<()> {
             let key = hsm
                 .rotate(kind.into())
                 .with_context(|| format!("cannot rotate {}", KeyKind::from(kind)))?;
+            // Key management is audited (R-LOG-1); a rotation that cannot be recorded is
+            // reported as a failure.
+            runtime
+                .block_on(async {
+                    let store = crate::app::open_store(config).await?;
+                    let event = crate::audit::AuditEvent::new(
+                        crate::audit::catalogue::KEY_ROTATED,
+                        "operator:cli",
+                        format!("key:{}", key.label),
+                        json!({"kind": key.kind.to_string(), "generation": key.generation,
+                               "kid": key.kid.as_ref().map(|kid| kid.0.as_str())}),
+                    );
+                    crate::store::AuditRepo::append(store.as_ref(), event).await?;
+                    anyhow::Ok(())
+                })
+                .context("the rotation happened but could not be recorded in the audit log")?;
             if json {
                 println!("{}", key_json(&key));
             } else {

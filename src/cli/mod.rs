@@ -57,8 +57,12 @@ enum Command {
     /// Keys in the HSM.
     #[command(subcommand)]
     Hsm(crate::cli::hsm::HsmCommand),
+    /// The tamper-evident audit log (R-LOG-2, R-LOG-4).
+    #[command(subcommand)]
+    Audit(crate::cli::audit::AuditCommand),
 }
 
+pub mod audit;
 pub mod hsm;
 
 #[derive(Subcommand)]
@@ -127,7 +131,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     match execute(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -144,13 +148,16 @@ fn init_tracing() {
         .try_init();
 }
 
-fn execute(cli: Cli) -> anyhow::Result<()> {
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    match cli.command {
+    if let Command::Audit(cmd) = cli.command {
+        return crate::cli::audit::run(cmd, config, &runtime);
+    }
+    let done = match cli.command {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Migrate { json } => runtime.block_on(async {
             crate::app::open_store(&config).await?;
@@ -184,7 +191,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }),
-        Command::Hsm(cmd) => crate::cli::hsm::run(cmd, &config),
+        Command::Hsm(cmd) => crate::cli::hsm::run(cmd, &config, &runtime),
         Command::Termination(cmd) => runtime.block_on(async {
             use crate::supervision::termination;
             let store = crate::app::open_store(&config).await?;
@@ -278,7 +285,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-    }
+        Command::Audit(_) => Ok(()),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -51,7 +51,7 @@ pub struct MeansDetail {
 async fn audit_lookup(app: &App, actor: &Actor, subject: String) -> Result<(), LifecycleError> {
     app.store
         .append(AuditEvent::new(
-            "helpdesk.lookup",
+            crate::audit::catalogue::HELPDESK_LOOKUP,
             actor.audit_name(),
             subject,
             json!({}),

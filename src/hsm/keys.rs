@@ -437,6 +437,15 @@ impl Inventory {
         self.entries.iter().find(|e| e.info.label == label)
     }
 
+    /// `(kid, public key)` of every key of `kind` that has a public key, active first.
+    pub fn public_keys(&self, kind: KeyKind) -> Vec<(Kid, PublicKey)> {
+        self.entries
+            .iter()
+            .filter(|e| e.info.kind == kind)
+            .filter_map(|e| Some((e.info.kid.clone()?, e.public.clone()?)))
+            .collect()
+    }
+
     /// Every key, for listings.
     pub fn infos(&self) -> Vec<KeyInfo> {
         self.entries.iter().map(|e| e.info.clone()).collect()

@@ -74,6 +74,28 @@ pub trait Sealer: Send + Sync {
     async fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, HsmError>;
 }
 
+/// A public EC P-256 `audit-sign` key as JWK members (base64url), published so that
+/// checkpoints and exported bundles can be verified without the HSM (R-LOG-2).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditPublicKey {
+    /// JWK thumbprint.
+    pub kid: String,
+    /// X coordinate.
+    pub x: String,
+    /// Y coordinate.
+    pub y: String,
+}
+
+/// Signs audit checkpoints with the HSM `audit-sign` key (R-LOG-2).
+#[async_trait]
+pub trait AuditSigner: Send + Sync {
+    /// ES256 signature (`r || s`) of `message` by the active `audit-sign` key.
+    async fn sign_audit(&self, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError>;
+    /// Every `audit-sign` public key of the token (active and retired: old checkpoints
+    /// stay verifiable after a rotation).
+    fn audit_keys(&self) -> Vec<AuditPublicKey>;
+}
+
 pub mod init;
 pub mod keys;
 pub mod pkcs11;

@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use cryptoki::context::{CInitializeArgs, Function, Pkcs11};
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 use cryptoki::mechanism::aead::GcmParams;
@@ -38,8 +40,8 @@ use crate::config::HsmConfig;
 use crate::domain::client::SigningAlg;
 
 /// Kinds `open` generates when the token has none: the ID-token signing keys and the
-/// AES key that seals stored secrets.
-const REQUIRED_KINDS: [KeyKind; 3] = [KeyKind::OidcEc, KeyKind::OidcRsa, KeyKind::DataWrap];
+/// AES key that seals stored secrets, and the audit checkpoint key (R-LOG-2).
+const REQUIRED_KINDS: [KeyKind; 4] = [KeyKind::OidcEc, KeyKind::OidcRsa, KeyKind::DataWrap, KeyKind::AuditSign];
 
 /// Format byte of a sealed value.
 const SEALED_V1: u8 = 1;
@@ -131,6 +133,8 @@ struct HsmInner {
     /// Swapped whole on refresh; readers clone the `Arc` and never wait on the token.
     inventory: RwLock<Arc<Inventory>>,
     jwks: RwLock<Arc<Vec<u8>>>,
+    /// Labels of the keys `open` generated, until the caller audits them (R-LOG-1).
+    generated: Mutex<Vec<String>>,
 }
 
 impl fmt::Debug for Pkcs11Hsm {
@@ -149,7 +153,7 @@ impl Pkcs11Hsm {
     /// async code). With `auto_init` (the embedded SoftHSM default) it first points
     /// `SOFTHSM2_CONF` at `{data_dir}/softhsm/softhsm2.conf` unless the variable is set,
     /// creates the token with random PINs when it does not exist, and in every case
-    /// generates `oidc-sign-1` (EC P-256) and `oidc-sign-rsa-1` (RSA-3072) inside the token
+    /// generates `oidc-sign-1` (EC P-256) and `oidc-sign-rsa-1` (RSA-3072) and `audit-sign-1` (EC P-256, R-LOG-2) inside the token
     /// when the token has no key of that kind. The user PIN comes from `pin_env`
     /// (`EIDGATE_HSM_PIN`), else from `pin_file`.
     pub fn open(config: &HsmConfig, data_dir: &Path) -> Result<Pkcs11Hsm, HsmError> {
@@ -200,11 +204,24 @@ impl Pkcs11Hsm {
                 retired_key_publish: config.retired_key_publish,
                 inventory: RwLock::new(Arc::new(Inventory::default())),
                 jwks: RwLock::new(Arc::new(Inventory::default().jwks_json())),
+                generated: Mutex::new(Vec::new()),
             }),
         };
         hsm.ensure_keys(&REQUIRED_KINDS)?;
         hsm.refresh_keys_blocking()?;
         Ok(hsm)
+    }
+
+    /// The labels of the keys [`Pkcs11Hsm::open`] generated, once (the caller records
+    /// them in the audit log: key management, R-LOG-1).
+    pub fn take_generated(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .inner
+                .generated
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// Label of the token.
@@ -317,6 +334,11 @@ impl Pkcs11Hsm {
                     let next = max_generation(session, *kind)? + 1;
                     generate(session, *kind, next)?;
                     tracing::info!(token = %self.inner.token_label, key = %kind.label(next), "generated HSM key");
+                    self.inner
+                        .generated
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .push(kind.label(next));
                 }
             }
             Ok(())
@@ -346,10 +368,9 @@ impl Pkcs11Hsm {
     }
 }
 
-#[async_trait]
-impl Signer for Pkcs11Hsm {
-    async fn sign(&self, alg: SigningAlg, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError> {
-        let kind = kind_for(alg);
+impl Pkcs11Hsm {
+    /// Signs with the active key of `kind` by `alg`'s mechanism.
+    async fn sign_kind(&self, kind: KeyKind, alg: SigningAlg, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError> {
         let (label, id, kid) = {
             let inventory = self.inventory();
             let entry = inventory
@@ -382,6 +403,35 @@ impl Signer for Pkcs11Hsm {
             )));
         }
         Ok((kid, signature))
+    }
+}
+
+#[async_trait]
+impl crate::hsm::AuditSigner for Pkcs11Hsm {
+    async fn sign_audit(&self, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError> {
+        self.sign_kind(KeyKind::AuditSign, SigningAlg::ES256, message).await
+    }
+
+    fn audit_keys(&self) -> Vec<crate::hsm::AuditPublicKey> {
+        self.inventory()
+            .public_keys(KeyKind::AuditSign)
+            .into_iter()
+            .filter_map(|(kid, public)| match public {
+                PublicKey::Ec { x, y, .. } => Some(crate::hsm::AuditPublicKey {
+                    kid: kid.0,
+                    x: URL_SAFE_NO_PAD.encode(x),
+                    y: URL_SAFE_NO_PAD.encode(y),
+                }),
+                PublicKey::Rsa { .. } => None,
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Signer for Pkcs11Hsm {
+    async fn sign(&self, alg: SigningAlg, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError> {
+        self.sign_kind(kind_for(alg), alg, message).await
     }
 
     fn active_kid(&self, alg: SigningAlg) -> Result<Kid, HsmError> {

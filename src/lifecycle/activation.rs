@@ -124,7 +124,7 @@ pub async fn start(app: &App, identifier: &str, code: &str, ip: IpAddr) -> Resul
     let (Some(person), Some(rec)) = (person, matched) else {
         for rec in &candidates {
             let audit = AuditEvent::new(
-                "activation.failed",
+                crate::audit::catalogue::ACTIVATION_FAILED,
                 format!("ip:{ip}"),
                 format!("means:{}", rec.means.id),
                 json!({"attempt": rec.activation_attempts + 1}),
@@ -145,7 +145,7 @@ pub async fn start(app: &App, identifier: &str, code: &str, ip: IpAddr) -> Resul
     let activation = crate::random::token();
     ephemeral::put_json(app.ephemeral.as_ref(), &key(&activation), &pending, ACTIVATION_TTL).await?;
     let audit = AuditEvent::new(
-        "activation.started",
+        crate::audit::catalogue::ACTIVATION_STARTED,
         format!("holder:{}", person.id),
         format!("means:{}", rec.means.id),
         json!({}),
@@ -352,7 +352,7 @@ async fn finish(
     });
     write.validity = Some((now, now + crate::oidc::token::secs(app.config.means.validity)));
     let audit = AuditEvent::new(
-        "means.activated",
+        crate::audit::catalogue::MEANS_ACTIVATED,
         format!("holder:{}", pending.person),
         format!("means:{}", pending.means),
         json!({"terms_version": terms, "security_advice_version": advice, "credential": "set"}),

@@ -33,9 +33,9 @@ impl From<LifecycleError> for Problem {
         let detail = e.to_string();
         match e {
             LifecycleError::NotFound => Problem::not_found(),
-            LifecycleError::Forbidden(_) => {
-                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(detail)
-            }
+            LifecycleError::Forbidden(_) => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+                .detail(detail)
+                .denied(),
             LifecycleError::Verification(_) => Problem::new(
                 StatusCode::FORBIDDEN,
                 "verification-failed",
@@ -163,6 +163,7 @@ pub fn account_routes() -> Router<Arc<App>> {
         .route("/account", axum::routing::get(crate::web::pages::get_account))
         .route("/account/login", axum::routing::get(get_account_login))
         .route("/account/api/means", axum::routing::get(get_account_means))
+        .route("/account/api/me", axum::routing::get(get_account_me))
         .route("/account/api/means/{id}/suspend", post(post_account_suspend))
         .route("/account/api/means/{id}/revoke", post(post_account_revoke))
         .route("/account/api/means/{id}/password", post(post_account_password))
@@ -219,6 +220,66 @@ async fn get_account_means(State(app): State<Arc<App>>, headers: HeaderMap) -> R
         .map(super::service::MeansView::from)
         .collect();
     let mut r = Json(json!({"means": means})).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
+
+/// Most events shown per means on the holder's page.
+const HOLDER_EVENTS_PER_MEANS: i64 = 200;
+
+/// `GET /account/api/me` (R-SUP-4, GDPR art. 15): the personal data held about the holder,
+/// their means, and the audit events of their own means (time in UTC, event, who acted as
+/// a role, and the non-secret details).
+async fn get_account_me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let session = holder(&app, &headers).await?;
+    let person_id = session.authn.person;
+    let person = app
+        .store
+        .person(person_id)
+        .await
+        .map_err(LifecycleError::from)?
+        .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in first"))?;
+    let means = app
+        .store
+        .means_of_holder(person_id)
+        .await
+        .map_err(LifecycleError::from)?;
+    let mut events = Vec::new();
+    for m in &means {
+        let records = app
+            .store
+            .audit_by_subject(&format!("means:{}", m.id), HOLDER_EVENTS_PER_MEANS)
+            .await
+            .map_err(LifecycleError::from)?;
+        events.extend(records.iter().map(|r| {
+            let actor_role = r.event.actor.split(':').next().unwrap_or("system");
+            json!({
+                "means": m.id.to_string(),
+                "seq": r.seq,
+                "time": crate::audit::rfc3339(r.time),
+                "event": r.event.event_type,
+                "by": actor_role,
+                "details": r.event.data,
+            })
+        }));
+    }
+    let views: Vec<super::service::MeansView> = means.iter().map(super::service::MeansView::from).collect();
+    let mut r = Json(json!({
+        "person": {
+            "identifier": person.identifier.to_string(),
+            "given_name": person.given_name,
+            "family_name": person.family_name,
+            "birthdate": person.birthdate,
+            "proofing_loa": person.proofing_loa,
+            "attributes": person.attributes,
+        },
+        "means": views,
+        "events": events,
+    }))
+    .into_response();
     r.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),

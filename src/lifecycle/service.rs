@@ -161,7 +161,7 @@ pub async fn apply_for(app: &App, actor: &Actor, application: Application) -> Re
         version: 1,
     };
     let audit = AuditEvent::new(
-        "means.applied",
+        crate::audit::catalogue::MEANS_APPLIED,
         actor.audit_name(),
         format!("means:{}", means.id),
         json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "renewal": basis}),
@@ -196,7 +196,7 @@ pub async fn approve(app: &App, actor: &Actor, id: MeansId) -> Result<Approved, 
     write.activation_code = Some((codes::hash(&activation_code)?, expires));
     write.revocation_secret = Some(codes::hash(&revocation_secret)?);
     let audit = AuditEvent::new(
-        "means.approved",
+        crate::audit::catalogue::MEANS_APPROVED,
         actor.audit_name(),
         format!("means:{id}"),
         json!({"registered_by": registrar, "activation_code_generated": true, "activation_expires_at": expires,
@@ -220,7 +220,7 @@ pub async fn reject(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Resu
     let rec = record(app, id).await?;
     let to = state::apply(rec.means.status, &Command::Reject)?;
     let audit = AuditEvent::new(
-        "means.rejected",
+        crate::audit::catalogue::MEANS_REJECTED,
         actor.audit_name(),
         format!("means:{id}"),
         json!({"reason": reason}),
@@ -436,9 +436,9 @@ async fn change_status_once(
             });
         }
         let event = match command {
-            StatusCommand::Suspend => "means.suspended",
-            StatusCommand::Revoke => "means.revoked",
-            StatusCommand::Reactivate => "means.reactivated",
+            StatusCommand::Suspend => crate::audit::catalogue::MEANS_SUSPENDED,
+            StatusCommand::Revoke => crate::audit::catalogue::MEANS_REVOKED,
+            StatusCommand::Reactivate => crate::audit::catalogue::MEANS_REACTIVATED,
         };
         let audit = AuditEvent::new(
             event,
@@ -497,7 +497,7 @@ async fn verify_caller(
     let id = rec.means.id;
     let fail = |why: &'static str| async move {
         let audit = AuditEvent::new(
-            "helpdesk.verification_failed",
+            crate::audit::catalogue::HELPDESK_VERIFICATION_FAILED,
             actor.audit_name(),
             format!("means:{id}"),
             json!({"method": v.method.as_str(), "command": command.as_str(), "why": why}),
@@ -527,7 +527,7 @@ async fn verify_caller(
                 .await?;
             if !ok {
                 let audit = AuditEvent::new(
-                    "helpdesk.revocation_secret_wrong",
+                    crate::audit::catalogue::HELPDESK_REVOCATION_SECRET_WRONG,
                     actor.audit_name(),
                     format!("means:{id}"),
                     json!({"command": command.as_str()}),
@@ -602,7 +602,7 @@ pub async fn expire_due(app: &App) -> Result<usize, LifecycleError> {
             continue;
         };
         let audit = AuditEvent::new(
-            "means.expired",
+            crate::audit::catalogue::MEANS_EXPIRED,
             "system",
             format!("means:{}", m.id),
             json!({"from": m.status}),

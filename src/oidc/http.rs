@@ -463,7 +463,7 @@ async fn logout_endpoint(
     };
     if let Some(s) = &ended {
         let event = AuditEvent::new(
-            "logout",
+            crate::audit::catalogue::LOGOUT,
             format!("holder:{}", s.authn.person),
             format!("means:{}", s.authn.means),
             json!({"sid": s.authn.sid}),

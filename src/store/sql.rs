@@ -27,7 +27,7 @@ use super::{
     AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo,
     RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
 };
-use crate::audit::{chain_hash, AuditEvent, AuditRecord};
+use crate::audit::{chain_hash, AuditEvent, AuditRecord, Checkpoint, CheckpointKind};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::{EidMeans, MeansStatus};
@@ -493,6 +493,38 @@ impl AuditRepo for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        super::audit::audit_after(self, after, limit).await
+    }
+
+    async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError> {
+        super::audit::audit_head(self).await
+    }
+
+    async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        super::audit::insert_checkpoint(self, checkpoint).await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        super::audit::checkpoints(self).await
+    }
+
+    async fn last_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
+        super::audit::last_checkpoint(self, kind).await
+    }
+
+    async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError> {
+        super::audit::audit_cursor(self, name).await
+    }
+
+    async fn set_audit_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
+        super::audit::set_audit_cursor(self, name, value).await
+    }
+
+    async fn prune_audit(&self, up_to: i64) -> Result<u64, StoreError> {
+        super::audit::prune_audit(self, up_to).await
     }
 }
 

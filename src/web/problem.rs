@@ -21,7 +21,15 @@ pub struct Problem {
     /// Seconds to wait before retrying (also sent as `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// An operator tried to exceed their rights: the router's audit layer records it as
+    /// `operator.access_denied` (R-LOG-4, R-SEC-3).
+    #[serde(skip)]
+    pub denied: bool,
 }
+
+/// Response extension of a [`Problem`] marked `denied`: the reason, for the audit layer.
+#[derive(Clone, Debug)]
+pub struct Denied(pub String);
 
 impl Problem {
     /// A problem of type `name` with `status` and `title`.
@@ -32,7 +40,14 @@ impl Problem {
             status: status.as_u16(),
             detail: None,
             retry_after: None,
+            denied: false,
         }
+    }
+
+    /// Marks an attempt to exceed granted rights (audited by the router).
+    pub fn denied(mut self) -> Self {
+        self.denied = true;
+        self
     }
 
     /// Adds a detail.
@@ -66,6 +81,10 @@ impl IntoResponse for Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
+        if self.denied {
+            let reason = self.detail.clone().unwrap_or_else(|| self.title.clone());
+            response.extensions_mut().insert(Denied(reason));
+        }
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

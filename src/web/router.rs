@@ -42,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/account.js", get(pages::get_account_js))
         .route("/static/helpdesk.js", get(pages::get_helpdesk_js))
         .fallback(|| async { crate::web::Problem::not_found() })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), audit_denials))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -55,6 +56,42 @@ pub fn router(app: Arc<App>) -> Router {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
     router.with_state(app)
+}
+
+/// Records every refusal marked [`crate::web::problem::Denied`] (an operator acting beyond
+/// their roles or on their own means) as `operator.access_denied`, with the operator the
+/// bearer token names, the method and the path (R-LOG-4, R-SEC-3). The alert rule
+/// `operator_exceeds_role` reads these records.
+async fn audit_denials(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let bearer = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(denied) = response.extensions().get::<crate::web::problem::Denied>() {
+        let actor = match crate::admin::auth::authenticate(&app, bearer.as_deref()).await {
+            Ok(op) => format!("operator:{}", op.person),
+            Err(_) => "unknown".to_owned(),
+        };
+        let event = crate::audit::AuditEvent::new(
+            crate::audit::catalogue::OPERATOR_ACCESS_DENIED,
+            actor,
+            "operator-api",
+            json!({"reason": denied.0, "method": method, "path": path}),
+        );
+        if let Err(e) = app.store.append(event).await {
+            tracing::warn!(error = %e, "operator refusal not audited");
+        }
+    }
+    response
 }
 
 async fn get_healthz() -> &'static str {

@@ -1,6 +1,8 @@
 //! The one integration-test binary (STYLE §1.8): shared helpers in `support`, one module
 //! per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod audit;
+mod audit_catalogue;
 mod cli;
 mod client_auth;
 mod helpdesk;

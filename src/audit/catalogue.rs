@@ -1,0 +1,96 @@
+//! The event catalogue (R-LOG-1, R-LOG-4): every event type eidgate writes, the R-LOG-1
+//! item it covers, and whether it also goes to the external sink. Emitters use these
+//! constants; `audit::sink` and `audit::report` classify records by them.
+
+/// One catalogue entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventSpec {
+    /// `event_type` as stored.
+    pub name: &'static str,
+    /// The R-LOG-1 item (or other requirement) it records.
+    pub covers: &'static str,
+    /// Also written to the external sink (failures, denials, alerts: R-LOG-4).
+    pub external: bool,
+}
+
+macro_rules! catalogue {
+    ($($konst:ident = $name:literal, $covers:literal, $external:literal;)*) => {
+        $(
+            #[doc = concat!("`", $name, "`: ", $covers)]
+            pub const $konst: &str = $name;
+        )*
+        /// Every event type.
+        pub const EVENTS: &[EventSpec] = &[
+            $(EventSpec { name: $name, covers: $covers, external: $external },)*
+        ];
+    };
+}
+
+catalogue! {
+    SYSTEM_START = "system.start", "start of the system and of logging, with its parameters", false;
+    SYSTEM_STOP = "system.stop", "stop of the system and of logging", false;
+    SYSTEM_CLOCK_JUMP = "system.clock_jump", "clock change detected (R-LOG-3)", true;
+    AUDIT_PRUNED = "audit.pruned", "destruction of expired records (R-LOG-6)", false;
+    AUDIT_REPORT = "audit.report", "daily analysis / weekly summary (R-LOG-4)", true;
+    ALERT_RAISED = "alert.raised", "alert on intrusion, brute force, exceeded rights (R-LOG-4)", true;
+    LOGIN_SUCCESS = "login.success", "login", false;
+    LOGIN_FAILURE = "login.failure", "failed login attempt", true;
+    LOGOUT = "logout", "logout", false;
+    AUTHN_COUNTER_REGRESSION = "authn.counter_regression", "FIDO signature counter went back (cloned key)", true;
+    CLIENT_IMPORTED = "client.imported", "creation/change of a relying party account", false;
+    PERSON_IMPORTED = "person.imported", "creation of a user account", false;
+    PERSON_REGISTERED = "person.registered", "creation of a user account", false;
+    PERSON_PROOFED = "person.proofed", "identity proofing of a user", false;
+    OPERATOR_IMPORTED = "operator.imported", "creation of an operator account", false;
+    OPERATOR_ROLES_CHANGED = "operator.roles_changed", "change/deletion of an operator account", false;
+    OPERATOR_ACCESS_DENIED = "operator.access_denied", "attempt to exceed granted rights", true;
+    MEANS_IMPORTED = "means.imported", "creation of a credential", false;
+    MEANS_APPLIED = "means.applied", "request for a means (first or renewed)", false;
+    MEANS_APPROVED = "means.approved", "approval; generation of activation code", false;
+    MEANS_REJECTED = "means.rejected", "rejection", false;
+    MEANS_ACTIVATED = "means.activated", "delivery of a means and the holder's acceptance", false;
+    MEANS_SUSPENDED = "means.suspended", "request to suspend", false;
+    MEANS_REVOKED = "means.revoked", "request to revoke", false;
+    MEANS_REACTIVATED = "means.reactivated", "change of a credential's status", false;
+    MEANS_EXPIRED = "means.expired", "end of a credential", false;
+    ACTIVATION_STARTED = "activation.started", "delivery of a means", false;
+    ACTIVATION_FAILED = "activation.failed", "failed activation attempt", true;
+    HELPDESK_LOOKUP = "helpdesk.lookup", "operator access to holder data", false;
+    HELPDESK_VERIFICATION_FAILED = "helpdesk.verification_failed", "failed holder verification", true;
+    HELPDESK_REVOCATION_SECRET_WRONG = "helpdesk.revocation_secret_wrong", "failed revocation authentication", true;
+    KEY_GENERATED = "key.generated", "key management: generation", false;
+    KEY_ROTATED = "key.rotated", "key management: rotation (generation and retirement)", false;
+}
+
+/// The entry of `name`.
+pub fn find(name: &str) -> Option<&'static EventSpec> {
+    EVENTS.iter().find(|e| e.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_log_1_catalogue_names_are_unique_and_dotted() {
+        let mut names: Vec<&str> = EVENTS.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "duplicate event names");
+        assert!(EVENTS.iter().all(|e| e.name.contains('.') || e.name == "logout"));
+    }
+
+    #[test]
+    fn r_log_4_failures_and_denials_go_to_the_sink() {
+        for name in [
+            LOGIN_FAILURE,
+            OPERATOR_ACCESS_DENIED,
+            HELPDESK_VERIFICATION_FAILED,
+            ALERT_RAISED,
+        ] {
+            assert!(find(name).is_some_and(|e| e.external), "{name}");
+        }
+        assert!(!find(LOGIN_SUCCESS).is_some_and(|e| e.external));
+    }
+}

@@ -1,0 +1,125 @@
+//! The audit chain's integrity data (R-LOG-2, R-LOG-4, R-LOG-6): keyset paging over the
+//! records, the chain head, signed checkpoints and prune anchors, and the cursors of the
+//! jobs that read the chain (external sink and alerts).
+//!
+//! Checkpoints are not chained records: they sign the chain. The HSM signs, the caller
+//! (`audit::checkpoint`) hands the signed value here.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::rows::{self, audit_columns};
+use super::sql::SqlStore;
+use super::{Backend, Store as _, StoreError};
+use crate::audit::{AuditRecord, Checkpoint, CheckpointKind};
+
+const SELECT_AUDIT_AFTER: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+);
+const SELECT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+const INSERT_CHECKPOINT: &str =
+    "INSERT INTO audit_checkpoints (kind, seq, hash, time, kid, signature) VALUES ($1, $2, $3, $4, $5, $6)";
+/// Anchors sort before checkpoints at the same seq ("prune" > "checkpoint" would not).
+const SELECT_CHECKPOINTS: &str = "SELECT kind, seq, hash, time, kid, signature FROM audit_checkpoints \
+                                  ORDER BY seq, CASE kind WHEN 'prune' THEN 0 ELSE 1 END";
+const DELETE_PRUNED: &str = "DELETE FROM audit_log WHERE seq <= $1";
+/// Served by the primary key `(kind, seq)`.
+const SELECT_LAST_CHECKPOINT: &str = "SELECT kind, seq, hash, time, kid, signature FROM audit_checkpoints \
+                                      WHERE kind = $1 ORDER BY seq DESC LIMIT 1";
+const SELECT_CURSOR: &str = "SELECT value FROM audit_cursors WHERE name = $1";
+const UPSERT_CURSOR: &str = "INSERT INTO audit_cursors (name, value) VALUES ($1, $2) \
+                             ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+
+pub(super) async fn audit_after(store: &SqlStore, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+    if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let found: Vec<AnyRow> = sqlx::query(SELECT_AUDIT_AFTER)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&store.pool)
+        .await?;
+    found.iter().map(rows::audit_record).collect()
+}
+
+pub(super) async fn audit_head(store: &SqlStore) -> Result<(i64, [u8; 32]), StoreError> {
+    let row = sqlx::query(SELECT_HEAD)
+        .fetch_optional(&store.pool)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("audit_head row is missing".into()))?;
+    Ok((row.try_get("seq")?, rows::hash32(row.try_get("hash")?)?))
+}
+
+pub(super) async fn insert_checkpoint(store: &SqlStore, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    sqlx::query(INSERT_CHECKPOINT)
+        .bind(checkpoint.kind.as_str())
+        .bind(checkpoint.seq)
+        .bind(checkpoint.hash.to_vec())
+        .bind(checkpoint.time)
+        .bind(checkpoint.kid.as_str())
+        .bind(checkpoint.signature.clone())
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn checkpoints(store: &SqlStore) -> Result<Vec<Checkpoint>, StoreError> {
+    let found: Vec<AnyRow> = sqlx::query(SELECT_CHECKPOINTS).fetch_all(&store.pool).await?;
+    found.iter().map(checkpoint).collect()
+}
+
+pub(super) async fn last_checkpoint(store: &SqlStore, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
+    let row = sqlx::query(SELECT_LAST_CHECKPOINT)
+        .bind(kind.as_str())
+        .fetch_optional(&store.pool)
+        .await?;
+    row.as_ref().map(checkpoint).transpose()
+}
+
+fn checkpoint(row: &AnyRow) -> Result<Checkpoint, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Checkpoint {
+        kind: CheckpointKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("checkpoint kind {kind:?}")))?,
+        seq: row.try_get("seq")?,
+        hash: rows::hash32(row.try_get("hash")?)?,
+        time: row.try_get("time")?,
+        kid: row.try_get("kid")?,
+        signature: row.try_get("signature")?,
+    })
+}
+
+pub(super) async fn audit_cursor(store: &SqlStore, name: &str) -> Result<i64, StoreError> {
+    let row = sqlx::query(SELECT_CURSOR)
+        .bind(name)
+        .fetch_optional(&store.pool)
+        .await?;
+    match row {
+        Some(row) => Ok(row.try_get("value")?),
+        None => Ok(0),
+    }
+}
+
+pub(super) async fn set_audit_cursor(store: &SqlStore, name: &str, value: i64) -> Result<(), StoreError> {
+    sqlx::query(UPSERT_CURSOR)
+        .bind(name)
+        .bind(value)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn prune_audit(store: &SqlStore, up_to: i64) -> Result<u64, StoreError> {
+    let mut conn = store.pool.acquire().await?;
+    let sqlite = store.backend() == Backend::Sqlite;
+    if sqlite {
+        // Overwrite the freed pages with zeros: the records are destroyed, not just unlinked.
+        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
+    }
+    let deleted = sqlx::query(DELETE_PRUNED).bind(up_to).execute(&mut *conn).await;
+    if sqlite {
+        sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *conn).await?;
+    }
+    Ok(deleted?.rows_affected())
+}
