@@ -111,6 +111,11 @@ impl App {
     pub fn now(&self) -> UnixTime {
         self.clock.now()
     }
+
+    /// Now, UTC milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }
 
 /// Opens the HSM off the runtime (creating the embedded SoftHSM token on first start);

@@ -9,6 +9,12 @@ use crate::domain::UnixTime;
 pub trait Clock: Send + Sync {
     /// Now.
     fn now(&self) -> UnixTime;
+
+    /// Now in milliseconds (orders events within one second, e.g. a token issued just
+    /// after a status change of its means).
+    fn now_ms(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The system clock, with an adjustable offset for tests (`0` in production).
@@ -27,6 +33,11 @@ impl SystemClock {
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
         time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::SeqCst)
+    }
+
+    fn now_ms(&self) -> i64 {
+        let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        i64::try_from(ms).unwrap_or(i64::MAX) + self.offset.load(Ordering::SeqCst).saturating_mul(1000)
     }
 }
 

@@ -16,7 +16,6 @@ use crate::domain::loa::{Amr, Loa};
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::person::NaturalPerson;
 use crate::domain::secret::Password;
-use crate::ephemeral::StatusEvent;
 use crate::oidc::code;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::grant::Authentication;
@@ -376,13 +375,7 @@ async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Resul
         }
         Err(e) => return Err(e.into()),
     }
-    if let Err(e) = app
-        .ephemeral
-        .publish(&StatusEvent::MeansChanged { means: means.id })
-        .await
-    {
-        tracing::warn!(error = %e, "status event not published");
-    }
+    crate::lifecycle::service::publish(app, means.id).await;
     Ok(())
 }
 

@@ -86,10 +86,12 @@ pub struct Approved {
     pub revocation_secret: String,
 }
 
-async fn publish(app: &App, means: MeansId) {
+/// After a committed status change: marks the means' older access tokens dead and tells
+/// every instance to drop cached state.
+pub(crate) async fn publish(app: &App, means: MeansId) {
     // Access tokens issued before this moment stop working even if the means becomes
     // active again (they are opaque and not indexed by means).
-    let marker = app.now().to_string();
+    let marker = app.now_ms().to_string();
     if let Err(e) = app
         .ephemeral
         .put(

@@ -67,6 +67,9 @@ pub struct AccessGrant {
     pub authn: Authentication,
     /// Issued at.
     pub iat: UnixTime,
+    /// Issued at, milliseconds (compared with status-change markers of the means).
+    #[serde(default)]
+    pub issued_ms: i64,
     /// Expiry.
     pub exp: UnixTime,
 }

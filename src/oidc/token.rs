@@ -348,6 +348,7 @@ async fn issue(
         claims: claims.clone(),
         authn: authn.clone(),
         iat: now,
+        issued_ms: app.now_ms(),
         exp: now + access_ttl,
     };
     ephemeral::put_json(

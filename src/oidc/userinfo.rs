@@ -45,7 +45,7 @@ pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant
             .ok()
             .and_then(|t| t.parse().ok())
             .unwrap_or(i64::MAX);
-        if grant.iat <= at {
+        if grant.issued_ms <= at {
             return Err(invalid());
         }
     }

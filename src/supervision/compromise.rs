@@ -40,13 +40,7 @@ pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &st
             Ok(_) | Err(StoreError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Err(e) = app
-            .ephemeral
-            .publish(&crate::ephemeral::StatusEvent::MeansChanged { means: id })
-            .await
-        {
-            tracing::warn!(error = %e, "status event not published");
-        }
+        crate::lifecycle::service::publish(app, id).await;
     }
     let notice = Notice {
         id: uuid::Uuid::new_v4().to_string(),

@@ -733,3 +733,24 @@ async fn r_life_4_access_tokens_from_before_a_suspension_stay_dead_after_reactiv
     let fresh = login_tokens(&server, "rp", HOLDER, PASSWORD, "openid").await;
     assert_eq!(userinfo(fresh["access_token"].as_str().unwrap().to_owned()).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_life_4_a_token_issued_in_the_same_second_after_a_reactivation_works() {
+    let (server, staff, token) = desk().await;
+    let means = staff.holder_means.as_str();
+    assert_eq!(helpdesk_in_person(&server, &token, means, "suspend").await.status, 200);
+    assert_eq!(
+        helpdesk_in_person(&server, &token, means, "reactivate").await.status,
+        200
+    );
+    // No clock advance: the new token is issued within the second of the reactivation.
+    let fresh = login_tokens(&server, "rp", HOLDER, PASSWORD, "openid").await;
+    let status = reqwest::Client::new()
+        .get(server.at("/userinfo"))
+        .bearer_auth(fresh["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
