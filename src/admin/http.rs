@@ -217,6 +217,9 @@ fn security_or_admin(op: &Operator) -> Result<(), Problem> {
 #[derive(Deserialize)]
 struct YearQuery {
     year: i32,
+    /// `html` for the readable page; JSON otherwise.
+    #[serde(default)]
+    format: Option<String>,
 }
 
 /// `GET /admin/v1/reports/annual?year=YYYY` (R-SUP-1; roles security or admin).
@@ -228,6 +231,16 @@ async fn get_annual_report(
     let op = operator(&app, &headers).await?;
     security_or_admin(&op)?;
     match crate::supervision::report::annual(app.store.as_ref(), q.year).await {
+        Ok(report) if q.format.as_deref() == Some("html") => {
+            let mut r = crate::web::pages::html_page(
+                StatusCode::OK,
+                &format!("Annual report {}", report.year),
+                &crate::supervision::report::html_body(&report),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(r)
+        }
         Ok(report) => Ok(no_store(report)),
         Err(crate::supervision::report::ReportError::Year) => Err(Problem::bad_request("year out of range")),
         Err(crate::supervision::report::ReportError::Store(_)) => Err(Problem::unavailable()),

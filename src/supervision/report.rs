@@ -133,3 +133,31 @@ pub async fn annual(store: &dyn Store, year: i32) -> Result<AnnualReport, Report
         issued_during_year: issued_counts,
     })
 }
+
+/// The report as an HTML fragment (tables; every value escaped).
+pub fn html_body(report: &AnnualReport) -> String {
+    use crate::web::pages::escape;
+    let table = |caption: &str, counts: &Counts| {
+        let mut rows = String::new();
+        for (kind, n) in &counts.by_kind {
+            rows.push_str(&format!("<tr><th scope=\"row\">{}</th><td>{n}</td></tr>", escape(kind)));
+        }
+        format!(
+            "<table><caption>{}</caption><thead><tr><th scope=\"col\">Kind of means</th><th scope=\"col\">Number</th></tr></thead>\
+             <tbody>{rows}</tbody><tfoot><tr><th scope=\"row\">Total</th><td>{}</td></tr></tfoot></table>",
+            escape(caption),
+            counts.total
+        )
+    };
+    format!(
+        "{}{}",
+        table(
+            &format!("Users of valid means on 31 December {}", report.year),
+            &report.valid_on_31_december
+        ),
+        table(
+            &format!("Means issued during {}", report.year),
+            &report.issued_during_year
+        )
+    )
+}

@@ -83,6 +83,20 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A small HTML page with a title and an HTML body the caller escaped.
+pub fn html_page(status: StatusCode, title: &str, body_html: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main><h1>{t}</h1>{body_html}</main></body></html>",
+        t = escape(title)
+    );
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
 /// A small HTML page with a title and a message, e.g. the 400 page of an untrusted
 /// authorization request (never a redirect) or the logout confirmation.
 pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {

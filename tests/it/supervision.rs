@@ -283,3 +283,26 @@ async fn r_ops_4_compromised_means_is_suspended_and_an_unsent_notice_alerts_afte
         json!([])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_sup_1_annual_report_has_a_readable_page() {
+    use crate::support::operators::{get, operator_token, provision_staff, ADMIN};
+    let server = TestServer::start().await;
+    provision_staff(&server).await;
+    let admin = operator_token(&server, ADMIN).await;
+    let year = time::OffsetDateTime::now_utc().year();
+    let r = reqwest::Client::new()
+        .get(server.at(&format!("/admin/v1/reports/annual?year={year}&format=html")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    assert!(page.contains(&format!("Users of valid means on 31 December {year}")));
+    assert!(page.contains("<th scope=\"row\">password</th>"));
+    let json = get(&server, &format!("/admin/v1/reports/annual?year={year}"), &admin).await;
+    let total = json.body["valid_on_31_december"]["total"].as_u64().unwrap();
+    assert!(page.contains(&format!("<th scope=\"row\">Total</th><td>{total}</td>")));
+}
