@@ -104,12 +104,38 @@ pub struct App {
     pub discovery: Arc<Vec<u8>>,
     /// External sink and alert rules (R-LOG-4).
     pub audit: Arc<crate::audit::sink::Shipper>,
+    /// When a clock jump was detected and not yet resolved by a security officer (UTC
+    /// seconds; 0 = none). While set, no token is issued (R-OPS-3, DESIGN "When a
+    /// dependency fails": clock jump).
+    pub clock_alarm: std::sync::atomic::AtomicI64,
 }
 
 impl App {
     /// Now, UTC seconds.
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Raises the clock alarm: token issuance stops until [`App::resolve_clock_alarm`].
+    pub fn raise_clock_alarm(&self) {
+        let _ = self.clock_alarm.compare_exchange(
+            0,
+            self.now().max(1),
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// When the unresolved clock alarm was raised, if any.
+    pub fn clock_alarm(&self) -> Option<i64> {
+        let at = self.clock_alarm.load(std::sync::atomic::Ordering::SeqCst);
+        (at != 0).then_some(at)
+    }
+
+    /// Clears the clock alarm (a security officer checked the time source).
+    pub fn resolve_clock_alarm(&self) -> Option<i64> {
+        let at = self.clock_alarm.swap(0, std::sync::atomic::Ordering::SeqCst);
+        (at != 0).then_some(at)
     }
 
     /// Now, UTC milliseconds.
@@ -180,6 +206,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         passwords,
         discovery,
         audit,
+        clock_alarm: std::sync::atomic::AtomicI64::new(0),
     });
     spawn_key_refresh(&app, hsm);
     spawn_expiry_sweep(&app);
@@ -270,7 +297,8 @@ const CLOCK_JUMP_TOLERANCE: i64 = 2;
 
 /// Ships to the sink every `audit.sink_interval`, signs checkpoints every
 /// `checkpoint_every` records or `checkpoint_interval`, writes due reports, and records a
-/// wall-clock jump against the monotonic clock as `system.clock_jump` (R-LOG-3; suspending token issuance on a jump is not done yet).
+/// wall-clock jump against the monotonic clock as `system.clock_jump` (R-LOG-3) and
+/// raises the clock alarm that stops token issuance until it is resolved (R-OPS-3).
 fn spawn_audit_jobs(app: &Arc<App>) {
     let weak = Arc::downgrade(app);
     let every = app.config.audit.sink_interval.max(Duration::from_millis(100));
@@ -298,6 +326,7 @@ fn spawn_audit_jobs(app: &Arc<App>) {
                     "clock",
                     serde_json::json!({"wall_delta_seconds": wall_delta, "monotonic_delta_seconds": mono_delta}),
                 );
+                app.raise_clock_alarm();
                 if let Err(e) = app.store.append(event).await {
                     tracing::warn!(error = %e, "could not record a clock jump");
                 }

@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/operators/{identifier}", get(get_operator).put(put_operator))
         .route("/admin/v1/reports/annual", get(get_annual_report))
         .route("/admin/v1/incidents", post(post_incident))
+        .route("/admin/v1/clock/resolve", post(post_clock_resolve))
         .route("/admin/v1/maintenance", post(post_maintenance))
         .route("/maintenance", get(get_maintenance))
         .route("/admin/v1/means/{id}/compromised", post(post_compromised))
@@ -347,4 +348,26 @@ async fn post_notice_sent(
         Err(crate::store::StoreError::NotFound) => Err(Problem::not_found()),
         Err(_) => Err(Problem::unavailable()),
     }
+}
+
+/// `POST /admin/v1/clock/resolve` (R-OPS-3; role security): the time source was checked;
+/// token issuance resumes. Audited with how long issuance was paused.
+async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    if !op.has(crate::domain::operator::Role::Security) {
+        return Err(
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail("the security role is required")
+        );
+    }
+    let Some(raised) = app.resolve_clock_alarm() else {
+        return Ok(no_store(json!({ "clock_alarm": "none" })));
+    };
+    let audit = crate::audit::AuditEvent::new(
+        "system.clock_resolved",
+        format!("operator:{}", op.person),
+        "clock",
+        json!({"raised_at": raised, "paused_seconds": app.now() - raised}),
+    );
+    app.store.append(audit).await.map_err(|_| Problem::unavailable())?;
+    Ok(no_store(json!({ "clock_alarm": "resolved", "raised_at": raised })))
 }

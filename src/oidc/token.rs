@@ -117,6 +117,13 @@ impl From<crate::hsm::HsmError> for OAuthError {
 
 /// Runs a token request for an authenticated `client`.
 pub async fn exchange(app: &App, client: &Client, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    // R-OPS-3: after a clock jump no token carries a time we cannot vouch for.
+    if app.clock_alarm().is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "token issuance is paused until the clock is checked",
+        ));
+    }
     match request {
         TokenRequest::AuthorizationCode {
             code,

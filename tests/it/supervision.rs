@@ -306,3 +306,28 @@ async fn r_sup_1_annual_report_has_a_readable_page() {
     let total = json.body["valid_on_31_december"]["total"].as_u64().unwrap();
     assert!(page.contains(&format!("<th scope=\"row\">Total</th><td>{total}</td>")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_ops_3_a_clock_jump_pauses_token_issuance_until_a_security_officer_resolves_it() {
+    use crate::support::operators::{operator_token, post, provision_staff, ADMIN};
+    use crate::support::server::{browser, code_for, exchange};
+    let server = TestServer::start().await;
+    provision_staff(&server).await;
+    server
+        .import(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
+        .await;
+    let security = operator_token(&server, ADMIN).await;
+    let (code, verifier) = code_for(&server, &browser(), "rp").await;
+
+    server.app.raise_clock_alarm();
+    let r = exchange(&server, "rp", &code, &verifier).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["error"], "temporarily_unavailable");
+
+    let r = post(&server, "/admin/v1/clock/resolve", &security, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["clock_alarm"], "resolved");
+    assert!(server.app.clock_alarm().is_none());
+    let records = server.app.store.audit_by_subject("clock", 100).await.unwrap();
+    assert!(records.iter().any(|r| r.event.event_type == "system.clock_resolved"));
+}
