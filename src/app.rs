@@ -108,6 +108,8 @@ pub struct App {
     /// seconds; 0 = none). While set, no token is issued (R-OPS-3, DESIGN "When a
     /// dependency fails": clock jump).
     pub clock_alarm: std::sync::atomic::AtomicI64,
+    /// Availability per service and open incidents (R-OPS-1, R-OPS-2).
+    pub availability: crate::monitor::availability::Availability,
 }
 
 impl App {
@@ -207,9 +209,11 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         discovery,
         audit,
         clock_alarm: std::sync::atomic::AtomicI64::new(0),
+        availability: crate::monitor::availability::Availability::default(),
     });
     spawn_key_refresh(&app, hsm);
     spawn_expiry_sweep(&app);
+    spawn_availability(&app);
     spawn_audit_jobs(&app);
     Ok(app)
 }
@@ -362,6 +366,27 @@ fn spawn_key_refresh(app: &Arc<App>, hsm: Arc<Pkcs11Hsm>) {
             }
             if let Err(e) = hsm.refresh_keys().await {
                 tracing::warn!(error = %e, "HSM key inventory refresh failed");
+            }
+        }
+    });
+}
+
+/// Probes readiness and evaluates availability every 30 s (R-OPS-1, R-OPS-2).
+fn spawn_availability(app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let Some(app) = weak.upgrade() else { return };
+            let ready = app.store.ping().await.is_ok() && app.signer.check().await.is_ok();
+            if !ready {
+                app.availability.probe_failed(app.now());
+            }
+            match crate::monitor::availability::evaluate(&app).await {
+                Ok(closed) if !closed.is_empty() => tracing::warn!(incidents = closed.len(), "incidents recorded"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "availability evaluation failed"),
             }
         }
     });

@@ -36,6 +36,7 @@ pub mod ephemeral;
 pub mod helpdesk;
 pub mod hsm;
 pub mod lifecycle;
+pub mod monitor;
 pub mod oidc;
 pub mod random;
 pub mod store;

@@ -35,7 +35,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/means/{id}/reject", post(post_reject))
         .route("/admin/v1/operators/{identifier}", get(get_operator).put(put_operator))
         .route("/admin/v1/reports/annual", get(get_annual_report))
-        .route("/admin/v1/incidents", post(post_incident))
+        .route("/admin/v1/incidents", post(post_incident).get(get_incidents))
+        .route("/admin/v1/availability", get(get_availability))
         .route("/admin/v1/clock/resolve", post(post_clock_resolve))
         .route("/admin/v1/maintenance", post(post_maintenance))
         .route("/maintenance", get(get_maintenance))
@@ -370,4 +371,25 @@ async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> 
     );
     app.store.append(audit).await.map_err(|_| Problem::unavailable())?;
     Ok(no_store(json!({ "clock_alarm": "resolved", "raised_at": raised })))
+}
+
+/// `GET /admin/v1/incidents` (roles security or admin): recorded incidents, newest first.
+async fn get_incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    security_or_admin(&op)?;
+    let list = app.store.incidents(500).await.map_err(|_| Problem::unavailable())?;
+    Ok(no_store(json!({ "incidents": list })))
+}
+
+/// `GET /admin/v1/availability` (roles security or admin): today's availability per
+/// service (R-OPS-1: at least 98% of each day).
+async fn get_availability(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    security_or_admin(&op)?;
+    let now = app.now();
+    let days: Vec<_> = crate::monitor::availability::SERVICES
+        .iter()
+        .map(|s| app.availability.day(s, now))
+        .collect();
+    Ok(no_store(json!({ "availability": days })))
 }

@@ -390,6 +390,17 @@ impl super::NoticeRepo for CachedStore {
 }
 
 #[async_trait]
+impl super::IncidentRepo for CachedStore {
+    async fn insert_incident(&self, incident: &super::IncidentRecord, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.insert_incident(incident, audit).await
+    }
+
+    async fn incidents(&self, limit: i64) -> Result<Vec<super::IncidentRecord>, StoreError> {
+        self.inner.incidents(limit).await
+    }
+}
+
+#[async_trait]
 impl Store for CachedStore {
     fn backend(&self) -> Backend {
         self.inner.backend()

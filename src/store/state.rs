@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::rows::{self, means_columns};
 use super::sql::SqlStore;
-use super::{Notice, NoticeRepo, ProviderStateRepo, StoreError};
+use super::{IncidentRecord, IncidentRepo, Notice, NoticeRepo, ProviderStateRepo, StoreError};
 use crate::audit::AuditEvent;
 use crate::domain::means::EidMeans;
 
@@ -104,5 +104,44 @@ impl NoticeRepo for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(notice).collect()
+    }
+}
+
+const INSERT_INCIDENT: &str =
+    "INSERT INTO incidents (id, service, started_at, ended_at, record) VALUES ($1, $2, $3, $4, $5)";
+const SELECT_INCIDENTS: &str =
+    "SELECT id, service, started_at, ended_at, record FROM incidents ORDER BY started_at DESC LIMIT $1";
+
+#[async_trait]
+impl IncidentRepo for SqlStore {
+    async fn insert_incident(&self, i: &IncidentRecord, audit: AuditEvent) -> Result<(), StoreError> {
+        let record = serde_json::to_string(&i.record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.begin_audited().await?;
+        sqlx::query(INSERT_INCIDENT)
+            .bind(i.id.as_str())
+            .bind(i.service.as_str())
+            .bind(i.started_at)
+            .bind(i.ended_at)
+            .bind(record)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit(&audit).await?;
+        Ok(())
+    }
+
+    async fn incidents(&self, limit: i64) -> Result<Vec<IncidentRecord>, StoreError> {
+        let rows = sqlx::query(SELECT_INCIDENTS).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let record: String = r.try_get("record")?;
+                Ok(IncidentRecord {
+                    id: r.try_get("id")?,
+                    service: r.try_get("service")?,
+                    started_at: r.try_get("started_at")?,
+                    ended_at: r.try_get("ended_at")?,
+                    record: serde_json::from_str(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
     }
 }

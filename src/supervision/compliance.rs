@@ -21,6 +21,8 @@ pub struct Entry {
     pub tests: Vec<String>,
     /// Source files that mention the ID.
     pub implemented_in: Vec<String>,
+    /// Configuration keys that set how the requirement is met.
+    pub configuration: Vec<&'static str>,
     /// `covered` (tests), `claimed-untested` (code, no test), `not covered`.
     pub status: &'static str,
 }
@@ -33,6 +35,53 @@ pub struct Report {
     /// Requirements mentioned in code but proven by no test.
     pub claimed_untested: Vec<String>,
 }
+
+/// Configuration keys per requirement (a unit test checks that each key's field exists in
+/// `config.rs`).
+pub const CONFIGURATION: &[(&str, &[&str])] = &[
+    (
+        "R-AUTH-4",
+        &[
+            "login.account_failures",
+            "login.ip_attempts",
+            "login.global_attempts",
+            "login.window",
+            "login.totp_lock_after",
+            "login.password_lock_after",
+        ],
+    ),
+    (
+        "R-AUTH-6",
+        &[
+            "hsm.module",
+            "hsm.token_label",
+            "hsm.pin_file",
+            "hsm.sessions",
+            "hsm.max_in_flight",
+        ],
+    ),
+    ("R-AUTH-7", &["tls.mode", "tls.cert", "tls.key"]),
+    ("R-DATA-3", &["country"]),
+    (
+        "R-ISS-3",
+        &["means.activation_code_ttl", "means.activation_max_attempts"],
+    ),
+    ("R-LOG-2", &["audit.checkpoint_every", "audit.checkpoint_interval"]),
+    ("R-LOG-4", &["audit.sink_path", "audit.webhook_url", "audit.syslog_udp"]),
+    ("R-LOG-6", &["audit.retention"]),
+    ("R-REG-1", &["terms.terms_version", "terms.security_advice_version"]),
+    ("R-SEC-1", &["tls.mode"]),
+    (
+        "R-SEC-5",
+        &[
+            "limits.body_bytes",
+            "limits.param_chars",
+            "limits.request_timeout",
+            "limits.concurrency",
+        ],
+    ),
+    ("R-SUP-2", &["loa.caps"]),
+];
 
 /// Requirement IDs with their summaries, in document order.
 pub fn requirements(text: &str) -> Vec<(String, String)> {
@@ -155,11 +204,17 @@ pub fn report(root: &Path) -> std::io::Result<Report> {
         if status == "claimed-untested" {
             claimed_untested.push(id.clone());
         }
+        let configuration = CONFIGURATION
+            .iter()
+            .find(|(r, _)| *r == id)
+            .map(|(_, keys)| keys.to_vec())
+            .unwrap_or_default();
         entries.push(Entry {
             id,
             summary,
             tests: t,
             implemented_in: c,
+            configuration,
             status,
         });
     }
@@ -185,6 +240,17 @@ mod tests {
         );
         assert!(ids_in_test_name("layering_sql_only_in_store").is_empty());
         assert_eq!(ids_in_test_name("r_data_3"), vec!["R-DATA-3"]);
+    }
+
+    #[test]
+    fn compliance_configuration_keys_exist_in_the_config() {
+        let source = include_str!("../config.rs");
+        for (_, keys) in CONFIGURATION {
+            for key in *keys {
+                let field = key.rsplit('.').next().unwrap_or(key);
+                assert!(source.contains(&format!("pub {field}:")), "{key} is not a config field");
+            }
+        }
     }
 
     #[test]

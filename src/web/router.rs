@@ -42,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/account.js", get(pages::get_account_js))
         .route("/static/helpdesk.js", get(pages::get_helpdesk_js))
         .fallback(|| async { crate::web::Problem::not_found() })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), count_availability))
         .layer(axum::middleware::from_fn_with_state(app.clone(), audit_denials))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
@@ -114,4 +115,20 @@ async fn get_readyz(State(app): State<Arc<App>>) -> Response {
         Json(json!({ "database": state(database), "ephemeral": state(ephemeral), "hsm": state(hsm) })),
     )
         .into_response()
+}
+
+/// Counts the answers of the tracked services per minute (R-OPS-1): server errors
+/// (including time-outs and 503 when a dependency is down) count against availability.
+async fn count_availability(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let service = crate::monitor::availability::service_of(request.uri().path());
+    let response = next.run(request).await;
+    if let Some(service) = service {
+        app.availability
+            .record(service, response.status().is_server_error(), app.now());
+    }
+    response
 }

@@ -331,3 +331,48 @@ async fn r_ops_3_a_clock_jump_pauses_token_issuance_until_a_security_officer_res
     let records = server.app.store.audit_by_subject("clock", 100).await.unwrap();
     assert!(records.iter().any(|r| r.event.event_type == "system.clock_resolved"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_ops_1_r_ops_2_availability_is_tracked_and_an_outage_becomes_a_classified_incident() {
+    use crate::support::operators::{get, operator_token, provision_staff, ADMIN};
+    use crate::support::server::post_form;
+    use eidgate::monitor::availability::evaluate;
+    let server = TestServer::start().await;
+    provision_staff(&server).await;
+    let app = &server.app;
+    // The middleware counts the token endpoint's answers (a 400 is not a server error).
+    let r = post_form(&server, "/token", None, &[("grant_type", "authorization_code")]).await;
+    assert_eq!(r.status, 401);
+    let (total, failed) = app.availability.counts("token", app.now());
+    assert!(total >= 1 && failed == 0, "{total} {failed}");
+
+    // An hour and a minute of a failing token service, then recovery.
+    assert!(evaluate(app).await.unwrap().is_empty());
+    for _ in 0..61 {
+        for _ in 0..4 {
+            app.availability.record("token", true, app.now());
+        }
+        app.clock.advance(60);
+        assert!(evaluate(app).await.unwrap().is_empty(), "still open");
+    }
+    app.availability.record("token", false, app.now());
+    app.clock.advance(60);
+    let closed = evaluate(app).await.unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].service, "token");
+    assert_eq!(closed[0].record["significant"], true, "{}", closed[0].record);
+    assert!(closed[0].record["notification"].is_object());
+
+    let admin = operator_token(&server, ADMIN).await; // the clock moved past the first token
+    let listed = get(&server, "/admin/v1/incidents", &admin).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["incidents"][0]["service"], "token");
+    let availability = get(&server, "/admin/v1/availability", &admin).await;
+    let services: Vec<&str> = availability.body["availability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, vec!["helpdesk", "login", "token"]);
+}
