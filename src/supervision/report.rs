@@ -48,6 +48,39 @@ struct Timeline {
     active: bool,
 }
 
+/// Replays one audit record into the per-means state at the end of the year and the list
+/// of means issued during it. Records after the year are ignored, so a means valid on 31
+/// December counts even if it was revoked later.
+fn observe(
+    state: &mut HashMap<MeansId, Timeline>,
+    issued: &mut Vec<MeansId>,
+    r: &crate::audit::AuditRecord,
+    year_start: i64,
+    year_end: i64,
+) {
+    if r.time >= year_end {
+        return;
+    }
+    let Some(id) = r
+        .event
+        .subject
+        .strip_prefix("means:")
+        .and_then(|s| s.parse::<MeansId>().ok())
+    else {
+        return;
+    };
+    let t = state.entry(id).or_default();
+    match r.event.event_type.as_str() {
+        "means.imported" | "means.activated" | "means.reactivated" => t.active = true,
+        "means.suspended" | "means.revoked" | "means.expired" => t.active = false,
+        _ => {}
+    }
+    let issuance = matches!(r.event.event_type.as_str(), "means.approved" | "means.imported");
+    if issuance && r.time >= year_start {
+        issued.push(id);
+    }
+}
+
 /// Makes the report for `year` from the audit chain and the means registry.
 pub async fn annual(store: &dyn Store, year: i32) -> Result<AnnualReport, ReportError> {
     let start = time::Date::from_calendar_date(year, time::Month::January, 1).map_err(|_| ReportError::Year)?;
@@ -63,27 +96,7 @@ pub async fn annual(store: &dyn Store, year: i32) -> Result<AnnualReport, Report
         let Some(last) = page.last() else { break };
         from = last.seq + 1;
         for r in &page {
-            if r.time >= year_end {
-                continue;
-            }
-            let Some(id) = r
-                .event
-                .subject
-                .strip_prefix("means:")
-                .and_then(|s| s.parse::<MeansId>().ok())
-            else {
-                continue;
-            };
-            let t = state.entry(id).or_default();
-            match r.event.event_type.as_str() {
-                "means.imported" | "means.activated" | "means.reactivated" => t.active = true,
-                "means.suspended" | "means.revoked" | "means.expired" => t.active = false,
-                _ => {}
-            }
-            let issuance = matches!(r.event.event_type.as_str(), "means.approved" | "means.imported");
-            if issuance && r.time >= year_start {
-                issued.push(id);
-            }
+            observe(&mut state, &mut issued, r, year_start, year_end);
         }
     }
 
@@ -160,4 +173,44 @@ pub fn html_body(report: &AnnualReport) -> String {
             &report.issued_during_year
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditEvent, AuditRecord};
+
+    fn record(seq: i64, time: i64, event: &str, means: MeansId) -> AuditRecord {
+        AuditRecord {
+            seq,
+            time,
+            event: AuditEvent::new(event, "test", format!("means:{means}"), serde_json::json!({})),
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    #[test]
+    fn r_sup_1_a_means_valid_on_31_december_counts_even_if_revoked_later() {
+        let y2025 = time::macros::datetime!(2025-01-01 00:00 UTC).unix_timestamp();
+        let y2026 = time::macros::datetime!(2026-01-01 00:00 UTC).unix_timestamp();
+        let (a, b, c) = (MeansId::new(), MeansId::new(), MeansId::new());
+        let log = [
+            record(1, y2025 + 100, "means.approved", a),
+            record(2, y2025 + 200, "means.activated", a),
+            record(3, y2025 + 300, "means.imported", b),
+            record(4, y2025 + 400, "means.suspended", b),
+            record(5, y2025 - 10, "means.imported", c), // issued in 2024, active through 2025
+            record(6, y2026 + 50, "means.revoked", a),  // after the year: does not count
+        ];
+        let mut state = HashMap::new();
+        let mut issued = Vec::new();
+        for r in &log {
+            observe(&mut state, &mut issued, r, y2025, y2026);
+        }
+        assert!(state[&a].active, "revoked in 2026, valid on 31 December 2025");
+        assert!(!state[&b].active, "suspended during 2025");
+        assert!(state[&c].active);
+        assert_eq!(issued, vec![a, b], "c was issued in 2024");
+    }
 }
