@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::loa::Loa;
 use crate::domain::means::MeansKind;
-use crate::domain::operator::Operator;
+use crate::domain::operator::{Operator, Role};
 use crate::lifecycle::actor::Actor;
 use crate::lifecycle::service::{self, Application, MeansView};
 use crate::web::problem::parse_json;
@@ -207,13 +207,19 @@ async fn put_operator(
     Ok(no_store(json!({"person": identifier, "roles": updated.roles})))
 }
 
-fn security_or_admin(op: &Operator) -> Result<(), Problem> {
-    if op.has(crate::domain::operator::Role::Security) || op.has(crate::domain::operator::Role::Admin) {
-        Ok(())
-    } else {
-        Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
-            .detail("the security or admin role is required"))
+/// 403 unless the operator holds one of `roles` (the role checks of the supervision
+/// endpoints, which have no service of their own to make them).
+fn require_any(op: &Operator, roles: &[Role]) -> Result<(), Problem> {
+    if roles.iter().any(|r| op.has(*r)) {
+        return Ok(());
     }
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+        .detail(format!("one of the roles {} is required", names.join(", "))))
+}
+
+fn security_or_admin(op: &Operator) -> Result<(), Problem> {
+    require_any(op, &[Role::Security, Role::Admin])
 }
 
 #[derive(Deserialize)]
@@ -272,9 +278,7 @@ async fn post_incident(State(app): State<Arc<App>>, headers: HeaderMap, body: By
 /// one working day ahead.
 async fn post_maintenance(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    if !op.has(crate::domain::operator::Role::Admin) {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail("the admin role is required"));
-    }
+    require_any(&op, &[Role::Admin])?;
     let window: crate::supervision::maintenance::Window = parse_json(&headers, &body)?;
     match crate::supervision::maintenance::announce(
         app.store.as_ref(),
@@ -355,11 +359,7 @@ async fn post_notice_sent(
 /// token issuance resumes. Audited with how long issuance was paused.
 async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    if !op.has(crate::domain::operator::Role::Security) {
-        return Err(
-            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail("the security role is required")
-        );
-    }
+    require_any(&op, &[Role::Security])?;
     let Some(raised) = app.resolve_clock_alarm() else {
         return Ok(no_store(json!({ "clock_alarm": "none" })));
     };
