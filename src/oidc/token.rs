@@ -27,8 +27,8 @@ use crate::store::{RefreshOutcome, RefreshRecord, StoreError};
 /// How long a redeemed code is remembered to detect replays.
 const CODE_REPLAY_MEMORY: Duration = Duration::from_secs(600);
 
-/// A token request, by grant type.
-#[derive(Debug, PartialEq, Eq)]
+/// A token request, by grant type. `Debug` redacts the code, verifier and refresh token.
+#[derive(PartialEq, Eq)]
 pub enum TokenRequest {
     /// `authorization_code` (RFC 6749 §4.1.3).
     AuthorizationCode {
@@ -46,6 +46,34 @@ pub enum TokenRequest {
         /// A narrower scope, if asked.
         scope: Option<String>,
     },
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenRequest::AuthorizationCode { redirect_uri, .. } => f
+                .debug_struct("AuthorizationCode")
+                .field("code", &"[redacted]")
+                .field("redirect_uri", redirect_uri)
+                .field("verifier", &"[redacted]")
+                .finish(),
+            TokenRequest::RefreshToken { scope, .. } => f
+                .debug_struct("RefreshToken")
+                .field("refresh_token", &"[redacted]")
+                .field("scope", scope)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenRequest {
@@ -76,8 +104,8 @@ impl TokenRequest {
     }
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+/// A successful token response (RFC 6749 §5.1). `Debug` redacts the tokens.
+#[derive(Serialize)]
 pub struct TokenResponse {
     /// Opaque bearer access token.
     pub access_token: String,
@@ -423,6 +451,19 @@ pub fn secs(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_sec_2_token_requests_never_print_their_secrets() {
+        let p = Params::parse(
+            b"grant_type=authorization_code&code=c0de-s3cret&code_verifier=v3rifier",
+            100,
+        )
+        .unwrap();
+        let shown = format!("{:?}", TokenRequest::parse(&p).unwrap());
+        assert!(!shown.contains("c0de-s3cret") && !shown.contains("v3rifier"), "{shown}");
+        let p = Params::parse(b"grant_type=refresh_token&refresh_token=r3fresh", 100).unwrap();
+        assert!(!format!("{:?}", TokenRequest::parse(&p).unwrap()).contains("r3fresh"));
+    }
 
     #[test]
     fn grant_types_parse_and_unknown_ones_are_unsupported() {
