@@ -110,9 +110,52 @@ pub struct App {
     pub clock_alarm: std::sync::atomic::AtomicI64,
     /// Availability per service and open incidents (R-OPS-1, R-OPS-2).
     pub availability: crate::monitor::availability::Availability,
+    /// The LoA caps from configuration, replaced when the configuration is reloaded
+    /// (SIGHUP) without a restart (R-SUP-2); see [`App::loa_caps`].
+    pub configured_caps: std::sync::RwLock<crate::domain::loa::LoaCaps>,
 }
 
 impl App {
+    /// The LoA caps in force for a new login (R-SUP-2): the configured caps (reloadable)
+    /// lowered by a supervisor's withdrawal recorded in SQL (shared by every instance).
+    /// If the withdrawal cannot be read, this fails closed.
+    pub async fn loa_caps(&self) -> Result<crate::domain::loa::LoaCaps, crate::store::StoreError> {
+        let configured = match self.configured_caps.read() {
+            Ok(c) => *c,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        let withdrawn = self.withdrawn_caps().await?;
+        Ok(configured.min(withdrawn))
+    }
+
+    /// The supervisor's withdrawal (`LoaCaps::OPEN` when none is recorded).
+    pub async fn withdrawn_caps(&self) -> Result<crate::domain::loa::LoaCaps, crate::store::StoreError> {
+        match self.store.provider_state(LOA_WITHDRAWAL).await? {
+            None => Ok(crate::domain::loa::LoaCaps::OPEN),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|_| crate::store::StoreError::Corrupt("provider_state loa_caps".into())),
+        }
+    }
+
+    /// Applies a reloaded configuration's `[loa] caps` (SIGHUP): new logins follow at
+    /// once. Audited.
+    pub async fn reload_loa_caps(&self, caps: crate::domain::loa::LoaCaps) -> Result<(), crate::store::StoreError> {
+        let before = match self.configured_caps.write() {
+            Ok(mut c) => std::mem::replace(&mut *c, caps),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), caps),
+        };
+        if before != caps {
+            let event = crate::audit::AuditEvent::new(
+                "config.loa_caps_reloaded",
+                "system",
+                "config",
+                serde_json::json!({"before": before, "after": caps}),
+            );
+            self.store.append(event).await?;
+        }
+        Ok(())
+    }
+
     /// Now, UTC seconds.
     pub fn now(&self) -> UnixTime {
         self.clock.now()
@@ -197,6 +240,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
     let audit = Arc::new(shipper(&config)?);
+    let caps = config.loa.caps;
     let app = Arc::new(App {
         config,
         clock: Arc::new(SystemClock::default()),
@@ -209,6 +253,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         discovery,
         audit,
         clock_alarm: std::sync::atomic::AtomicI64::new(0),
+        configured_caps: std::sync::RwLock::new(caps),
         availability: crate::monitor::availability::Availability::default(),
     });
     spawn_key_refresh(&app, hsm);
@@ -217,6 +262,9 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     spawn_audit_jobs(&app);
     Ok(app)
 }
+
+/// `provider_state` name of the supervisor's LoA withdrawal (R-SUP-2).
+pub const LOA_WITHDRAWAL: &str = "loa_caps";
 
 /// The sink tailer from `[audit]` (R-LOG-4).
 pub fn shipper(config: &Config) -> Result<crate::audit::sink::Shipper, AppError> {

@@ -13,8 +13,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::loa::Loa;
-use crate::domain::means::MeansKind;
 
 /// Configuration errors: the server refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -432,43 +430,7 @@ pub struct LoaConfig {
     pub caps: LoaCaps,
 }
 
-/// A cap per kind; a withdrawn kind is absent... set to the lowest it may still assert.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoaCaps {
-    /// Smartcard cap.
-    pub smartcard: Loa,
-    /// FIDO cap.
-    pub fido: Loa,
-    /// Password + TOTP cap.
-    pub totp: Loa,
-    /// Password cap.
-    pub password: Loa,
-}
-
-impl Default for LoaCaps {
-    fn default() -> Self {
-        Self {
-            smartcard: Loa::High,
-            fido: Loa::High,
-            totp: Loa::Substantial,
-            password: Loa::Low,
-        }
-    }
-}
-
-impl LoaCaps {
-    /// The cap of a kind, never above what the kind's factors can prove.
-    pub fn cap(&self, kind: MeansKind) -> Loa {
-        let configured = match kind {
-            MeansKind::Fido => self.fido,
-            MeansKind::Password => self.password,
-            MeansKind::Smartcard => self.smartcard,
-            MeansKind::Totp => self.totp,
-        };
-        configured.min(kind.ceiling())
-    }
-}
+pub use crate::domain::loa::LoaCaps;
 
 /// Smartcard settings.
 #[derive(Debug, Deserialize)]
@@ -565,6 +527,12 @@ pub struct SessionConfig {
     /// Idle limit at low.
     #[serde(deserialize_with = "duration")]
     pub idle_low: Duration,
+    /// Idle limit at substantial (NIST 800-63B AAL2: 30 minutes).
+    #[serde(deserialize_with = "duration")]
+    pub idle_substantial: Duration,
+    /// Idle limit at high (NIST 800-63B AAL3: 15 minutes).
+    #[serde(deserialize_with = "duration")]
+    pub idle_high: Duration,
 }
 
 impl Default for SessionConfig {
@@ -574,6 +542,8 @@ impl Default for SessionConfig {
             max_age_substantial: Duration::from_secs(12 * 3600),
             max_age_high: Duration::from_secs(12 * 3600),
             idle_low: Duration::from_secs(3600),
+            idle_substantial: Duration::from_secs(30 * 60),
+            idle_high: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -757,6 +727,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::loa::Loa;
+    use crate::domain::means::MeansKind;
 
     #[test]
     fn durations_parse() {

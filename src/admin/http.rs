@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{self, OperatorAuthError};
-use super::registry;
+use super::{legal, registry};
 use crate::app::App;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::loa::Loa;
@@ -43,6 +43,11 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/means/{id}/compromised", post(post_compromised))
         .route("/admin/v1/notices", get(get_notices))
         .route("/admin/v1/notices/{id}/sent", post(post_notice_sent))
+        .route("/admin/v1/legal-persons", post(post_legal_person).get(get_legal_person))
+        .route("/admin/v1/mandates", post(post_mandate))
+        .route("/admin/v1/mandates/{id}/delegate", post(post_delegate))
+        .route("/admin/v1/mandates/{id}/{action}", post(post_mandate_change))
+        .route("/admin/v1/loa/caps", get(get_caps).put(put_caps))
 }
 
 impl From<OperatorAuthError> for Problem {
@@ -392,4 +397,84 @@ async fn get_availability(State(app): State<Arc<App>>, headers: HeaderMap) -> Re
         .map(|s| app.availability.day(s, now))
         .collect();
     Ok(no_store(json!({ "availability": days })))
+}
+
+/// `POST /admin/v1/legal-persons` (role registration, R-REG-5).
+async fn post_legal_person(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: legal::LegalRegistration = parse_json(&headers, &body)?;
+    let created_legal = legal::register(&app, &Actor::Operator(op), body).await?;
+    Ok(created(created_legal))
+}
+
+/// `GET /admin/v1/legal-persons?identifier=...`: the legal person and its mandates.
+async fn get_legal_person(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<IdentifierQuery>,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let (found, mandates) = legal::find(&app, &Actor::Operator(op), &q.identifier).await?;
+    Ok(no_store(json!({ "legal_person": found, "mandates": mandates })))
+}
+
+/// `POST /admin/v1/mandates` (role registration, R-BIND-1).
+async fn post_mandate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: legal::MandateRequest = parse_json(&headers, &body)?;
+    let (m, l) = legal::create(&app, &Actor::Operator(op), body).await?;
+    Ok(created(legal::view(&app, &m, &l).await?))
+}
+
+fn mandate_id(text: &str) -> Result<crate::domain::ids::MandateId, Problem> {
+    text.parse().map_err(|_| Problem::not_found())
+}
+
+/// `POST /admin/v1/mandates/{id}/delegate` (role registration, R-BIND-1).
+async fn post_delegate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let id = mandate_id(&id)?;
+    let body: legal::DelegationRequest = parse_json(&headers, &body)?;
+    let (m, l) = legal::delegate(&app, &Actor::Operator(op), id, body).await?;
+    Ok(created(legal::view(&app, &m, &l).await?))
+}
+
+/// `POST /admin/v1/mandates/{id}/suspend|revoke|reactivate` (roles helpdesk or
+/// registration, R-BIND-1).
+async fn post_mandate_change(
+    State(app): State<Arc<App>>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let id = mandate_id(&id)?;
+    let action = match action.as_str() {
+        "suspend" => crate::domain::legal::MandateAction::Suspend,
+        "revoke" => crate::domain::legal::MandateAction::Revoke,
+        "reactivate" => crate::domain::legal::MandateAction::Reactivate,
+        _ => return Err(Problem::not_found()),
+    };
+    let body: legal::MandateChange = parse_json(&headers, &body)?;
+    let (m, l) = legal::change(&app, &Actor::Operator(op), id, action, body).await?;
+    Ok(no_store(legal::view(&app, &m, &l).await?))
+}
+
+/// `GET /admin/v1/loa/caps` (roles admin or security, R-SUP-2).
+async fn get_caps(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    Ok(no_store(legal::caps(&app, &Actor::Operator(op)).await?))
+}
+
+/// `PUT /admin/v1/loa/caps` (role admin, R-SUP-2): lowers or withdraws the LoA of kinds
+/// of means for new logins, at once, on every instance.
+async fn put_caps(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let body: legal::CapsChange = parse_json(&headers, &body)?;
+    Ok(no_store(legal::set_caps(&app, &Actor::Operator(op), body).await?))
 }

@@ -16,16 +16,16 @@ use crate::domain::loa::{Amr, Loa};
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::person::NaturalPerson;
 use crate::domain::secret::Password;
-use crate::oidc::code;
-use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::error::ErrorCode;
 use crate::oidc::grant::Authentication;
 use crate::store::{AuthFactor, Credential};
 
 /// Where the browser goes next, and the session cookie to set when one was created.
 #[derive(Debug)]
 pub struct Completed {
-    /// The client's redirect URI with `code` or `error`, `state`, `iss`.
-    pub redirect_to: String,
+    /// Back to the client's redirect URI (`code` or `error`, `state`, `iss`), or a step
+    /// after the ceremony (legal person, consent).
+    pub next: super::release::Next,
     /// A new SSO session cookie.
     pub session_cookie: Option<String>,
 }
@@ -172,6 +172,15 @@ pub async fn password(
     if means.kind == MeansKind::Totp {
         app.store.clear_auth_failures(means.id, AuthFactor::Password).await?;
         throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
+        // The second factor is not asked for when this means cannot reach the requested
+        // level anyway (e.g. `high` asked of a password + TOTP holder).
+        let reachable = app
+            .loa_caps()
+            .await?
+            .reachable(means.kind, means.loa, person.proofing_loa);
+        if reachable < flow.requested_loa() {
+            return unmet(app, flow, &means, reachable, meta).await.map(Step::Done);
+        }
         let mut waiting = flow.clone();
         waiting.first_factor = Some(FirstFactor {
             person: person.id,
@@ -379,7 +388,10 @@ async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Resul
     Ok(())
 }
 
-/// Ends a flow after a successful ceremony that proved `ceremony` with `amr`.
+/// Ends a ceremony that proved `ceremony` with `amr`: the achieved LoA under the caps in
+/// force now (R-SUP-2), never a lower `acr` than requested
+/// (`unmet_authentication_requirements`), the SSO session, then the steps after the
+/// ceremony and the code ([`super::release::proceed`]).
 pub async fn complete(
     app: &App,
     flow: &LoginFlow,
@@ -389,41 +401,11 @@ pub async fn complete(
     amr: Vec<Amr>,
     meta: &RequestMeta,
 ) -> Result<Completed, AuthnError> {
-    if !flow::finish(app, flow).await? {
-        return Err(AuthnError::FlowNotFound);
-    }
-    let client = app
-        .store
-        .client(&flow.request.client_id)
-        .await?
-        .ok_or(AuthnError::FlowNotFound)?;
-    let cap = app.config.loa.caps.cap(means.kind);
-    let achieved = Loa::achieved(means.loa.min(person.proofing_loa), cap, ceremony);
+    let caps = app.loa_caps().await?;
+    let achieved = Loa::achieved(means.loa.min(person.proofing_loa), caps.cap(means.kind), ceremony);
     let method = means.kind.as_str();
     if achieved < flow.requested_loa() {
-        audit(
-            app,
-            crate::audit::catalogue::LOGIN_FAILURE,
-            method,
-            Some(flow),
-            Some(means),
-            json!({"reason": "unmet_loa", "achieved": achieved, "ip": meta.ip.to_string()}),
-        )
-        .await?;
-        let error = OAuthError::new(
-            ErrorCode::UnmetAuthenticationRequirements,
-            "the requested level of assurance cannot be reached",
-        );
-        let to = code::error_redirect(
-            &flow.request.redirect_uri,
-            flow.request.state.as_deref(),
-            &error,
-            &app.config.issuer,
-        );
-        return Ok(Completed {
-            redirect_to: to,
-            session_cookie: None,
-        });
+        return unmet(app, flow, means, achieved, meta).await;
     }
     let authn = Authentication {
         person: person.id,
@@ -432,6 +414,7 @@ pub async fn complete(
         loa: achieved,
         amr,
         sid: crate::random::token(),
+        mandate: None,
     };
     let cookie = session::create(app, &authn).await?;
     audit(
@@ -443,12 +426,44 @@ pub async fn complete(
         json!({"loa": achieved, "sid": authn.sid, "ip": meta.ip.to_string()}),
     )
     .await?;
-    let to = code::issue_code(app, &flow.request, &client, person, authn)
-        .await
-        .map_err(|_| AuthnError::Unavailable)?;
+    let mut done = flow.clone();
+    done.first_factor = None;
+    done.authenticated = Some(authn);
+    let next = super::release::proceed(app, done).await?;
     Ok(Completed {
-        redirect_to: to,
+        next,
         session_cookie: Some(cookie),
+    })
+}
+
+/// The holder cannot reach the requested level with this means: the flow ends with
+/// `unmet_authentication_requirements`, audited, and never with a lower `acr`.
+pub async fn unmet(
+    app: &App,
+    flow: &LoginFlow,
+    means: &EidMeans,
+    reachable: Loa,
+    meta: &RequestMeta,
+) -> Result<Completed, AuthnError> {
+    audit(
+        app,
+        crate::audit::catalogue::LOGIN_FAILURE,
+        means.kind.as_str(),
+        Some(flow),
+        Some(means),
+        json!({"reason": "unmet_loa", "achieved": reachable, "requested": flow.requested_loa(), "ip": meta.ip.to_string()}),
+    )
+    .await?;
+    let next = super::release::end_with_error(
+        app,
+        flow,
+        ErrorCode::UnmetAuthenticationRequirements,
+        "the requested level of assurance cannot be reached",
+    )
+    .await?;
+    Ok(Completed {
+        next,
+        session_cookie: None,
     })
 }
 

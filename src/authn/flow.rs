@@ -32,6 +32,28 @@ pub struct LoginFlow {
     /// second step is only open after it, for this means.
     #[serde(default)]
     pub first_factor: Option<FirstFactor>,
+    /// The holder has authenticated; the flow waits for the steps after the ceremony
+    /// (choice of legal person, consent) before the code is issued.
+    #[serde(default)]
+    pub authenticated: Option<crate::oidc::grant::Authentication>,
+    /// The legal-person step is done (a mandate is in `authenticated`).
+    #[serde(default)]
+    pub legal_chosen: bool,
+    /// The holder consented to the release in this flow.
+    #[serde(default)]
+    pub consented: bool,
+    /// The step the flow waits for (`legal_person`, `consent`) and what the page shows.
+    #[serde(default)]
+    pub pending: Option<PendingStep>,
+}
+
+/// A step after the ceremony that the holder still has to take.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PendingStep {
+    /// `legal_person` or `consent`.
+    pub next: String,
+    /// What the page needs (choices, claims).
+    pub data: serde_json::Value,
 }
 
 /// A proven first factor waiting for the second (R-MEANS-2).
@@ -68,6 +90,10 @@ pub async fn start(
         browser: hex::encode(fingerprint(browser_cookie)),
         exp: app.now() + crate::oidc::token::secs(app.config.tokens.flow_ttl),
         first_factor: None,
+        authenticated: None,
+        legal_chosen: false,
+        consented: false,
+        pending: None,
     };
     ephemeral::put_json(
         app.ephemeral.as_ref(),

@@ -14,14 +14,13 @@ use serde_json::json;
 
 use super::ceremony::{self, Completed, RequestMeta, Step};
 use super::flow::{self, LoginFlow, BROWSER_COOKIE};
+use super::release::{self, Next};
 use super::session::SESSION_COOKIE;
 use super::AuthnError;
 use crate::app::App;
 use crate::domain::claims;
-use crate::domain::loa::Loa;
 use crate::domain::secret::Password;
-use crate::oidc::code;
-use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::error::ErrorCode;
 use crate::web::middleware::{cookie, set_cookie};
 use crate::web::problem::parse_json;
 use crate::web::Problem;
@@ -33,6 +32,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/authn/flows/{flow}/password", post(post_password))
         .route("/authn/flows/{flow}/totp", post(post_totp))
         .route("/authn/flows/{flow}/cancel", post(post_cancel))
+        .route("/authn/flows/{flow}/consent", post(post_consent))
+        .route("/authn/flows/{flow}/legal_person", post(post_legal_person))
 }
 
 impl From<AuthnError> for Problem {
@@ -66,18 +67,6 @@ async fn load(app: &App, id: &str, headers: &HeaderMap) -> Result<LoginFlow, Pro
     Ok(flow::load(app, id, cookie(headers, BROWSER_COOKIE)).await?)
 }
 
-fn methods_for(loa: Loa) -> Vec<&'static str> {
-    // Only methods that can reach the requested level are offered.
-    let mut methods = Vec::new();
-    if loa <= Loa::Substantial {
-        methods.push("password_totp");
-    }
-    if loa <= Loa::Low {
-        methods.push("password");
-    }
-    methods
-}
-
 async fn get_flow(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
@@ -85,6 +74,18 @@ async fn get_flow(
 ) -> Result<Response, Problem> {
     let flow = load(&app, &id, &headers).await?;
     let requested = flow.requested_loa();
+    if let Some(pending) = &flow.pending {
+        // The holder has authenticated; the page shows the step the flow waits for.
+        let mut body = pending.data.clone();
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("next".into(), json!(pending.next));
+            obj.insert("client_name".into(), json!(flow.client_name));
+            obj.insert("requested_loa".into(), json!(requested.short()));
+        }
+        return Ok(Json(body).into_response());
+    }
+    // Only methods that can reach the requested level under the caps in force now.
+    let methods = app.loa_caps().await.map_err(AuthnError::from)?.methods_for(requested);
     let client = app
         .store
         .client(&flow.request.client_id)
@@ -102,7 +103,7 @@ async fn get_flow(
     Ok(Json(json!({
         "client_name": flow.client_name,
         "requested_loa": requested.short(),
-        "methods": methods_for(requested),
+        "methods": methods,
         "claims": claims,
     }))
     .into_response())
@@ -116,7 +117,17 @@ struct PasswordBody {
 }
 
 fn done(app: &App, completed: Completed) -> Response {
-    let mut response = Json(json!({ "next": "done", "redirect_to": completed.redirect_to })).into_response();
+    let body = match completed.next {
+        Next::Redirect(to) => json!({ "next": "done", "redirect_to": to }),
+        Next::Step(step) => {
+            let mut body = step.data;
+            if let Some(obj) = body.as_object_mut() {
+                obj.insert("next".into(), json!(step.next));
+            }
+            body
+        }
+    };
+    let mut response = Json(body).into_response();
     if let Some(value) = completed.session_cookie {
         let max_age = crate::oidc::token::secs(app.config.session.max_age_low.max(app.config.session.max_age_high));
         if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, app.config.issuer.starts_with("https:")) {
@@ -168,20 +179,62 @@ async fn post_cancel(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let flow = load(&app, &id, &headers).await?;
-    if !flow::finish(&app, &flow).await? {
-        return Err(AuthnError::FlowNotFound.into());
-    }
-    let error = OAuthError::new(ErrorCode::AccessDenied, "the holder cancelled the login");
-    let to = code::error_redirect(
-        &flow.request.redirect_uri,
-        flow.request.state.as_deref(),
-        &error,
-        &app.config.issuer,
-    );
+    let next = release::end_with_error(&app, &flow, ErrorCode::AccessDenied, "the holder cancelled the login").await?;
     Ok(done(
         &app,
         Completed {
-            redirect_to: to,
+            next,
+            session_cookie: None,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    approve: bool,
+}
+
+async fn post_consent(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let flow = load(&app, &id, &headers).await?;
+    let body: ConsentBody = parse_json(&headers, &body)?;
+    let next = release::consent(&app, &flow, body.approve).await?;
+    Ok(done(
+        &app,
+        Completed {
+            next,
+            session_cookie: None,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegalPersonBody {
+    legal_person: String,
+}
+
+async fn post_legal_person(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let flow = load(&app, &id, &headers).await?;
+    let body: LegalPersonBody = parse_json(&headers, &body)?;
+    if body.legal_person.len() > 128 {
+        return Err(AuthnError::BadRequest("legal_person too long".into()).into());
+    }
+    let next = release::choose_legal_person(&app, &flow, &body.legal_person).await?;
+    Ok(done(
+        &app,
+        Completed {
+            next,
             session_cookie: None,
         },
     ))

@@ -6,6 +6,7 @@ pub mod ceremony;
 pub mod flow;
 pub mod http;
 pub mod password;
+pub mod release;
 pub mod password_change;
 pub mod session;
 pub mod throttle;

@@ -24,6 +24,10 @@ pub struct SsoSession {
     pub authn: Authentication,
     /// Hard expiry.
     pub exp: UnixTime,
+    /// Last time the session was used (authentication or SSO): the idle bound counts
+    /// from here.
+    #[serde(default)]
+    pub last_seen: UnixTime,
 }
 
 fn key(cookie: &str) -> String {
@@ -40,6 +44,16 @@ pub fn max_age(app: &App, loa: Loa) -> Duration {
     }
 }
 
+/// Longest idle time for a level (NIST 800-63B: substantial 30 min, high 15 min).
+pub fn idle(app: &App, loa: Loa) -> Duration {
+    let s = &app.config.session;
+    match loa {
+        Loa::Low => s.idle_low,
+        Loa::Substantial => s.idle_substantial,
+        Loa::High => s.idle_high,
+    }
+}
+
 /// Creates a session; returns the cookie value.
 pub async fn create(app: &App, authn: &Authentication) -> Result<String, AuthnError> {
     let cookie = crate::random::token();
@@ -47,18 +61,43 @@ pub async fn create(app: &App, authn: &Authentication) -> Result<String, AuthnEr
     let session = SsoSession {
         authn: authn.clone(),
         exp: authn.auth_time + crate::oidc::token::secs(ttl),
+        last_seen: authn.auth_time,
     };
     ephemeral::put_json(app.ephemeral.as_ref(), &key(&cookie), &session, ttl).await?;
     Ok(cookie)
 }
 
-/// Loads a live session.
+/// Loads a live session: within its level's maximum age and idle bound. A session whose
+/// level has lapsed is no session (`prompt=none` gets `login_required`).
 pub async fn load(app: &App, cookie: &str) -> Result<Option<SsoSession>, AuthnError> {
     if cookie.len() != 43 {
         return Ok(None);
     }
     let session: Option<SsoSession> = ephemeral::decode(app.ephemeral.get(&key(cookie)).await?);
-    Ok(session.filter(|s| s.exp > app.now()))
+    let now = app.now();
+    Ok(session.filter(|s| {
+        let idle_limit = crate::oidc::token::secs(idle(app, s.authn.loa));
+        s.exp > now && now - s.last_seen.max(s.authn.auth_time) < idle_limit
+    }))
+}
+
+/// Marks a session used now (an SSO answer), for the rest of its lifetime.
+pub async fn touch(app: &App, cookie: &str, session: &SsoSession) -> Result<(), AuthnError> {
+    let now = app.now();
+    let left = u64::try_from(session.exp - now).unwrap_or(0);
+    if left == 0 {
+        return Ok(());
+    }
+    let mut fresh = session.clone();
+    fresh.last_seen = now;
+    ephemeral::put_json(
+        app.ephemeral.as_ref(),
+        &key(cookie),
+        &fresh,
+        Duration::from_secs(left),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Ends a session.

@@ -158,7 +158,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         return crate::cli::audit::run(cmd, config, &runtime);
     }
     let done = match cli.command {
-        Command::Serve => runtime.block_on(serve(config)),
+        Command::Serve => runtime.block_on(serve(config, cli.config.clone())),
         Command::Migrate { json } => runtime.block_on(async {
             crate::app::open_store(&config).await?;
             if json {
@@ -290,13 +290,40 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     done.map(|()| ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let listen = config.listen;
     let app = crate::app::build(config).await.context("starting eidgate")?;
+    spawn_reload_on_hangup(&app, path);
     let listener = std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
     tracing::info!(issuer = %app.config.issuer, %listen, "eidgate is serving");
     crate::app::serve(app, listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// SIGHUP re-reads the configuration file and applies what may change without a restart:
+/// the `[loa] caps` (R-SUP-2). A file that does not load leaves everything as it was.
+fn spawn_reload_on_hangup(app: &std::sync::Arc<crate::app::App>, path: Option<std::path::PathBuf>) {
+    #[cfg(unix)]
+    {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                tracing::warn!("SIGHUP handler not installed; configuration reload unavailable");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                match Config::load(path.as_deref()) {
+                    Ok(fresh) => match app.reload_loa_caps(fresh.loa.caps).await {
+                        Ok(()) => tracing::info!("configuration reloaded: LoA caps applied"),
+                        Err(e) => tracing::error!(error = %e, "LoA caps not applied: audit write failed"),
+                    },
+                    Err(e) => tracing::error!(error = %e, "configuration reload refused; keeping the running one"),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (app, path);
 }
 
 async fn shutdown_signal() {

@@ -68,6 +68,7 @@ pub fn requested_names<'a>(scopes: impl Iterator<Item = &'a str>, individually: 
     for scope in scopes {
         match scope {
             "eidas" => names.extend(EIDAS_NATURAL),
+            "eidas_legal" => names.extend(super::legal::LEGAL_CLAIMS),
             "profile" => names.extend(PROFILE),
             _ => {}
         }
@@ -85,6 +86,41 @@ pub fn release(available: &Map<String, Value>, requested: &[&str], allowed: &[St
         .filter(|name| allowed.iter().any(|a| a == *name))
         .filter_map(|name| available.get(*name).map(|v| ((*name).to_owned(), v.clone())))
         .collect()
+}
+
+/// The claim names a login would release to `client` (requested and allowed, `sub`
+/// aside); legal claims only when the holder acts for a legal person. The consent page
+/// lists exactly these (R-DATA-4).
+pub fn to_release<'a>(requested: &[&'a str], allowed: &[String], with_legal: bool) -> Vec<&'a str> {
+    requested
+        .iter()
+        .copied()
+        .filter(|name| *name != "sub" && allowed.iter().any(|a| a == name))
+        .filter(|name| with_legal || !super::legal::LEGAL_CLAIMS.contains(name))
+        .collect()
+}
+
+/// Whether the holder must be asked before `names` go to the client: never for a
+/// first-party client, at every login for `always`, otherwise when `prompt=consent` was
+/// asked or the stored consent does not cover every name (first time per client and
+/// attribute set). Nothing to release needs no consent.
+pub fn needs_consent(
+    mode: super::client::ConsentMode,
+    prompt_consent: bool,
+    stored: Option<&[String]>,
+    names: &[&str],
+) -> bool {
+    use super::client::ConsentMode;
+    if names.is_empty() {
+        return false;
+    }
+    match mode {
+        ConsentMode::Never => false,
+        ConsentMode::Always => true,
+        ConsentMode::Once => {
+            prompt_consent || !stored.is_some_and(|given| names.iter().all(|n| given.iter().any(|g| g == n)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +153,27 @@ mod tests {
         let out = release(&all, &requested, &allowed);
         assert_eq!(out.len(), 2);
         assert!(!out.contains_key("birthdate"));
+    }
+
+    #[test]
+    fn r_data_4_consent_first_time_per_attribute_set_or_always() {
+        use crate::domain::client::ConsentMode;
+        let given = vec!["family_name".to_owned(), "given_name".to_owned()];
+        assert!(needs_consent(ConsentMode::Once, false, None, &["given_name"]));
+        assert!(!needs_consent(ConsentMode::Once, false, Some(&given), &["given_name"]));
+        assert!(needs_consent(ConsentMode::Once, false, Some(&given), &["given_name", "birthdate"]));
+        assert!(needs_consent(ConsentMode::Once, true, Some(&given), &["given_name"]));
+        assert!(needs_consent(ConsentMode::Always, false, Some(&given), &["given_name"]));
+        assert!(!needs_consent(ConsentMode::Never, true, None, &["given_name"]));
+        assert!(!needs_consent(ConsentMode::Always, false, None, &[]));
+    }
+
+    #[test]
+    fn r_data_4_release_list_excludes_sub_unallowed_and_legal_without_mandate() {
+        let requested = requested_names(["openid", "eidas", "eidas_legal"].into_iter(), &[]);
+        let allowed = vec!["given_name".to_owned(), "legal_name".to_owned(), "sub".to_owned()];
+        assert_eq!(to_release(&requested, &allowed, false), vec!["given_name"]);
+        assert_eq!(to_release(&requested, &allowed, true), vec!["given_name", "legal_name"]);
     }
 
     #[test]

@@ -54,6 +54,14 @@ uuid_id!(
     /// One grant: the tokens issued from one authorization code, revoked together.
     GrantId
 );
+uuid_id!(
+    /// A legal person in the registry (R-REG-5).
+    LegalPersonId
+);
+uuid_id!(
+    /// A mandate: a natural person acting for a legal person (R-BIND-1).
+    MandateId
+);
 
 /// Errors of identifier parsing.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -5,6 +5,7 @@ pub mod claims;
 pub mod client;
 pub mod ids;
 pub mod incident;
+pub mod legal;
 pub mod loa;
 pub mod means;
 pub mod operator;

@@ -45,6 +45,9 @@ impl From<LifecycleError> for Problem {
             LifecycleError::Transition(_) => {
                 Problem::new(StatusCode::CONFLICT, "transition-not-allowed", "Transition not allowed").detail(detail)
             }
+            LifecycleError::Conflict(_) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict with the current state").detail(detail)
+            }
             LifecycleError::Unprocessable(_) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unprocessable",
@@ -167,6 +170,55 @@ pub fn account_routes() -> Router<Arc<App>> {
         .route("/account/api/means/{id}/suspend", post(post_account_suspend))
         .route("/account/api/means/{id}/revoke", post(post_account_revoke))
         .route("/account/api/means/{id}/password", post(post_account_password))
+        .route("/account/api/consents", axum::routing::get(get_account_consents))
+        .route("/account/api/consents/{client}/revoke", post(post_account_consent_revoke))
+}
+
+/// `GET /account/api/consents` (R-DATA-4): the clients the holder consented to and the
+/// claims each may receive.
+async fn get_account_consents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let session = holder(&app, &headers).await?;
+    let consents = app
+        .store
+        .consents_of(session.authn.person)
+        .await
+        .map_err(LifecycleError::from)?;
+    let mut r = Json(json!({ "consents": consents })).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(r)
+}
+
+/// `POST /account/api/consents/{client}/revoke` (R-DATA-4): the holder withdraws a
+/// consent; the next login at that client asks again. Audited.
+async fn post_account_consent_revoke(
+    State(app): State<Arc<App>>,
+    Path(client): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let session = holder(&app, &headers).await?;
+    check_origin(&app, &headers)?;
+    // A JSON body, as for every state change here: a cross-site form cannot send one.
+    let _: serde_json::Map<String, serde_json::Value> = parse_json(&headers, &body)?;
+    let client: crate::domain::ids::ClientId = client.parse().map_err(|_| Problem::not_found())?;
+    let event = crate::audit::AuditEvent::new(
+        "consent.revoked",
+        format!("holder:{}", session.authn.person),
+        format!("client:{client}"),
+        json!({}),
+    );
+    let revoked = app
+        .store
+        .revoke_consent(session.authn.person, &client, event)
+        .await
+        .map_err(LifecycleError::from)?;
+    if !revoked {
+        return Err(Problem::not_found());
+    }
+    Ok(Json(json!({ "client_id": client, "consent": "revoked" })).into_response())
 }
 
 /// `GET /account/login`: an ordinary authorization request of the built-in account

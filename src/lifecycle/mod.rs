@@ -27,6 +27,10 @@ pub enum LifecycleError {
     /// The state machine refuses the command (409).
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// The change conflicts with the current state (409), e.g. a duplicate record or a
+    /// transition of a mandate that its state does not allow.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The request is well-formed but not acceptable (422), e.g. a LoA above the cap.
     #[error("unprocessable: {0}")]
     Unprocessable(String),

@@ -23,6 +23,7 @@ pub fn document(config: &Config) -> Vec<u8> {
         "azp",
     ];
     claims.extend(EIDAS_NATURAL);
+    claims.extend(crate::domain::legal::LEGAL_CLAIMS);
     let acr: Vec<&str> = Loa::ALL
         .iter()
         .rev()

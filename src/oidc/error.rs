@@ -26,6 +26,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// "The Authorization Server requires End-User authentication." (`prompt=none`)
     LoginRequired,
+    /// "The Authorization Server requires End-User consent." (`prompt=none`)
+    ConsentRequired,
+    /// "The Authorization Server requires End-User interaction of some form." (`prompt=none`)
+    InteractionRequired,
     /// The `request` parameter is not supported (OIDC Core §6).
     RequestNotSupported,
     /// The `request_uri` parameter is not supported (OIDC Core §6).
@@ -59,6 +63,8 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::ServerError => "server_error",

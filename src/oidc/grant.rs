@@ -25,6 +25,10 @@ pub struct Authentication {
     pub amr: Vec<Amr>,
     /// SSO session id (`sid`).
     pub sid: String,
+    /// The mandate the holder acts under for a legal person (scope `eidas_legal`,
+    /// R-BIND-1); checked again at every release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandate: Option<crate::domain::ids::MandateId>,
 }
 
 /// Everything an authorization code stands for.

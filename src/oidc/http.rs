@@ -234,12 +234,18 @@ async fn authorize(
 
     // An SSO session that satisfies the request issues a code without interaction.
     let session_cookie = cookie(headers, SESSION_COOKIE);
-    if let Some(redirect) = from_session(app, &request, &client, session_cookie).await? {
-        return Ok(Redirect::to(&redirect).into_response());
-    }
-    if request.prompt.none {
-        return Err(request.error(OAuthError::new(ErrorCode::LoginRequired, "the holder must log in")));
-    }
+    let from_sso = from_session(app, &request, &client, session_cookie).await?;
+    let preset = match from_sso {
+        Sso::Code(redirect) => return Ok(Redirect::to(&redirect).into_response()),
+        Sso::Steps(_, code) if request.prompt.none => {
+            return Err(request.error(OAuthError::new(code, "the holder must take a step at the provider")))
+        }
+        Sso::Steps(authn, _) => Some(authn),
+        Sso::None if request.prompt.none => {
+            return Err(request.error(OAuthError::new(ErrorCode::LoginRequired, "the holder must log in")))
+        }
+        Sso::None => None,
+    };
 
     let (browser, new_cookie) = match cookie(headers, BROWSER_COOKIE).filter(|c| c.len() == 43) {
         Some(c) => (c.to_owned(), false),
@@ -250,9 +256,19 @@ async fn authorize(
     } else {
         client.client_name.clone()
     };
-    let flow = flow::start(app, request.clone(), client_name, &browser)
+    let mut flow = flow::start(app, request.clone(), client_name, &browser)
         .await
         .map_err(|_| request.error(OAuthError::unavailable()))?;
+    if let Some(authn) = preset {
+        // Authenticated by the SSO session; the page takes the remaining steps.
+        flow.authenticated = Some(authn);
+        if let crate::authn::release::Next::Redirect(to) = crate::authn::release::proceed(app, flow.clone())
+            .await
+            .map_err(|_| request.error(OAuthError::unavailable()))?
+        {
+            return Ok(Redirect::to(&to).into_response());
+        }
+    }
     let mut response = Redirect::to(&format!("/login?flow={}", flow.id)).into_response();
     if new_cookie {
         if let Some(c) = set_cookie(
@@ -267,12 +283,48 @@ async fn authorize(
     Ok(response)
 }
 
+/// What an SSO session can do for an authorization request.
+enum Sso {
+    /// Nothing: the holder must log in.
+    None,
+    /// The code, at once.
+    Code(String),
+    /// The authentication holds, but the holder must take a step first (consent, legal
+    /// person); with the error for `prompt=none`.
+    Steps(crate::oidc::grant::Authentication, ErrorCode),
+}
+
 async fn from_session(
     app: &App,
     request: &AuthRequest,
     client: &Client,
     cookie: Option<&str>,
-) -> Result<Option<String>, AuthorizeError> {
+) -> Result<Sso, AuthorizeError> {
+    match session_authentication(app, request, client, cookie).await? {
+        None => Ok(Sso::None),
+        Some((authn, person)) => {
+            let step = crate::authn::release::sso_step(app, request, client, &authn)
+                .await
+                .map_err(|e| request.error(e.into()))?;
+            if let Some(code) = step {
+                return Ok(Sso::Steps(authn, code));
+            }
+            let redirect = code::issue_code(app, request, client, &person, authn)
+                .await
+                .map_err(|e| request.error(e))?;
+            Ok(Sso::Code(redirect))
+        }
+    }
+}
+
+/// The authentication of a live SSO session that satisfies the request (level, age,
+/// means still usable, `id_token_hint`), marked used.
+async fn session_authentication(
+    app: &App,
+    request: &AuthRequest,
+    client: &Client,
+    cookie: Option<&str>,
+) -> Result<Option<(crate::oidc::grant::Authentication, crate::domain::person::NaturalPerson)>, AuthorizeError> {
     let Some(cookie) = cookie else { return Ok(None) };
     if request.prompt.login {
         return Ok(None);
@@ -309,10 +361,8 @@ async fn from_session(
             return Ok(None);
         }
     }
-    let redirect = code::issue_code(app, request, client, &person, s.authn)
-        .await
-        .map_err(|e| request.error(e))?;
-    Ok(Some(redirect))
+    session::touch(app, cookie, &s).await.map_err(unavailable)?;
+    Ok(Some((s.authn, person)))
 }
 
 /// Authenticates the calling client at a back-channel endpoint (`endpoint` = its path).

@@ -412,7 +412,7 @@ async fn issue(
         obj.insert("nonce".into(), serde_json::Value::String(n.to_owned()));
     }
     if !claims.id_token.is_empty() {
-        let released = crate::oidc::userinfo::released_claims(app, client, authn.person, &[], &claims.id_token).await?;
+        let released = crate::oidc::userinfo::released_claims(app, client, authn, &[], &claims.id_token).await?;
         if let Some(obj) = id_claims.as_object_mut() {
             for (k, v) in released {
                 obj.entry(k).or_insert(v);

@@ -9,7 +9,7 @@ use super::grant::{self, AccessGrant};
 use crate::app::App;
 use crate::domain::claims;
 use crate::domain::client::Client;
-use crate::domain::ids::PersonId;
+use super::grant::Authentication;
 use crate::ephemeral;
 
 /// Looks up and checks an access token. Any failure is `invalid_token`, except an
@@ -64,23 +64,35 @@ pub async fn userinfo(app: &App, token: &str) -> Result<Map<String, Value>, OAut
         .client(&grant.client_id)
         .await?
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the client of this token no longer exists"))?;
-    let mut out = released_claims(app, &client, grant.authn.person, &grant.scope, &grant.claims.userinfo).await?;
+    let mut out = released_claims(app, &client, &grant.authn, &grant.scope, &grant.claims.userinfo).await?;
     out.insert("sub".into(), Value::String(grant.sub));
     Ok(out)
 }
 
-/// The claims of `person` that were requested (by `scopes` or individually) and that
-/// `client` may receive (R-AUTH-2, R-DATA-4).
+/// The claims of the authenticated holder that were requested (by `scopes` or
+/// individually) and that `client` may receive (R-AUTH-2, R-DATA-4); the legal person's
+/// claims only while the mandate the holder chose is still usable (R-BIND-1).
 pub async fn released_claims(
     app: &App,
     client: &Client,
-    person: PersonId,
+    authn: &Authentication,
     scopes: &[String],
     individually: &[String],
 ) -> Result<Map<String, Value>, OAuthError> {
-    let person = app.store.person(person).await?.ok_or_else(OAuthError::invalid_grant)?;
+    let person = app
+        .store
+        .person(authn.person)
+        .await?
+        .ok_or_else(OAuthError::invalid_grant)?;
     let country = client.country.as_deref().unwrap_or(&app.config.country);
-    let available = claims::all_natural(&person, country);
+    let mut available = claims::all_natural(&person, country);
+    if let Some(mandate) = authn.mandate {
+        match crate::authn::release::usable_mandate(app, mandate, authn.person, authn.loa).await {
+            Ok(Some((_, legal))) => available.extend(legal.claims(country)),
+            Ok(None) => {}
+            Err(_) => return Err(OAuthError::unavailable()),
+        }
+    }
     let requested = claims::requested_names(scopes.iter().map(String::as_str), individually);
     let mut out = claims::release(&available, &requested, &client.allowed_claims);
     out.remove("sub");

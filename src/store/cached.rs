@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::domain::ids::{LegalPersonId, MandateId};
+use crate::domain::legal::{LegalPerson, Mandate, MandateStatus};
 use tokio::time::Instant;
 
 use super::{
@@ -397,6 +400,75 @@ impl super::IncidentRepo for CachedStore {
 
     async fn incidents(&self, limit: i64) -> Result<Vec<super::IncidentRecord>, StoreError> {
         self.inner.incidents(limit).await
+    }
+}
+
+#[async_trait]
+impl super::LegalRepo for CachedStore {
+    async fn consent(
+        &self,
+        person: PersonId,
+        client: &crate::domain::ids::ClientId,
+    ) -> Result<Option<super::Consent>, StoreError> {
+        self.inner.consent(person, client).await
+    }
+
+    async fn consents_of(&self, person: PersonId) -> Result<Vec<super::Consent>, StoreError> {
+        self.inner.consents_of(person).await
+    }
+
+    async fn grant_consent(&self, consent: &super::Consent, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.grant_consent(consent, audit).await
+    }
+
+    async fn revoke_consent(
+        &self,
+        person: PersonId,
+        client: &crate::domain::ids::ClientId,
+        audit: AuditEvent,
+    ) -> Result<bool, StoreError> {
+        self.inner.revoke_consent(person, client, audit).await
+    }
+
+    async fn insert_legal_person(&self, legal: &LegalPerson, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.insert_legal_person(legal, audit).await
+    }
+
+    async fn legal_person(&self, id: LegalPersonId) -> Result<Option<LegalPerson>, StoreError> {
+        self.inner.legal_person(id).await
+    }
+
+    async fn legal_person_by_identifier(
+        &self,
+        identifier: &crate::domain::ids::PersonIdentifier,
+    ) -> Result<Option<LegalPerson>, StoreError> {
+        self.inner.legal_person_by_identifier(identifier).await
+    }
+
+    async fn insert_mandate(&self, mandate: &Mandate, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.insert_mandate(mandate, audit).await
+    }
+
+    async fn mandate(&self, id: MandateId) -> Result<Option<Mandate>, StoreError> {
+        self.inner.mandate(id).await
+    }
+
+    async fn mandates_of_person(&self, person: PersonId) -> Result<Vec<Mandate>, StoreError> {
+        self.inner.mandates_of_person(person).await
+    }
+
+    async fn mandates_of_legal_person(&self, legal: LegalPersonId) -> Result<Vec<Mandate>, StoreError> {
+        self.inner.mandates_of_legal_person(legal).await
+    }
+
+    async fn set_mandate_status(
+        &self,
+        id: MandateId,
+        version: i64,
+        status: MandateStatus,
+        audit: AuditEvent,
+    ) -> Result<Mandate, StoreError> {
+        self.inner.set_mandate_status(id, version, status, audit).await
     }
 }
 

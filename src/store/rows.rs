@@ -260,18 +260,18 @@ pub fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Stor
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode JSON: {e}")))
 }
 
-fn parse_uuid(row: &AnyRow, column: &str) -> Result<uuid::Uuid, StoreError> {
+pub(super) fn parse_uuid(row: &AnyRow, column: &str) -> Result<uuid::Uuid, StoreError> {
     let text: String = row.try_get(column)?;
     uuid::Uuid::parse_str(&text).map_err(|e| corrupt(column, e))
 }
 
-fn parse_optional_uuid(row: &AnyRow, column: &str) -> Result<Option<uuid::Uuid>, StoreError> {
+pub(super) fn parse_optional_uuid(row: &AnyRow, column: &str) -> Result<Option<uuid::Uuid>, StoreError> {
     let text: Option<String> = row.try_get(column)?;
     text.map(|t| uuid::Uuid::parse_str(&t).map_err(|e| corrupt(column, e)))
         .transpose()
 }
 
-fn parse_text<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
+pub(super) fn parse_text<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
     let text: String = row.try_get(column)?;
     text.parse::<T>()
         .map_err(|_| StoreError::Corrupt(format!("column {column}: unknown value")))
@@ -279,7 +279,7 @@ fn parse_text<T: FromStr>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
 
 /// Where the JSON broke, without quoting it: the text may hold personal data and the
 /// message may end up in a log.
-fn bad_json(what: &str, error: &serde_json::Error) -> StoreError {
+pub(super) fn bad_json(what: &str, error: &serde_json::Error) -> StoreError {
     StoreError::Corrupt(format!(
         "{what}: invalid JSON ({:?}) at line {} column {}",
         error.classify(),
@@ -288,6 +288,6 @@ fn bad_json(what: &str, error: &serde_json::Error) -> StoreError {
     ))
 }
 
-fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {error}"))
 }
