@@ -9,6 +9,7 @@ mod helpdesk;
 mod hsm;
 mod layering;
 mod lifecycle;
+mod loa_claims;
 mod login_api;
 mod oidc_code_flow;
 mod oidc_negative;

@@ -119,7 +119,8 @@ pub fn fixture() -> Value {
             "redirect_uris": [REDIRECT],
             "post_logout_redirect_uris": ["https://rp.example/bye"],
             "allowed_claims": ["person_identifier", "given_name", "family_name", "birthdate"],
-            "token_endpoint_auth_method": "client_secret_basic"
+            "token_endpoint_auth_method": "client_secret_basic",
+            "consent": "never"
         }],
         "persons": [{
             "identifier": HOLDER, "given_name": "Jonas", "family_name": "Jonaitis",
@@ -336,7 +337,8 @@ pub fn client_entry(client_id: &str, extra: Value) -> Value {
         "redirect_uris": [REDIRECT],
         "post_logout_redirect_uris": ["https://rp.example/bye"],
         "allowed_claims": ["person_identifier", "given_name", "family_name", "birthdate"],
-        "token_endpoint_auth_method": "client_secret_basic"
+        "token_endpoint_auth_method": "client_secret_basic",
+        "consent": "never"
     });
     if let (Some(target), Value::Object(more)) = (entry.as_object_mut(), extra) {
         for (k, v) in more {
