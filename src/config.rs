@@ -13,7 +13,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
-
 /// Configuration errors: the server refuses to start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -90,5 +90,30 @@
     $("me").hidden = false;
   }
 
+  // Consents (R-DATA-4): what each service may receive; the holder can withdraw one.
+  async function loadConsents() {
+    const r = await fetch("/account/api/consents");
+    if (r.status !== 200) return;
+    const data = await r.json().catch(() => ({ consents: [] }));
+    const list = $("consent-list");
+    list.textContent = "";
+    data.consents.forEach((c) => {
+      const li = document.createElement("li");
+      li.textContent = c.client_id + ": " + c.claims.join(", ") + " ";
+      li.append(button("Withdraw", async () => {
+        const w = await fetch("/account/api/consents/" + encodeURIComponent(c.client_id) + "/revoke", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: "{}",
+          credentials: "same-origin",
+        });
+        if (w.status === 200) loadConsents();
+      }));
+      list.append(li);
+    });
+    $("consents").hidden = data.consents.length === 0;
+  }
+
   load();
+  loadConsents();
 })();

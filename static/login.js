@@ -27,6 +27,10 @@
       window.location.assign(result.data.redirect_to);
       return true;
     }
+    // Steps after the ceremony (legal person, consent): login-steps.js.
+    if (result.status === 200 && window.eidgateSteps && window.eidgateSteps.show(result.data, api, follow, showError)) {
+      return true;
+    }
     return false;
   }
 
@@ -53,6 +57,7 @@
     }
     $("context").textContent = "Log in to " + info.data.client_name +
       " (required level: " + info.data.requested_loa + ").";
+    if (info.data.next && follow(info)) return;
     const methods = info.data.methods;
     if (methods.includes("password") || methods.includes("password_totp")) $("method-password").hidden = false;
     if (methods.includes("password_totp")) {

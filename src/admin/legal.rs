@@ -8,8 +8,8 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::{MandateId, PersonIdentifier};
 use crate::domain::legal::{
-    check_binding, check_delegation, LegalAttributes, LegalPerson, Mandate, MandateAction, MandateError,
-    MandateStatus, RegisterCheck,
+    check_binding, check_delegation, LegalAttributes, LegalPerson, Mandate, MandateAction, MandateError, MandateStatus,
+    RegisterCheck,
 };
 use crate::domain::loa::{Loa, LoaCaps};
 use crate::domain::operator::Role;
@@ -117,7 +117,9 @@ fn identifier(text: &str, what: &str) -> Result<PersonIdentifier, LifecycleError
 
 fn bounded(text: &str, what: &str) -> Result<(), LifecycleError> {
     if text.trim().is_empty() || text.len() > 256 {
-        return Err(LifecycleError::BadRequest(format!("{what} must have 1 to 256 characters")));
+        return Err(LifecycleError::BadRequest(format!(
+            "{what} must have 1 to 256 characters"
+        )));
     }
     Ok(())
 }
@@ -150,7 +152,9 @@ pub async fn register(app: &App, actor: &Actor, r: LegalRegistration) -> Result<
     );
     match app.store.insert_legal_person(&legal, event).await {
         Ok(()) => Ok(legal),
-        Err(StoreError::Conflict) => Err(LifecycleError::Conflict("the legal person is already registered".into())),
+        Err(StoreError::Conflict) => Err(LifecycleError::Conflict(
+            "the legal person is already registered".into(),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -266,7 +270,9 @@ pub async fn delegate(
         .await?
         .ok_or(LifecycleError::NotFound)?;
     if to.id == from.person {
-        return Err(LifecycleError::Unprocessable("a mandate cannot be delegated to its holder".into()));
+        return Err(LifecycleError::Unprocessable(
+            "a mandate cannot be delegated to its holder".into(),
+        ));
     }
     let now = app.now();
     let valid_until = r.valid_until.unwrap_or(from.valid_until);

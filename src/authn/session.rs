@@ -90,13 +90,7 @@ pub async fn touch(app: &App, cookie: &str, session: &SsoSession) -> Result<(), 
     }
     let mut fresh = session.clone();
     fresh.last_seen = now;
-    ephemeral::put_json(
-        app.ephemeral.as_ref(),
-        &key(cookie),
-        &fresh,
-        Duration::from_secs(left),
-    )
-    .await?;
+    ephemeral::put_json(app.ephemeral.as_ref(), &key(cookie), &fresh, Duration::from_secs(left)).await?;
     Ok(())
 }
 

@@ -161,7 +161,12 @@ mod tests {
         let given = vec!["family_name".to_owned(), "given_name".to_owned()];
         assert!(needs_consent(ConsentMode::Once, false, None, &["given_name"]));
         assert!(!needs_consent(ConsentMode::Once, false, Some(&given), &["given_name"]));
-        assert!(needs_consent(ConsentMode::Once, false, Some(&given), &["given_name", "birthdate"]));
+        assert!(needs_consent(
+            ConsentMode::Once,
+            false,
+            Some(&given),
+            &["given_name", "birthdate"]
+        ));
         assert!(needs_consent(ConsentMode::Once, true, Some(&given), &["given_name"]));
         assert!(needs_consent(ConsentMode::Always, false, Some(&given), &["given_name"]));
         assert!(!needs_consent(ConsentMode::Never, true, None, &["given_name"]));

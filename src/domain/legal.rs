@@ -12,7 +12,6 @@ use super::ids::{PersonId, PersonIdentifier};
 use super::loa::Loa;
 use super::UnixTime;
 
-
 /// Where a legal person (or a binding) was checked: the authoritative register and the
 /// reference of the check (R-REG-5, R-BIND-1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,7 +283,9 @@ impl Mandate {
         match (current, action) {
             (MandateStatus::Active, MandateAction::Suspend) => Ok(MandateStatus::Suspended),
             (MandateStatus::Active | MandateStatus::Suspended, MandateAction::Revoke) => Ok(MandateStatus::Revoked),
-            (MandateStatus::Suspended, MandateAction::Reactivate) if now < self.valid_until => Ok(MandateStatus::Active),
+            (MandateStatus::Suspended, MandateAction::Reactivate) if now < self.valid_until => {
+                Ok(MandateStatus::Active)
+            }
             (s, a) => Err(MandateError::Transition(
                 s,
                 match a {

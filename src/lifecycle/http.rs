@@ -171,7 +171,10 @@ pub fn account_routes() -> Router<Arc<App>> {
         .route("/account/api/means/{id}/revoke", post(post_account_revoke))
         .route("/account/api/means/{id}/password", post(post_account_password))
         .route("/account/api/consents", axum::routing::get(get_account_consents))
-        .route("/account/api/consents/{client}/revoke", post(post_account_consent_revoke))
+        .route(
+            "/account/api/consents/{client}/revoke",
+            post(post_account_consent_revoke),
+        )
 }
 
 /// `GET /account/api/consents` (R-DATA-4): the clients the holder consented to and the

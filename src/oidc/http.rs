@@ -347,6 +347,18 @@ async fn session_authentication(
     if crate::authn::ensure_means_usable(app, &s.authn, now).await.is_err() {
         return Ok(None);
     }
+    // A cap lowered since the login (R-SUP-2) ends the session's use for SSO: the holder
+    // logs in again and gets the level in force now.
+    let caps = app.loa_caps().await.map_err(|e| request.error(e.into()))?;
+    let kind = app
+        .store
+        .means(s.authn.means)
+        .await
+        .map_err(|e| request.error(e.into()))?
+        .map(|m| m.kind);
+    if kind.is_none_or(|k| caps.cap(k) < s.authn.loa) {
+        return Ok(None);
+    }
     let Some(person) = app
         .store
         .person(s.authn.person)

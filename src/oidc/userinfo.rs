@@ -5,11 +5,11 @@
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, OAuthError};
+use super::grant::Authentication;
 use super::grant::{self, AccessGrant};
 use crate::app::App;
 use crate::domain::claims;
 use crate::domain::client::Client;
-use super::grant::Authentication;
 use crate::ephemeral;
 
 /// Looks up and checks an access token. Any failure is `invalid_token`, except an

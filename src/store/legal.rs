@@ -40,9 +40,7 @@ fn consent(row: &AnyRow) -> Result<Consent, StoreError> {
 fn legal_person(row: &AnyRow) -> Result<LegalPerson, StoreError> {
     let identifier: String = row.try_get("identifier")?;
     let attributes: String = row.try_get("attributes")?;
-    let identifier: PersonIdentifier = identifier
-        .parse()
-        .map_err(|e| corrupt("legal_persons.identifier", e))?;
+    let identifier: PersonIdentifier = identifier.parse().map_err(|e| corrupt("legal_persons.identifier", e))?;
     let reference: String = row.try_get("register_reference")?;
     Ok(LegalPerson {
         id: LegalPersonId(parse_uuid(row, "id")?),
@@ -154,11 +152,16 @@ impl LegalRepo for SqlStore {
         row.as_ref().map(legal_person).transpose()
     }
 
-    async fn legal_person_by_identifier(&self, identifier: &PersonIdentifier) -> Result<Option<LegalPerson>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {LEGAL_COLUMNS} FROM legal_persons WHERE identifier = $1"))
-            .bind(identifier.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn legal_person_by_identifier(
+        &self,
+        identifier: &PersonIdentifier,
+    ) -> Result<Option<LegalPerson>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LEGAL_COLUMNS} FROM legal_persons WHERE identifier = $1"
+        ))
+        .bind(identifier.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(legal_person).transpose()
     }
 

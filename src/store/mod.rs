@@ -492,7 +492,11 @@ pub trait LegalRepo: Send + Sync {
     /// Withdraws a consent, audited; false when there was none.
     async fn revoke_consent(&self, person: PersonId, client: &ClientId, audit: AuditEvent) -> Result<bool, StoreError>;
     /// Records a legal person (`Conflict` when the identifier exists).
-    async fn insert_legal_person(&self, legal: &crate::domain::legal::LegalPerson, audit: AuditEvent) -> Result<(), StoreError>;
+    async fn insert_legal_person(
+        &self,
+        legal: &crate::domain::legal::LegalPerson,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// A legal person by id.
     async fn legal_person(&self, id: LegalPersonId) -> Result<Option<crate::domain::legal::LegalPerson>, StoreError>;
     /// A legal person by its unique identifier.
@@ -501,13 +505,20 @@ pub trait LegalRepo: Send + Sync {
         identifier: &PersonIdentifier,
     ) -> Result<Option<crate::domain::legal::LegalPerson>, StoreError>;
     /// Records a mandate.
-    async fn insert_mandate(&self, mandate: &crate::domain::legal::Mandate, audit: AuditEvent) -> Result<(), StoreError>;
+    async fn insert_mandate(
+        &self,
+        mandate: &crate::domain::legal::Mandate,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// A mandate by id.
     async fn mandate(&self, id: MandateId) -> Result<Option<crate::domain::legal::Mandate>, StoreError>;
     /// The mandates of a representative.
     async fn mandates_of_person(&self, person: PersonId) -> Result<Vec<crate::domain::legal::Mandate>, StoreError>;
     /// The mandates for a legal person.
-    async fn mandates_of_legal_person(&self, legal: LegalPersonId) -> Result<Vec<crate::domain::legal::Mandate>, StoreError>;
+    async fn mandates_of_legal_person(
+        &self,
+        legal: LegalPersonId,
+    ) -> Result<Vec<crate::domain::legal::Mandate>, StoreError>;
     /// Changes a mandate's state if it still has `version` (`Conflict` otherwise).
     async fn set_mandate_status(
         &self,

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 const LOGIN_HTML: &str = include_str!("../../static/login.html");
 const LOGIN_JS: &str = include_str!("../../static/login.js");
+const LOGIN_STEPS_JS: &str = include_str!("../../static/login-steps.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const ACTIVATE_HTML: &str = include_str!("../../static/activate.html");
 const ACTIVATE_JS: &str = include_str!("../../static/activate.js");
@@ -25,6 +26,11 @@ fn with_type(body: &'static str, content_type: &'static str) -> Response {
 /// `GET /login`.
 pub async fn get_login() -> Response {
     with_type(LOGIN_HTML, "text/html; charset=utf-8")
+}
+
+/// `GET /static/login-steps.js` (legal person and consent steps).
+pub async fn get_login_steps_js() -> Response {
+    with_type(LOGIN_STEPS_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /static/login.js`.

@@ -29,6 +29,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(get_readyz))
         .route("/login", get(pages::get_login))
         .route("/static/login.js", get(pages::get_login_js))
+        .route("/static/login-steps.js", get(pages::get_login_steps_js))
         .route("/static/style.css", get(pages::get_style))
         .merge(crate::oidc::http::routes())
         .merge(crate::authn::http::routes())

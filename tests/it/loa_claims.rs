@@ -55,7 +55,12 @@ async fn begin(server: &TestServer, client: &str, extra: &[(&str, Option<&str>)]
     begin_in(server, browser(), client, extra).await
 }
 
-async fn begin_in(server: &TestServer, browser: reqwest::Client, client: &str, extra: &[(&str, Option<&str>)]) -> Login {
+async fn begin_in(
+    server: &TestServer,
+    browser: reqwest::Client,
+    client: &str,
+    extra: &[(&str, Option<&str>)],
+) -> Login {
     let (verifier, challenge) = pkce();
     let mut params = auth_params(client, &challenge);
     for (k, v) in extra {
@@ -131,13 +136,21 @@ async fn userinfo(server: &TestServer, access_token: &str) -> Value {
 #[tokio::test]
 async fn r_auth_2_r_sup_2_substantial_with_totp_then_a_withdrawn_cap_is_followed_by_the_next_login() {
     let server = server(vec![]).await;
-    let login = begin(&server, "rp", &[("acr_values", Some(SUBSTANTIAL)), ("scope", Some("openid"))]).await;
+    let login = begin(
+        &server,
+        "rp",
+        &[("acr_values", Some(SUBSTANTIAL)), ("scope", Some("openid"))],
+    )
+    .await;
     assert_eq!(
         flow_info(&server, &login).await["methods"],
         json!(["smartcard", "webauthn", "password_totp"])
     );
     let done = totp_login(&server, &login, OTHER, OTHER_SEED).await;
-    let id = jwt_part(tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(), 1);
+    let id = jwt_part(
+        tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(),
+        1,
+    );
     assert_eq!(id["acr"], SUBSTANTIAL);
     assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
 
@@ -171,8 +184,16 @@ async fn r_auth_2_r_sup_2_substantial_with_totp_then_a_withdrawn_cap_is_followed
 
     // The next login at substantial is no longer offered password + TOTP, and ends
     // unmet; at low, the same means now yields low.
-    let login = begin(&server, "rp", &[("acr_values", Some(SUBSTANTIAL)), ("scope", Some("openid"))]).await;
-    assert_eq!(flow_info(&server, &login).await["methods"], json!(["smartcard", "webauthn"]));
+    let login = begin(
+        &server,
+        "rp",
+        &[("acr_values", Some(SUBSTANTIAL)), ("scope", Some("openid"))],
+    )
+    .await;
+    assert_eq!(
+        flow_info(&server, &login).await["methods"],
+        json!(["smartcard", "webauthn"])
+    );
     align_to_step(&server);
     let (status, body) = password_step(&server, &login.browser, &login.flow, OTHER, TOTP_PASSWORD).await;
     assert_eq!(status, 200, "{body}");
@@ -183,7 +204,10 @@ async fn r_auth_2_r_sup_2_substantial_with_totp_then_a_withdrawn_cap_is_followed
     );
     let login = begin(&server, "rp", &[("scope", Some("openid"))]).await;
     let done = totp_login(&server, &login, OTHER, OTHER_SEED).await;
-    let id = jwt_part(tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(), 1);
+    let id = jwt_part(
+        tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(),
+        1,
+    );
     assert_eq!(id["acr"], LOW);
 }
 
@@ -198,13 +222,24 @@ async fn r_sup_2_a_reloaded_configuration_cap_applies_to_the_next_login_without_
     assert_eq!(count_events(&server, "config", "config.loa_caps_reloaded").await, 1);
     let login = begin(&server, "rp", &[("scope", Some("openid"))]).await;
     let done = totp_login(&server, &login, OTHER, OTHER_SEED).await;
-    let id = jwt_part(tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(), 1);
+    let id = jwt_part(
+        tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(),
+        1,
+    );
     assert_eq!(id["acr"], LOW);
     // Back to the defaults: substantial again.
     server.app.reload_loa_caps(LoaCaps::default()).await.unwrap();
-    let login = begin(&server, "rp", &[("acr_values", Some(SUBSTANTIAL)), ("scope", Some("openid"))]).await;
+    let login = begin(
+        &server,
+        "rp",
+        &[("acr_values", Some(SUBSTANTIAL)), ("scope", Some("openid"))],
+    )
+    .await;
     let done = totp_login(&server, &login, OTHER, OTHER_SEED).await;
-    let id = jwt_part(tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(), 1);
+    let id = jwt_part(
+        tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(),
+        1,
+    );
     assert_eq!(id["acr"], SUBSTANTIAL);
 }
 
@@ -247,8 +282,14 @@ async fn r_data_4_a_client_allowed_only_names_never_receives_birthdate_even_when
     let login = begin(&server, "names", &[("claims", Some(&claims))]).await;
     let info = flow_info(&server, &login).await;
     assert_eq!(info["claims"], json!(["family_name", "given_name"]));
-    let (status, body) =
-        password_step(&server, &login.browser, &login.flow, HOLDER, crate::support::server::PASSWORD).await;
+    let (status, body) = password_step(
+        &server,
+        &login.browser,
+        &login.flow,
+        HOLDER,
+        crate::support::server::PASSWORD,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let back = url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap();
     let code = query(&back, "code").unwrap();
@@ -283,8 +324,14 @@ async fn r_data_3_pairwise_sub_is_stable_per_sector_and_differs_across_sectors()
     let mut subs = Vec::new();
     for client in ["pw-a", "pw-a", "pw-a2", "pw-b"] {
         let login = begin(&server, client, &[]).await;
-        let (status, body) =
-            password_step(&server, &login.browser, &login.flow, HOLDER, crate::support::server::PASSWORD).await;
+        let (status, body) = password_step(
+            &server,
+            &login.browser,
+            &login.flow,
+            HOLDER,
+            crate::support::server::PASSWORD,
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         let done = Answer {
             status,
@@ -313,8 +360,14 @@ fn consenting_client(id: &str, mode: &str) -> Value {
 async fn r_data_4_consent_refused_ends_with_access_denied_and_no_code() {
     let server = server(vec![consenting_client("ask", "once")]).await;
     let login = begin(&server, "ask", &[]).await;
-    let (status, body) =
-        password_step(&server, &login.browser, &login.flow, HOLDER, crate::support::server::PASSWORD).await;
+    let (status, body) = password_step(
+        &server,
+        &login.browser,
+        &login.flow,
+        HOLDER,
+        crate::support::server::PASSWORD,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["next"], "consent");
     assert_eq!(
@@ -351,7 +404,11 @@ async fn r_data_4_consent_refused_ends_with_access_denied_and_no_code() {
 
 #[tokio::test]
 async fn r_data_4_consent_is_asked_once_per_attribute_set_stored_and_revocable_from_account() {
-    let server = server(vec![consenting_client("ask", "once"), consenting_client("every", "always")]).await;
+    let server = server(vec![
+        consenting_client("ask", "once"),
+        consenting_client("every", "always"),
+    ])
+    .await;
     let password = crate::support::server::PASSWORD;
     // First login: consent asked, approved, code issued.
     let login = begin(&server, "ask", &[]).await;
@@ -366,7 +423,12 @@ async fn r_data_4_consent_is_asked_once_per_attribute_set_stored_and_revocable_f
     assert_eq!(body["next"], "done", "{body}");
     // A larger attribute set is asked again (only `openid` + one claim first).
     let claims = json!({"userinfo": {"given_name": null}}).to_string();
-    let login2 = begin(&server, "every", &[("scope", Some("openid")), ("claims", Some(&claims))]).await;
+    let login2 = begin(
+        &server,
+        "every",
+        &[("scope", Some("openid")), ("claims", Some(&claims))],
+    )
+    .await;
     let (_, body) = password_step(&server, &login2.browser, &login2.flow, HOLDER, password).await;
     assert_eq!(body["next"], "consent", "`always` asks at every login");
     assert_eq!(body["claims"], json!(["given_name"]));
@@ -465,7 +527,10 @@ async fn legal_login(server: &TestServer, who: &str, seed: &str) -> (Login, Answ
     let login = begin(
         server,
         "legal",
-        &[("scope", Some("openid eidas eidas_legal")), ("acr_values", Some(SUBSTANTIAL))],
+        &[
+            ("scope", Some("openid eidas eidas_legal")),
+            ("acr_values", Some(SUBSTANTIAL)),
+        ],
     )
     .await;
     let answer = totp_login(server, &login, who, seed).await;
@@ -483,7 +548,13 @@ async fn r_bind_1_r_reg_5_r_data_2_acting_for_a_legal_person_releases_its_claims
         json!({"next": "legal_person", "choices": [{"legal_person": COMPANY, "legal_name": "UAB Pavyzdys"}]})
     );
     // A legal person that is not among the choices is refused.
-    let wrong = step(&server, &login, "legal_person", json!({"legal_person": "LT/LT/999999999"})).await;
+    let wrong = step(
+        &server,
+        &login,
+        "legal_person",
+        json!({"legal_person": "LT/LT/999999999"}),
+    )
+    .await;
     assert_eq!(wrong.status, 400);
     let done = step(&server, &login, "legal_person", json!({"legal_person": COMPANY})).await;
     let t = tokens(&server, &login, "legal", &done).await;
@@ -586,10 +657,7 @@ async fn r_bind_1_binding_rules_proofing_level_register_check_and_delegation() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let (_, answer) = legal_login(&server, OTHER, OTHER_SEED).await;
-    assert_eq!(
-        query(&redirect_of(&answer), "error").as_deref(),
-        Some("access_denied")
-    );
+    assert_eq!(query(&redirect_of(&answer), "error").as_deref(), Some("access_denied"));
     // The listing shows both mandates.
     let listing = crate::support::operators::get(
         &server,
@@ -628,9 +696,18 @@ async fn step_up_a_low_session_asked_for_substantial_runs_a_new_ceremony_and_its
     let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(query(&to, "error").as_deref(), Some("login_required"));
     // A new ceremony with the stronger means; amr is that ceremony's.
-    let login = begin_in(&server, first.browser.clone(), "rp", &[("acr_values", Some(SUBSTANTIAL))]).await;
+    let login = begin_in(
+        &server,
+        first.browser.clone(),
+        "rp",
+        &[("acr_values", Some(SUBSTANTIAL))],
+    )
+    .await;
     let done = totp_login(&server, &login, HOLDER, SEED).await;
-    let id = jwt_part(tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(), 1);
+    let id = jwt_part(
+        tokens(&server, &login, "rp", &done).await["id_token"].as_str().unwrap(),
+        1,
+    );
     assert_eq!(id["acr"], SUBSTANTIAL);
     assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
 }
@@ -671,10 +748,22 @@ async fn discovery_lists_acr_values_claims_and_scopes() {
     for acr in [LOW, SUBSTANTIAL, "http://eidas.europa.eu/LoA/high"] {
         assert!(doc["acr_values_supported"].as_array().unwrap().iter().any(|v| v == acr));
     }
-    for claim in ["person_identifier", "birthdate", "legal_person_identifier", "legal_name", "euid"] {
-        assert!(doc["claims_supported"].as_array().unwrap().iter().any(|v| v == claim), "{claim}");
+    for claim in [
+        "person_identifier",
+        "birthdate",
+        "legal_person_identifier",
+        "legal_name",
+        "euid",
+    ] {
+        assert!(
+            doc["claims_supported"].as_array().unwrap().iter().any(|v| v == claim),
+            "{claim}"
+        );
     }
     for scope in ["openid", "eidas", "eidas_legal"] {
-        assert!(doc["scopes_supported"].as_array().unwrap().iter().any(|v| v == scope), "{scope}");
+        assert!(
+            doc["scopes_supported"].as_array().unwrap().iter().any(|v| v == scope),
+            "{scope}"
+        );
     }
 }

@@ -169,7 +169,10 @@ async fn login_flow_describes_client_level_methods_and_claims() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["client_name"], "Test RP");
     assert_eq!(body["requested_loa"], "low");
-    assert_eq!(body["methods"], json!(["password_totp", "password"]));
+    assert_eq!(
+        body["methods"],
+        json!(["smartcard", "webauthn", "password_totp", "password"])
+    );
     // The claims the holder is about to release: asked for (scope `eidas`) and allowed
     // for the client; `gender` is in the scope but not on the allow list.
     assert_eq!(
