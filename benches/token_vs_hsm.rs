@@ -6,8 +6,10 @@
 //!    Then the same through eidgate's `Signer` (session pool, `spawn_blocking`), `C` tasks.
 //! 2. Code exchange: the real server (SQLite, memory ephemeral store, TLS off) on
 //!    loopback; codes are minted beforehand through SSO `/authorize` (not timed), then `C`
-//!    concurrent clients redeem them at `/token` (client_secret_basic, PKCE S256), which
-//!    costs one HSM signature (the ID token) per exchange.
+//!    keep-alive connections of a minimal HTTP/1.1 client (like `wrk`, so that the load
+//!    generator takes as little of the shared cores as possible) redeem them at `/token`
+//!    (client_secret_basic, PKCE S256), which costs one HSM signature (the ID token) per
+//!    exchange.
 //!
 //! Prints the rates and the ratios (target: exchange at least 70% of the signing rate).
 //! `cargo bench --bench token_vs_hsm` (env `EIDGATE_BENCH_SECS`, `EIDGATE_BENCH_CONCURRENCY`).
@@ -156,20 +158,78 @@ async fn raw_signing(app: &Arc<eidgate::app::App>, concurrency: usize, duration:
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// The same HTTP client and server stack on an endpoint that does nothing: the cost of
-/// the transport alone, for reading the exchange figure.
+/// A minimal keep-alive HTTP/1.1 client, like `wrk`: pre-built request bytes on one TCP
+/// connection, the response read by its `Content-Length`. The load generator shares the
+/// machine's cores with the server, so it must cost as little as possible per request;
+/// a general-purpose client (reqwest) costs more CPU than the server's whole transport.
+struct RawConn {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    async fn connect(issuer: &str) -> Self {
+        let addr = issuer.trim_start_matches("http://");
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    /// Sends `request` and returns the status and the body.
+    async fn send(&mut self, request: &[u8]) -> (u16, Vec<u8>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(request).await.unwrap();
+        self.buf.clear();
+        let mut chunk = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = self.stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = std::str::from_utf8(&self.buf[..head_end]).unwrap();
+        let status: u16 = head[9..12].parse().unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
+            })
+            .expect("responses carry Content-Length");
+        while self.buf.len() < head_end + length {
+            let n = self.stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        (status, self.buf[head_end..head_end + length].to_vec())
+    }
+}
+
+fn host(issuer: &str) -> &str {
+    issuer.trim_start_matches("http://")
+}
+
+/// The same transport on an endpoint that does nothing: the cost of HTTP alone (client
+/// and server), for reading the exchange figure.
 async fn http_floor(issuer: &str, concurrency: usize, duration: Duration) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", host(issuer)).into_bytes();
     for _ in 0..concurrency {
-        let client = reqwest::Client::new();
-        let url = format!("{issuer}/healthz");
+        let mut conn = RawConn::connect(issuer).await;
+        let request = request.clone();
         let done = done.clone();
         tasks.push(tokio::spawn(async move {
             while start.elapsed() < duration {
-                let r = client.get(&url).send().await.unwrap();
-                let _ = r.bytes().await;
+                let (status, _) = conn.send(&request).await;
+                assert_eq!(status, 200);
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -202,57 +262,61 @@ async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> 
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    let clients: Vec<reqwest::Client> = (0..concurrency).map(|_| reqwest::Client::new()).collect();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{SECRET}"));
+    let mut conns = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        conns.push(RawConn::connect(issuer).await);
+    }
     let mut exchanged = 0u64;
     let mut timed = Duration::ZERO;
     while timed < duration {
         // Mint a batch of codes (not timed): fewer than the 60 s code lifetime allows.
+        // The requests are built here too, so the timed part only sends and reads.
         let batch = 2000;
-        let mut codes = Vec::with_capacity(batch);
+        let mut requests = Vec::with_capacity(batch);
         for _ in 0..batch {
             let r = browser.get(&authorize).send().await.unwrap();
             let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-            codes.push(
-                location
-                    .query_pairs()
-                    .find(|(k, _)| k == "code")
-                    .unwrap()
-                    .1
-                    .into_owned(),
+            let code = location
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .unwrap()
+                .1
+                .into_owned();
+            let body = format!(
+                "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Frp.example%2Fcb&code_verifier={VERIFIER}"
+            );
+            requests.push(
+                format!(
+                    "POST /token HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                    host(issuer),
+                    body.len()
+                )
+                .into_bytes(),
             );
         }
-        let codes = Arc::new(std::sync::Mutex::new(codes));
+        let requests = Arc::new(std::sync::Mutex::new(requests));
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for client in &clients {
-            let client = client.clone();
-            let codes = codes.clone();
-            let token_url = format!("{issuer}/token");
+        for mut conn in conns.drain(..) {
+            let requests = requests.clone();
             tasks.push(tokio::spawn(async move {
                 let mut n = 0u64;
                 loop {
-                    let Some(code) = codes.lock().unwrap().pop() else { break };
-                    let r = client
-                        .post(&token_url)
-                        .basic_auth("bench", Some(SECRET))
-                        .form(&[
-                            ("grant_type", "authorization_code"),
-                            ("code", code.as_str()),
-                            ("redirect_uri", "https://rp.example/cb"),
-                            ("code_verifier", VERIFIER),
-                        ])
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status(), 200, "{:?}", r.text().await);
-                    let _ = r.bytes().await;
+                    let Some(request) = requests.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let (status, body) = conn.send(&request).await;
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
                     n += 1;
                 }
-                n
+                (n, conn)
             }));
         }
         for t in tasks {
-            exchanged += t.await.unwrap();
+            let (n, conn) = t.await.unwrap();
+            exchanged += n;
+            conns.push(conn);
         }
         timed += start.elapsed();
     }

@@ -94,8 +94,7 @@ async fn get_flow(
         .ok_or(AuthnError::FlowNotFound)?;
     // The claims this login would release (DESIGN "Login API", R-DATA-4): requested by
     // scope or individually, and allowed for the client. Not the scopes themselves.
-    let mut individually = flow.request.claims.userinfo.clone();
-    individually.extend(flow.request.claims.id_token.iter().cloned());
+    let individually = flow.request.claims.all_names();
     let claims: Vec<&str> = claims::requested_names(flow.request.scope.iter().map(String::as_str), &individually)
         .into_iter()
         .filter(|name| *name != "sub" && client.allowed_claims.iter().any(|a| a == name))

@@ -126,8 +126,7 @@ pub async fn proceed(app: &App, mut flow: LoginFlow) -> Result<Next, AuthnError>
         return wait(app, flow, "legal_person", data).await;
     }
     if !flow.consented {
-        let mut individually = flow.request.claims.userinfo.clone();
-        individually.extend(flow.request.claims.id_token.iter().cloned());
+        let individually = flow.request.claims.all_names();
         let requested = claims::requested_names(flow.request.scope.iter().map(String::as_str), &individually);
         let names = claims::to_release(&requested, &client.allowed_claims, authn.mandate.is_some());
         let stored = app.store.consent(authn.person, &client.client_id).await?;
@@ -191,8 +190,7 @@ pub async fn sso_step(
     if request.has_scope("eidas_legal") {
         return Ok(Some(ErrorCode::InteractionRequired));
     }
-    let mut individually = request.claims.userinfo.clone();
-    individually.extend(request.claims.id_token.iter().cloned());
+    let individually = request.claims.all_names();
     let requested = claims::requested_names(request.scope.iter().map(String::as_str), &individually);
     let names = claims::to_release(&requested, &client.allowed_claims, false);
     let stored = app.store.consent(authn.person, &client.client_id).await?;

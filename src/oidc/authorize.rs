@@ -57,13 +57,52 @@ pub struct AuthRequest {
     pub id_token_hint: Option<String>,
 }
 
-/// Individually requested claims, by destination (OIDC Core §5.5).
+/// Individually requested claims, by destination (OIDC Core §5.5), and those asked for
+/// as OpenID Connect for Identity Assurance `verified_claims` (DESIGN "Claims").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimsRequest {
     /// Claims asked for in the userinfo response.
     pub userinfo: Vec<String>,
     /// Claims asked for in the ID token.
     pub id_token: Vec<String>,
+    /// Claims asked for inside `verified_claims` in the userinfo response.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified_userinfo: Vec<String>,
+    /// Claims asked for inside `verified_claims` in the ID token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified_id_token: Vec<String>,
+}
+
+impl ClaimsRequest {
+    /// Every individually requested claim name, whatever its destination.
+    pub fn all_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .userinfo
+            .iter()
+            .chain(&self.id_token)
+            .chain(&self.verified_userinfo)
+            .chain(&self.verified_id_token)
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// The claim names inside a `verified_claims` request (OIDC4IDA §5): the keys of its
+/// `claims` member (an array of such requests is accepted too).
+fn verified_names(request: &serde_json::Value) -> Vec<String> {
+    let one = |v: &serde_json::Value| -> Vec<String> {
+        v.get("claims")
+            .and_then(|c| c.as_object())
+            .map(|c| c.keys().take(64).cloned().collect())
+            .unwrap_or_default()
+    };
+    match request {
+        serde_json::Value::Array(list) => list.iter().take(8).flat_map(one).collect(),
+        other => one(other),
+    }
 }
 
 impl AuthRequest {
@@ -259,12 +298,16 @@ fn parse_claims(text: &str) -> Result<(ClaimsRequest, Option<Loa>), OAuthError> 
     let mut essential_acr = None;
     for (destination, members) in object {
         let names: Vec<String> = match members {
-            serde_json::Value::Object(m) => m.keys().take(64).cloned().collect(),
+            serde_json::Value::Object(m) => m.keys().filter(|k| *k != "verified_claims").take(64).cloned().collect(),
             serde_json::Value::Null => Vec::new(),
             _ => return Err(OAuthError::invalid_request("claims members must be objects")),
         };
+        let verified = members.get("verified_claims").map(verified_names).unwrap_or_default();
         match destination.as_str() {
-            "userinfo" => out.userinfo = names,
+            "userinfo" => {
+                out.userinfo = names;
+                out.verified_userinfo = verified;
+            }
             "id_token" => {
                 if let Some(acr) = members.get("acr") {
                     let essential = acr.get("essential").and_then(|e| e.as_bool()).unwrap_or(false);
@@ -286,6 +329,7 @@ fn parse_claims(text: &str) -> Result<(ClaimsRequest, Option<Loa>), OAuthError> 
                     }
                 }
                 out.id_token = names;
+                out.verified_id_token = verified;
             }
             _ => {}
         }

@@ -54,6 +54,13 @@ pub fn document(config: &Config) -> Vec<u8> {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
         "claims_parameter_supported": true,
+        "verified_claims_supported": true,
+        "trust_frameworks_supported": ["eidas"],
+        "claims_in_verified_claims_supported": crate::domain::claims::EIDAS_NATURAL
+            .iter()
+            .chain(crate::domain::legal::LEGAL_CLAIMS.iter())
+            .filter(|c| **c != "sub")
+            .collect::<Vec<_>>(),
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,

@@ -419,6 +419,13 @@ async fn issue(
             }
         }
     }
+    if let Some(verified) =
+        crate::oidc::userinfo::verified_claims(app, client, authn, &claims.verified_id_token).await?
+    {
+        if let Some(obj) = id_claims.as_object_mut() {
+            obj.insert("verified_claims".into(), verified);
+        }
+    }
     let id_token = jws::sign(
         app.signer.as_ref(),
         client.id_token_signed_response_alg,

@@ -65,6 +65,9 @@ pub async fn userinfo(app: &App, token: &str) -> Result<Map<String, Value>, OAut
         .await?
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the client of this token no longer exists"))?;
     let mut out = released_claims(app, &client, &grant.authn, &grant.scope, &grant.claims.userinfo).await?;
+    if let Some(verified) = verified_claims(app, &client, &grant.authn, &grant.claims.verified_userinfo).await? {
+        out.insert("verified_claims".into(), verified);
+    }
     out.insert("sub".into(), Value::String(grant.sub));
     Ok(out)
 }
@@ -97,4 +100,26 @@ pub async fn released_claims(
     let mut out = claims::release(&available, &requested, &client.allowed_claims);
     out.remove("sub");
     Ok(out)
+}
+
+/// The requested claims wrapped as OpenID Connect for Identity Assurance
+/// `verified_claims` (DESIGN "Claims"): trust framework `eidas`, the achieved LoA as the
+/// assurance level; the same allow list applies. `None` when nothing is released.
+pub async fn verified_claims(
+    app: &App,
+    client: &Client,
+    authn: &Authentication,
+    names: &[String],
+) -> Result<Option<Value>, OAuthError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let released = released_claims(app, client, authn, &[], names).await?;
+    if released.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(serde_json::json!({
+        "verification": {"trust_framework": "eidas", "assurance_level": authn.loa.short()},
+        "claims": released,
+    })))
 }

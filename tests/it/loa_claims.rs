@@ -767,3 +767,51 @@ async fn discovery_lists_acr_values_claims_and_scopes() {
         );
     }
 }
+
+#[tokio::test]
+async fn r_data_1_r_data_4_verified_claims_wrap_the_data_set_with_the_achieved_level() {
+    let server = server(vec![]).await;
+    let claims = json!({
+        "userinfo": {"verified_claims": {
+            "verification": {"trust_framework": null},
+            "claims": {"given_name": null, "family_name": null, "gender": null}
+        }},
+        "id_token": {"verified_claims": {"verification": {"trust_framework": null}, "claims": {"birthdate": null}}}
+    })
+    .to_string();
+    let login = begin(&server, "rp", &[("scope", Some("openid")), ("claims", Some(&claims))]).await;
+    let (status, body) = password_step(
+        &server,
+        &login.browser,
+        &login.flow,
+        HOLDER,
+        crate::support::server::PASSWORD,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let t = tokens(
+        &server,
+        &login,
+        "rp",
+        &Answer {
+            status,
+            headers: Default::default(),
+            body,
+        },
+    )
+    .await;
+    let id = jwt_part(t["id_token"].as_str().unwrap(), 1);
+    assert_eq!(
+        id["verified_claims"],
+        json!({"verification": {"trust_framework": "eidas", "assurance_level": "low"},
+               "claims": {"birthdate": "1980-01-08"}})
+    );
+    let info = userinfo(&server, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        info["verified_claims"],
+        json!({"verification": {"trust_framework": "eidas", "assurance_level": "low"},
+               "claims": {"given_name": "Jonas", "family_name": "Jonaitis"}}),
+        "gender is not on the allow list: {info}"
+    );
+    assert!(info.get("given_name").is_none(), "{info}");
+}
