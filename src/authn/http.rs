@@ -179,13 +179,18 @@ async fn post_cancel(
 ) -> Result<Response, Problem> {
     let flow = load(&app, &id, &headers).await?;
     let next = release::end_with_error(&app, &flow, ErrorCode::AccessDenied, "the holder cancelled the login").await?;
-    Ok(done(
-        &app,
+    Ok(step_done(&app, next))
+}
+
+/// The answer of a step after the ceremony (the session cookie was set by the ceremony).
+fn step_done(app: &App, next: Next) -> Response {
+    done(
+        app,
         Completed {
             next,
             session_cookie: None,
         },
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -203,13 +208,7 @@ async fn post_consent(
     let flow = load(&app, &id, &headers).await?;
     let body: ConsentBody = parse_json(&headers, &body)?;
     let next = release::consent(&app, &flow, body.approve).await?;
-    Ok(done(
-        &app,
-        Completed {
-            next,
-            session_cookie: None,
-        },
-    ))
+    Ok(step_done(&app, next))
 }
 
 #[derive(Deserialize)]
@@ -230,11 +229,5 @@ async fn post_legal_person(
         return Err(AuthnError::BadRequest("legal_person too long".into()).into());
     }
     let next = release::choose_legal_person(&app, &flow, &body.legal_person).await?;
-    Ok(done(
-        &app,
-        Completed {
-            next,
-            session_cookie: None,
-        },
-    ))
+    Ok(step_done(&app, next))
 }

@@ -155,32 +155,29 @@ async fn r_auth_2_r_sup_2_substantial_with_totp_then_a_withdrawn_cap_is_followed
     assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
 
     // The supervisor withdraws substantial from password + TOTP.
-    let admin = operator_token(&server, ADMIN).await;
     let change = json!({"caps": {"totp": "low"}, "reason": "supervisor decision 2026/17"});
-    let answer = crate::support::operators::call(
-        &server,
-        reqwest::Method::PUT,
-        "/admin/v1/loa/caps",
-        Some(&admin),
-        Some(&change),
-        None,
-    )
-    .await;
+    let put_caps = |who: &'static str| {
+        let server = &server;
+        let change = &change;
+        async move {
+            let token = operator_token(server, who).await;
+            crate::support::operators::call(
+                server,
+                reqwest::Method::PUT,
+                "/admin/v1/loa/caps",
+                Some(&token),
+                Some(change),
+                None,
+            )
+            .await
+        }
+    };
+    let answer = put_caps(ADMIN).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["in_force"]["totp"], "low");
     assert_eq!(count_events(&server, "loa_caps", "loa.caps_changed").await, 1);
     // Only an admin may do that.
-    let helpdesk = operator_token(&server, HELPDESK).await;
-    let refused = crate::support::operators::call(
-        &server,
-        reqwest::Method::PUT,
-        "/admin/v1/loa/caps",
-        Some(&helpdesk),
-        Some(&change),
-        None,
-    )
-    .await;
-    assert_eq!(refused.status, 403);
+    assert_eq!(put_caps(HELPDESK).await.status, 403);
 
     // The next login at substantial is no longer offered password + TOTP, and ends
     // unmet; at low, the same means now yields low.
