@@ -3,7 +3,6 @@
 //! a shutdown future completes (mini-redis `run` shape; tests bind port 0).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,6 +112,10 @@ pub struct App {
     /// The LoA caps from configuration, replaced when the configuration is reloaded
     /// (SIGHUP) without a restart (R-SUP-2); see [`App::loa_caps`].
     pub configured_caps: std::sync::RwLock<crate::domain::loa::LoaCaps>,
+    /// Prometheus series (`/metrics`).
+    pub metrics: Arc<crate::monitor::metrics::Metrics>,
+    /// The per-IP request rate limit (R-SEC-5).
+    pub rate_limiter: crate::web::limits::RateLimiter,
 }
 
 impl App {
@@ -235,18 +238,33 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         );
         crate::store::AuditRepo::append(store.as_ref(), event).await?;
     }
+    let metrics = Arc::new(crate::monitor::metrics::Metrics::new());
+    let probed = store.clone();
+    metrics.set_pool_probe(Box::new(move || {
+        let s = probed.pool_stats();
+        crate::monitor::metrics::PoolUsage {
+            open: s.open,
+            idle: s.idle,
+            max: s.max,
+        }
+    }));
+    metrics.set_hsm_sessions(hsm_sessions(&config));
     let cached = Arc::new(CachedStore::new(store, config.database.cache_ttl));
     cached.spawn_listener(ephemeral.subscribe());
     let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
     let audit = Arc::new(shipper(&config)?);
     let caps = config.loa.caps;
+    let (rate_per_ip, rate_burst) = (config.limits.rate_per_ip, config.limits.rate_burst);
     let app = Arc::new(App {
         config,
         clock: Arc::new(SystemClock::default()),
         store: cached,
         ephemeral,
-        signer: hsm.clone(),
+        signer: Arc::new(crate::monitor::metrics::MeteredSigner::new(
+            hsm.clone(),
+            metrics.clone(),
+        )),
         sealer: hsm.clone(),
         hsm: Some(hsm.clone()),
         passwords,
@@ -255,12 +273,23 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         clock_alarm: std::sync::atomic::AtomicI64::new(0),
         configured_caps: std::sync::RwLock::new(caps),
         availability: crate::monitor::availability::Availability::default(),
+        rate_limiter: crate::web::limits::RateLimiter::new(rate_per_ip, rate_burst),
+        metrics,
     });
     spawn_key_refresh(&app, hsm);
     spawn_expiry_sweep(&app);
     spawn_availability(&app);
     spawn_audit_jobs(&app);
     Ok(app)
+}
+
+/// PKCS#11 sessions the signing pool may hold (as `hsm::pool` sizes it).
+fn hsm_sessions(config: &Config) -> usize {
+    let sessions = match config.hsm.sessions {
+        0 => Config::cores(),
+        n => n,
+    };
+    sessions.max(config.hsm.max_in_flight)
 }
 
 /// `provider_state` name of the supervisor's LoA withdrawal (R-SUP-2).
@@ -498,27 +527,25 @@ pub async fn serve(
     );
     app.store.append(audit_start).await?;
     let router = crate::web::router::router(app.clone());
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    match tls_files {
+    let acceptor = match &tls_files {
         None => {
             tracing::warn!("TLS is off: serve only behind a TLS-terminating proxy");
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+            None
         }
         Some((cert, key)) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                h.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            Some(crate::web::server::tls_acceptor(cert, key).map_err(|e| AppError::Setup(e.to_string()))?)
         }
-    }
+    };
+    crate::web::server::run(
+        router,
+        listener,
+        acceptor,
+        (&app.config.limits).into(),
+        app.metrics.clone(),
+        shutdown,
+    )
+    .await
+    .map_err(|e| AppError::Setup(e.to_string()))?;
     let audit_stop = crate::audit::AuditEvent::new(
         crate::audit::catalogue::SYSTEM_STOP,
         "system",

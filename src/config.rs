@@ -78,6 +78,48 @@ pub struct Config {
     pub session: SessionConfig,
     /// Published terms of use and security advice (R-REG-1).
     pub terms: TermsConfig,
+    /// The Prometheus `/metrics` endpoint and who may read it.
+    pub metrics: MetricsConfig,
+}
+
+/// `/metrics` (Prometheus/OpenMetrics text). Readable from a loopback address (when
+/// `loopback`) or with `Authorization: Bearer <token>` (token from `EIDGATE_METRICS_TOKEN`
+/// or `token_file`); anyone else gets 404, as if it did not exist.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// Peers on a loopback address may read it without a token. Set `false` when a
+    /// reverse proxy on the same host forwards public traffic.
+    pub loopback: bool,
+    /// File holding the bearer token (at least 32 characters).
+    pub token_file: Option<PathBuf>,
+    /// The token, from `EIDGATE_METRICS_TOKEN` or `token_file`.
+    #[serde(skip)]
+    pub token: Option<SecretString>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            loopback: true,
+            token_file: None,
+            token: None,
+        }
+    }
+}
+
+impl fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("enabled", &self.enabled)
+            .field("loopback", &self.loopback)
+            .field("token_file", &self.token_file)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// The versions of the terms of use and the security advice in force; a holder accepts
@@ -121,6 +163,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             session: SessionConfig::default(),
             terms: TermsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -384,6 +427,23 @@ pub struct LimitsConfig {
     pub request_timeout: Duration,
     /// Requests handled at once (excess waits, then 503).
     pub concurrency: usize,
+    /// Largest request head (request line and headers together) in bytes; a larger one
+    /// gets 431 (R-SEC-5). The HTTP parser's hard cap is twice this (at least 8 KiB).
+    pub header_bytes: usize,
+    /// Most header fields in one request (431 beyond).
+    pub header_count: usize,
+    /// A client must deliver a complete request head (and finish the TLS handshake)
+    /// within this time, or the connection is closed (slowloris protection).
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Open connections at once from one IP address (more are closed at once).
+    pub connections_per_ip: usize,
+    /// Open connections at once in total.
+    pub max_connections: usize,
+    /// Requests per second one IP address may sustain (token bucket; 0 = no limit).
+    pub rate_per_ip: u32,
+    /// Requests one IP address may send in a burst above the sustained rate.
+    pub rate_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -393,6 +453,13 @@ impl Default for LimitsConfig {
             param_chars: 2048,
             request_timeout: Duration::from_secs(30),
             concurrency: 1024,
+            header_bytes: 16 * 1024,
+            header_count: 100,
+            header_read_timeout: Duration::from_secs(10),
+            connections_per_ip: 256,
+            max_connections: 10_000,
+            rate_per_ip: 100,
+            rate_burst: 1000,
         }
     }
 }
@@ -636,6 +703,9 @@ impl Config {
         if let Some(v) = get("EIDGATE_HSM_PIN") {
             self.hsm.pin_env = Some(SecretString::from(v));
         }
+        if let Some(v) = get("EIDGATE_METRICS_TOKEN") {
+            self.metrics.token = Some(SecretString::from(v));
+        }
         if let Some(v) = get("EIDGATE_TLS_MODE") {
             match v.as_str() {
                 "dev" => self.tls.mode = TlsMode::Dev,
@@ -695,6 +765,7 @@ impl Config {
                 why: "limits must be positive".into(),
             });
         }
+        self.finish_limits_and_metrics()?;
         // NIST 800-63B 5.2.2: at most 100 consecutive failed attempts on one account.
         let login = &self.login;
         if !(1..=100).contains(&login.totp_lock_after) || !(1..=100).contains(&login.password_lock_after) {
@@ -707,6 +778,45 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "login.backoff_base / login.backoff_max",
                 why: "a positive base no longer than the maximum".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates `[limits]` beyond positivity and loads the metrics token file.
+    fn finish_limits_and_metrics(&mut self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        if l.header_bytes < 1024 || l.header_count == 0 || l.connections_per_ip == 0 || l.max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits",
+                why: "header_bytes at least 1024; header_count, connections_per_ip, max_connections positive".into(),
+            });
+        }
+        if l.header_read_timeout.is_zero() || l.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "limits.header_read_timeout / limits.request_timeout",
+                why: "must be positive".into(),
+            });
+        }
+        if self.metrics.token.is_none() {
+            if let Some(path) = &self.metrics.token_file {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.metrics.token = Some(SecretString::from(text.trim().to_owned()));
+            }
+        }
+        use secrecy::ExposeSecret as _;
+        if self
+            .metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                key: "metrics.token_file / EIDGATE_METRICS_TOKEN",
+                why: "the metrics token must have at least 32 characters".into(),
             });
         }
         Ok(())
@@ -776,6 +886,30 @@ mod tests {
         assert_eq!(caps.cap(MeansKind::Password), Loa::Low);
         assert_eq!(caps.cap(MeansKind::Totp), Loa::Low);
         assert_eq!(caps.cap(MeansKind::Smartcard), Loa::High);
+    }
+
+    #[test]
+    fn r_sec_5_transport_limits_parse_and_are_validated() {
+        let mut c = Config::from_toml(
+            "[limits]\nheader_read_timeout = \"300ms\"\nrate_per_ip = 0\nconnections_per_ip = 4\n[metrics]\nloopback = false",
+        )
+        .unwrap();
+        c.finish().unwrap();
+        assert_eq!(c.limits.header_read_timeout, Duration::from_millis(300));
+        assert_eq!((c.limits.rate_per_ip, c.limits.connections_per_ip), (0, 4));
+        assert!(!c.metrics.loopback);
+        for bad in [
+            "[limits]\nheader_bytes = 10",
+            "[limits]\nconnections_per_ip = 0",
+            "[limits]\nheader_read_timeout = \"0s\"",
+        ] {
+            let mut c = Config::from_toml(bad).unwrap();
+            assert!(c.finish().is_err(), "{bad}");
+        }
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "EIDGATE_METRICS_TOKEN").then(|| "short".to_owned()));
+        assert!(c.finish().is_err(), "a short metrics token is refused");
+        assert!(!format!("{:?}", c.metrics).contains("short"));
     }
 
     #[test]

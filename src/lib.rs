@@ -16,6 +16,7 @@
 //! | [`authn`] | login ceremonies (password for now) and the login API |
 //! | [`oidc`] | the OpenID Connect protocol engine and its HTTP endpoints |
 //! | [`admin`] | `import` of clients, persons and means |
+//! | [`backup`] | encrypted, authenticated backups (HSM `data-wrap` key) and restore |
 //! | [`web`] | server shell: router, TLS, limits, problem+json |
 //! | [`app`] | composition root: builds ports from config and serves |
 //! | [`cli`] | the `eidgate` command line |
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod authn;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

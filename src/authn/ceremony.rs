@@ -481,10 +481,27 @@ async fn audit(
             obj.insert("client_id".into(), json!(flow.request.client_id.as_str()));
         }
     }
+    record_login_metric(app, event, method, flow, &data);
     let (actor, subject) = match means {
         Some(m) => (format!("holder:{}", m.holder), format!("means:{}", m.id)),
         None => ("anonymous".to_owned(), "login".to_owned()),
     };
     app.store.append(AuditEvent::new(event, actor, subject, data)).await?;
     Ok(())
+}
+
+/// Counts a finished login attempt for `/metrics`: the achieved LoA on success, the
+/// requested one on failure.
+fn record_login_metric(app: &App, event: &str, method: &str, flow: Option<&LoginFlow>, data: &serde_json::Value) {
+    let success = event == crate::audit::catalogue::LOGIN_SUCCESS;
+    if !success && event != crate::audit::catalogue::LOGIN_FAILURE {
+        return;
+    }
+    let name = |v: serde_json::Value| v.as_str().map(str::to_owned);
+    let loa = match (success, flow) {
+        (true, _) => data.get("loa").cloned().and_then(name),
+        (false, Some(f)) => serde_json::to_value(f.requested_loa()).ok().and_then(name),
+        (false, None) => None,
+    };
+    app.metrics.login(method, loa.as_deref().unwrap_or("unknown"), success);
 }

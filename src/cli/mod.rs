@@ -60,9 +60,31 @@ enum Command {
     /// The tamper-evident audit log (R-LOG-2, R-LOG-4).
     #[command(subcommand)]
     Audit(crate::cli::audit::AuditCommand),
+    /// Write an encrypted backup of the database (HSM `data-wrap` key) while it is in use (R-SEC-7).
+    Backup {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into an empty database, or `--check` it without restoring (R-SEC-7).
+    Restore {
+        /// The backup file.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Only open and authenticate the backup.
+        #[arg(long)]
+        check: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub mod audit;
+pub mod backup;
 pub mod hsm;
 
 #[derive(Subcommand)]
@@ -156,6 +178,12 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     if let Command::Audit(cmd) = cli.command {
         return crate::cli::audit::run(cmd, config, &runtime);
+    }
+    if let Command::Backup { out, json } = &cli.command {
+        return crate::cli::backup::backup(config, out, *json, &runtime);
+    }
+    if let Command::Restore { input, check, json } = &cli.command {
+        return crate::cli::backup::restore(config, input, *check, *json, &runtime);
     }
     let done = match cli.command {
         Command::Serve => runtime.block_on(serve(config, cli.config.clone())),
@@ -285,7 +313,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         }
-        Command::Audit(_) => Ok(()),
+        Command::Audit(_) | Command::Backup { .. } | Command::Restore { .. } => Ok(()),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -2,3 +2,4 @@
 //! detection and classification (R-OPS-2).
 
 pub mod availability;
+pub mod metrics;

@@ -28,6 +28,7 @@ mod connect;
 mod legal;
 mod lifecycle;
 mod rows;
+pub mod snapshot;
 pub mod sql;
 mod state;
 

@@ -1,10 +1,13 @@
 //! The server shell: router, TLS (rustls), security headers and limits (R-SEC-1,
 //! R-SEC-5), problem+json, static pages.
 
+pub mod limits;
+pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod problem;
 pub mod router;
+pub mod server;
 pub mod tls;
 
 pub use problem::Problem;

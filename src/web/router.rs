@@ -1,5 +1,6 @@
 //! The router: every feature's routes merged, then the transport limits (R-SEC-5):
-//! body size, request timeout, concurrency, panics caught as 500, security headers.
+//! body size, request timeout, concurrency, panics caught as 500, security headers, head
+//! size and per-IP rate limit ([`super::limits`]), metrics ([`super::metrics`]).
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn router(app: Arc<App>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(get_healthz))
         .route("/readyz", get(get_readyz))
+        .route("/metrics", get(super::metrics::get_metrics))
         .route("/login", get(pages::get_login))
         .route("/static/login.js", get(pages::get_login_js))
         .route("/static/login-steps.js", get(pages::get_login_steps_js))
@@ -53,7 +55,15 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         .layer(CatchPanicLayer::new())
         .layer(ConcurrencyLimitLayer::new(limits.concurrency))
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            super::limits::enforce,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            super::metrics::measure,
+        ));
     for (name, value) in security_headers(tls) {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }

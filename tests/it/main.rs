@@ -13,6 +13,7 @@ mod loa_claims;
 mod login_api;
 mod oidc_code_flow;
 mod oidc_negative;
+mod ops;
 mod par;
 mod store_contract;
 mod supervision;
