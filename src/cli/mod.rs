@@ -60,9 +60,13 @@ enum Command {
     /// The tamper-evident audit log (R-LOG-2, R-LOG-4).
     #[command(subcommand)]
     Audit(crate::cli::audit::AuditCommand),
+    /// The card stand-in: a PKCS#11 token playing the holder's smartcard.
+    #[command(subcommand)]
+    Card(crate::cli::card::CardCommand),
 }
 
 pub mod audit;
+pub mod card;
 pub mod hsm;
 
 #[derive(Subcommand)]
@@ -154,6 +158,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    if let Command::Card(cmd) = cli.command {
+        return crate::cli::card::run(cmd, &config).map(|()| ExitCode::SUCCESS);
+    }
     if let Command::Audit(cmd) = cli.command {
         return crate::cli::audit::run(cmd, config, &runtime);
     }
@@ -285,7 +292,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         }
-        Command::Audit(_) => Ok(()),
+        Command::Audit(_) | Command::Card(_) => Ok(()),
     };
     done.map(|()| ExitCode::SUCCESS)
 }
