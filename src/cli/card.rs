@@ -10,11 +10,11 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use crate::hsm::card::pin;
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clap::{Subcommand, ValueEnum};
-use crate::hsm::card::pin;
 use serde_json::json;
 
 use crate::config::Config;

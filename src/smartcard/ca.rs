@@ -234,12 +234,10 @@ impl IssuingCa {
         let der = csr_der(csr).ok_or(IssueError::MalformedCsr)?;
         let spki_der = {
             let request = match x509_parser::certification_request::X509CertificationRequest::from_der(&der) {
-                Ok((rest, request)) if rest.is_empty() => request,
+                Ok(([], request)) => request,
                 _ => return Err(IssueError::MalformedCsr),
             };
-            request
-                .verify_signature()
-                .map_err(|_| IssueError::ProofOfPossession)?;
+            request.verify_signature().map_err(|_| IssueError::ProofOfPossession)?;
             let spki = &request.certification_request_info.subject_pki;
             match x509::key_type(spki) {
                 Ok(KeyType::P256 | KeyType::P384 | KeyType::Rsa) => {}
@@ -280,7 +278,8 @@ impl IssuingCa {
             .map_err(|e| IssueError::Failed(e.to_string()))?;
         let der = cert.der().to_vec();
         let (not_before, not_after) = {
-            let parsed = x509::parse(&der).map_err(|_| IssueError::Failed("issued certificate does not parse".into()))?;
+            let parsed =
+                x509::parse(&der).map_err(|_| IssueError::Failed("issued certificate does not parse".into()))?;
             (
                 parsed.validity().not_before.timestamp(),
                 parsed.validity().not_after.timestamp(),
@@ -351,11 +350,7 @@ pub fn csr_der(input: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(input).ok();
     match text.map(str::trim) {
         Some(t) if t.starts_with("-----BEGIN CERTIFICATE REQUEST-----") => {
-            let body: String = t
-                .lines()
-                .filter(|l| !l.starts_with("-----"))
-                .map(str::trim)
-                .collect();
+            let body: String = t.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
             base64::engine::general_purpose::STANDARD.decode(body).ok()
         }
         _ => Some(input.to_vec()),
@@ -380,9 +375,9 @@ pub async fn current_crl(app: &crate::app::App) -> Result<Arc<Vec<u8>>, crate::s
     );
     let validity = app.config.smartcard.crl_validity;
     let half = i64::try_from(validity.as_secs() / 2).unwrap_or(i64::MAX);
-    if let Some((seen, signed_at, der)) = smartcard.cached_crl() {
-        if seen == fingerprint && now - signed_at < half {
-            return Ok(der);
+    if let Some(signed) = smartcard.cached_crl() {
+        if signed.fingerprint == fingerprint && now - signed.signed_at < half {
+            return Ok(signed.der);
         }
     }
     let number = app.store.next_crl_number(smartcard.ca.subject_sha256()).await?;
@@ -409,11 +404,15 @@ pub async fn current_crl(app: &crate::app::App) -> Result<Arc<Vec<u8>>, crate::s
 }
 
 impl super::Smartcard {
-    fn cached_crl(&self) -> Option<(String, UnixTime, Arc<Vec<u8>>)> {
+    fn cached_crl(&self) -> Option<super::SignedCrl> {
         self.crl.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn cache_crl(&self, fingerprint: String, at: UnixTime, der: Arc<Vec<u8>>) {
-        *self.crl.lock().unwrap_or_else(|p| p.into_inner()) = Some((fingerprint, at, der));
+    fn cache_crl(&self, fingerprint: String, signed_at: UnixTime, der: Arc<Vec<u8>>) {
+        *self.crl.lock().unwrap_or_else(|p| p.into_inner()) = Some(super::SignedCrl {
+            fingerprint,
+            signed_at,
+            der,
+        });
     }
 }

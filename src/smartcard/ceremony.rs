@@ -230,7 +230,9 @@ pub async fn login(app: &App, flow: &LoginFlow, body: &str, meta: &RequestMeta) 
 type Checked = Result<(Proven, EidMeans), (Failure, Option<EidMeans>)>;
 
 async fn login_checks(app: &App, flow: &LoginFlow, body: &str) -> Checked {
-    let nonce = take_challenge(app, Scope::Flow(&flow.id)).await.map_err(|f| (f, None))?;
+    let nonce = take_challenge(app, Scope::Flow(&flow.id))
+        .await
+        .map_err(|f| (f, None))?;
     let now = app.now();
     let proven = verify(app, &nonce, body, now).await.map_err(|f| (f, None))?;
     let means = app

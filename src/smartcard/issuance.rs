@@ -62,7 +62,9 @@ pub async fn personalise(app: &App, actor: &Actor, id: MeansId, csr: &[u8]) -> R
         return Err(LifecycleError::Forbidden("operators cannot act on their own means"));
     }
     if means.kind != MeansKind::Smartcard {
-        return Err(LifecycleError::Unprocessable("only smartcard means take a certificate".into()));
+        return Err(LifecycleError::Unprocessable(
+            "only smartcard means take a certificate".into(),
+        ));
     }
     if means.status != MeansStatus::Issued {
         return Err(LifecycleError::Conflict(

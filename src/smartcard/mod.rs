@@ -119,8 +119,19 @@ pub struct Smartcard {
     pub trust: x509::TrustStore,
     /// Status of external certificates.
     pub status: status::StatusChecker,
-    /// The CRL last signed: (withdrawn-set fingerprint, signed at, DER).
-    crl: Mutex<Option<(String, UnixTime, Arc<Vec<u8>>)>>,
+    /// The CRL last signed.
+    crl: Mutex<Option<SignedCrl>>,
+}
+
+/// A CRL as signed, with what it was made from.
+#[derive(Clone, Debug)]
+struct SignedCrl {
+    /// Fingerprint of the withdrawn set it lists.
+    fingerprint: String,
+    /// When it was signed.
+    signed_at: UnixTime,
+    /// DER.
+    der: Arc<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Smartcard {
@@ -149,10 +160,7 @@ pub enum SmartcardError {
 impl Smartcard {
     /// Opens the issuing CA (generating `ca-1` in the HSM and its self-signed certificate
     /// on first start) and reads the trusted CA files. Blocking.
-    pub fn open(
-        config: &crate::config::Config,
-        hsm: &Arc<crate::hsm::Pkcs11Hsm>,
-    ) -> Result<Smartcard, SmartcardError> {
+    pub fn open(config: &crate::config::Config, hsm: &Arc<crate::hsm::Pkcs11Hsm>) -> Result<Smartcard, SmartcardError> {
         hsm.ensure_kind(crate::hsm::KeyKind::Ca)?;
         let key: Arc<dyn crate::hsm::CaKey> = hsm.clone();
         let ca = ca::IssuingCa::open(key, config)?;

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
-use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::x509::{self, TrustedCa};
 use super::Rejection;
@@ -49,7 +49,9 @@ impl StatusChecker {
             .timeout(config.status_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| tracing::error!(error = %e, "no HTTP client for revocation checks: every external card is refused"))
+            .map_err(
+                |e| tracing::error!(error = %e, "no HTTP client for revocation checks: every external card is refused"),
+            )
             .ok();
         StatusChecker {
             client,
@@ -86,11 +88,7 @@ impl StatusChecker {
             return Ok(c.der);
         }
         let client = self.client.as_ref().ok_or(Rejection::RevocationUnknown)?;
-        let response = client
-            .get(url)
-            .send()
-            .await
-            .map_err(|_| Rejection::RevocationUnknown)?;
+        let response = client.get(url).send().await.map_err(|_| Rejection::RevocationUnknown)?;
         if !response.status().is_success() {
             return Err(Rejection::RevocationUnknown);
         }
@@ -119,7 +117,7 @@ impl StatusChecker {
 /// Checks a CRL: issued and signed by `issuer`, current at `now`; returns `nextUpdate`.
 pub fn verify_crl(der: &[u8], issuer: &TrustedCa, now: UnixTime) -> Result<UnixTime, Rejection> {
     let crl = match CertificateRevocationList::from_der(der) {
-        Ok((rest, crl)) if rest.is_empty() => crl,
+        Ok(([], crl)) => crl,
         _ => return Err(Rejection::RevocationUnknown),
     };
     let ca = x509::parse(&issuer.der)?;

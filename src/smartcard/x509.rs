@@ -34,7 +34,7 @@ const MIN_RSA_BITS: usize = 2048;
 /// Parses one certificate; trailing bytes are refused.
 pub fn parse(der: &[u8]) -> Result<X509Certificate<'_>, Rejection> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         _ => Err(Rejection::MalformedCertificate),
     }
 }
@@ -80,8 +80,7 @@ impl TrustedCa {
                     return Err("the CA key usage lacks keyCertSign".into());
                 }
             }
-            let self_signed =
-                cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok();
+            let self_signed = cert.subject().as_raw() == cert.issuer().as_raw() && cert.verify_signature(None).is_ok();
             (cert.subject().as_raw().to_vec(), own || self_signed)
         };
         Ok(TrustedCa {
@@ -280,7 +279,8 @@ pub fn verify_token_signature(
             if algorithm == Algorithm::PS256 {
                 key.verify(rsa::Pss::new::<Sha256>(), &prehash, signature).is_ok()
             } else {
-                key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &prehash, signature).is_ok()
+                key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &prehash, signature)
+                    .is_ok()
             }
         }
         _ => return Err(Rejection::AlgorithmMismatch),

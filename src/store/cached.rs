@@ -474,7 +474,11 @@ impl super::LegalRepo for CachedStore {
 
 #[async_trait]
 impl super::SmartcardRepo for CachedStore {
-    async fn insert_card_certificate(&self, cert: &super::CardCertificate, audit: AuditEvent) -> Result<(), StoreError> {
+    async fn insert_card_certificate(
+        &self,
+        cert: &super::CardCertificate,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
         self.inner.insert_card_certificate(cert, audit).await
     }
 

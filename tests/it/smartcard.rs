@@ -173,13 +173,20 @@ async fn activate_card(server: &TestServer, code: &str, card: &CardStandIn) -> V
         "terms_version": started.body["terms_version"],
         "security_advice_version": started.body["security_advice_version"],
     });
-    assert_eq!(activation_step(server, &activation, "accept", &accept).await.status, 200);
+    assert_eq!(
+        activation_step(server, &activation, "accept", &accept).await.status,
+        200
+    );
     let challenge = activation_step(server, &activation, "smartcard/challenge", &json!({})).await;
     assert_eq!(challenge.status, 200, "{}", challenge.body);
-    let token = card
-        .sign(&server.url, challenge.body["nonce"].as_str().unwrap())
-        .await;
-    let done = post_raw(server, &format!("/activation/{activation}/smartcard/token"), None, &token).await;
+    let token = card.sign(&server.url, challenge.body["nonce"].as_str().unwrap()).await;
+    let done = post_raw(
+        server,
+        &format!("/activation/{activation}/smartcard/token"),
+        None,
+        &token,
+    )
+    .await;
     assert_eq!(done.0, 200, "{}", done.1);
     done.1
 }
@@ -272,11 +279,19 @@ async fn last_reason(server: &TestServer) -> String {
 /// gone: the good token for it is refused as a replay.
 async fn assert_refused(server: &TestServer, login: &Login, answer: (u16, Value), reason: &str, good: &str) {
     assert_eq!(answer.0, 401, "{}", answer.1);
-    assert_eq!(answer.1["type"].as_str().unwrap_or(""), answer_type(), "one generic error");
+    assert_eq!(
+        answer.1["type"].as_str().unwrap_or(""),
+        answer_type(),
+        "one generic error"
+    );
     assert_eq!(last_reason(server).await, reason);
     let again = login.token(server, good).await;
     assert_eq!(again.0, 401, "{}", again.1);
-    assert_eq!(last_reason(server).await, "nonce_replayed", "the challenge was consumed");
+    assert_eq!(
+        last_reason(server).await,
+        "nonce_replayed",
+        "the challenge was consumed"
+    );
 }
 
 fn answer_type() -> String {
@@ -307,7 +322,11 @@ async fn r_means_3_card_issued_end_to_end_logs_in_at_high_with_sc_hwk_pin() {
     let pem = issued["certificate_pem"].as_str().unwrap();
     let der = eidgate::smartcard::pem_certificates(pem).remove(0);
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
-    assert!(cert.subject().to_string().contains("PNOLT-48707070707"), "{}", cert.subject());
+    assert!(
+        cert.subject().to_string().contains("PNOLT-48707070707"),
+        "{}",
+        cert.subject()
+    );
     assert!(cert.key_usage().unwrap().unwrap().value.digital_signature());
     assert!(cert.extended_key_usage().unwrap().unwrap().value.client_auth);
     assert_eq!(
@@ -327,9 +346,17 @@ async fn r_means_3_card_issued_end_to_end_logs_in_at_high_with_sc_hwk_pin() {
     cert.verify_signature(Some(ca.public_key())).unwrap();
     assert_eq!(cert.issuer(), ca.subject());
     let ext = format!("{:?}", cert.extensions());
-    assert!(ext.contains(&format!("{}/smartcard/crl", server.url)), "CRL distribution point");
+    assert!(
+        ext.contains(&format!("{}/smartcard/crl", server.url)),
+        "CRL distribution point"
+    );
     // The serial is recorded with the means.
-    let recorded = server.app.store.card_certificates_of(id.parse().unwrap()).await.unwrap();
+    let recorded = server
+        .app
+        .store
+        .card_certificates_of(id.parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].serial, issued["serial"].as_str().unwrap());
     // A second CSR for the same means is refused.
@@ -377,7 +404,12 @@ async fn r_iss_2_card_activation_needs_the_card_of_the_means() {
     personalise(&server, &officers, &id, &card).await;
     // Another card with a copy of the certificate but its own key cannot activate.
     let thief = CardStandIn::new("p256").await;
-    let cert = server.app.store.card_certificates_of(id.parse().unwrap()).await.unwrap();
+    let cert = server
+        .app
+        .store
+        .card_certificates_of(id.parse().unwrap())
+        .await
+        .unwrap();
     thief.store(&eidgate::smartcard::certificate_pem(&cert[0].der)).await;
     let started = activation_start(&server, CARD_HOLDER, &code).await;
     let activation = started.body["activation"].as_str().unwrap().to_owned();
@@ -388,16 +420,37 @@ async fn r_iss_2_card_activation_needs_the_card_of_the_means() {
     activation_step(&server, &activation, "accept", &accept).await;
     let challenge = activation_step(&server, &activation, "smartcard/challenge", &json!({})).await;
     let forged = thief.sign(&server.url, challenge.body["nonce"].as_str().unwrap()).await;
-    let refused = post_raw(&server, &format!("/activation/{activation}/smartcard/token"), None, &forged).await;
+    let refused = post_raw(
+        &server,
+        &format!("/activation/{activation}/smartcard/token"),
+        None,
+        &forged,
+    )
+    .await;
     assert_eq!(refused.0, 401, "{}", refused.1);
-    let records = server.app.store.audit_by_subject(&format!("means:{id}"), 1000).await.unwrap();
-    let failure = records.iter().rev().find(|r| r.event.event_type == "activation.failed").unwrap();
+    let records = server
+        .app
+        .store
+        .audit_by_subject(&format!("means:{id}"), 1000)
+        .await
+        .unwrap();
+    let failure = records
+        .iter()
+        .rev()
+        .find(|r| r.event.event_type == "activation.failed")
+        .unwrap();
     assert_eq!(failure.event.data["reason"], "signature_invalid");
     assert_eq!(crate::support::operators::state_of(&server, &id).await, "issued");
     // The real card activates.
     let challenge = activation_step(&server, &activation, "smartcard/challenge", &json!({})).await;
     let token = card.sign(&server.url, challenge.body["nonce"].as_str().unwrap()).await;
-    let done = post_raw(&server, &format!("/activation/{activation}/smartcard/token"), None, &token).await;
+    let done = post_raw(
+        &server,
+        &format!("/activation/{activation}/smartcard/token"),
+        None,
+        &token,
+    )
+    .await;
     assert_eq!(done.0, 200, "{}", done.1);
     assert_eq!(crate::support::operators::state_of(&server, &id).await, "active");
 }
@@ -417,7 +470,10 @@ async fn r_loa_2_acr_values_high_with_a_card_gives_acr_high() {
         .await
         .unwrap();
     assert_eq!(info["requested_loa"], "high");
-    assert!(info["methods"].as_array().unwrap().contains(&json!("smartcard")), "{info}");
+    assert!(
+        info["methods"].as_array().unwrap().contains(&json!("smartcard")),
+        "{info}"
+    );
     let nonce = login.challenge(&server).await;
     let (status, body) = login.token(&server, &card.sign(&server.url, &nonce).await).await;
     assert_eq!(status, 200, "{body}");
@@ -431,7 +487,9 @@ async fn r_loa_2_acr_values_high_with_a_card_gives_acr_high() {
 async fn r_auth_5_replayed_nonce_is_refused() {
     let (server, officers) = staffed(|_| {}).await;
     // A client that asks for consent keeps the flow open after the ceremony.
-    server.import(json!({"clients": [client_entry("asks", json!({"consent": "always"}))]})).await;
+    server
+        .import(json!({"clients": [client_entry("asks", json!({"consent": "always"}))]}))
+        .await;
     let (_, card) = active_card(&server, &officers).await;
     let login = start(&server, "asks", None).await;
     let nonce = login.challenge(&server).await;
@@ -492,7 +550,12 @@ async fn r_means_3_signature_by_another_key_is_refused() {
     let (server, officers) = staffed(|_| {}).await;
     let (id, card) = active_card(&server, &officers).await;
     let copy = CardStandIn::new("p256").await;
-    let cert = server.app.store.card_certificates_of(id.parse().unwrap()).await.unwrap();
+    let cert = server
+        .app
+        .store
+        .card_certificates_of(id.parse().unwrap())
+        .await
+        .unwrap();
     copy.store(&eidgate::smartcard::certificate_pem(&cert[0].der)).await;
     let login = start(&server, "rp", None).await;
     let nonce = login.challenge(&server).await;
@@ -615,7 +678,12 @@ async fn r_life_4_card_of_a_suspended_or_revoked_means_is_refused() {
 async fn r_log_1_crl_lists_a_revoked_card_and_verifies_against_the_ca() {
     let (server, officers) = staffed(|_| {}).await;
     let (id, _card) = active_card(&server, &officers).await;
-    let serial = server.app.store.card_certificates_of(id.parse().unwrap()).await.unwrap()[0]
+    let serial = server
+        .app
+        .store
+        .card_certificates_of(id.parse().unwrap())
+        .await
+        .unwrap()[0]
         .serial
         .clone();
     let http = crate::support::server::http();
@@ -746,7 +814,9 @@ async fn r_auth_7_chain_with_a_self_issued_intermediate_is_refused() {
     let root = test_root("Partner Root");
     // Same name as the root (self-issued), another key, signed by the root.
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = ca_params("Partner Root").signed_by(&key, &root.cert, &root.key).unwrap();
+    let cert = ca_params("Partner Root")
+        .signed_by(&key, &root.cert, &root.key)
+        .unwrap();
     let intermediate = TestCa { cert, key };
     let file = write_pem(&dir, "partner.pem", &[&root.cert.pem(), &intermediate.cert.pem()]);
     let (server, officers) = staffed(|c| c.smartcard.trusted_ca_files = vec![file]).await;
@@ -770,7 +840,9 @@ async fn serve_bytes(body: Vec<u8>) -> (String, tokio::task::JoinHandle<()>) {
     let url = format!("http://{}/partner.crl", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             let body = body.clone();
             tokio::spawn(async move {
                 let mut request = [0u8; 4096];
