@@ -709,7 +709,8 @@ async fn r_log_1_crl_lists_a_revoked_card_and_verifies_against_the_ca() {
     let crl = fetch("/smartcard/crl").await;
     assert!(listed(&crl).contains(&serial), "the revoked card's serial is listed");
     // The CA key is P-384 and lives in the HSM (ca-1).
-    assert!(format!("{:?}", ca.public_key().algorithm).contains("1.3.132.0.34"));
+    let curve = ca.public_key().algorithm.parameters.as_ref().unwrap().as_oid().unwrap();
+    assert_eq!(curve.to_id_string(), "1.3.132.0.34", "P-384");
     let records = server.app.store.audit_after(0, 1_000_000).await.unwrap();
     assert!(records.iter().any(|r| r.event.event_type == "certificate.crl_signed"));
     assert!(records
