@@ -58,13 +58,17 @@ impl CardStandIn {
     }
 
     async fn output(&self, args: &[&str]) -> std::process::Output {
+        self.output_with_pin(args, PIN).await
+    }
+
+    async fn output_with_pin(&self, args: &[&str], pin: &str) -> std::process::Output {
         let module = crate::support::softhsm::module();
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_eidgate"));
         command
             .env("SOFTHSM2_CONF", &self.conf)
             .env("EIDGATE_DATA_DIR", self.dir.path())
             .env("EIDGATE_LOG", "warn")
-            .env("EIDGATE_CARD_PIN", PIN)
+            .env("EIDGATE_CARD_PIN", pin)
             .env_remove("EIDGATE_CONFIG")
             .arg("card")
             .args(args)
@@ -456,7 +460,7 @@ async fn r_iss_2_card_activation_needs_the_card_of_the_means() {
 }
 
 #[tokio::test]
-async fn r_loa_2_acr_values_high_with_a_card_gives_acr_high() {
+async fn loa_request_high_with_a_card_gives_acr_high() {
     let (server, officers) = staffed(|_| {}).await;
     let (_, card) = active_card(&server, &officers).await;
     let login = start(&server, "rp", Some("http://eidas.europa.eu/LoA/high")).await;
@@ -481,6 +485,26 @@ async fn r_loa_2_acr_values_high_with_a_card_gives_acr_high() {
     let tokens = exchange(&server, "rp", &query(&back, "code").unwrap(), &login.verifier).await;
     let claims = jwt_part(tokens.body["id_token"].as_str().unwrap(), 1);
     assert_eq!(claims["acr"], "http://eidas.europa.eu/LoA/high");
+}
+
+#[tokio::test]
+async fn r_means_4_the_card_key_signs_only_after_the_holders_pin() {
+    let (server, officers) = staffed(|_| {}).await;
+    let (_, card) = active_card(&server, &officers).await;
+    let login = start(&server, "rp", None).await;
+    let nonce = login.challenge(&server).await;
+    let args = [
+        "sign-challenge",
+        "--origin",
+        server.url.as_str(),
+        "--nonce",
+        nonce.as_str(),
+    ];
+    let wrong = card.output_with_pin(&args, "not-the-pin").await;
+    assert!(!wrong.status.success(), "a wrong PIN must not sign");
+    assert!(wrong.stdout.is_empty());
+    let (status, body) = login.token(&server, &card.sign(&server.url, &nonce).await).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
