@@ -109,6 +109,8 @@ pub struct App {
     pub clock_alarm: std::sync::atomic::AtomicI64,
     /// Availability per service and open incidents (R-OPS-1, R-OPS-2).
     pub availability: crate::monitor::availability::Availability,
+    /// The smartcard means: issuing CA in the HSM, trusted CAs, revocation status (issue 4).
+    pub smartcard: Arc<crate::smartcard::Smartcard>,
     /// The LoA caps from configuration, replaced when the configuration is reloaded
     /// (SIGHUP) without a restart (R-SUP-2); see [`App::loa_caps`].
     pub configured_caps: std::sync::RwLock<crate::domain::loa::LoaCaps>,
@@ -228,6 +230,17 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     };
     let (config, hsm) = open_hsm(config).await?;
     ensure_account_client(store.as_ref(), &config.issuer).await?;
+    // The issuing CA key `ca-1` is generated here on first start, so it is audited below.
+    let (config, smartcard) = {
+        let hsm = hsm.clone();
+        tokio::task::spawn_blocking(move || {
+            let smartcard = crate::smartcard::Smartcard::open(&config, &hsm);
+            (config, smartcard)
+        })
+        .await
+        .map_err(|e| AppError::Setup(format!("smartcard: {e}")))?
+    };
+    let smartcard = Arc::new(smartcard.map_err(|e| AppError::Setup(e.to_string()))?);
     for label in hsm.take_generated() {
         // Key management is audited (R-LOG-1); a key that cannot be recorded stops the start.
         let event = crate::audit::AuditEvent::new(
@@ -275,6 +288,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         availability: crate::monitor::availability::Availability::default(),
         rate_limiter: crate::web::limits::RateLimiter::new(rate_per_ip, rate_burst),
         metrics,
+        smartcard,
     });
     spawn_key_refresh(&app, hsm);
     spawn_expiry_sweep(&app);

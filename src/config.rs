@@ -502,11 +502,26 @@ pub use crate::domain::loa::LoaCaps;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmartcardConfig {
-    /// Extra trusted CAs beside our own issuing CA.
+    /// Extra trusted CAs beside our own issuing CA: PEM files; self-signed certificates
+    /// are trust anchors, the others intermediates that must chain to one.
     pub trusted_ca_files: Vec<PathBuf>,
     /// Challenge lifetime.
     #[serde(deserialize_with = "duration")]
     pub nonce_ttl: Duration,
+    /// Validity of a certificate our CA issues to a card.
+    #[serde(deserialize_with = "duration")]
+    pub certificate_validity: Duration,
+    /// How long a CRL of our CA is valid (`nextUpdate - thisUpdate`).
+    #[serde(deserialize_with = "duration")]
+    pub crl_validity: Duration,
+    /// OCSP responder for external CAs whose certificates name none (AIA).
+    pub ocsp_responder: Option<String>,
+    /// Oldest OCSP response accepted (`thisUpdate` age).
+    #[serde(deserialize_with = "duration")]
+    pub ocsp_max_age: Duration,
+    /// Timeout of one OCSP or CRL fetch; a timeout is an unknown status (refused).
+    #[serde(deserialize_with = "duration")]
+    pub status_timeout: Duration,
 }
 
 impl Default for SmartcardConfig {
@@ -514,6 +529,11 @@ impl Default for SmartcardConfig {
         Self {
             trusted_ca_files: Vec::new(),
             nonce_ttl: Duration::from_secs(300),
+            certificate_validity: Duration::from_secs(5 * 365 * 86_400),
+            crl_validity: Duration::from_secs(86_400),
+            ocsp_responder: None,
+            ocsp_max_age: Duration::from_secs(120),
+            status_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! | [`audit`] | hash-chained audit events (written with the change they record) |
 //! | [`authn`] | login ceremonies (password for now) and the login API |
 //! | [`oidc`] | the OpenID Connect protocol engine and its HTTP endpoints |
+//! | [`smartcard`] | the smartcard means: Web eID tokens, the issuing CA in the HSM, CRL |
 //! | [`admin`] | `import` of clients, persons and means |
 //! | [`backup`] | encrypted, authenticated backups (HSM `data-wrap` key) and restore |
 //! | [`web`] | server shell: router, TLS, limits, problem+json |
@@ -41,6 +42,7 @@ pub mod lifecycle;
 pub mod monitor;
 pub mod oidc;
 pub mod random;
+pub mod smartcard;
 pub mod store;
 pub mod supervision;
 pub mod web;

@@ -217,6 +217,22 @@ pub async fn import_sealed(
         operators.push((identifier, roles));
     }
     for m in &doc.means {
+        if m.kind == MeansKind::Smartcard {
+            // A card with its certificate (`certificate_pem`): no password, no seed.
+            if m.password.is_some() || m.totp_secret.is_some() || m.revocation_secret.is_some() {
+                return Err(invalid(&m.holder, "a smartcard means takes only certificate_pem"));
+            }
+            let pem = m
+                .certificate_pem
+                .as_deref()
+                .ok_or_else(|| invalid(&m.holder, "a smartcard means needs certificate_pem"))?;
+            crate::smartcard::issuance::imported_certificate(pem, MeansId::new())
+                .map_err(|why| invalid(&m.holder, why))?;
+            if m.loa > m.kind.ceiling() {
+                return Err(invalid(&m.holder, format!("a {} means cannot be {}", m.kind, m.loa)));
+            }
+            continue;
+        }
         let totp = m.kind == MeansKind::Totp;
         if !(m.kind == MeansKind::Password || (totp && sealer.is_some())) {
             return Err(invalid(
@@ -302,6 +318,38 @@ pub async fn import_sealed(
             .ok_or_else(|| invalid(&m.holder, "unknown holder"))?;
         if m.loa > holder.proofing_loa {
             return Err(invalid(&m.holder, "the means' LoA exceeds the holder's proofing LoA"));
+        }
+        if let (MeansKind::Smartcard, Some(pem)) = (m.kind, m.certificate_pem.as_deref()) {
+            let means = EidMeans {
+                id: MeansId::new(),
+                holder: holder.id,
+                kind: m.kind,
+                loa: m.loa,
+                status: MeansStatus::Active,
+                valid_from: now,
+                valid_until: now + validity,
+                version: 1,
+            };
+            let certificate = crate::smartcard::issuance::imported_certificate(pem, means.id)
+                .map_err(|why| invalid(&m.holder, why))?;
+            let event = AuditEvent::new(
+                crate::audit::catalogue::MEANS_IMPORTED,
+                "system:import",
+                format!("means:{}", means.id),
+                json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active"}),
+            );
+            store.insert_means(&means, &Credential::None, event).await?;
+            let event = AuditEvent::new(
+                crate::audit::catalogue::CERTIFICATE_IMPORTED,
+                "system:import",
+                format!("means:{}", means.id),
+                json!({"serial": certificate.serial, "issuer_sha256": certificate.issuer_sha256,
+                       "certificate_sha256": certificate.certificate_sha256}),
+            );
+            store.insert_card_certificate(&certificate, event).await?;
+            report.means += 1;
+            report.means_ids.push(means.id.to_string());
+            continue;
         }
         let phc = match &m.password {
             Some(p) => password::hash(p).map_err(|e| invalid(&m.holder, e.to_string()))?,

@@ -60,6 +60,9 @@ catalogue! {
     HELPDESK_REVOCATION_SECRET_WRONG = "helpdesk.revocation_secret_wrong", "failed revocation authentication", true;
     KEY_GENERATED = "key.generated", "key management: generation", false;
     KEY_ROTATED = "key.rotated", "key management: rotation (generation and retirement)", false;
+    CERTIFICATE_ISSUED = "certificate.issued", "certificate generation by the issuing CA (smartcard)", false;
+    CERTIFICATE_IMPORTED = "certificate.imported", "registration of a card certificate from a trusted CA", false;
+    CRL_SIGNED = "certificate.crl_signed", "revocation list (CRL) generation", false;
 }
 
 /// The entry of `name`.

@@ -115,7 +115,7 @@ struct PasswordBody {
     password: Password,
 }
 
-fn done(app: &App, completed: Completed) -> Response {
+pub(crate) fn done(app: &App, completed: Completed) -> Response {
     let body = match completed.next {
         Next::Redirect(to) => json!({ "next": "done", "redirect_to": to }),
         Next::Step(step) => {

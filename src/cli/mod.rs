@@ -81,10 +81,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The card stand-in: a PKCS#11 token playing the holder's smartcard.
+    #[command(subcommand)]
+    Card(crate::cli::card::CardCommand),
 }
 
 pub mod audit;
 pub mod backup;
+pub mod card;
 pub mod hsm;
 
 #[derive(Subcommand)]
@@ -176,6 +180,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    if let Command::Card(cmd) = cli.command {
+        return crate::cli::card::run(cmd, &config).map(|()| ExitCode::SUCCESS);
+    }
     if let Command::Audit(cmd) = cli.command {
         return crate::cli::audit::run(cmd, config, &runtime);
     }
@@ -313,7 +320,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         }
-        Command::Audit(_) | Command::Backup { .. } | Command::Restore { .. } => Ok(()),
+        Command::Audit(_) | Command::Backup { .. } | Command::Restore { .. } | Command::Card(_) => Ok(()),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -176,7 +176,7 @@ fn no_pin(label: &str) -> HsmError {
 }
 
 /// The first slot whose token is present but not initialised (SoftHSM always offers one).
-fn free_slot(context: &Pkcs11) -> Result<Slot, HsmError> {
+pub(crate) fn free_slot(context: &Pkcs11) -> Result<Slot, HsmError> {
     let slots = context
         .get_slots_with_token()
         .map_err(|e| HsmError::Init(format!("C_GetSlotList: {e}")))?;

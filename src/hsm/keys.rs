@@ -350,6 +350,11 @@ fn der_octet_string(der: &[u8]) -> Option<&[u8]> {
     (rest.len() == len).then_some(rest)
 }
 
+/// The content of a DER OCTET STRING (a `CKA_EC_POINT` as most modules return it).
+pub fn der_octet_string_content(der: &[u8]) -> Option<&[u8]> {
+    der_octet_string(der)
+}
+
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     &bytes[start..]

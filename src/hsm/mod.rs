@@ -96,6 +96,24 @@ pub trait AuditSigner: Send + Sync {
     fn audit_keys(&self) -> Vec<AuditPublicKey>;
 }
 
+/// The issuing CA key `ca-<n>` (EC P-384) of smartcard authentication certificates
+/// (issue 4, R-MEANS-3, R-AUTH-6): generated in the token, used only through it, with
+/// its X.509 certificate kept beside it as a `CKO_CERTIFICATE` object of the same label.
+///
+/// The methods block on the token: call them from `spawn_blocking` in async code
+/// (certificate and CRL encoders call `sign` synchronously).
+pub trait CaKey: Send + Sync {
+    /// Label and SEC1 uncompressed point (`04 || x || y`, 97 bytes) of the active `ca` key.
+    fn ca_public_key(&self) -> Result<(String, Vec<u8>), HsmError>;
+    /// CKM_ECDSA over SHA-384 of `message` by the key `label`: `r || s`, 96 bytes.
+    fn sign_ca_blocking(&self, label: &str, message: &[u8]) -> Result<Vec<u8>, HsmError>;
+    /// The DER of the certificate stored under `label`, if any.
+    fn ca_certificate_blocking(&self, label: &str) -> Result<Option<Vec<u8>>, HsmError>;
+    /// Stores `der` (subject Name DER `subject`) as the certificate of `label`.
+    fn store_ca_certificate_blocking(&self, label: &str, subject: &[u8], der: &[u8]) -> Result<(), HsmError>;
+}
+
+pub mod card;
 pub mod init;
 pub mod keys;
 pub mod pkcs11;

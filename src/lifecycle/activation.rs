@@ -319,6 +319,32 @@ pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<Mea
     Ok(pending.means)
 }
 
+/// The smartcard steps (`/activation/{id}/smartcard/...`, issue 4): the means and the
+/// holder of a started `smartcard` activation whose terms were accepted.
+pub(crate) async fn smartcard_pending(app: &App, activation: &str) -> Result<(MeansId, PersonId), LifecycleError> {
+    let pending = load(app, activation).await?;
+    if pending.kind != MeansKind::Smartcard {
+        return Err(LifecycleError::Unprocessable(
+            "this activation does not take a smartcard step".into(),
+        ));
+    }
+    accepted(&pending)?;
+    Ok((pending.means, pending.person))
+}
+
+/// Ends a `smartcard` activation once the card proved possession of the key of the
+/// means' certificate (R-ISS-2, R-ISS-3): the means becomes `active`. The certificate
+/// itself is recorded with the means since issuance.
+pub(crate) async fn finish_smartcard(app: &App, activation: &str) -> Result<MeansId, LifecycleError> {
+    let pending = load(app, activation).await?;
+    if pending.kind != MeansKind::Smartcard {
+        return Err(LifecycleError::NotFound);
+    }
+    let terms = accepted(&pending)?;
+    finish(app, activation, &pending, terms, Credential::None).await?;
+    Ok(pending.means)
+}
+
 async fn finish(
     app: &App,
     activation: &str,

@@ -473,6 +473,37 @@ impl super::LegalRepo for CachedStore {
 }
 
 #[async_trait]
+impl super::SmartcardRepo for CachedStore {
+    async fn insert_card_certificate(
+        &self,
+        cert: &super::CardCertificate,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_card_certificate(cert, audit).await
+    }
+
+    async fn card_certificate(&self, certificate_sha256: &str) -> Result<Option<super::CardCertificate>, StoreError> {
+        self.inner.card_certificate(certificate_sha256).await
+    }
+
+    async fn card_certificates_of(&self, means: MeansId) -> Result<Vec<super::CardCertificate>, StoreError> {
+        self.inner.card_certificates_of(means).await
+    }
+
+    async fn withdrawn_card_certificates(
+        &self,
+        issuer_sha256: &str,
+        now: UnixTime,
+    ) -> Result<Vec<super::WithdrawnCertificate>, StoreError> {
+        self.inner.withdrawn_card_certificates(issuer_sha256, now).await
+    }
+
+    async fn next_crl_number(&self, issuer_sha256: &str) -> Result<i64, StoreError> {
+        self.inner.next_crl_number(issuer_sha256).await
+    }
+}
+
+#[async_trait]
 impl Store for CachedStore {
     fn backend(&self) -> Backend {
         self.inner.backend()

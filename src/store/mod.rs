@@ -29,6 +29,7 @@ mod legal;
 mod lifecycle;
 mod rows;
 pub mod snapshot;
+mod smartcard;
 pub mod sql;
 mod state;
 
@@ -530,6 +531,60 @@ pub trait LegalRepo: Send + Sync {
     ) -> Result<crate::domain::legal::Mandate, StoreError>;
 }
 
+/// A smartcard authentication certificate bound to a `smartcard` means (issue 4,
+/// R-MEANS-3): issued by our CA from the card's CSR, or imported from a trusted external CA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardCertificate {
+    /// Hex SHA-256 of the certificate DER (the lookup key at login).
+    pub certificate_sha256: String,
+    /// The means it belongs to.
+    pub means: MeansId,
+    /// Hex SHA-256 of the issuer Name DER (our CA or an external one).
+    pub issuer_sha256: String,
+    /// Serial number, lower-case hex of the DER integer content.
+    pub serial: String,
+    /// The certificate DER.
+    pub der: Vec<u8>,
+    /// Validity start, UTC seconds.
+    pub not_before: UnixTime,
+    /// Validity end, UTC seconds.
+    pub not_after: UnixTime,
+}
+
+/// A certificate of one issuer whose means is no longer usable: what a CRL lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithdrawnCertificate {
+    /// Serial number, lower-case hex.
+    pub serial: String,
+    /// The state of its means (`suspended`, `revoked`, `expired`).
+    pub status: MeansStatus,
+    /// When the means last changed state, UTC seconds.
+    pub since: UnixTime,
+    /// Validity end of the certificate.
+    pub not_after: UnixTime,
+}
+
+/// Smartcard certificates and CRL numbers (issue 4).
+#[async_trait]
+pub trait SmartcardRepo: Send + Sync {
+    /// Records a certificate; audited. `Conflict` when its serial (per issuer) or the
+    /// certificate itself is recorded already.
+    async fn insert_card_certificate(&self, cert: &CardCertificate, audit: AuditEvent) -> Result<(), StoreError>;
+    /// A certificate by the hex SHA-256 of its DER.
+    async fn card_certificate(&self, certificate_sha256: &str) -> Result<Option<CardCertificate>, StoreError>;
+    /// The certificates of a means, newest first.
+    async fn card_certificates_of(&self, means: MeansId) -> Result<Vec<CardCertificate>, StoreError>;
+    /// Unexpired (at `now`) certificates of `issuer_sha256` whose means is suspended,
+    /// revoked or expired.
+    async fn withdrawn_card_certificates(
+        &self,
+        issuer_sha256: &str,
+        now: UnixTime,
+    ) -> Result<Vec<WithdrawnCertificate>, StoreError>;
+    /// The next CRL number of an issuer (1, 2, ...), durable.
+    async fn next_crl_number(&self, issuer_sha256: &str) -> Result<i64, StoreError>;
+}
+
 /// The whole durable store.
 #[async_trait]
 pub trait Store:
@@ -543,6 +598,7 @@ pub trait Store:
     + NoticeRepo
     + IncidentRepo
     + LegalRepo
+    + SmartcardRepo
 {
     /// Which engine.
     fn backend(&self) -> Backend;

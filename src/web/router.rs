@@ -39,6 +39,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::lifecycle::http::account_routes())
         .merge(crate::admin::http::routes())
         .merge(crate::helpdesk::http::routes())
+        .merge(crate::smartcard::http::routes())
         .route("/activate", get(pages::get_activate))
         .route("/helpdesk", get(pages::get_helpdesk))
         .route("/static/activate.js", get(pages::get_activate_js))

@@ -35,6 +35,18 @@ const ELSEWHERE: &[(&str, &str)] = &[
         "reserved for the FIDO ceremony; alert rule ready in audit::sink",
     ),
     (catalogue::KEY_ROTATED, "cli `hsm rotate`"),
+    (
+        catalogue::CERTIFICATE_ISSUED,
+        "smartcard::r_means_3_card_issued_end_to_end_logs_in_at_high_with_sc_hwk_pin",
+    ),
+    (
+        catalogue::CERTIFICATE_IMPORTED,
+        "smartcard::r_auth_7_external_ca_card_is_refused_without_revocation_status",
+    ),
+    (
+        catalogue::CRL_SIGNED,
+        "smartcard::r_log_1_crl_lists_a_revoked_card_and_verifies_against_the_ca",
+    ),
 ];
 
 struct Walk<'a> {

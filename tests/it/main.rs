@@ -15,6 +15,7 @@ mod oidc_code_flow;
 mod oidc_negative;
 mod ops;
 mod par;
+mod smartcard;
 mod store_contract;
 mod supervision;
 mod support;
