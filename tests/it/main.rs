@@ -14,6 +14,7 @@ mod login_api;
 mod oidc_code_flow;
 mod oidc_negative;
 mod par;
+mod scale;
 mod store_contract;
 mod supervision;
 mod support;
