@@ -109,10 +109,18 @@ impl RedisStore {
         format!("{}{key}", self.shared.prefix)
     }
 
-    /// Runs one command with the deadline; every failure is `Unavailable`.
+    /// Runs one command with the deadline; every failure is `Unavailable`. A connection
+    /// found broken (Redis restarted since the last command) is retried once on the new
+    /// connection the manager opens, so the first request after an outage succeeds.
     async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, EphemeralError> {
-        let mut conn = self.shared.manager.clone();
-        deadline(self.shared.timeout, cmd.query_async(&mut conn)).await
+        let manager = &self.shared.manager;
+        let attempt = async {
+            match cmd.query_async(&mut manager.clone()).await {
+                Err(e) if broken(&e) => cmd.query_async(&mut manager.clone()).await,
+                other => other,
+            }
+        };
+        deadline(self.shared.timeout, attempt).await
     }
 
     /// The number of writes waiting for Redis to return (for tests and logs).
@@ -127,6 +135,11 @@ async fn deadline<T>(timeout: Duration, f: impl Future<Output = redis::RedisResu
         Ok(Err(e)) => Err(unavailable(e)),
         Err(_) => Err(unavailable("command timed out")),
     }
+}
+
+/// The connection itself failed (not the command): worth one retry on a new connection.
+fn broken(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -324,8 +337,14 @@ impl Ephemeral for RedisStore {
         let key = self.key(key);
         let mut pipe = redis::pipe();
         pipe.atomic().cmd("GET").arg(&key).cmd("PTTL").arg(&key);
-        let mut conn = self.shared.manager.clone();
-        let (value, ttl): (Option<String>, i64) = deadline(self.shared.timeout, pipe.query_async(&mut conn)).await?;
+        let manager = &self.shared.manager;
+        let attempt = async {
+            match pipe.query_async(&mut manager.clone()).await {
+                Err(e) if broken(&e) => pipe.query_async(&mut manager.clone()).await,
+                other => other,
+            }
+        };
+        let (value, ttl): (Option<String>, i64) = deadline(self.shared.timeout, attempt).await?;
         let n = value.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         let left = u64::try_from(ttl).map(Duration::from_millis).unwrap_or(Duration::ZERO);
         Ok((n, left))

@@ -15,6 +15,8 @@ use crate::support::server::{
     auth_params, browser, client_entry, fixture, http, pkce, query, start_login, HOLDER, PASSWORD, REDIRECT, SECRET,
 };
 use cluster::{free_port, wait_until, Cluster, Node};
+use eidgate::ephemeral::redis::RedisStore;
+use eidgate::ephemeral::{Ephemeral, StatusEvent};
 
 /// Bound for waiting on recovery (readiness polling, never a timing assertion).
 const RECOVERY: Duration = Duration::from_secs(30);
@@ -242,7 +244,7 @@ async fn r_ops_1_redis_down_fails_logins_closed_while_the_helpdesk_suspends_and_
     // Prime A's cache with holder 0's means.
     tokens(&a, &a, &holder(0)).await;
     // A login flow started before the outage.
-    let (verifier, challenge) = pkce();
+    let (_, challenge) = pkce();
     let url = format!(
         "{}?{}",
         a.at("/authorize"),
@@ -250,7 +252,6 @@ async fn r_ops_1_redis_down_fails_logins_closed_while_the_helpdesk_suspends_and_
     );
     let browser = browser();
     let flow = start_login(&browser, &url).await;
-    let _ = verifier;
 
     cluster.redis.stop().await;
 
@@ -321,12 +322,13 @@ async fn r_life_1_postgres_restart_mid_load_fails_cleanly_and_loses_no_revocatio
     let operator = operator_token(&a).await;
     let means: Vec<String> = (0..HOLDERS).map(|n| means_of(&cluster, &holder(n))).collect();
     let nodes = [&a, &b];
+    let started = tokio::sync::Notify::new();
 
     let logins = async {
         let mut statuses = Vec::new();
         for round in 0..24 {
             let node = nodes[round % 2];
-            let (verifier, challenge) = pkce();
+            let (_, challenge) = pkce();
             let url = format!(
                 "{}?{}",
                 node.at("/authorize"),
@@ -350,7 +352,6 @@ async fn r_life_1_postgres_restart_mid_load_fails_cleanly_and_loses_no_revocatio
                 .await
                 .unwrap();
             statuses.push(r.status().as_u16());
-            let _ = verifier;
         }
         statuses
     };
@@ -362,11 +363,15 @@ async fn r_life_1_postgres_restart_mid_load_fails_cleanly_and_loses_no_revocatio
                 assert!(clean(status), "revocation answered {status}: {body}");
                 answered.push((m.clone(), key, status));
             }
+            if n == 3 {
+                started.notify_one();
+            }
         }
         answered
     };
+    // Restart after the fourth revocation was answered: mid-load, whatever the speed.
     let restart = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        started.notified().await;
         cluster.pg.stop();
         cluster.pg.start_again();
     };
@@ -502,51 +507,39 @@ async fn r_ops_1_sigterm_drains_in_flight_requests_and_signs_a_final_checkpoint(
     tokens(&b, &b, HOLDER).await;
 }
 
-/// Starts this test binary again to run `child_process_sets_the_user_pin`: a second
-/// process with its own module load changes the token's user PIN from `old` to `new`.
-fn set_pin_in_a_child_process(label: &str, old: &str, new: &str) {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "scale::child_process_sets_the_user_pin",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env("EIDGATE_TEST_CHILD_TOKEN", label)
-        .env("EIDGATE_TEST_CHILD_OLD_PIN", old)
-        .env("EIDGATE_TEST_CHILD_NEW_PIN", new)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "child failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Runs only in a child process started by `set_pin_in_a_child_process`.
-#[test]
-#[ignore = "helper run in a child process"]
-fn child_process_sets_the_user_pin() {
+/// Changes the user PIN of token `label` from `old` to `new` through this process's
+/// module (the server's sessions are in this process too), then logs the application out,
+/// so every session of the server must log in again, with the PIN it knows.
+fn set_user_pin(label: &str, old: &str, new: &str) {
     use cryptoki::context::{CInitializeArgs, Pkcs11};
+    use cryptoki::error::{Error, RvError};
     use cryptoki::session::UserType;
     use cryptoki::types::AuthPin;
-    let label = std::env::var("EIDGATE_TEST_CHILD_TOKEN").unwrap();
-    let old = AuthPin::new(std::env::var("EIDGATE_TEST_CHILD_OLD_PIN").unwrap());
-    let new = AuthPin::new(std::env::var("EIDGATE_TEST_CHILD_NEW_PIN").unwrap());
     let context = Pkcs11::new(crate::support::softhsm::module()).unwrap();
-    context.initialize(CInitializeArgs::OsThreads).unwrap();
-    let slot = context
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| context.get_token_info(*s).unwrap().label().trim_end() == label)
-        .unwrap();
-    let session = context.open_rw_session(slot).unwrap();
-    session.login(UserType::User, Some(&old)).unwrap();
-    session.set_pin(&old, &new).unwrap();
-    session.logout().unwrap();
+    match context.initialize(CInitializeArgs::OsThreads) {
+        Ok(()) | Err(Error::AlreadyInitialized) => {}
+        Err(Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => panic!("C_Initialize: {e}"),
+    }
+    {
+        let slot = context
+            .get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .find(|s| context.get_token_info(*s).unwrap().label().trim_end() == label)
+            .unwrap();
+        let session = context.open_rw_session(slot).unwrap();
+        match session.login(UserType::User, Some(&AuthPin::new(old.into()))) {
+            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => panic!("C_Login: {e}"),
+        }
+        session
+            .set_pin(&AuthPin::new(old.into()), &AuthPin::new(new.into()))
+            .unwrap();
+        session.logout().unwrap();
+    }
+    // Dropping the last handle would C_Finalize the module under every other test.
+    std::mem::forget(context);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -572,7 +565,8 @@ async fn r_ops_1_hsm_session_loss_fails_signing_with_503_reports_it_and_recovers
     tokens(&node, &node, HOLDER).await;
 
     // The token refuses the server's login from now on, and every open session is lost.
-    set_pin_in_a_child_process(&label, &pin, "another-pin-0000");
+    let reopened = hsm.session_reopens();
+    set_user_pin(&label, &pin, "another-pin-0000");
     hsm.close_all_sessions_for_fault_test();
     let (status, body, verifier) = login_step(&node, &node, HOLDER).await;
     assert_eq!(status, 200, "the password step needs no signature: {body}");
@@ -595,9 +589,73 @@ async fn r_ops_1_hsm_session_loss_fails_signing_with_503_reports_it_and_recovers
     assert_eq!(body["ephemeral"], "up");
 
     // The token is back: sessions are reopened and logged in on the next use.
-    let reopened = hsm.session_reopens();
-    set_pin_in_a_child_process(&label, "another-pin-0000", &pin);
+    set_user_pin(&label, "another-pin-0000", &pin);
     wait_ready(&node).await;
     tokens(&node, &node, HOLDER).await;
     assert!(hsm.session_reopens() > reopened, "sessions were reopened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r_auth_4_redis_store_is_single_use_and_counts_across_instances_and_resyncs_after_an_outage() {
+    let mut redis = cluster::Redis::start().await;
+    let open = || RedisStore::open(&redis.url(), "t:", Duration::from_millis(300)).unwrap();
+    let (one, two) = (open(), open());
+    let mut events = two.subscribe();
+    // The first event is the resync sent when the subscription is up.
+    assert_eq!(events.recv().await.unwrap(), StatusEvent::Resync);
+
+    // Single use across instances: exactly one of many concurrent takes wins.
+    one.put("code", b"grant", Duration::from_secs(60)).await.unwrap();
+    let takes: Vec<_> = (0..32)
+        .map(|i| {
+            let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move { store.take("code").await.unwrap().is_some() })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in takes {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert!(one.put_new("jti", b"1", Duration::from_secs(60)).await.unwrap());
+    assert!(!two.put_new("jti", b"2", Duration::from_secs(60)).await.unwrap());
+    for n in 1..=6 {
+        let store = if n % 2 == 0 { &one } else { &two };
+        assert_eq!(store.hit("ip", Duration::from_secs(60)).await.unwrap(), n);
+    }
+    let (count, left) = one.count("ip").await.unwrap();
+    assert_eq!(count, 6);
+    assert!(
+        left > Duration::from_secs(50) && left <= Duration::from_secs(60),
+        "{left:?}"
+    );
+    assert_eq!(one.count("never").await.unwrap(), (0, Duration::ZERO));
+
+    // Status events reach the other instance.
+    let changed = StatusEvent::MeansChanged {
+        means: eidgate::domain::ids::MeansId::new(),
+    };
+    one.publish(&changed).await.unwrap();
+    assert_eq!(events.recv().await.unwrap(), changed);
+
+    // Down: commands fail closed, writes that must not be lost are queued, and the
+    // subscriber tells its caches to drop everything.
+    redis.stop().await;
+    assert_eq!(events.recv().await.unwrap(), StatusEvent::Resync);
+    assert!(one.get("jti").await.is_err());
+    assert!(one.ping().await.is_err());
+    assert!(one.publish(&changed).await.is_err());
+    assert!(one.put_or_queue("marker", b"1", Duration::from_secs(60)).await.is_err());
+    assert_eq!(one.pending(), 2);
+
+    // Back (empty): resync again, the queue is replayed, commands work without a restart.
+    redis.start_again().await;
+    assert_eq!(events.recv().await.unwrap(), StatusEvent::Resync);
+    let started = std::time::Instant::now();
+    while one.pending() > 0 {
+        assert!(started.elapsed() < RECOVERY, "queued writes not replayed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(two.get("marker").await.unwrap(), Some(b"1".to_vec()));
+    two.ping().await.unwrap();
 }
