@@ -180,7 +180,7 @@ async fn login(
     let verifier = "bench-verifier-bench-verifier-bench-verifier-0123";
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
     let path = format!(
-        "/authorize?client_id={client}&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code&scope=openid&code_challenge={challenge}&code_challenge_method=S256&state=s"
+        "/authorize?client_id={client}&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256&state=s"
     );
     let a = start.conn.send(&get(&start.host, &path, None)).await;
     if a.status != 303 {
@@ -343,6 +343,7 @@ async fn run() {
         let (url_a, url_b, stop, operator) = (a.url.clone(), b.url.clone(), stop.clone(), operator.clone());
         tokio::spawn(async move {
             let mut propagation = Vec::new();
+            let mut refresh_refused = Vec::new();
             let mut first_try = 0u64;
             let mut errors = Vec::new();
             let mut round = 0usize;
@@ -369,11 +370,34 @@ async fn run() {
                 };
                 let suspend = call("suspend", format!("s-{round}"));
                 let reactivate = call("reactivate", format!("r-{round}"));
+                // A refresh token of the holder, to probe the other instance without a
+                // password check in the way.
+                let mut there_too = Side::new(other);
+                let (_, held) = login(&mut there, &mut there_too, "bench", &identifier(STABLE + i), PASSWORD).await;
+                let refresh = held
+                    .as_ref()
+                    .and_then(|t| t["refresh_token"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{SECRET}"));
+                let refresh_request = post(
+                    &there.host,
+                    "/token",
+                    &format!("Authorization: Basic {basic}\r\n"),
+                    "application/x-www-form-urlencoded",
+                    &format!("grant_type=refresh_token&refresh_token={refresh}"),
+                );
                 let r = here.conn.send(&suspend).await;
                 let at = Instant::now();
                 if r.status != 200 {
                     errors.push(format!("suspend {}: {}", r.status, String::from_utf8_lossy(&r.body)));
                     break;
+                }
+                let t = there.conn.send(&refresh_request).await;
+                if t.status == 400 {
+                    refresh_refused.push(at.elapsed());
+                } else {
+                    errors.push(format!("refresh after suspension answered {}", t.status));
                 }
                 let mut tries = 0;
                 loop {
@@ -400,7 +424,7 @@ async fn run() {
                 }
                 round += 1;
             }
-            (propagation, first_try, errors)
+            (propagation, refresh_refused, first_try, errors)
         })
     };
 
@@ -415,7 +439,8 @@ async fn run() {
         refused += r;
         errors.extend(e);
     }
-    let (mut propagation, first_try, helpdesk_errors) = helpdesk.await.unwrap();
+    let (mut propagation, mut refresh_refused, first_try, helpdesk_errors) = helpdesk.await.unwrap();
+    refresh_refused.sort();
     errors.extend(helpdesk_errors);
     latencies.sort();
     propagation.sort();
@@ -444,6 +469,13 @@ async fn run() {
         percentile(&propagation, 0.50).as_secs_f64() * 1e3,
         percentile(&propagation, 0.99).as_secs_f64() * 1e3,
         propagation.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    println!(
+        "suspension 200 -> refresh refused elsewhere p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms  ({} probes)",
+        percentile(&refresh_refused, 0.50).as_secs_f64() * 1e3,
+        percentile(&refresh_refused, 0.99).as_secs_f64() * 1e3,
+        refresh_refused.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        refresh_refused.len()
     );
     let (code, out) = cluster.audit_verify();
     println!(
