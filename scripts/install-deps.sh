@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages eidgate needs, only those missing (idempotent).
 #   scripts/install-deps.sh run    -> what the server needs (SoftHSMv2)
-#   scripts/install-deps.sh test   -> also PostgreSQL (tests run on SQLite and PostgreSQL)
+#   scripts/install-deps.sh test   -> also PostgreSQL (tests run on SQLite and PostgreSQL) and
+#                                     redis-server (the scale-out tests start their own)
 set -euo pipefail
 
 want=(softhsm2 ca-certificates)
 if [[ "${1:-run}" == "test" ]]; then
-  want+=(postgresql)
+  want+=(postgresql redis-server)
 fi
 
 missing=()

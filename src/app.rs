@@ -61,8 +61,8 @@ pub enum AppError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),
-    /// The ephemeral store URL is not supported by this build.
-    #[error("ephemeral store {0:?} is not supported (use \"memory\")")]
+    /// The ephemeral store URL is not supported or not usable.
+    #[error("ephemeral store: {0}")]
     Ephemeral(String),
     /// TLS set-up.
     #[error(transparent)]
@@ -226,6 +226,10 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let store = open_store(&config).await?;
     let ephemeral: Arc<dyn Ephemeral> = match config.ephemeral.url.as_str() {
         "memory" => Arc::new(MemoryStore::new()),
+        url if url.starts_with("redis") => Arc::new(
+            crate::ephemeral::redis::RedisStore::open(url, &config.ephemeral.prefix, config.ephemeral.timeout)
+                .map_err(|e| AppError::Ephemeral(e.to_string()))?,
+        ),
         other => return Err(AppError::Ephemeral(other.to_owned())),
     };
     let (config, hsm) = open_hsm(config).await?;
@@ -262,7 +266,11 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         }
     }));
     metrics.set_hsm_sessions(hsm_sessions(&config));
-    let cached = Arc::new(CachedStore::new(store, config.database.cache_ttl));
+    let mut cached = CachedStore::new(store, config.database.cache_ttl);
+    if ephemeral.shared_between_instances() {
+        cached = cached.with_change_markers(ephemeral.clone(), crate::oidc::grant::means_changed_key);
+    }
+    let cached = Arc::new(cached);
     cached.spawn_listener(ephemeral.subscribe());
     let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
     let discovery = Arc::new(crate::oidc::discovery::document(&config));

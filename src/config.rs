@@ -78,6 +78,9 @@ pub struct Config {
     pub session: SessionConfig,
     /// Published terms of use and security advice (R-REG-1).
     pub terms: TermsConfig,
+    /// How many instances serve this deployment (declared): more than one needs a shared
+    /// ephemeral store (Redis) and a shared database (PostgreSQL).
+    pub instances: u32,
     /// The Prometheus `/metrics` endpoint and who may read it.
     pub metrics: MetricsConfig,
 }
@@ -164,6 +167,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             terms: TermsConfig::default(),
             metrics: MetricsConfig::default(),
+            instances: 1,
         }
     }
 }
@@ -243,13 +247,23 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EphemeralConfig {
-    /// `memory` or `redis://...`.
+    /// `memory` or `redis://...` (also `redis+unix://`).
     pub url: String,
+    /// Prefix of every Redis key and of the event channel (several deployments may
+    /// share one Redis).
+    pub prefix: String,
+    /// Deadline of one Redis command; past it the request fails closed (503).
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
 }
 
 impl Default for EphemeralConfig {
     fn default() -> Self {
-        Self { url: "memory".into() }
+        Self {
+            url: "memory".into(),
+            prefix: "eidgate:".into(),
+            timeout: Duration::from_millis(500),
+        }
     }
 }
 
@@ -260,7 +274,11 @@ impl fmt::Debug for EphemeralConfig {
         } else {
             redact_url(&self.url)
         };
-        f.debug_struct("EphemeralConfig").field("url", &url).finish()
+        f.debug_struct("EphemeralConfig")
+            .field("url", &url)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -675,6 +693,51 @@ impl Config {
             .unwrap_or_else(|| "eidgate".to_owned())
     }
 
+    /// Scale-out rules: the ephemeral store is `memory` or Redis; several instances share
+    /// Redis (a memory store would split flows, codes, counters and status events per
+    /// process) and a database server (not one SQLite file per instance).
+    fn check_scale_out(&self) -> Result<(), ConfigError> {
+        let url = self.ephemeral.url.as_str();
+        let redis = url.starts_with("redis://") || url.starts_with("redis+unix://");
+        if url != "memory" && !redis {
+            return Err(ConfigError::Invalid {
+                key: "ephemeral.url",
+                why: "\"memory\", redis:// or redis+unix:// expected".into(),
+            });
+        }
+        if self.ephemeral.timeout.is_zero() || self.ephemeral.timeout > Duration::from_secs(30) {
+            return Err(ConfigError::Invalid {
+                key: "ephemeral.timeout",
+                why: "between 1 ms and 30 s".into(),
+            });
+        }
+        if self.instances == 0 {
+            return Err(ConfigError::Invalid {
+                key: "instances",
+                why: "at least 1".into(),
+            });
+        }
+        if self.instances > 1 && !redis {
+            return Err(ConfigError::Invalid {
+                key: "ephemeral.url",
+                why: format!(
+                    "{} instances are declared: a shared Redis is required, \"memory\" is per process",
+                    self.instances
+                ),
+            });
+        }
+        if self.instances > 1 && self.database.url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                why: format!(
+                    "{} instances are declared: a shared PostgreSQL is required",
+                    self.instances
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Loads the file (if any), applies `EIDGATE_*` overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
@@ -713,6 +776,9 @@ impl Config {
         }
         if let Some(v) = get("EIDGATE_EPHEMERAL_URL") {
             self.ephemeral.url = v;
+        }
+        if let Some(v) = get("EIDGATE_INSTANCES").and_then(|v| v.parse().ok()) {
+            self.instances = v;
         }
         if let Some(v) = get("EIDGATE_HSM_MODULE") {
             self.hsm.module = PathBuf::from(v);
@@ -758,6 +824,7 @@ impl Config {
                 why: "sqlite:// or postgres:// expected".into(),
             });
         }
+        self.check_scale_out()?;
         if self.tokens.code_ttl > Duration::from_secs(60) || self.tokens.code_ttl.is_zero() {
             return Err(ConfigError::Invalid {
                 key: "tokens.code_ttl",
@@ -858,6 +925,26 @@ mod tests {
     use super::*;
     use crate::domain::loa::Loa;
     use crate::domain::means::MeansKind;
+
+    #[test]
+    fn scale_out_refuses_memory_or_sqlite_with_several_instances() {
+        let mut c = Config::from_toml("instances = 2").unwrap();
+        let e = c.finish().unwrap_err().to_string();
+        assert!(e.contains("ephemeral.url") && e.contains("Redis"), "{e}");
+        let mut c = Config::from_toml("instances = 2\n[ephemeral]\nurl = \"redis://127.0.0.1:6379\"").unwrap();
+        assert!(c.finish().unwrap_err().to_string().contains("database.url"));
+        let mut c = Config::from_toml(
+            "instances = 3\n[database]\nurl = \"postgres://db/eid\"\n[ephemeral]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"250ms\"",
+        )
+        .unwrap();
+        c.finish().unwrap();
+        assert_eq!(c.ephemeral.timeout, Duration::from_millis(250));
+        let mut c = Config::from_toml("[ephemeral]\nurl = \"memcached://x\"").unwrap();
+        assert!(c.finish().is_err());
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "EIDGATE_INSTANCES").then(|| "2".to_owned()));
+        assert!(c.finish().is_err(), "memory with two instances from the environment");
+    }
 
     #[test]
     fn durations_parse() {

@@ -29,7 +29,14 @@ pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Operator, O
     let grant = match crate::oidc::userinfo::validate_access_token(app, token).await {
         Ok(g) => g,
         Err(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
-            return Err(OperatorAuthError::Unavailable)
+            // The ephemeral store may be down: the helpdesk must still work (R-LIFE-1).
+            match crate::oidc::operator_token::validate_durable(app, token).await {
+                Ok(g) => g,
+                Err(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
+                    return Err(OperatorAuthError::Unavailable)
+                }
+                Err(_) => return Err(OperatorAuthError::Unauthenticated),
+            }
         }
         Err(_) => return Err(OperatorAuthError::Unauthenticated),
     };

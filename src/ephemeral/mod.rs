@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ids::{GrantId, MeansId};
 
 pub mod memory;
+pub mod redis;
 
 /// Errors of the ephemeral store. `Unavailable` means logins fail closed (503).
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,9 @@ pub enum StatusEvent {
         /// The grant.
         grant: GrantId,
     },
+    /// Events may have been missed (the shared channel was down or came back): drop every
+    /// cached state. Sent only to this instance's own subscribers.
+    Resync,
 }
 
 /// Short-lived keyed storage with TTLs (narrow, object safe).
@@ -61,6 +65,17 @@ pub trait Ephemeral: Send + Sync {
     async fn hit(&self, key: &str, window: Duration) -> Result<u64, EphemeralError>;
     /// Reads a counter (0 when absent) and the time until it expires.
     async fn count(&self, key: &str) -> Result<(u64, Duration), EphemeralError>;
+    /// Like [`Ephemeral::put`], but a shared backend that is down keeps the write and
+    /// replays it when it returns (status-change markers that must not be lost). Still
+    /// answers the error, so the caller can log it.
+    async fn put_or_queue(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError> {
+        self.put(key, value, ttl).await
+    }
+    /// Whether other instances see this store (Redis): then cached state must be checked
+    /// against its change markers, since another instance may have changed it.
+    fn shared_between_instances(&self) -> bool {
+        false
+    }
     /// Publishes a status event to every instance.
     async fn publish(&self, event: &StatusEvent) -> Result<(), EphemeralError>;
     /// Subscribes to status events.

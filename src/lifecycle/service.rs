@@ -92,9 +92,10 @@ pub(crate) async fn publish(app: &App, means: MeansId) {
     // Access tokens issued before this moment stop working even if the means becomes
     // active again (they are opaque and not indexed by means).
     let marker = app.now_ms().to_string();
+    // Queued when Redis is down and written when it returns (R-LIFE-4).
     if let Err(e) = app
         .ephemeral
-        .put(
+        .put_or_queue(
             &crate::oidc::grant::means_changed_key(means),
             marker.as_bytes(),
             app.config.tokens.access_ttl,

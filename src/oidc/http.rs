@@ -149,6 +149,15 @@ async fn load_client(app: &App, id: Option<&str>) -> Result<Option<Client>, OAut
 }
 
 fn untrusted(error: &OAuthError) -> Response {
+    if error.code == ErrorCode::TemporarilyUnavailable {
+        // A dependency is down before the request could be checked: not the RP's fault.
+        tracing::warn!(error = %error, "authorization request refused: dependency down");
+        return message_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The login service is temporarily unavailable",
+            "Please try again in a few minutes.",
+        );
+    }
     tracing::info!(error = %error, "untrusted authorization request refused");
     message_page(
         StatusCode::BAD_REQUEST,

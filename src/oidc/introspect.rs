@@ -78,6 +78,10 @@ pub async fn revoke(app: &App, client: &Client, token: &str) -> Result<(), OAuth
     let key = grant::access_key(token);
     if let Some(g) = crate::ephemeral::decode::<grant::AccessGrant>(app.ephemeral.get(&key).await?) {
         if g.client_id == client.client_id {
+            if client.operator_console {
+                // Its durable copy too (oidc::operator_token), first.
+                app.store.revoke_operator_tokens(g.grant_id).await?;
+            }
             app.ephemeral.delete(&key).await?;
         }
         return Ok(());

@@ -12,6 +12,7 @@ pub mod http;
 pub mod introspect;
 pub mod jws;
 pub mod logout;
+pub mod operator_token;
 pub mod params;
 pub mod pkce;
 pub mod subject;

@@ -347,6 +347,7 @@ fn refresh_record(
 /// that stops its access tokens, then the event for other instances.
 pub async fn revoke_grant(app: &App, grant_id: GrantId, reason: &str) -> Result<(), OAuthError> {
     app.store.revoke_grant(grant_id).await?;
+    app.store.revoke_operator_tokens(grant_id).await?;
     app.ephemeral
         .put(
             &grant::revoked_grant_key(grant_id),
@@ -393,6 +394,7 @@ async fn issue(
         app.config.tokens.access_ttl,
     )
     .await?;
+    super::operator_token::remember(app, client, &access_token, &access).await?;
 
     let mut id_claims = serde_json::json!({
         "iss": app.config.issuer,

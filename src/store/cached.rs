@@ -41,12 +41,26 @@ struct Entry<T> {
     fetched: Instant,
 }
 
+/// The change markers of a store shared between instances (Redis): the service that
+/// commits a status change writes the means' marker before it answers, so an instance
+/// that compares the marker with the one it saw when it cached the means never serves a
+/// state older than a change that was already answered, even before the pub/sub event
+/// arrives (R-LIFE-4 across instances).
+struct Markers {
+    ephemeral: Arc<dyn crate::ephemeral::Ephemeral>,
+    key: fn(MeansId) -> String,
+}
+
+/// A cached means and the change marker seen before it was read.
+type MarkedMeans = (EidMeans, Option<Vec<u8>>);
+
 /// The caching wrapper.
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     ttl: Duration,
     clients: Mutex<HashMap<ClientId, Entry<Option<Client>>>>,
-    means: Mutex<HashMap<MeansId, Entry<EidMeans>>>,
+    means: Mutex<HashMap<MeansId, Entry<MarkedMeans>>>,
+    markers: Option<Markers>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -61,7 +75,21 @@ impl CachedStore {
             ttl,
             clients: Mutex::new(HashMap::new()),
             means: Mutex::new(HashMap::new()),
+            markers: None,
         }
+    }
+
+    /// Checks every cached means against its change marker in `ephemeral` (`key` names
+    /// it) before serving it: for stores shared between instances. When the marker
+    /// cannot be read, the means is read from SQL and not cached (SQL is the record, so
+    /// the helpdesk keeps working while Redis is down).
+    pub fn with_change_markers(
+        mut self,
+        ephemeral: Arc<dyn crate::ephemeral::Ephemeral>,
+        key: fn(MeansId) -> String,
+    ) -> Self {
+        self.markers = Some(Markers { ephemeral, key });
+        self
     }
 
     /// Applies a status event from any instance.
@@ -74,6 +102,7 @@ impl CachedStore {
                 lock(&self.clients).remove(client);
             }
             StatusEvent::GrantRevoked { .. } => {}
+            StatusEvent::Resync => self.clear(),
         }
     }
 
@@ -141,15 +170,26 @@ impl ClientRepo for CachedStore {
 #[async_trait]
 impl MeansRepo for CachedStore {
     async fn means(&self, id: MeansId) -> Result<Option<EidMeans>, StoreError> {
-        if let Some(m) = self.fresh(&self.means, &id) {
-            return Ok(Some(m));
+        // Read before the database, so a change committed after this read shows as a
+        // different marker next time.
+        let marker = match &self.markers {
+            None => None,
+            Some(m) => match m.ephemeral.get(&(m.key)(id)).await {
+                Ok(marker) => marker,
+                Err(_) => return self.inner.means(id).await,
+            },
+        };
+        if let Some((m, seen)) = self.fresh(&self.means, &id) {
+            if seen == marker {
+                return Ok(Some(m));
+            }
         }
         // The time is taken before the read, so an entry never outlives `ttl` from the
         // moment the database was asked.
         let started = Instant::now();
         let m = self.inner.means(id).await?;
         if let Some(found) = &m {
-            Self::remember(&self.means, id, found.clone(), started);
+            Self::remember(&self.means, id, (found.clone(), marker), started);
         }
         Ok(m)
     }
@@ -500,6 +540,29 @@ impl super::SmartcardRepo for CachedStore {
 
     async fn next_crl_number(&self, issuer_sha256: &str) -> Result<i64, StoreError> {
         self.inner.next_crl_number(issuer_sha256).await
+    }
+}
+
+#[async_trait]
+impl super::OperatorTokenRepo for CachedStore {
+    async fn insert_operator_token(
+        &self,
+        token_sha256: &str,
+        grant: GrantId,
+        grant_data: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .insert_operator_token(token_sha256, grant, grant_data, expires_at)
+            .await
+    }
+
+    async fn operator_token(&self, token_sha256: &str, now: UnixTime) -> Result<Option<String>, StoreError> {
+        self.inner.operator_token(token_sha256, now).await
+    }
+
+    async fn revoke_operator_tokens(&self, grant: GrantId) -> Result<u64, StoreError> {
+        self.inner.revoke_operator_tokens(grant).await
     }
 }
 

@@ -16,6 +16,7 @@ mod oidc_negative;
 mod ops;
 mod par;
 mod smartcard;
+mod scale;
 mod store_contract;
 mod supervision;
 mod support;
