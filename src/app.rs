@@ -113,6 +113,8 @@ pub struct App {
     /// The LoA caps from configuration, replaced when the configuration is reloaded
     /// (SIGHUP) without a restart (R-SUP-2); see [`App::loa_caps`].
     pub configured_caps: std::sync::RwLock<crate::domain::loa::LoaCaps>,
+    /// The WebAuthn relying party (RP ID, origin, attestation allow list).
+    pub webauthn: Arc<crate::authn::webauthn::Relying>,
 }
 
 impl App {
@@ -241,6 +243,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
     let audit = Arc::new(shipper(&config)?);
     let caps = config.loa.caps;
+    let webauthn = Arc::new(crate::authn::webauthn::Relying::from_config(&config).map_err(AppError::Config)?);
     let app = Arc::new(App {
         config,
         clock: Arc::new(SystemClock::default()),
@@ -255,6 +258,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         clock_alarm: std::sync::atomic::AtomicI64::new(0),
         configured_caps: std::sync::RwLock::new(caps),
         availability: crate::monitor::availability::Availability::default(),
+        webauthn,
     });
     spawn_key_refresh(&app, hsm);
     spawn_expiry_sweep(&app);

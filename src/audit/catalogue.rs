@@ -60,6 +60,8 @@ catalogue! {
     HELPDESK_REVOCATION_SECRET_WRONG = "helpdesk.revocation_secret_wrong", "failed revocation authentication", true;
     KEY_GENERATED = "key.generated", "key management: generation", false;
     KEY_ROTATED = "key.rotated", "key management: rotation (generation and retirement)", false;
+    FIDO_CREDENTIAL_REGISTERED = "fido.credential_registered", "creation of a credential (FIDO2 key, with its attestation)", false;
+    FIDO_REGISTRATION_FAILED = "fido.registration_failed", "failed activation attempt (FIDO2 registration)", true;
 }
 
 /// The entry of `name`.

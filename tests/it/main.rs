@@ -5,6 +5,8 @@ mod audit;
 mod audit_catalogue;
 mod cli;
 mod client_auth;
+mod fido;
+mod fido_browser;
 mod helpdesk;
 mod hsm;
 mod layering;
