@@ -22,7 +22,7 @@ use crate::ephemeral::StatusEvent;
 use crate::store::{IdempotentResponse, MeansRecord, StoreError, TransitionWrite};
 
 /// Kinds whose activation this version implements; applications for others are refused.
-pub const ISSUABLE: [MeansKind; 2] = [MeansKind::Password, MeansKind::Totp];
+pub const ISSUABLE: [MeansKind; 3] = [MeansKind::Fido, MeansKind::Password, MeansKind::Totp];
 
 /// Wrong revocation secrets before the method is locked for a means.
 pub const REVOCATION_SECRET_LIMIT: i64 = 5;
