@@ -83,6 +83,8 @@
   // A message the holder can act on, for each way navigator.credentials can fail.
   function explain(error) {
     const name = (error && error.name) || "";
+    // Kept for support staff and tests (the browser's own words).
+    window.eidgateLastError = name + ": " + ((error && error.message) || "");
     if (name === "NotAllowedError") {
       return "The security key or passkey was not used: the request was cancelled or it timed out. Try again.";
     }

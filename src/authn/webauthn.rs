@@ -27,9 +27,11 @@ use sha2::{Digest, Sha256};
 use webauthn_rp::bin::{Decode, Encode};
 use webauthn_rp::request::auth::{AllowedCredentials, AuthenticationVerificationOptions, SignatureCounterEnforcement};
 use webauthn_rp::request::register::{
-    PublicKeyCredentialUserEntity, RegistrationVerificationOptions, ResidentKeyRequirement, UserHandle64,
+    CredProtect, PublicKeyCredentialUserEntity, RegistrationVerificationOptions, ResidentKeyRequirement, UserHandle64,
 };
-use webauthn_rp::request::{AsciiDomain, BackupReq, Credentials as _, PublicKeyCredentialDescriptor, RpId};
+use webauthn_rp::request::{
+    AsciiDomain, BackupReq, Credentials as _, ExtensionInfo, PublicKeyCredentialDescriptor, RpId,
+};
 use webauthn_rp::response::auth::error::AuthCeremonyErr;
 use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
 use webauthn_rp::response::{AuthTransports, Backup, CredentialId};
@@ -216,6 +218,10 @@ impl Relying {
         // Resident keys allowed (needed for the identifier-less login), not required: a
         // security key with a full credential store still registers.
         options.authenticator_selection.resident_key = ResidentKeyRequirement::Preferred;
+        // Ask for credProtect (UV required for the credential) but do not make the browser
+        // refuse authenticators without the extension: user verification is enforced by
+        // this server at every login anyway.
+        options.extensions.cred_protect = CredProtect::UserVerificationRequired(ExtensionInfo::AllowDontEnforceValue);
         let (server, client) = options
             .start_ceremony()
             .map_err(|e| WebauthnError::Options(e.to_string()))?;

@@ -228,7 +228,7 @@ impl Page<'_> {
              let ok = false; try {{ ok = !!({condition}); }} catch (e) {{}} \
              if (ok) return resolve(true); \
              if (Date.now() - t0 > 30000) {{ const e = document.getElementById('error'); \
-               return reject(new Error('not reached: {escaped}; page error: ' + (e ? e.textContent : ''))); }} \
+               return reject(new Error('not reached: {escaped}; page error: ' + (e ? e.textContent : '') + ' ' + (window.eidgateLastError || ''))); }} \
              setTimeout(poll, 50); }})(); }})",
             escaped = condition.replace('\'', "\\'"),
         );
