@@ -2,12 +2,15 @@
 # Installs the Debian packages eidgate needs, only those missing (idempotent).
 #   scripts/install-deps.sh run    -> what the server needs (SoftHSMv2)
 #   scripts/install-deps.sh test   -> also PostgreSQL (tests run on SQLite and PostgreSQL) and
-#                                     redis-server (the scale-out tests start their own)
+#                                     redis-server (the scale-out tests start their own) and
+#                                     Chromium (the FIDO2 browser test)
 set -euo pipefail
 
 want=(softhsm2 ca-certificates)
 if [[ "${1:-run}" == "test" ]]; then
   want+=(postgresql redis-server)
+  # FIDO2 browser test: headless Chromium with a virtual authenticator (DevTools protocol).
+  want+=(chromium)
 fi
 
 missing=()

@@ -118,6 +118,8 @@ pub struct App {
     pub metrics: Arc<crate::monitor::metrics::Metrics>,
     /// The per-IP request rate limit (R-SEC-5).
     pub rate_limiter: crate::web::limits::RateLimiter,
+    /// The WebAuthn relying party (RP ID, origin, attestation allow list).
+    pub webauthn: Arc<crate::authn::webauthn::Relying>,
 }
 
 impl App {
@@ -277,6 +279,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let audit = Arc::new(shipper(&config)?);
     let caps = config.loa.caps;
     let (rate_per_ip, rate_burst) = (config.limits.rate_per_ip, config.limits.rate_burst);
+    let webauthn = Arc::new(crate::authn::webauthn::Relying::from_config(&config).map_err(AppError::Config)?);
     let app = Arc::new(App {
         config,
         clock: Arc::new(SystemClock::default()),
@@ -297,6 +300,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         rate_limiter: crate::web::limits::RateLimiter::new(rate_per_ip, rate_burst),
         metrics,
         smartcard,
+        webauthn,
     });
     spawn_key_refresh(&app, hsm);
     spawn_expiry_sweep(&app);

@@ -83,6 +83,8 @@ pub struct Config {
     pub instances: u32,
     /// The Prometheus `/metrics` endpoint and who may read it.
     pub metrics: MetricsConfig,
+    /// FIDO2 / WebAuthn: RP ID, challenge lifetime, attestation trust per LoA.
+    pub webauthn: WebauthnConfig,
 }
 
 /// `/metrics` (Prometheus/OpenMetrics text). Readable from a loopback address (when
@@ -123,6 +125,46 @@ impl fmt::Debug for MetricsConfig {
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
+}
+
+/// FIDO2 / WebAuthn settings (DESIGN "FIDO2 login"). The origin is the top-level `origin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// The RP ID (a registrable domain of the origin); default: the origin's host.
+    pub rp_id: Option<String>,
+    /// How long a registration or login challenge lives (single use either way).
+    #[serde(deserialize_with = "duration")]
+    pub challenge_ttl: Duration,
+    /// Trusted attestation, per level: an attestation verified to one of `ca_files` (or,
+    /// when an entry lists only AAGUIDs, to any configured CA) whose AAGUID is in
+    /// `aaguids` (when given) lets the means reach `loa`. Without one the means is capped
+    /// at substantial.
+    pub attestation: Vec<AttestationTrustConfig>,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: None,
+            challenge_ttl: Duration::from_secs(300),
+            attestation: Vec::new(),
+        }
+    }
+}
+
+/// One entry of the attestation allow list (`[[webauthn.attestation]]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationTrustConfig {
+    /// The level a means with such an attestation may reach (`high` or `substantial`).
+    pub loa: crate::domain::loa::Loa,
+    /// PEM files of trusted attestation root (or intermediate) CA certificates.
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    /// Certified authenticator models by AAGUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
+    #[serde(default)]
+    pub aaguids: Vec<String>,
 }
 
 /// The versions of the terms of use and the security advice in force; a holder accepts
@@ -168,6 +210,7 @@ impl Default for Config {
             terms: TermsConfig::default(),
             metrics: MetricsConfig::default(),
             instances: 1,
+            webauthn: WebauthnConfig::default(),
         }
     }
 }
@@ -859,6 +902,25 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "login.totp_lock_after / login.password_lock_after",
                 why: "between 1 and 100 (NIST 800-63B 5.2.2)".into(),
+            });
+        }
+        if self.webauthn.challenge_ttl.is_zero() || self.webauthn.challenge_ttl > Duration::from_secs(600) {
+            return Err(ConfigError::Invalid {
+                key: "webauthn.challenge_ttl",
+                why: "between 1 s and 10 min".into(),
+            });
+        }
+        if self
+            .webauthn
+            .attestation
+            .iter()
+            .any(|a| a.ca_files.is_empty() && a.aaguids.is_empty())
+            || (!self.webauthn.attestation.is_empty()
+                && self.webauthn.attestation.iter().all(|a| a.ca_files.is_empty()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "webauthn.attestation",
+                why: "each entry needs ca_files or aaguids, and at least one entry a CA".into(),
             });
         }
         if login.backoff_base.is_zero() || login.backoff_max < login.backoff_base {

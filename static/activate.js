@@ -7,7 +7,9 @@
   let versions = null;
 
   function show(step) {
-    for (const id of ["step-code", "step-accept", "step-password", "step-totp"]) $(id).hidden = id !== step;
+    for (const id of ["step-code", "step-accept", "step-password", "step-totp", "step-fido"]) {
+      if ($(id)) $(id).hidden = id !== step;
+    }
   }
 
   function fail(result) {
@@ -41,6 +43,7 @@
     });
     if (r.status !== 200) return fail(r);
     if (versions.kind === "password" || versions.kind === "totp") show("step-password");
+    else if (versions.kind === "fido" && window.eidgateFidoActivation) window.eidgateFidoActivation(activation, show, fail);
     else fail({ status: 0, data: { detail: "This kind of means is activated with its own device." } });
   });
 

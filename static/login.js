@@ -59,6 +59,7 @@
       " (required level: " + info.data.requested_loa + ").";
     if (info.data.next && follow(info)) return;
     const methods = info.data.methods;
+    if (methods.includes("webauthn") && $("method-webauthn")) $("method-webauthn").hidden = false;
     if (methods.includes("password") || methods.includes("password_totp")) $("method-password").hidden = false;
     if (methods.includes("password_totp")) {
       $("password-title").textContent = methods.includes("password") ? "Password (and one-time code)" : "Password and one-time code";
@@ -107,6 +108,9 @@
     el.textContent = "Planned maintenance from " + from + " to " + to + ": " + w.message;
     el.hidden = false;
   }
+
+  // Shared with the FIDO2 step (login-fido.js).
+  window.eidgateLogin = { api, follow, showError, explain };
 
   maintenance();
   start();

@@ -63,6 +63,8 @@ catalogue! {
     CERTIFICATE_ISSUED = "certificate.issued", "certificate generation by the issuing CA (smartcard)", false;
     CERTIFICATE_IMPORTED = "certificate.imported", "registration of a card certificate from a trusted CA", false;
     CRL_SIGNED = "certificate.crl_signed", "revocation list (CRL) generation", false;
+    FIDO_CREDENTIAL_REGISTERED = "fido.credential_registered", "creation of a credential (FIDO2 key, with its attestation)", false;
+    FIDO_REGISTRATION_FAILED = "fido.registration_failed", "failed activation attempt (FIDO2 registration)", true;
 }
 
 /// The entry of `name`.

@@ -34,6 +34,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/authn/flows/{flow}/cancel", post(post_cancel))
         .route("/authn/flows/{flow}/consent", post(post_consent))
         .route("/authn/flows/{flow}/legal_person", post(post_legal_person))
+        .route("/authn/flows/{flow}/webauthn/start", post(post_webauthn_start))
+        .route("/authn/flows/{flow}/webauthn/finish", post(post_webauthn_finish))
 }
 
 impl From<AuthnError> for Problem {
@@ -230,4 +232,45 @@ async fn post_legal_person(
     }
     let next = release::choose_legal_person(&app, &flow, &body.legal_person).await?;
     Ok(step_done(&app, next))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WebauthnStartBody {
+    /// Identifier-first login; absent for a discoverable (username-less) one.
+    #[serde(default)]
+    identifier: Option<String>,
+}
+
+async fn post_webauthn_start(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let flow = load(&app, &id, &headers).await?;
+    let body: WebauthnStartBody = if body.is_empty() {
+        WebauthnStartBody::default()
+    } else {
+        parse_json(&headers, &body)?
+    };
+    let meta = RequestMeta { ip: peer.ip() };
+    let options = super::fido::start(&app, &flow, body.identifier.as_deref(), &meta).await?;
+    Ok(Json(options).into_response())
+}
+
+async fn post_webauthn_finish(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let flow = load(&app, &id, &headers).await?;
+    // The PublicKeyCredential JSON is parsed strictly by the ceremony itself.
+    let _: serde_json::Value = parse_json(&headers, &body)?;
+    let meta = RequestMeta { ip: peer.ip() };
+    let completed = super::fido::finish(&app, &flow, &body, &meta).await?;
+    Ok(done(&app, completed))
 }

@@ -2,7 +2,9 @@
 //! session, the validity check of a means at every use (R-AUTH-1), and the end of a
 //! flow (achieved LoA, code issue, redirect).
 
+pub mod attestation;
 pub mod ceremony;
+pub mod fido;
 pub mod flow;
 pub mod http;
 pub mod password;
@@ -11,6 +13,7 @@ pub mod release;
 pub mod session;
 pub mod throttle;
 pub mod totp;
+pub mod webauthn;
 
 use crate::app::App;
 use crate::domain::ids::MeansId;

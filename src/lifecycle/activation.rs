@@ -22,7 +22,7 @@ use crate::ephemeral::{self, StatusEvent};
 use crate::store::{Acceptance, Credential, TransitionWrite};
 
 /// How long a started activation may take.
-const ACTIVATION_TTL: Duration = Duration::from_secs(1800);
+pub(crate) const ACTIVATION_TTL: Duration = Duration::from_secs(1800);
 
 /// Minimum password length (NIST 800-63B allows 8; eID means ask for more).
 pub const MIN_PASSWORD_CHARS: usize = totp::MIN_PASSWORD_CHARS;
@@ -31,12 +31,12 @@ pub const MIN_PASSWORD_CHARS: usize = totp::MIN_PASSWORD_CHARS;
 /// password hash and the sealed seed (never the seed in clear) until a code confirms the
 /// enrolment.
 #[derive(Clone, Serialize, Deserialize)]
-struct Pending {
-    means: MeansId,
-    person: PersonId,
-    identifier_code: String,
-    kind: MeansKind,
-    accepted: Option<(String, String)>,
+pub(crate) struct Pending {
+    pub(crate) means: MeansId,
+    pub(crate) person: PersonId,
+    pub(crate) identifier_code: String,
+    pub(crate) kind: MeansKind,
+    pub(crate) accepted: Option<(String, String)>,
     #[serde(default)]
     password_phc: Option<String>,
     #[serde(default)]
@@ -80,7 +80,7 @@ pub struct Started {
     pub security_advice_version: String,
 }
 
-fn key(id: &str) -> String {
+pub(crate) fn key(id: &str) -> String {
     format!("activation:{}", fingerprint_hex(id))
 }
 
@@ -159,7 +159,7 @@ pub async fn start(app: &App, identifier: &str, code: &str, ip: IpAddr) -> Resul
     })
 }
 
-async fn load(app: &App, activation: &str) -> Result<Pending, LifecycleError> {
+pub(crate) async fn load(app: &App, activation: &str) -> Result<Pending, LifecycleError> {
     if activation.len() != 43 {
         return Err(LifecycleError::NotFound);
     }
@@ -190,7 +190,7 @@ pub fn check_password(password: &Password, identifier_code: &str) -> Result<(), 
     }
 }
 
-fn accepted(pending: &Pending) -> Result<(String, String), LifecycleError> {
+pub(crate) fn accepted(pending: &Pending) -> Result<(String, String), LifecycleError> {
     pending
         .accepted
         .clone()
@@ -345,7 +345,7 @@ pub(crate) async fn finish_smartcard(app: &App, activation: &str) -> Result<Mean
     Ok(pending.means)
 }
 
-async fn finish(
+pub(crate) async fn finish(
     app: &App,
     activation: &str,
     pending: &Pending,

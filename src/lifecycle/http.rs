@@ -26,6 +26,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/activation/{id}/password", post(post_password))
         .route("/activation/{id}/totp", axum::routing::get(get_totp))
         .route("/activation/{id}/totp/confirm", post(post_totp_confirm))
+        .route("/activation/{id}/webauthn/start", post(post_webauthn_start))
+        .route("/activation/{id}/webauthn/finish", post(post_webauthn_finish))
 }
 
 impl From<LifecycleError> for Problem {
@@ -155,6 +157,23 @@ async fn post_totp_confirm(
 ) -> Result<Response, Problem> {
     let body: ConfirmBody = parse_json(&headers, &body)?;
     let means = activation::confirm_totp(&app, &id, body.code.expose()).await?;
+    Ok(Json(json!({"state": "active", "means": means})).into_response())
+}
+
+async fn post_webauthn_start(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
+    let options = super::fido::start(&app, &id).await?;
+    Ok(Json(options).into_response())
+}
+
+async fn post_webauthn_finish(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    // Well-formed JSON first; the PublicKeyCredential is then parsed by the ceremony.
+    let _: serde_json::Value = parse_json(&headers, &body)?;
+    let means = super::fido::finish(&app, &id, &body).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 

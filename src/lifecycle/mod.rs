@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod actor;
 pub mod codes;
+pub mod fido;
 pub mod http;
 pub mod service;
 

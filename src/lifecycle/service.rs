@@ -22,7 +22,12 @@ use crate::ephemeral::StatusEvent;
 use crate::store::{IdempotentResponse, MeansRecord, StoreError, TransitionWrite};
 
 /// Kinds whose activation this version implements; applications for others are refused.
-pub const ISSUABLE: [MeansKind; 3] = [MeansKind::Password, MeansKind::Totp, MeansKind::Smartcard];
+pub const ISSUABLE: [MeansKind; 4] = [
+    MeansKind::Fido,
+    MeansKind::Password,
+    MeansKind::Smartcard,
+    MeansKind::Totp,
+];
 
 /// Wrong revocation secrets before the method is locked for a means.
 pub const REVOCATION_SECRET_LIMIT: i64 = 5;

@@ -15,6 +15,9 @@ const ACCOUNT_HTML: &str = include_str!("../../static/account.html");
 const ACCOUNT_JS: &str = include_str!("../../static/account.js");
 const HELPDESK_HTML: &str = include_str!("../../static/helpdesk.html");
 const HELPDESK_JS: &str = include_str!("../../static/helpdesk.js");
+const WEBAUTHN_JS: &str = include_str!("../../static/webauthn.js");
+const LOGIN_FIDO_JS: &str = include_str!("../../static/login-fido.js");
+const ACTIVATE_FIDO_JS: &str = include_str!("../../static/activate-fido.js");
 
 fn with_type(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
@@ -31,6 +34,21 @@ pub async fn get_login() -> Response {
 /// `GET /static/login-steps.js` (legal person and consent steps).
 pub async fn get_login_steps_js() -> Response {
     with_type(LOGIN_STEPS_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /static/webauthn.js` (FIDO2 helpers).
+pub async fn get_webauthn_js() -> Response {
+    with_type(WEBAUTHN_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /static/login-fido.js` (FIDO2 login step).
+pub async fn get_login_fido_js() -> Response {
+    with_type(LOGIN_FIDO_JS, "text/javascript; charset=utf-8")
+}
+
+/// `GET /static/activate-fido.js` (FIDO2 activation step).
+pub async fn get_activate_fido_js() -> Response {
+    with_type(ACTIVATE_FIDO_JS, "text/javascript; charset=utf-8")
 }
 
 /// `GET /static/login.js`.

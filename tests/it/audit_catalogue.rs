@@ -32,7 +32,15 @@ const ELSEWHERE: &[(&str, &str)] = &[
     (catalogue::MEANS_EXPIRED, "lifecycle expiry sweep tests"),
     (
         catalogue::AUTHN_COUNTER_REGRESSION,
-        "reserved for the FIDO ceremony; alert rule ready in audit::sink",
+        "fido::r_auth_4_a_counter_regression_suspends_the_means_audits_and_alerts",
+    ),
+    (
+        catalogue::FIDO_CREDENTIAL_REGISTERED,
+        "fido::r_iss_3_r_means_4_fido_activation_then_discoverable_and_identifier_first_logins",
+    ),
+    (
+        catalogue::FIDO_REGISTRATION_FAILED,
+        "fido::r_means_4_user_verification_missing_is_refused_at_activation_and_login",
     ),
     (catalogue::KEY_ROTATED, "cli `hsm rotate`"),
     (

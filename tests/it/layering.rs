@@ -64,6 +64,11 @@ fn layering_pkcs11_only_in_hsm() {
 }
 
 #[test]
+fn layering_webauthn_crate_only_in_authn_webauthn() {
+    assert_eq!(check("webauthn_rp", |f| f == "authn/webauthn.rs"), Vec::<String>::new());
+}
+
+#[test]
 fn layering_domain_does_no_io() {
     for krate in [
         "tokio", "sqlx", "cryptoki", "axum", "reqwest", "redis", "std::fs", "std::net",
