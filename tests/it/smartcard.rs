@@ -229,6 +229,16 @@ struct Login {
     verifier: String,
 }
 
+/// One card login attempt on a fresh flow of client `rp`: challenge, the card's token
+/// over our origin, and the server's answer.
+async fn card_attempt(server: &TestServer, card: &CardStandIn) -> (Login, String, (u16, Value)) {
+    let login = start(server, "rp", None).await;
+    let nonce = login.challenge(server).await;
+    let token = card.sign(&server.url, &nonce).await;
+    let answer = login.token(server, &token).await;
+    (login, token, answer)
+}
+
 async fn start(server: &TestServer, client: &str, acr_values: Option<&str>) -> Login {
     let (verifier, challenge) = pkce();
     let mut params = auth_params(client, &challenge);
@@ -663,17 +673,11 @@ async fn r_means_3_expired_or_not_yet_valid_certificate_is_refused() {
     let (server, officers) = staffed(|c| c.smartcard.certificate_validity = std::time::Duration::from_secs(3600)).await;
     let (_, card) = active_card(&server, &officers).await;
     server.app.clock.advance(2 * 3600);
-    let login = start(&server, "rp", None).await;
-    let nonce = login.challenge(&server).await;
-    let token = card.sign(&server.url, &nonce).await;
-    let answer = login.token(&server, &token).await;
+    let (login, token, answer) = card_attempt(&server, &card).await;
     assert_refused(&server, &login, answer, "certificate_expired", &token).await;
 
     server.app.clock.advance(-2 * 3600 - 600);
-    let login = start(&server, "rp", None).await;
-    let nonce = login.challenge(&server).await;
-    let token = card.sign(&server.url, &nonce).await;
-    let answer = login.token(&server, &token).await;
+    let (login, token, answer) = card_attempt(&server, &card).await;
     assert_refused(&server, &login, answer, "certificate_not_yet_valid", &token).await;
 }
 
@@ -683,18 +687,12 @@ async fn r_life_4_card_of_a_suspended_or_revoked_means_is_refused() {
     let (id, card) = active_card(&server, &officers).await;
     let suspended = helpdesk_in_person(&server, &officers.helpdesk, &id, "suspend").await;
     assert_eq!(suspended.status, 200, "{}", suspended.body);
-    let login = start(&server, "rp", None).await;
-    let nonce = login.challenge(&server).await;
-    let token = card.sign(&server.url, &nonce).await;
-    let answer = login.token(&server, &token).await;
+    let (login, token, answer) = card_attempt(&server, &card).await;
     assert_refused(&server, &login, answer, "means_not_active", &token).await;
 
     let revoked = helpdesk_in_person(&server, &officers.helpdesk, &id, "revoke").await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
-    let login = start(&server, "rp", None).await;
-    let nonce = login.challenge(&server).await;
-    let token = card.sign(&server.url, &nonce).await;
-    let answer = login.token(&server, &token).await;
+    let (login, token, answer) = card_attempt(&server, &card).await;
     assert_refused(&server, &login, answer, "means_not_active", &token).await;
 }
 
