@@ -3,7 +3,8 @@
 //!
 //! 1. Raw rate: one OS thread per core, each with its own PKCS#11 session on the same
 //!    token, calls `C_Sign` (CKM_ECDSA over a SHA-256 digest) back to back for `T` seconds.
-//!    Then the same through eidgate's `Signer` (session pool, `spawn_blocking`), `C` tasks.
+//!    Then the same through eidgate's `Signer` (the session pool's worker threads), `C`
+//!    tasks.
 //! 2. Code exchange: the real server (SQLite, memory ephemeral store, TLS off) on
 //!    loopback; codes are minted beforehand through SSO `/authorize` (not timed), then `C`
 //!    keep-alive connections of a minimal HTTP/1.1 client (like `wrk`, so that the load
@@ -94,7 +95,7 @@ async fn run() {
         raw.rate,
         Config::cores()
     );
-    let pooled = raw_signing(&app, concurrency, Duration::from_secs(seconds)).await;
+    let (pooled, pooled_cpu) = raw_signing(&app, concurrency, Duration::from_secs(seconds)).await;
     println!("Signer::sign via session pool    {pooled:>9.0} signatures/s  ({concurrency} tasks)");
     let floor = http_floor(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
     println!("HTTP floor (GET /healthz)        {floor:>9.0} requests/s");
@@ -109,10 +110,18 @@ async fn run() {
     let sign_us = raw.cpu_per_signature * 1e6;
     let exchange_us = exchange.server_cpu_per_exchange * 1e6;
     println!("CPU per raw C_Sign               {sign_us:>9.1} us");
+    println!(
+        "CPU per Signer::sign (pool)      {:>9.1} us  (caller tasks included)",
+        pooled_cpu * 1e6
+    );
     println!("server CPU per code exchange     {exchange_us:>9.1} us  (load generator's thread excluded)");
     println!(
         "ratio per core exchange / raw    {:>9.1} %",
         100.0 * sign_us / exchange_us
+    );
+    println!(
+        "server CPU per exchange beyond one raw C_Sign {:>6.1} us  (HTTP, client auth, grant, JSON, hand-off)",
+        exchange_us - sign_us
     );
     let _ = stop.send(());
 }
@@ -164,8 +173,11 @@ fn raw_c_sign(config: &Config, duration: Duration) -> Raw {
     }
 }
 
-async fn raw_signing(app: &Arc<eidgate::app::App>, concurrency: usize, duration: Duration) -> f64 {
+/// Signatures through eidgate's `Signer` from `concurrency` tasks: the rate and the
+/// process's CPU seconds per signature.
+async fn raw_signing(app: &Arc<eidgate::app::App>, concurrency: usize, duration: Duration) -> (f64, f64) {
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_seconds("/proc/self/stat");
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..concurrency {
@@ -182,7 +194,11 @@ async fn raw_signing(app: &Arc<eidgate::app::App>, concurrency: usize, duration:
     for t in tasks {
         t.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let signatures = done.load(Ordering::Relaxed) as f64;
+    (
+        signatures / start.elapsed().as_secs_f64(),
+        (cpu_seconds("/proc/self/stat") - cpu_before) / signatures,
+    )
 }
 
 /// A minimal keep-alive HTTP/1.1 client, like `wrk`: pre-built request bytes on one TCP

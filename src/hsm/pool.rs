@@ -1,23 +1,33 @@
-//! The session pool: owned PKCS#11 sessions, logged in as user, each used by one blocking
-//! task at a time (R-AUTH-6, R-SEC-2; DESIGN "Authentication and LoA" performance notes).
+//! The session pool: owned PKCS#11 sessions, logged in as user, each owned by one
+//! dedicated worker thread (R-AUTH-6, R-SEC-2; DESIGN "Authentication and LoA"
+//! performance notes).
 //!
 //! - `sessions` (0 = one per core) are opened at start; opening a session per signature
 //!   halves throughput on SoftHSM.
-//! - A semaphore bounds operations in flight (`max_in_flight`, 0 = `sessions`). When it is
-//!   above `sessions` (a network HSM with milliseconds of latency), the pool grows lazily
-//!   to `max_in_flight` sessions: one is opened only when every existing one is busy.
-//! - Every call runs inside `tokio::task::spawn_blocking`: a signature never blocks the
-//!   async runtime. `cryptoki::Session` is `Send` but not `Sync`, so a session is moved
-//!   into the task and back; no two threads ever use one session at once.
+//! - `max(sessions, max_in_flight)` worker threads (named `eidgate-hsm-<n>`) take calls
+//!   from one queue; each owns one session, so no two threads ever use one session at
+//!   once (`cryptoki::Session` is `Send` but not `Sync`). Workers beyond `sessions` (a
+//!   network HSM with milliseconds of latency wants more calls in flight than cores)
+//!   open their session at their first call. A signature never blocks the async runtime.
+//! - Why not `spawn_blocking` behind a semaphore: every signature then costs three
+//!   cross-thread wake-ups (permit, blocking thread, result) and leaves the token idle
+//!   between them; measured on SoftHSM that was 40% of the raw `C_Sign` rate lost
+//!   (`benches/token_vs_hsm.rs`). A worker that finds the queue non-empty takes the next
+//!   call without sleeping; the only wake-up left is the caller's.
+//! - The queue is bounded (`MAX_QUEUED_PER_WORKER` per worker): beyond it a call fails
+//!   at once with [`HsmError::Unavailable`] (503) instead of queueing without end. A call
+//!   whose caller stopped waiting is skipped by the worker.
+//! - Start-up and administrative calls (`run_blocking`: inventory, rotation, CA
+//!   certificates, CRLs) use sessions of their own on the calling thread.
 //! - A call that fails because the session or its login is gone (handle invalid, closed,
 //!   device removed or in error, token absent, user not logged in, stale key handle) is
 //!   retried once on a freshly opened and logged-in session; after that it fails closed
 //!   with [`HsmError::SessionLost`]. There is never a software fallback.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as Pkcs11Error, RvError};
@@ -25,7 +35,7 @@ use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use super::HsmError;
 
@@ -120,36 +130,63 @@ impl PooledSession {
     }
 }
 
-/// The pool. Cheap to clone; clones share sessions and the in-flight bound.
+/// Calls allowed to wait in the queue per worker before new ones are refused.
+const MAX_QUEUED_PER_WORKER: usize = 256;
+
+/// A queued call: runs on the worker's session slot (opened on demand).
+type Job = Box<dyn FnOnce(&PoolInner, &mut Option<PooledSession>) + Send>;
+
+/// The pool. Cheap to clone; clones share the workers. When the last clone is dropped
+/// the workers finish the queued calls, close their sessions and exit.
 #[derive(Clone)]
 pub(crate) struct SessionPool {
+    handle: Arc<PoolHandle>,
+}
+
+/// Owner of the workers' lifetime: its drop closes the queue.
+struct PoolHandle {
     inner: Arc<PoolInner>,
-    permits: Arc<Semaphore>,
+}
+
+impl Drop for PoolHandle {
+    fn drop(&mut self) {
+        self.inner.lock_queue().closed = true;
+        self.inner.ready.notify_all();
+    }
+}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Workers waiting on `ready`.
+    idle: usize,
+    closed: bool,
 }
 
 struct PoolInner {
     context: Pkcs11,
     slot: Slot,
     pin: AuthPin,
-    idle: Mutex<Vec<PooledSession>>,
-    /// Most sessions kept (`max(sessions, max_in_flight)`).
-    capacity: usize,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    workers: usize,
+    /// Sessions of `run_blocking` callers (start-up and administrative calls).
+    spare: Mutex<Vec<PooledSession>>,
     reopened: AtomicU64,
 }
 
 impl fmt::Debug for SessionPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionPool")
-            .field("slot", &self.inner.slot.id())
-            .field("capacity", &self.inner.capacity)
-            .field("in_flight_available", &self.permits.available_permits())
+            .field("slot", &self.handle.inner.slot.id())
+            .field("workers", &self.handle.inner.workers)
             .finish_non_exhaustive()
     }
 }
 
 impl SessionPool {
-    /// Opens `sessions` sessions on `slot` and logs in with `pin` (blocking). A wrong PIN
-    /// or an absent token fails here, at start-up.
+    /// Opens `sessions` sessions on `slot`, logs in with `pin` (blocking) and starts
+    /// `max(sessions, max_in_flight)` workers. A wrong PIN or an absent token fails here,
+    /// at start-up.
     pub fn open(
         context: Pkcs11,
         slot: Slot,
@@ -158,15 +195,21 @@ impl SessionPool {
         max_in_flight: usize,
     ) -> Result<SessionPool, HsmError> {
         let sessions = sessions.max(1);
-        let max_in_flight = max_in_flight.max(1);
-        let inner = PoolInner {
+        let workers = sessions.max(max_in_flight);
+        let inner = Arc::new(PoolInner {
             context,
             slot,
             pin,
-            idle: Mutex::new(Vec::with_capacity(sessions.max(max_in_flight))),
-            capacity: sessions.max(max_in_flight),
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::with_capacity(workers * 4),
+                idle: 0,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            workers,
+            spare: Mutex::new(Vec::new()),
             reopened: AtomicU64::new(0),
-        };
+        });
         let mut opened = Vec::with_capacity(sessions);
         for _ in 0..sessions {
             opened.push(inner.open_session().map_err(|e| match e {
@@ -174,48 +217,76 @@ impl SessionPool {
                 other => other.into_hsm(),
             })?);
         }
-        *inner.lock_idle() = opened;
-        Ok(SessionPool {
-            inner: Arc::new(inner),
-            permits: Arc::new(Semaphore::new(max_in_flight)),
-        })
+        let handle = Arc::new(PoolHandle {
+            inner: Arc::clone(&inner),
+        });
+        for n in 0..workers {
+            let session = opened.pop();
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name(format!("eidgate-hsm-{n}"))
+                .spawn(move || inner.work(session))
+                .map_err(|e| HsmError::Unavailable(format!("cannot start an HSM worker thread: {e}")))?;
+        }
+        Ok(SessionPool { handle })
     }
 
-    /// Runs `op` on a pooled session inside `spawn_blocking`, at most `max_in_flight` at
-    /// once, with one retry on a fresh session after a session-level failure.
+    /// Runs `op` on a worker's session, with one retry on a fresh session after a
+    /// session-level failure.
     pub async fn run<T, F>(&self, op: F) -> Result<T, HsmError>
     where
         T: Send + 'static,
         F: FnMut(&mut PooledSession) -> Result<T, OpError> + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| HsmError::Unavailable("HSM pool closed".into()))?;
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            // Held until the PKCS#11 call returns, even if the caller stopped waiting.
-            let _permit = permit;
-            inner.run_blocking(op)
-        })
-        .await
-        .map_err(|e| HsmError::Unavailable(format!("HSM task failed: {e}")))?
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |inner: &PoolInner, slot: &mut Option<PooledSession>| {
+            if tx.is_closed() {
+                return; // the caller stopped waiting: spare the token
+            }
+            let _ = tx.send(inner.run_on(slot, op));
+        });
+        let inner = &self.handle.inner;
+        {
+            let mut queue = inner.lock_queue();
+            if queue.closed {
+                return Err(HsmError::Unavailable("HSM pool closed".into()));
+            }
+            if queue.jobs.len() >= inner.workers * MAX_QUEUED_PER_WORKER {
+                tracing::warn!(queued = queue.jobs.len(), "HSM queue full: call refused");
+                return Err(HsmError::Unavailable("HSM queue full".into()));
+            }
+            queue.jobs.push_back(job);
+            if queue.idle > 0 {
+                inner.ready.notify_one();
+            }
+        }
+        rx.await
+            .map_err(|_| HsmError::Unavailable("HSM worker stopped".into()))?
     }
 
-    /// Like [`SessionPool::run`] on the calling thread, without the in-flight bound: for
-    /// start-up and administrative calls (inventory, rotation) made from blocking code.
+    /// Like [`SessionPool::run`] on the calling thread, on a session of its own: for
+    /// start-up and administrative calls (inventory, rotation, CA) made from blocking code.
     pub fn run_blocking<T>(&self, op: impl FnMut(&mut PooledSession) -> Result<T, OpError>) -> Result<T, HsmError> {
-        self.inner.run_blocking(op)
+        let inner = &self.handle.inner;
+        let mut slot = inner.lock_spare().pop();
+        let result = inner.run_on(&mut slot, op);
+        if let Some(session) = slot {
+            let mut spare = inner.lock_spare();
+            if spare.len() < inner.workers {
+                spare.push(session);
+            }
+        }
+        result
     }
 
     /// Logs the token out for every session of this process (`C_Logout` is token-wide),
     /// which invalidates their login state and private key handles at once; see
     /// `Pkcs11Hsm::close_all_sessions_for_fault_test`.
     pub fn break_sessions(&self) -> Result<(), HsmError> {
-        let session = self
-            .inner
+        let inner = &self.handle.inner;
+        let session = inner
             .context
-            .open_ro_session(self.inner.slot)
+            .open_ro_session(inner.slot)
             .map_err(|e| HsmError::Pkcs11(e.to_string()))?;
         match session.logout() {
             Ok(()) | Err(Pkcs11Error::Pkcs11(RvError::UserNotLoggedIn, _)) => Ok(()),
@@ -225,19 +296,50 @@ impl SessionPool {
 
     /// How many times a broken session was replaced.
     pub fn reopened(&self) -> u64 {
-        self.inner.reopened.load(Ordering::Relaxed)
+        self.handle.inner.reopened.load(Ordering::Relaxed)
     }
 
     /// Slot of the token.
     pub fn slot(&self) -> Slot {
-        self.inner.slot
+        self.handle.inner.slot
     }
 }
 
 impl PoolInner {
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<PooledSession>> {
-        // The vector stays consistent even if a holder panicked: push/pop only.
-        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // The queue stays consistent even if a holder panicked: push/pop only.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_spare(&self) -> std::sync::MutexGuard<'_, Vec<PooledSession>> {
+        self.spare.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A worker: takes calls until the pool is dropped and the queue is empty.
+    fn work(&self, mut session: Option<PooledSession>) {
+        loop {
+            let job = {
+                let mut queue = self.lock_queue();
+                loop {
+                    if let Some(job) = queue.jobs.pop_front() {
+                        break job;
+                    }
+                    if queue.closed {
+                        return;
+                    }
+                    queue.idle += 1;
+                    queue = self.ready.wait(queue).unwrap_or_else(|poisoned| poisoned.into_inner());
+                    queue.idle -= 1;
+                }
+            };
+            // A panicking call must not take the worker (and its queue share) with it;
+            // its session is dropped, as its state is unknown.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(self, &mut session)));
+            if ran.is_err() {
+                tracing::error!(slot = self.slot.id(), "HSM call panicked; its session is closed");
+                session = None;
+            }
+        }
     }
 
     fn open_session(&self) -> Result<PooledSession, OpError> {
@@ -254,35 +356,23 @@ impl PoolInner {
         })
     }
 
-    fn checkout(&self) -> Result<PooledSession, OpError> {
-        let idle = self.lock_idle().pop();
-        match idle {
-            Some(session) => Ok(session),
-            None => self.open_session(),
-        }
-    }
-
-    fn checkin(&self, session: PooledSession) {
-        let mut idle = self.lock_idle();
-        if idle.len() < self.capacity {
-            idle.push(session);
-        }
-        // else: dropped here, which closes it.
-    }
-
-    fn run_blocking<T>(&self, mut op: impl FnMut(&mut PooledSession) -> Result<T, OpError>) -> Result<T, HsmError> {
-        let first = match self.checkout() {
+    /// Runs `op` on the session in `slot` (opened if empty); after a session-level
+    /// failure the session is replaced and `op` tried once more. A session that failed
+    /// that way is never kept.
+    fn run_on<T>(
+        &self,
+        slot: &mut Option<PooledSession>,
+        mut op: impl FnMut(&mut PooledSession) -> Result<T, OpError>,
+    ) -> Result<T, HsmError> {
+        let first = match slot.take().map_or_else(|| self.open_session(), Ok) {
             Ok(mut session) => match op(&mut session) {
                 Ok(value) => {
-                    self.checkin(session);
+                    *slot = Some(session);
                     return Ok(value);
                 }
-                Err(e) if e.is_session_level() => {
-                    drop(session);
-                    e
-                }
+                Err(e) if e.is_session_level() => e,
                 Err(e) => {
-                    self.checkin(session);
+                    *slot = Some(session);
                     return Err(e.into_hsm());
                 }
             },
@@ -297,12 +387,12 @@ impl PoolInner {
         })?;
         match op(&mut session) {
             Ok(value) => {
-                self.checkin(session);
+                *slot = Some(session);
                 Ok(value)
             }
             Err(OpError::KeyNotFound(label)) => {
                 // The fresh session is logged in, so the key is really absent.
-                self.checkin(session);
+                *slot = Some(session);
                 Err(HsmError::KeyNotFound(label))
             }
             Err(e) if e.is_session_level() => {
@@ -310,7 +400,7 @@ impl PoolInner {
                 Err(HsmError::SessionLost)
             }
             Err(e) => {
-                self.checkin(session);
+                *slot = Some(session);
                 Err(e.into_hsm())
             }
         }
