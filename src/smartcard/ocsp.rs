@@ -22,8 +22,8 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request, ResponseData,
-    SingleResponse, TbsRequest,
+    CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request, ResponseData, SingleResponse,
+    TbsRequest,
 };
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
@@ -225,8 +225,6 @@ pub fn verify(der: &[u8], query: &Query, issuer: &TrustedCa, now: UnixTime, max_
         return Err(OcspError::Malformed);
     }
     let signed = SignedBasic::from_der(bytes.response.as_bytes()).map_err(|_| OcspError::Malformed)?;
-    // Also decode it as the typed structure: both must agree that this is a BasicOCSPResponse.
-    BasicOcspResponse::from_der(bytes.response.as_bytes()).map_err(|_| OcspError::Malformed)?;
     let tbs = signed.tbs_response_data.to_der().map_err(|_| OcspError::Malformed)?;
     let data = ResponseData::from_der(&tbs).map_err(|_| OcspError::Malformed)?;
 

@@ -371,3 +371,74 @@ async fn r_auth_7_fresh_ocsp_response_is_cached() {
     logs_in(&server, &card).await;
     assert_eq!(responder.hits(), 2, "a stale cached answer is not reused");
 }
+
+/// An HTTP peer whose answers `openssl ocsp` makes (an independent RFC 6960 responder):
+/// each request is written to a file and answered from `index` (an OpenSSL CA database)
+/// with the CA as signer.
+async fn openssl_responder(dir: &std::path::Path, ca: &TestCa, index: &str) -> Responder {
+    std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+    std::fs::write(dir.join("ca.key"), ca.key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("index.txt"), index).unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let state = (dir.to_owned(), hits.clone());
+    let app = axum::Router::new()
+        .route(
+            "/ocsp",
+            axum::routing::post(
+                |axum::extract::State((dir, hits)): axum::extract::State<(std::path::PathBuf, Arc<AtomicUsize>)>,
+                 body: axum::body::Bytes| async move {
+                    let n = hits.fetch_add(1, Ordering::SeqCst);
+                    let request = dir.join(format!("req-{n}.der"));
+                    let response = dir.join(format!("resp-{n}.der"));
+                    std::fs::write(&request, &body).unwrap();
+                    let out = tokio::process::Command::new("openssl")
+                        .current_dir(&dir)
+                        .args(["ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "ca.pem"])
+                        .args(["-rkey", "ca.key", "-ndays", "1", "-reqin"])
+                        .arg(&request)
+                        .arg("-respout")
+                        .arg(&response)
+                        .output()
+                        .await
+                        .unwrap();
+                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    std::fs::read(&response).unwrap()
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ocsp", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Responder { url, hits, task }
+}
+
+#[tokio::test]
+async fn r_auth_7_openssl_ocsp_responder_good_and_revoked() {
+    let (server, dir, ca) = partner(|_| {}).await;
+    let (good_serial, revoked_serial) = ([0x42u8; 16], [0x43u8; 16]);
+    // OpenSSL CA database: V(alid) / R(evoked), expiry, revocation time, serial, file, DN.
+    let index = format!(
+        "V\t391231235959Z\t\t{}\tunknown\t/CN=good\nR\t391231235959Z\t240101000000Z,keyCompromise\t{}\tunknown\t/CN=revoked\n",
+        hex::encode_upper(good_serial),
+        hex::encode_upper(revoked_serial),
+    );
+    let responder = openssl_responder(dir.path(), &ca, &index).await;
+    let with = |serial: [u8; 16]| {
+        let url = responder.url.clone();
+        move |p: &mut rcgen::CertificateParams| {
+            p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+            p.custom_extensions = vec![aia(&url)];
+        }
+    };
+    let good = partner_card(&server, &ca, with(good_serial)).await;
+    logs_in(&server, &good).await;
+    let revoked = partner_card(&server, &ca, with(revoked_serial)).await;
+    refused(&server, &revoked, "certificate_revoked").await;
+    // A serial OpenSSL does not know: `unknown`, refused.
+    let stranger = partner_card(&server, &ca, with([0x44u8; 16])).await;
+    refused(&server, &stranger, "revocation_status_unknown").await;
+    assert_eq!(responder.hits(), 3);
+}
