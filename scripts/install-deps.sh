@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh run    -> what the server needs (SoftHSMv2)
 #   scripts/install-deps.sh test   -> also PostgreSQL (tests run on SQLite and PostgreSQL) and
 #                                     redis-server (the scale-out tests start their own) and
-#                                     Chromium (the FIDO2 browser test)
+#                                     Chromium (the FIDO2 browser test) and the openssl CLI
+#                                     (the OCSP responder of the interop test)
 set -euo pipefail
 
 want=(softhsm2 ca-certificates)
@@ -11,6 +12,8 @@ if [[ "${1:-run}" == "test" ]]; then
   want+=(postgresql redis-server)
   # FIDO2 browser test: headless Chromium with a virtual authenticator (DevTools protocol).
   want+=(chromium)
+  # OCSP interop test: `openssl ocsp` answers our requests as an independent responder.
+  want+=(openssl)
 fi
 
 missing=()

@@ -895,6 +895,7 @@ impl Config {
                 why: "limits must be positive".into(),
             });
         }
+        self.validate_status_checks()?;
         self.finish_limits_and_metrics()?;
         // NIST 800-63B 5.2.2: at most 100 consecutive failed attempts on one account.
         let login = &self.login;
@@ -927,6 +928,34 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "login.backoff_base / login.backoff_max",
                 why: "a positive base no longer than the maximum".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates the revocation-status keys of `[smartcard]` (issue 4): an http(s)
+    /// responder URL, a positive OCSP age of at most a day, a positive timeout.
+    fn validate_status_checks(&self) -> Result<(), ConfigError> {
+        let sc = &self.smartcard;
+        if let Some(responder) = &sc.ocsp_responder {
+            let ok = url::Url::parse(responder).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "smartcard.ocsp_responder",
+                    why: "an http or https URL".into(),
+                });
+            }
+        }
+        if sc.ocsp_max_age.is_zero() || sc.ocsp_max_age > Duration::from_secs(86_400) {
+            return Err(ConfigError::Invalid {
+                key: "smartcard.ocsp_max_age",
+                why: "between 1 s and 1 day".into(),
+            });
+        }
+        if sc.status_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "smartcard.status_timeout",
+                why: "must be positive".into(),
             });
         }
         Ok(())
@@ -1079,6 +1108,25 @@ mod tests {
         c.apply_env(|k| (k == "EIDGATE_METRICS_TOKEN").then(|| "short".to_owned()));
         assert!(c.finish().is_err(), "a short metrics token is refused");
         assert!(!format!("{:?}", c.metrics).contains("short"));
+    }
+
+    #[test]
+    fn r_auth_7_status_check_keys_are_validated() {
+        let mut c =
+            Config::from_toml("[smartcard]\nocsp_responder = \"http://ocsp.example/\"\nocsp_max_age = \"5m\"").unwrap();
+        c.finish().unwrap();
+        assert_eq!(c.smartcard.ocsp_max_age, Duration::from_secs(300));
+        assert_eq!(Config::default().smartcard.ocsp_max_age, Duration::from_secs(120));
+        for bad in [
+            "[smartcard]\nocsp_responder = \"ldap://ocsp.example\"",
+            "[smartcard]\nocsp_responder = \"not a url\"",
+            "[smartcard]\nocsp_max_age = \"0s\"",
+            "[smartcard]\nocsp_max_age = \"2d\"",
+            "[smartcard]\nstatus_timeout = \"0s\"",
+        ] {
+            let mut c = Config::from_toml(bad).unwrap();
+            assert!(c.finish().is_err(), "{bad}");
+        }
     }
 
     #[test]

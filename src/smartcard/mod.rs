@@ -7,7 +7,8 @@
 //! | `webeid.rs` | the token format, parsed exactly; the signed data |
 //! | `x509.rs` | certificate checks, the chain to a trusted CA, token signatures |
 //! | `ca.rs` | our issuing CA (`ca-<n>`, EC P-384 in the HSM): certificates from CSRs, CRLs |
-//! | `status.rs` | revocation status of certificates from external CAs (CRL), failing closed |
+//! | `status.rs` | revocation status of certificates from external CAs (OCSP, else CRL), failing closed |
+//! | `ocsp.rs` | OCSP requests and the checks of an answer (signature, CertID, freshness, nonce) |
 //! | `issuance.rs` | personalisation: a certificate for an approved means from its card CSR |
 //! | `ceremony.rs` | challenge and token steps of login and activation, audit of every refusal |
 //! | `http.rs` | the routes |
@@ -23,6 +24,7 @@ pub mod ca;
 pub mod ceremony;
 pub mod http;
 pub mod issuance;
+pub mod ocsp;
 pub mod status;
 pub mod webeid;
 pub mod x509;

@@ -1,9 +1,22 @@
 //! Revocation status of card certificates issued by an **external** trusted CA (issue
-//! 4): the CRL named in the certificate's CRL distribution points, fetched over HTTP,
-//! verified against the issuing CA's key, current (`thisUpdate <= now <= nextUpdate`),
-//! and kept until its `nextUpdate`. There is no fail-open switch: a certificate without
-//! a distribution point, an unreachable or stale CRL, a bad signature or a timeout is an
+//! 4; R-AUTH-7). There is no fail-open switch: whatever does not establish a status is an
 //! unknown status, and an unknown status is refused (DESIGN "When a dependency fails").
+//!
+//! Order:
+//! 1. **OCSP** when there is a responder: the certificate's AIA `id-ad-ocsp` URLs, else
+//!    `[smartcard] ocsp_responder`. The answer is checked by `ocsp.rs` (signature by the CA
+//!    or its delegated responder, our CertID and nonce, `thisUpdate` at most
+//!    `ocsp_max_age` old). A verified answer is cached per (issuer, serial) while fresh.
+//!    If no responder gives a verified answer, the status is unknown: we do **not** fall
+//!    back to the CRL, since whoever can block the responder would otherwise trade the
+//!    two-minute freshness of OCSP for the days a CRL may be old.
+//! 2. **CRL** when there is no OCSP responder but a CRL distribution point: the CRL
+//!    fetched over HTTP, verified against the issuing CA's key, current
+//!    (`thisUpdate <= now <= nextUpdate`), and kept until its `nextUpdate`.
+//! 3. Neither: unknown, refused.
+//!
+//! Every fetch has the `status_timeout` and a bounded body. Revoked is audited as
+//! `certificate_revoked`, everything else as `revocation_status_unknown`.
 //!
 //! Certificates of our own CA do not come here: their status is the state of their means
 //! in SQL, the same record our CRL is made from.
@@ -15,14 +28,19 @@ use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtensio
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
 
+use super::ocsp::{self, CertificateStatus, OcspError};
 use super::x509::{self, TrustedCa};
 use super::Rejection;
 use crate::domain::UnixTime;
 
 /// Largest CRL accepted (a bound on what a responder can make us hold).
 const MAX_CRL_BYTES: usize = 4 * 1024 * 1024;
+/// Largest OCSP response accepted.
+const MAX_OCSP_BYTES: usize = 64 * 1024;
 /// CRLs kept (distribution points), beyond which the cache is cleared.
 const MAX_CACHED: usize = 256;
+/// OCSP answers kept (issuer, serial), beyond which the cache is cleared.
+const MAX_CACHED_OCSP: usize = 4096;
 
 #[derive(Clone)]
 struct CachedCrl {
@@ -30,10 +48,22 @@ struct CachedCrl {
     next_update: UnixTime,
 }
 
-/// Checks the status of external certificates, caching fresh CRLs.
+/// A verified OCSP answer, reusable until `fresh_until`.
+#[derive(Clone, Copy)]
+struct CachedOcsp {
+    status: CertificateStatus,
+    fresh_until: UnixTime,
+}
+
+/// Checks the status of external certificates, caching fresh OCSP answers and CRLs.
 pub struct StatusChecker {
     client: Option<reqwest::Client>,
+    /// Responder for certificates whose AIA names none.
+    ocsp_responder: Option<String>,
+    /// Oldest `thisUpdate` accepted, in seconds.
+    ocsp_max_age: i64,
     cache: Mutex<HashMap<String, CachedCrl>>,
+    ocsp_cache: Mutex<HashMap<String, CachedOcsp>>,
 }
 
 impl std::fmt::Debug for StatusChecker {
@@ -55,17 +85,31 @@ impl StatusChecker {
             .ok();
         StatusChecker {
             client,
+            ocsp_responder: config.ocsp_responder.clone(),
+            ocsp_max_age: i64::try_from(config.ocsp_max_age.as_secs()).unwrap_or(i64::MAX),
             cache: Mutex::new(HashMap::new()),
+            ocsp_cache: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The status of `leaf` (DER) issued by `issuer` at `now`: `Ok` only when a current,
-    /// correctly signed CRL of the issuer does not list it.
+    /// The status of `leaf` (DER) issued by `issuer` at `now`: `Ok` only when a fresh,
+    /// verified OCSP answer says good or, without an OCSP responder, a current, correctly
+    /// signed CRL of the issuer does not list it.
     pub async fn check(&self, leaf: &[u8], issuer: &TrustedCa, now: UnixTime) -> Result<(), Rejection> {
-        let (serial, urls) = {
+        let (serial, mut responders, urls) = {
             let cert = x509::parse(leaf)?;
-            (cert.raw_serial().to_vec(), distribution_points(&cert))
+            (
+                cert.raw_serial().to_vec(),
+                ocsp::responders(&cert),
+                distribution_points(&cert),
+            )
         };
+        if responders.is_empty() {
+            responders.extend(self.ocsp_responder.clone());
+        }
+        if !responders.is_empty() {
+            return self.check_ocsp(&responders, &serial, issuer, now).await;
+        }
         if urls.is_empty() {
             return Err(Rejection::RevocationUnknown);
         }
@@ -82,6 +126,83 @@ impl StatusChecker {
         Err(last)
     }
 
+    /// The first verified answer of `responders`; none: unknown.
+    async fn check_ocsp(
+        &self,
+        responders: &[String],
+        serial: &[u8],
+        issuer: &TrustedCa,
+        now: UnixTime,
+    ) -> Result<(), Rejection> {
+        let key = format!("{}:{}", x509::sha256_hex(&issuer.der), x509::serial_hex(serial));
+        let cached = self
+            .ocsp_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied();
+        let status = match cached.filter(|c| now <= c.fresh_until) {
+            Some(c) => c.status,
+            None => {
+                let mut found = None;
+                for url in responders {
+                    match self.ask_ocsp(url, serial, issuer, now).await {
+                        Ok(answer) => {
+                            found = Some(answer);
+                            break;
+                        }
+                        Err(e) => tracing::warn!(url = %url, reason = %e, "OCSP answer unusable"),
+                    }
+                }
+                let answer = found.ok_or(Rejection::RevocationUnknown)?;
+                let mut cache = self.ocsp_cache.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= MAX_CACHED_OCSP {
+                    cache.clear();
+                }
+                cache.insert(
+                    key,
+                    CachedOcsp {
+                        status: answer.status,
+                        fresh_until: answer.fresh_until,
+                    },
+                );
+                answer.status
+            }
+        };
+        match status {
+            CertificateStatus::Good => Ok(()),
+            CertificateStatus::Revoked => Err(Rejection::CertificateRevoked),
+        }
+    }
+
+    /// One OCSP exchange with `url`, checked.
+    async fn ask_ocsp(
+        &self,
+        url: &str,
+        serial: &[u8],
+        issuer: &TrustedCa,
+        now: UnixTime,
+    ) -> Result<ocsp::Answer, OcspError> {
+        let client = self.client.as_ref().ok_or(OcspError::Transport)?;
+        let query = ocsp::Query::new(serial, issuer)?;
+        let response = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/ocsp-request")
+            .header(reqwest::header::ACCEPT, "application/ocsp-response")
+            .body(query.der().to_vec())
+            .send()
+            .await
+            .map_err(|_| OcspError::Transport)?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(OcspError::HttpStatus(response.status().as_u16()));
+        }
+        let body = read_bounded(response, MAX_OCSP_BYTES).await.map_err(|e| match e {
+            BodyError::TooLarge => OcspError::TooLarge,
+            BodyError::Transport => OcspError::Transport,
+        })?;
+        ocsp::verify(&body, &query, issuer, now, self.ocsp_max_age)
+    }
+
     async fn crl(&self, url: &str, issuer: &TrustedCa, now: UnixTime) -> Result<Arc<Vec<u8>>, Rejection> {
         let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(url).cloned();
         if let Some(c) = cached.filter(|c| now <= c.next_update) {
@@ -92,11 +213,9 @@ impl StatusChecker {
         if !response.status().is_success() {
             return Err(Rejection::RevocationUnknown);
         }
-        let body = response.bytes().await.map_err(|_| Rejection::RevocationUnknown)?;
-        if body.len() > MAX_CRL_BYTES {
-            return Err(Rejection::RevocationUnknown);
-        }
-        let der = body.to_vec();
+        let der = read_bounded(response, MAX_CRL_BYTES)
+            .await
+            .map_err(|_| Rejection::RevocationUnknown)?;
         let next_update = verify_crl(&der, issuer, now)?;
         let der = Arc::new(der);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -112,6 +231,28 @@ impl StatusChecker {
         );
         Ok(der)
     }
+}
+
+/// Why a body was not read.
+enum BodyError {
+    TooLarge,
+    Transport,
+}
+
+/// The body of `response`, refused as soon as it exceeds `max` bytes (announced or read),
+/// so a responder cannot make us buffer more.
+async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|l| l > max as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| BodyError::Transport)? {
+        if body.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Checks a CRL: issued and signed by `issuer`, current at `now`; returns `nextUpdate`.

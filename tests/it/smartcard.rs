@@ -5,6 +5,8 @@
 //! one checks the generic answer, the exact audit reason, and that the challenge was
 //! consumed (the good token for it is then refused as a replay).
 
+mod ocsp;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
