@@ -2,12 +2,12 @@
 //! PostgreSQL cluster, one `redis-server` and one SoftHSM token, all on loopback and
 //! started here (the same harness as `tests/it/scale.rs`).
 //!
-//! Two phases of `EIDGATE_BENCH_SECS` (default 30) seconds each:
+//! Phases of `EIDGATE_BENCH_SECS` (default 30) seconds each:
 //! 1. **saturated**: `EIDGATE_BENCH_CONCURRENCY` (default 8) workers run logins back to
 //!    back (the throughput; the latency there is mostly queueing, Little's law);
-//! 2. **paced**: the same workers start logins at a fixed total rate,
-//!    `EIDGATE_BENCH_LOAD_PERCENT` (default 60) % of phase 1's throughput, as a service
-//!    is run (below saturation). Latency is counted from each login's scheduled start, so
+//! 2. **paced**: the same workers start logins at a fixed total rate, a share of phase
+//!    1's throughput, as a service is run below saturation: one phase per entry of
+//!    `EIDGATE_BENCH_LOAD_PERCENT` (default `60,30`). Latency is counted from each login's scheduled start, so
 //!    a worker that falls behind is charged for it (no coordinated omission).
 //!
 //! In both phases:
@@ -15,9 +15,10 @@
 //!   `GET /authorize` on one instance, the password step and the code exchange at `/token`
 //!   on the other (a minimal keep-alive HTTP/1.1 client per worker and instance, like
 //!   `wrk`, so the load generator takes little of the shared cores);
-//! - one helpdesk task suspends a means on one instance, then logs in with it on the
-//!   other instance until refused (the time from the suspension's 200 to the first
-//!   refused login), then reactivates it, and so on through a set of "churn" holders.
+//! - one helpdesk task, every `EIDGATE_BENCH_SUSPEND_MS` (default 250) ms, suspends a
+//!   means on one instance, then logs in with it on the other instance until refused (the
+//!   time from the suspension's 200 to the first refused login), then reactivates it, and
+//!   so on through a set of "churn" holders.
 //!
 //! Reports per phase the throughput, p50/p99 latency of a full login, the error count
 //! (every answer other than 200, apart from the expected refusals of churn holders while
@@ -422,6 +423,25 @@ async fn run() {
         eidgate::config::Config::cores()
     );
 
+    // The floor: logins one at a time on the idle cluster (what a refused login costs
+    // at least: the argon2id check comes before the refusal).
+    let mut alone = Vec::new();
+    {
+        let (mut sa, mut sb) = (Side::new(&a.url), Side::new(&b.url));
+        for n in 0..30 {
+            let t = Instant::now();
+            let (outcome, _) = login(&mut sa, &mut sb, "bench", &identifier(n % STABLE), PASSWORD).await;
+            assert_eq!(outcome, Outcome::Done);
+            alone.push(t.elapsed());
+        }
+        alone.sort();
+    }
+    println!(
+        "one login at a time on the idle cluster     p50 {:>6.1} ms  max {:>6.1} ms  (30 logins)",
+        ms(percentile(&alone, 0.50)),
+        ms(alone.last().copied().unwrap_or_default())
+    );
+
     let stop = Arc::new(AtomicBool::new(false));
     // 0 = saturated, 1 = paced: the helpdesk tags its samples with the phase.
     let phase = Arc::new(AtomicU64::new(0));
@@ -437,10 +457,14 @@ async fn run() {
         tokio::spawn(async move {
             let mut propagation = Vec::new();
             let mut refresh_refused = Vec::new();
-            let mut first_try = [0u64; 2];
+            let mut first_try = [0u64; 8];
             let mut errors = Vec::new();
             let mut round = 0usize;
+            let every = Duration::from_millis(env_num("EIDGATE_BENCH_SUSPEND_MS", 250));
+            let begun = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                // One suspension round per `every` (its own logins are load too).
+                tokio::time::sleep_until((begun + every * round as u32).into()).await;
                 let i = round % CHURN;
                 let (on, other) = if round % 2 == 0 {
                     (&url_a, &url_b)
@@ -482,7 +506,7 @@ async fn run() {
                 );
                 let r = here.conn.send(&suspend).await;
                 let at = Instant::now();
-                let tag = phase.load(Ordering::Relaxed) as usize;
+                let tag = (phase.load(Ordering::Relaxed) as usize).min(7);
                 if r.status != 200 {
                     errors.push(format!("suspend {}: {}", r.status, String::from_utf8_lossy(&r.body)));
                     break;
@@ -523,10 +547,25 @@ async fn run() {
     };
 
     let saturated = run_phase(&a.url, &b.url, concurrency, seconds, None).await;
-    let percent = env_num("EIDGATE_BENCH_LOAD_PERCENT", 60) as f64;
-    let rate = saturated.throughput() * percent / 100.0;
-    phase.store(1, Ordering::Relaxed);
-    let paced = run_phase(&a.url, &b.url, concurrency, seconds, Some(rate)).await;
+    // Paced phases at these shares of phase 1's throughput (at most 7).
+    let percents: Vec<f64> = std::env::var("EIDGATE_BENCH_LOAD_PERCENT")
+        .unwrap_or_else(|_| "60,30".to_owned())
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .take(7)
+        .collect();
+    let mut phases = Vec::new();
+    for (i, percent) in percents.iter().enumerate() {
+        let rate = saturated.throughput() * percent / 100.0;
+        phase.store(i as u64 + 1, Ordering::Relaxed);
+        phases.push((
+            format!(
+                "phase {}, paced at {rate:.1} logins/s ({percent:.0} % of phase 1)",
+                i + 2
+            ),
+            run_phase(&a.url, &b.url, concurrency, seconds, Some(rate)).await,
+        ));
+    }
     stop.store(true, Ordering::Relaxed);
     let (propagation, refresh_refused, first_try, helpdesk_errors) = helpdesk.await.unwrap();
     println!(
@@ -536,11 +575,14 @@ async fn run() {
     for e in helpdesk_errors.iter().take(5) {
         println!("  {e}");
     }
-    for (tag, (name, result)) in [("saturated", &saturated), ("paced", &paced)].into_iter().enumerate() {
-        let title = match tag {
-            0 => format!("phase 1, {name} ({concurrency} workers back to back)"),
-            _ => format!("phase 2, {name} at {rate:.1} logins/s ({percent:.0} % of phase 1)"),
-        };
+    phases.insert(
+        0,
+        (
+            format!("phase 1, saturated ({concurrency} workers back to back)"),
+            saturated,
+        ),
+    );
+    for (tag, (title, result)) in phases.iter().enumerate() {
         println!("{title}");
         result.report();
         let mut p: Vec<Duration> = propagation.iter().filter(|(t, _)| *t == tag).map(|(_, d)| *d).collect();

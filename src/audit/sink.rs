@@ -7,7 +7,9 @@
 //!   as RFC 5424 datagrams to a syslog collector (best effort; the file is the record);
 //! - runs the alert rules over the failures it reads: brute force on one account, one IP
 //!   across many accounts, repeated helpdesk verification failures, an operator exceeding
-//!   their role, a FIDO counter regression. An alert is appended to the chain as
+//!   their role, a FIDO counter regression, the revocation status of an external CA's
+//!   card that could not be established (OCSP/CRL down, stale or unverifiable: DESIGN
+//!   "When a dependency fails"). An alert is appended to the chain as
 //!   `alert.raised` (so it is itself tamper-evident); the tailer then ships it to the sink
 //!   and POSTs it to `audit.webhook_url`.
 //!
@@ -231,6 +233,11 @@ impl Shipper {
                 if count >= self.rules.account_failures {
                     raise(w, "brute_force_account", account.clone(), count);
                 }
+                // The card was refused because its CA's OCSP responder or CRL gave no
+                // verifiable, fresh answer: an outage of an external dependency.
+                if event.data.get("reason").and_then(|r| r.as_str()) == Some("revocation_status_unknown") {
+                    raise(w, "revocation_status_unavailable", "external_ca".to_owned(), 1);
+                }
                 if let Some(ip) = event.data.get("ip").and_then(|i| i.as_str()) {
                     let seen = w.by_ip.entry(ip.to_owned()).or_default();
                     seen.push_back((now, account));
@@ -389,5 +396,26 @@ mod tests {
         assert_eq!(rules_raised(&shipper, &mut w, &denied), ["operator_exceeds_role"]);
         let ok = record(3, 0, catalogue::LOGIN_SUCCESS, "holder:x", json!({}));
         assert!(rules_raised(&shipper, &mut w, &ok).is_empty());
+    }
+
+    #[test]
+    fn r_auth_7_unknown_revocation_status_of_an_external_card_alerts_once_per_window() {
+        let shipper = Shipper::new(PathBuf::from("unused"), None, rules());
+        let mut w = Windows::default();
+        let refused = |seq, time, reason: &str| {
+            record(
+                seq,
+                time,
+                catalogue::LOGIN_FAILURE,
+                "login",
+                json!({"reason": reason, "ip": format!("10.0.0.{seq}")}),
+            )
+        };
+        assert_eq!(
+            rules_raised(&shipper, &mut w, &refused(1, 0, "revocation_status_unknown")),
+            ["revocation_status_unavailable"]
+        );
+        assert!(rules_raised(&shipper, &mut w, &refused(2, 1, "revocation_status_unknown")).is_empty());
+        assert!(rules_raised(&shipper, &mut w, &refused(3, 100, "certificate_revoked")).is_empty());
     }
 }

@@ -298,6 +298,16 @@ async fn r_auth_7_ocsp_responder_down_fails_closed() {
     .await;
     refused(&server, &card, "revocation_status_unknown").await;
     crl_task.abort();
+    // DESIGN "When a dependency fails": an external OCSP/CRL outage raises an alert.
+    eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
+    let sink = std::fs::read_to_string(server.app.audit.sink_path()).unwrap_or_default();
+    let rules: Vec<String> = sink
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["event_type"] == "alert.raised")
+        .map(|l| l["data"]["rule"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(rules.iter().any(|r| r == "revocation_status_unavailable"), "{rules:?}");
 }
 
 #[tokio::test]
