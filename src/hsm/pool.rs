@@ -143,15 +143,26 @@ pub(crate) struct SessionPool {
     handle: Arc<PoolHandle>,
 }
 
-/// Owner of the workers' lifetime: its drop closes the queue.
+/// Owner of the workers' lifetime: its drop closes the queue and waits until every
+/// worker has run the calls still queued and closed its session. Without the wait a
+/// process could go on to `exit` (SoftHSM's and OpenSSL's static destructors) while a
+/// worker is still inside `C_CloseSession`, which crashes the process at its very end.
 struct PoolHandle {
     inner: Arc<PoolInner>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for PoolHandle {
     fn drop(&mut self) {
         self.inner.lock_queue().closed = true;
         self.inner.ready.notify_all();
+        let me = std::thread::current().id();
+        for thread in self.threads.drain(..) {
+            // A call that held the last handle itself cannot wait for its own worker.
+            if thread.thread().id() != me && thread.join().is_err() {
+                tracing::error!("an HSM worker thread panicked");
+            }
+        }
     }
 }
 
@@ -217,18 +228,24 @@ impl SessionPool {
                 other => other.into_hsm(),
             })?);
         }
-        let handle = Arc::new(PoolHandle {
+        // The handle exists before the first worker, so a failed start closes and joins
+        // the ones already running.
+        let mut handle = PoolHandle {
             inner: Arc::clone(&inner),
-        });
+            threads: Vec::with_capacity(workers),
+        };
         for n in 0..workers {
             let session = opened.pop();
             let inner = Arc::clone(&inner);
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("eidgate-hsm-{n}"))
                 .spawn(move || inner.work(session))
                 .map_err(|e| HsmError::Unavailable(format!("cannot start an HSM worker thread: {e}")))?;
+            handle.threads.push(thread);
         }
-        Ok(SessionPool { handle })
+        Ok(SessionPool {
+            handle: Arc::new(handle),
+        })
     }
 
     /// Runs `op` on a worker's session, with one retry on a fresh session after a
