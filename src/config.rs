@@ -505,6 +505,12 @@ pub struct LimitsConfig {
     pub rate_per_ip: u32,
     /// Requests one IP address may send in a burst above the sustained rate.
     pub rate_burst: u32,
+    /// Networks of reverse proxies whose `X-Forwarded-For` names the client (CIDR, e.g.
+    /// `["10.0.0.0/8"]`). Empty (the default): the TCP peer is the client and the
+    /// header is ignored. Per-IP rate limits, login limits, audit records and the
+    /// `/metrics` loopback check then use the forwarded address; connection limits stay
+    /// on the TCP peer.
+    pub trusted_proxies: Vec<crate::web::proxy::Network>,
 }
 
 impl Default for LimitsConfig {
@@ -521,6 +527,7 @@ impl Default for LimitsConfig {
             max_connections: 10_000,
             rate_per_ip: 100,
             rate_burst: 1000,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -78,6 +78,8 @@ pub const CONFIGURATION: &[(&str, &[&str])] = &[
             "limits.param_chars",
             "limits.request_timeout",
             "limits.concurrency",
+            "limits.rate_per_ip",
+            "limits.trusted_proxies",
         ],
     ),
     ("R-SUP-2", &["loa.caps"]),

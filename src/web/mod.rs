@@ -6,6 +6,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod problem;
+pub mod proxy;
 pub mod router;
 pub mod server;
 pub mod tls;

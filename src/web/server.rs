@@ -27,6 +27,7 @@ use tower::ServiceExt;
 
 use crate::config::LimitsConfig;
 use crate::monitor::metrics::Metrics;
+use crate::web::proxy::{client_address, Network};
 
 /// How long in-flight requests may run on after shutdown was asked for.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -44,6 +45,8 @@ pub struct ServerLimits {
     pub connections_per_ip: usize,
     /// See [`LimitsConfig::max_connections`].
     pub max_connections: usize,
+    /// See [`LimitsConfig::trusted_proxies`].
+    pub trusted_proxies: Arc<[Network]>,
 }
 
 impl From<&LimitsConfig> for ServerLimits {
@@ -54,6 +57,7 @@ impl From<&LimitsConfig> for ServerLimits {
             header_read_timeout: l.header_read_timeout,
             connections_per_ip: l.connections_per_ip,
             max_connections: l.max_connections,
+            trusted_proxies: l.trusted_proxies.clone().into(),
         }
     }
 }
@@ -192,10 +196,18 @@ pub async fn run(
             }
         };
         let _ = stream.set_nodelay(true);
+        let proxies = limits.trusted_proxies.clone();
         let service = router
             .clone()
             .map_request(move |mut req: axum::http::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
+                // Behind a trusted proxy the client is named by X-Forwarded-For.
+                let client = if proxies.is_empty() {
+                    peer
+                } else {
+                    let forwarded = req.headers().get_all("x-forwarded-for").iter();
+                    SocketAddr::new(client_address(peer.ip(), forwarded, &proxies), peer.port())
+                };
+                req.extensions_mut().insert(ConnectInfo(client));
                 req.map(axum::body::Body::new)
             });
         let builder = builder.clone();
@@ -282,6 +294,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(1),
             connections_per_ip: 2,
             max_connections: 3,
+            trusted_proxies: Arc::from([]),
         };
         let table = Arc::new(Mutex::new(ConnectionTable::default()));
         let a: IpAddr = "10.0.0.1".parse().unwrap();

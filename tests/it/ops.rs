@@ -131,6 +131,64 @@ async fn r_sec_5_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn r_sec_5_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_limit() {
+    let server = TestServer::start_with(|c| {
+        c.limits.rate_per_ip = 1;
+        c.limits.rate_burst = 3;
+        c.limits.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let client = http();
+    let discovery = server.at("/.well-known/openid-configuration");
+    let from = |ip: &str| client.get(&discovery).header("x-forwarded-for", ip.to_owned());
+    for _ in 0..3 {
+        assert_eq!(from("203.0.113.7").send().await.unwrap().status(), 200);
+    }
+    assert_eq!(from("203.0.113.7").send().await.unwrap().status(), 429);
+    // Another client behind the same proxy has its own bucket.
+    assert_eq!(from("203.0.113.8").send().await.unwrap().status(), 200);
+    // A client cannot escape its bucket by writing its own entry: the proxy appends.
+    assert_eq!(from("198.51.100.1, 203.0.113.7").send().await.unwrap().status(), 429);
+    // The forwarded address, not the proxy's loopback one, decides who reads /metrics.
+    let metrics = client
+        .get(server.at("/metrics"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 404);
+    assert_eq!(client.get(server.at("/metrics")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn r_sec_5_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let server = TestServer::start_with(|c| {
+        c.limits.rate_per_ip = 1;
+        c.limits.rate_burst = 3;
+    })
+    .await;
+    let client = http();
+    let discovery = server.at("/.well-known/openid-configuration");
+    for n in 0..3 {
+        let r = client
+            .get(&discovery)
+            .header("x-forwarded-for", format!("203.0.113.{n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // A fresh header value does not buy a fresh bucket.
+    let r = client
+        .get(&discovery)
+        .header("x-forwarded-for", "203.0.113.200")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+}
+
+#[tokio::test]
 async fn r_sec_5_a_slow_client_is_cut_off_after_the_header_timeout() {
     let timeout = Duration::from_millis(300);
     let server = TestServer::start_with(|c| c.limits.header_read_timeout = timeout).await;
@@ -417,7 +475,8 @@ fn r_sec_7_cli_backup_restore_and_audit_verify() {
         let out = c.output().unwrap();
         assert!(
             out.status.success(),
-            "{}\n{}",
+            "{:?}: {}\n{}",
+            out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
