@@ -42,12 +42,30 @@ impl AuditEvent {
         subject: impl Into<String>,
         data: serde_json::Value,
     ) -> Self {
+        let mut data = data;
+        withhold_content(&mut data);
         Self {
             event_type: event_type.to_owned(),
             actor: actor.into(),
             subject: subject.into(),
             data,
         }
+    }
+}
+
+/// R-LOG-5: a record never holds a document copy, a photo or a biometric template, whatever
+/// a caller put in its details: such strings (and any string too long to be a fact) are
+/// kept only as a reference, their SHA-256.
+fn withhold_content(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Some(reference) = crate::domain::record_text::reference_if_not_plain(s) {
+                *s = reference;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(withhold_content),
+        serde_json::Value::Object(map) => map.values_mut().for_each(withhold_content),
+        _ => {}
     }
 }
 
@@ -206,6 +224,23 @@ pub mod verify;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn r_log_5_audit_details_keep_a_reference_instead_of_a_document_copy() {
+        let scan = format!("data:image/jpeg;base64,/9j/4AAQSkZJRg{}", "QUFB".repeat(300));
+        let event = super::AuditEvent::new(
+            "means.suspended",
+            "operator:x",
+            "means:y",
+            serde_json::json!({"reason": "lost", "evidence": [scan.clone()], "nested": {"photo": scan}}),
+        );
+        let text = event.data.to_string();
+        assert!(!text.contains("base64"), "{text}");
+        assert!(!text.contains("/9j/"), "{text}");
+        assert!(event.data["evidence"][0].as_str().unwrap().starts_with("sha256:"));
+        assert!(event.data["nested"]["photo"].as_str().unwrap().starts_with("sha256:"));
+        assert_eq!(event.data["reason"], "lost");
+    }
+
     use super::*;
 
     fn chain(n: i64) -> Vec<AuditRecord> {

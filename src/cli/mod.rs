@@ -50,7 +50,7 @@ enum Command {
     Incident(IncidentCommand),
     /// The compliance report: requirement → tests, code, or "not covered".
     #[command(subcommand)]
-    Compliance(ComplianceCommand),
+    Compliance(crate::cli::compliance::ComplianceCommand),
     /// Termination of the provider (R-SUP-3).
     #[command(subcommand)]
     Termination(TerminationCommand),
@@ -89,6 +89,7 @@ enum Command {
 pub mod audit;
 pub mod backup;
 pub mod card;
+pub mod compliance;
 pub mod hsm;
 
 #[derive(Subcommand)]
@@ -139,19 +140,6 @@ enum IncidentCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum ComplianceCommand {
-    /// Requirement → tests and code, from the source tree.
-    Report {
-        /// The repository root (holding docs/REQUIREMENTS.md, src/ and tests/).
-        #[arg(long, default_value = ".")]
-        source: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
 /// Entry point of the binary.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -182,6 +170,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     if let Command::Card(cmd) = cli.command {
         return crate::cli::card::run(cmd, &config).map(|()| ExitCode::SUCCESS);
+    }
+    if let Command::Compliance(cmd) = cli.command {
+        return crate::cli::compliance::run(cmd);
     }
     if let Command::Audit(cmd) = cli.command {
         return crate::cli::audit::run(cmd, config, &runtime);
@@ -299,28 +290,11 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         }
-        Command::Compliance(ComplianceCommand::Report { source, json }) => {
-            let report = crate::supervision::compliance::report(&source)
-                .with_context(|| format!("reading the source tree at {}", source.display()))?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                for e in &report.requirements {
-                    println!(
-                        "{:<11} {:<17} {} test(s), {} file(s)",
-                        e.id,
-                        e.status,
-                        e.tests.len(),
-                        e.implemented_in.len()
-                    );
-                }
-                if !report.claimed_untested.is_empty() {
-                    println!("claimed but untested: {}", report.claimed_untested.join(", "));
-                }
-            }
-            Ok(())
-        }
-        Command::Audit(_) | Command::Backup { .. } | Command::Restore { .. } | Command::Card(_) => Ok(()),
+        Command::Audit(_)
+        | Command::Compliance(_)
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Card(_) => Ok(()),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

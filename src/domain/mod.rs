@@ -10,6 +10,7 @@ pub mod loa;
 pub mod means;
 pub mod operator;
 pub mod person;
+pub mod record_text;
 pub mod secret;
 
 /// Seconds since the Unix epoch, UTC (R-LOG-3). Domain functions take `now` as an

@@ -1,14 +1,32 @@
 //! The compliance report (R-SUP-*, issue "Supervision"): for every requirement ID of
 //! `docs/REQUIREMENTS.md`, the tests that prove it (found from test names such as
 //! `r_life_2_unverified_caller_cannot_suspend`), the source files that claim to implement
-//! it (`R-LIFE-2` mentioned in `src/`), and "not covered" where nothing does.
-//! Requirements the code claims but no test proves are listed as such; the test suite
-//! fails on them (`tests/it/compliance.rs`).
+//! it (`R-LIFE-2` mentioned in `src/`), the reviewer's pick (the one test the README's
+//! "Requirement evidence" table names as the best proof), and, given the results that
+//! `scripts/test.sh` kept of this run (`--results target/test-results`), whether those tests
+//! passed: a requirement is `evidenced` only when at least one of its tests passed in every
+//! pass of the run that set out to run it, `failing` when one of its tests failed, `not
+//! evidenced` when its tests did not pass (ignored, not run), `not covered` when no test
+//! carries its ID. Without results the status says so (`results missing`), never "covered".
+//! The suite fails on any requirement without a test (`tests/it/supervision.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
+
+use super::evidence::{Outcome, Pass};
+
+/// One test of a requirement with its result in each pass of the run.
+#[derive(Debug, Serialize)]
+pub struct TestEvidence {
+    /// `file::function`.
+    pub test: String,
+    /// Whether the README names it as the requirement's best proof.
+    pub reviewer: bool,
+    /// Pass name → outcome (empty without results).
+    pub results: BTreeMap<String, Outcome>,
+}
 
 /// One requirement's line in the report.
 #[derive(Debug, Serialize)]
@@ -17,14 +35,25 @@ pub struct Entry {
     pub id: String,
     /// The requirement's first line (without the ID).
     pub summary: String,
-    /// Tests whose name carries the ID.
-    pub tests: Vec<String>,
+    /// The test the README names as the best proof, if any.
+    pub reviewer_test: Option<String>,
+    /// Tests whose name carries the ID, the reviewer's pick first.
+    pub tests: Vec<TestEvidence>,
     /// Source files that mention the ID.
     pub implemented_in: Vec<String>,
     /// Configuration keys that set how the requirement is met.
     pub configuration: Vec<&'static str>,
-    /// `covered` (tests), `claimed-untested` (code, no test), `not covered`.
+    /// `evidenced`, `failing`, `not evidenced`, `not covered`, or `results missing`.
     pub status: &'static str,
+}
+
+/// A pass of the suite the report read.
+#[derive(Debug, Serialize)]
+pub struct PassInfo {
+    /// `sqlite`, `postgres`.
+    pub name: String,
+    /// The commit it ran on.
+    pub commit: String,
 }
 
 /// The whole report.
@@ -34,6 +63,36 @@ pub struct Report {
     pub requirements: Vec<Entry>,
     /// Requirements mentioned in code but proven by no test.
     pub claimed_untested: Vec<String>,
+    /// Requirements no test carries.
+    pub not_covered: Vec<String>,
+    /// Reviewer's picks (README) that name no test of that requirement.
+    pub reviewer_unknown: Vec<String>,
+    /// The passes whose results were read (empty: results missing).
+    pub passes: Vec<PassInfo>,
+    /// `evidenced / total` counts.
+    pub evidenced: usize,
+    /// Number of requirements.
+    pub total: usize,
+}
+
+impl Report {
+    /// The one-line summary CI prints, e.g. `51 / 51 evidenced`.
+    pub fn summary(&self) -> String {
+        if self.passes.is_empty() {
+            format!(
+                "results missing: {} / {} requirements have tests, none evidenced by a run (give --results)",
+                self.total - self.not_covered.len(),
+                self.total
+            )
+        } else {
+            format!("{} / {} evidenced", self.evidenced, self.total)
+        }
+    }
+
+    /// Whether every requirement is evidenced by this run.
+    pub fn all_evidenced(&self) -> bool {
+        !self.passes.is_empty() && self.evidenced == self.total && self.reviewer_unknown.is_empty()
+    }
 }
 
 /// Configuration keys per requirement (a unit test checks that each key's field exists in
@@ -156,13 +215,62 @@ fn test_names(text: &str) -> Vec<String> {
     names
 }
 
-/// Builds the report for the repository at `root`.
-pub fn report(root: &Path) -> std::io::Result<Report> {
+/// The reviewer's column: `| R-AREA-N | `test_name` | … |` rows of the README.
+pub fn reviewer_picks(readme: &str) -> BTreeMap<String, String> {
+    let mut picks = BTreeMap::new();
+    for line in readme.lines() {
+        let Some(row) = line.trim().strip_prefix('|') else {
+            continue;
+        };
+        let mut cells = row.split('|').map(str::trim);
+        let Some(id) = cells.next().filter(|c| c.starts_with("R-")) else {
+            continue;
+        };
+        let pick = cells.find_map(|c| {
+            let name = c.strip_prefix('`')?.strip_suffix('`')?;
+            let name = name.rsplit("::").next().unwrap_or(name);
+            name.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+                .then(|| name.to_owned())
+        });
+        if let Some(name) = pick {
+            picks.insert(id.to_owned(), name);
+        }
+    }
+    picks
+}
+
+fn status(tests: &[TestEvidence], passes: &[Pass]) -> &'static str {
+    if tests.is_empty() {
+        return "not covered";
+    }
+    if passes.is_empty() {
+        return "results missing";
+    }
+    let failed = tests.iter().any(|t| t.results.values().any(|o| *o == Outcome::Failed));
+    if failed {
+        return "failing";
+    }
+    let passed_everywhere = tests.iter().any(|t| {
+        let ran: Vec<&Outcome> = t.results.values().filter(|o| **o != Outcome::OutOfScope).collect();
+        !ran.is_empty() && ran.iter().all(|o| **o == Outcome::Passed)
+    });
+    if passed_everywhere {
+        "evidenced"
+    } else {
+        "not evidenced"
+    }
+}
+
+/// Builds the report for the repository at `root`, with the results of a run when given.
+pub fn report(root: &Path, passes: &[Pass]) -> std::io::Result<Report> {
     let text = std::fs::read_to_string(root.join("docs/REQUIREMENTS.md"))?;
     let reqs = requirements(&text);
     let known: BTreeSet<&str> = reqs.iter().map(|(id, _)| id.as_str()).collect();
+    let picks = reviewer_picks(&std::fs::read_to_string(root.join("README.md")).unwrap_or_default());
 
-    let mut tests: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // id → (file, function)
+    let mut tests: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     let mut claims: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
@@ -178,7 +286,7 @@ pub fn report(root: &Path) -> std::io::Result<Report> {
             .replace('\\', "/");
         for name in test_names(&text) {
             for id in ids_in_test_name(&name) {
-                tests.entry(id).or_default().insert(format!("{rel}::{name}"));
+                tests.entry(id).or_default().insert((rel.clone(), name.clone()));
             }
         }
         if rel.starts_with("src/") && !rel.starts_with("src/supervision/compliance.rs") {
@@ -195,34 +303,66 @@ pub fn report(root: &Path) -> std::io::Result<Report> {
     }
     let mut entries = Vec::new();
     let mut claimed_untested = Vec::new();
+    let mut not_covered = Vec::new();
+    let mut reviewer_unknown = Vec::new();
     for (id, summary) in reqs {
-        let t: Vec<String> = tests.get(&id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let pick = picks.get(&id).cloned();
+        let mut evidence: Vec<TestEvidence> = tests
+            .get(&id)
+            .map(|s| {
+                s.iter()
+                    .map(|(file, name)| TestEvidence {
+                        test: format!("{file}::{name}"),
+                        reviewer: pick.as_deref() == Some(name.as_str()),
+                        results: passes.iter().map(|p| (p.name.clone(), p.outcome(file, name))).collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        evidence.sort_by_key(|t| !t.reviewer);
+        if pick.is_some() && !evidence.iter().any(|t| t.reviewer) {
+            reviewer_unknown.push(id.clone());
+        }
         let c: Vec<String> = claims.get(&id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
-        let status = match (t.is_empty(), c.is_empty()) {
-            (false, _) => "covered",
-            (true, false) => "claimed-untested",
-            (true, true) => "not covered",
-        };
-        if status == "claimed-untested" {
-            claimed_untested.push(id.clone());
+        if evidence.is_empty() {
+            if c.is_empty() {
+                not_covered.push(id.clone());
+            } else {
+                claimed_untested.push(id.clone());
+                not_covered.push(id.clone());
+            }
         }
         let configuration = CONFIGURATION
             .iter()
             .find(|(r, _)| *r == id)
             .map(|(_, keys)| keys.to_vec())
             .unwrap_or_default();
+        let status = status(&evidence, passes);
         entries.push(Entry {
             id,
             summary,
-            tests: t,
+            reviewer_test: pick,
+            tests: evidence,
             implemented_in: c,
             configuration,
             status,
         });
     }
+    let evidenced = entries.iter().filter(|e| e.status == "evidenced").count();
     Ok(Report {
+        total: entries.len(),
+        evidenced,
         requirements: entries,
         claimed_untested,
+        not_covered,
+        reviewer_unknown,
+        passes: passes
+            .iter()
+            .map(|p| PassInfo {
+                name: p.name.clone(),
+                commit: p.commit.clone(),
+            })
+            .collect(),
     })
 }
 

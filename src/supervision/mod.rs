@@ -3,6 +3,7 @@
 
 pub mod compliance;
 pub mod compromise;
+pub mod evidence;
 pub mod incident;
 pub mod maintenance;
 pub mod report;
