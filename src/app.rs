@@ -351,11 +351,11 @@ pub async fn audit_pass(app: &App, min_new: i64) -> Result<(), String> {
     let store = app.store.as_ref();
     app.audit.ship_pending(store).await.map_err(|e| e.to_string())?;
     if let Some(hsm) = &app.hsm {
-        crate::audit::checkpoint::checkpoint_if_due(store, hsm.as_ref(), min_new, app.now())
+        crate::audit::checkpoint::checkpoint_if_due(store, hsm.as_ref(), &app.audit, min_new, app.now())
             .await
             .map_err(|e| e.to_string())?;
         let retention = i64::try_from(app.config.audit.retention.as_secs()).unwrap_or(i64::MAX);
-        crate::audit::retention::prune_expired(store, hsm.as_ref(), app.now(), retention)
+        crate::audit::retention::prune_expired(store, hsm.as_ref(), &app.audit, app.now(), retention)
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -552,6 +552,10 @@ pub async fn serve(
         }),
     );
     app.store.append(audit_start).await?;
+    // A checkpoint at start covers the start and whatever a crashed run left unsigned.
+    if let Err(e) = audit_pass(&app, 1).await {
+        tracing::warn!(error = %e, "could not sign the start checkpoint");
+    }
     let router = crate::web::router::router(app.clone());
     let acceptor = match &tls_files {
         None => {

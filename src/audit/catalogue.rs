@@ -34,6 +34,7 @@ catalogue! {
     AUDIT_REPORT = "audit.report", "daily analysis / weekly summary (R-LOG-4)", true;
     ALERT_RAISED = "alert.raised", "alert on intrusion, brute force, exceeded rights (R-LOG-4)", true;
     LOGIN_SUCCESS = "login.success", "login", false;
+    LOGIN_SSO = "login.sso", "login: a code issued from the SSO session, without a ceremony", false;
     LOGIN_FAILURE = "login.failure", "failed login attempt", true;
     LOGOUT = "logout", "logout", false;
     AUTHN_COUNTER_REGRESSION = "authn.counter_regression", "FIDO signature counter went back (cloned key)", true;

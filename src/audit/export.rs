@@ -1,10 +1,11 @@
 //! Export for the supervisor (R-LOG-2, R-SUP-3): `eidgate audit export --from --to` writes
 //! the records of a period with their chain hashes, the signed checkpoints among them and
 //! the `audit-sign` public keys, and the HSM signs the whole bundle. `eidgate audit
-//! verify-bundle FILE` (or any ES256 implementation) checks it without the database or the
-//! HSM: the records chain to each other, every checkpoint and the bundle signature verify
-//! with a key inside. The supervisor pins the key by its `kid` (JWK thumbprint), published
-//! out of band, so a bundle signed by another key is not accepted as eidgate's.
+//! verify-bundle FILE --trust KEYS` (or any ES256 implementation) checks it without the
+//! database or the HSM: the records chain to each other, and every checkpoint and the
+//! bundle signature verify with one of the trusted audit keys (the JWKS published at
+//! `/audit/keys`, or PEM), never with a key merely carried in the bundle; each `kid` must
+//! be the RFC 7638 thumbprint of its key. A bundle signed by another key is refused.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::CheckpointError;
 use super::verify::signature_valid;
-use super::{chain_hash, AuditEvent, AuditRecord, Checkpoint, CheckpointKind};
+use super::{chain_hash, AuditEvent, AuditRecord, Checkpoint, CheckpointKind, Link};
 use crate::domain::UnixTime;
 use crate::hsm::{AuditPublicKey, AuditSigner};
 use crate::store::Store;
@@ -57,6 +58,18 @@ pub struct BundleCheckpoint {
     pub kid: String,
     /// ES256 `r || s`, base64url.
     pub signature: String,
+    /// Place in the signed chain (chained checkpoints only, as the fields below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
+    /// Signed record count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<i64>,
+    /// Signed seq of the previous checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_seq: Option<i64>,
+    /// Signed digest of the previous checkpoint, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 /// The bundle's own signature.
@@ -142,6 +155,10 @@ pub async fn export(
             time: c.time,
             kid: c.kid,
             signature: URL_SAFE_NO_PAD.encode(&c.signature),
+            position: c.link.map(|l| l.position),
+            records: c.link.map(|l| l.records),
+            prev_seq: c.link.map(|l| l.prev_seq),
+            prev: c.link.map(|l| hex::encode(l.prev)),
         })
         .collect();
     let mut bundle = Bundle {
@@ -165,17 +182,22 @@ fn hash32(hex_text: &str) -> Option<[u8; 32]> {
     hex::decode(hex_text).ok()?.try_into().ok()
 }
 
-/// Checks a bundle with the keys inside it; `Err` names the first problem.
-pub fn verify_bundle(bundle: &Bundle) -> Result<(), String> {
+/// Checks a bundle against the audit keys the verifier trusts (`--trust`, what
+/// `/audit/keys` publishes): the bundle and every checkpoint in it must be signed by one of
+/// them, and every key the bundle names must carry its RFC 7638 thumbprint as `kid`. The
+/// keys inside the bundle are never trusted for being there. `Err` names the first problem.
+pub fn verify_bundle(bundle: &Bundle, trusted: &[AuditPublicKey]) -> Result<(), String> {
     if bundle.format != FORMAT {
         return Err(format!("unknown format {:?}", bundle.format));
     }
+    if let Some(k) = bundle.keys.iter().find(|k| !super::trust::kid_matches(k)) {
+        return Err(format!("kid {} is not the thumbprint of its key", k.kid));
+    }
     let signature = bundle.signature.as_ref().ok_or("the bundle is not signed")?;
-    let key = bundle
-        .keys
+    let key = trusted
         .iter()
         .find(|k| k.kid == signature.kid)
-        .ok_or("the bundle's signing key is not in the bundle")?;
+        .ok_or_else(|| format!("the bundle is signed by {}, not by a trusted audit key", signature.kid))?;
     let decoding = jsonwebtoken::DecodingKey::from_ec_components(&key.x, &key.y).map_err(|e| e.to_string())?;
     let valid = jsonwebtoken::crypto::verify(
         &signature.value,
@@ -211,8 +233,9 @@ pub fn verify_bundle(bundle: &Bundle) -> Result<(), String> {
             signature: URL_SAFE_NO_PAD
                 .decode(&c.signature)
                 .map_err(|_| format!("checkpoint {}: signature", c.seq))?,
+            link: bundle_link(c)?,
         };
-        if !signature_valid(&bundle.keys, &checkpoint) {
+        if !signature_valid(trusted, &checkpoint) {
             return Err(format!("checkpoint {}: bad-checkpoint-signature", c.seq));
         }
         let covered = bundle.records.iter().find(|r| r.seq == c.seq);
@@ -221,4 +244,17 @@ pub fn verify_bundle(bundle: &Bundle) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn bundle_link(c: &BundleCheckpoint) -> Result<Option<Link>, String> {
+    match (c.position, c.records, c.prev_seq, &c.prev) {
+        (None, None, None, None) => Ok(None),
+        (Some(position), Some(records), Some(prev_seq), Some(prev)) => Ok(Some(Link {
+            position,
+            records,
+            prev_seq,
+            prev: hash32(prev).ok_or_else(|| format!("checkpoint {}: prev", c.seq))?,
+        })),
+        _ => Err(format!("checkpoint {}: incomplete chain link", c.seq)),
+    }
 }

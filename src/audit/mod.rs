@@ -12,6 +12,10 @@
 //! - [`sink`]: the external JSON-lines sink, alert rules and the webhook (R-LOG-4).
 //! - [`report`]: the daily analysis and weekly summary (R-LOG-4).
 //! - [`catalogue`]: every event type and the R-LOG-1 item it covers.
+//! - [`witness`]: every checkpoint and anchor in the external sink, read back by verify.
+//! - [`retention`]: destruction past retention behind a signed anchor (R-LOG-6).
+//! - [`export`], [`trust`]: signed bundles for the supervisor, checked against pinned keys.
+//! - [`http`]: `GET /audit/keys`, the published `audit-sign` keys.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -147,17 +151,65 @@ pub struct Checkpoint {
     pub time: UnixTime,
     /// `kid` (JWK thumbprint) of the signing key.
     pub kid: String,
-    /// ES256 signature, `r || s`, over [`signed_message`].
+    /// ES256 signature, `r || s`, over [`Checkpoint::message`].
     pub signature: Vec<u8>,
+    /// Its place in the signed chain of checkpoints; `None` for a checkpoint signed before
+    /// checkpoints were chained (format 1, [`signed_message`]).
+    pub link: Option<Link>,
 }
 
-/// The bytes the HSM signs for a checkpoint or anchor: a fixed, line-based text so that an
+/// What chains a checkpoint or anchor to the one signed before it (format 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// 1 for the first chained checkpoint, then +1 for each (storage order; not signed,
+    /// the `prev` digest is what binds the order).
+    pub position: i64,
+    /// Records in the log from the prune anchor in force (exclusive) up to `seq`; for an
+    /// anchor, the records it destroys.
+    pub records: i64,
+    /// `seq` of the previous checkpoint or anchor (0 for the first).
+    pub prev_seq: i64,
+    /// [`Checkpoint::digest`] of the previous checkpoint or anchor (zeros for the first).
+    pub prev: [u8; 32],
+}
+
+impl Checkpoint {
+    /// The bytes the HSM signed.
+    pub fn message(&self) -> Vec<u8> {
+        match &self.link {
+            Some(link) => chained_message(self.kind, self.seq, &self.hash, self.time, link),
+            None => signed_message(self.kind, self.seq, &self.hash, self.time),
+        }
+    }
+
+    /// SHA-256 of [`Checkpoint::message`]: what the next checkpoint signs as `prev`.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.message()).into()
+    }
+}
+
+/// The bytes the HSM signed for a checkpoint or anchor of format 1 (unchained; kept so that
+/// checkpoints signed before the chain still verify): a fixed, line-based text so that an
 /// auditor can rebuild it by hand.
 pub fn signed_message(kind: CheckpointKind, seq: i64, hash: &[u8; 32], time: UnixTime) -> Vec<u8> {
     format!(
         "eidgate-audit-{}\nseq={seq}\nhash={}\ntime={time}\n",
         kind.as_str(),
         hex::encode(hash)
+    )
+    .into_bytes()
+}
+
+/// The bytes the HSM signs for a chained checkpoint or anchor (format 2): format 1 plus the
+/// record count and the previous checkpoint's seq and digest.
+pub fn chained_message(kind: CheckpointKind, seq: i64, hash: &[u8; 32], time: UnixTime, link: &Link) -> Vec<u8> {
+    format!(
+        "eidgate-audit-{}-2\nseq={seq}\nhash={}\ntime={time}\nrecords={}\nprev_seq={}\nprev={}\n",
+        kind.as_str(),
+        hex::encode(hash),
+        link.records,
+        link.prev_seq,
+        hex::encode(link.prev)
     )
     .into_bytes()
 }
@@ -217,10 +269,13 @@ pub fn verify_run(
 pub mod catalogue;
 pub mod checkpoint;
 pub mod export;
+pub mod http;
 pub mod report;
 pub mod retention;
 pub mod sink;
+pub mod trust;
 pub mod verify;
+pub mod witness;
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{catalogue, AuditEvent, AuditRecord};
+use super::{catalogue, AuditEvent, AuditRecord, Checkpoint};
 use crate::domain::UnixTime;
 use crate::store::{Store, StoreError};
 
@@ -89,6 +89,16 @@ impl std::fmt::Debug for Shipper {
     }
 }
 
+/// Alerts that [`Shipper::raise`] shipped itself when it raised them.
+pub const RAISED_DIRECTLY: &[&str] = &["audit_tampering"];
+
+fn raised_directly(r: &AuditRecord) -> bool {
+    r.event.event_type == catalogue::ALERT_RAISED
+        && r.event.data["rule"]
+            .as_str()
+            .is_some_and(|rule| RAISED_DIRECTLY.contains(&rule))
+}
+
 /// Whether a record goes to the external sink.
 pub fn shipped(event_type: &str) -> bool {
     catalogue::find(event_type).is_some_and(|e| e.external)
@@ -130,7 +140,7 @@ impl Shipper {
             let last_seq = last.seq;
             let mut lines = Vec::new();
             let mut alerts = Vec::new();
-            for record in &page {
+            for record in page.iter().filter(|r| !raised_directly(r)) {
                 if shipped(&record.event.event_type) {
                     lines.push(sink_line(record));
                 }
@@ -139,7 +149,10 @@ impl Shipper {
             self.write_lines(&lines)?;
             self.send_syslog(&lines).await;
             written += lines.len();
-            for record in page.iter().filter(|r| r.event.event_type == catalogue::ALERT_RAISED) {
+            for record in page
+                .iter()
+                .filter(|r| r.event.event_type == catalogue::ALERT_RAISED && !raised_directly(r))
+            {
                 self.post_webhook(&sink_line(record)).await;
             }
             for alert in alerts {
@@ -149,6 +162,61 @@ impl Shipper {
             cursor = last_seq;
         }
         Ok(written)
+    }
+
+    /// Writes a signed checkpoint or anchor to the sink file (synced) and the syslog
+    /// collector: the external witness of the chain ([`super::witness`]).
+    pub async fn witness(&self, checkpoint: &Checkpoint) -> Result<(), SinkError> {
+        let lines = [super::witness::line(checkpoint)];
+        self.write_lines(&lines)?;
+        self.send_syslog(&lines).await;
+        Ok(())
+    }
+
+    /// Raises `rule` at once (R-SEC-6): appends `alert.raised` to the chain and ships it
+    /// to the sink and the webhook now. One alert per rule and key within the window.
+    pub async fn raise(
+        &self,
+        store: &dyn Store,
+        rule: &str,
+        key: &str,
+        now: UnixTime,
+        data: serde_json::Value,
+    ) -> Result<(), SinkError> {
+        {
+            let mut windows = self.windows.lock().await;
+            let slot = (rule.to_owned(), key.to_owned());
+            if windows
+                .alerted
+                .get(&slot)
+                .is_some_and(|at| *at > now - self.rules.window)
+            {
+                return Ok(());
+            }
+            windows.alerted.insert(slot, now);
+        }
+        let mut body = json!({"rule": rule, "key": key, "count": 1, "window_seconds": self.rules.window});
+        if let (Some(obj), Some(extra)) = (body.as_object_mut(), data.as_object()) {
+            obj.extend(extra.clone());
+        }
+        let seq = store
+            .append(AuditEvent::new(
+                catalogue::ALERT_RAISED,
+                "system",
+                format!("alert:{rule}"),
+                body,
+            ))
+            .await?;
+        // Straight to the sink and the webhook, not through the tailer's cursor: the
+        // cursor is in the database the alert is about.
+        let record = store.audit_after(seq - 1, 1).await?;
+        let lines: Vec<serde_json::Value> = record.iter().map(sink_line).collect();
+        self.write_lines(&lines)?;
+        self.send_syslog(&lines).await;
+        for line in &lines {
+            self.post_webhook(line).await;
+        }
+        Ok(())
     }
 
     fn write_lines(&self, lines: &[serde_json::Value]) -> Result<(), SinkError> {

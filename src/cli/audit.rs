@@ -2,7 +2,9 @@
 //! contracts" → "Audit verify").
 //!
 //! `verify` exits 0 when the log is intact; otherwise exits 1 and its first line is
-//! `FAIL seq=<n>: <reason>`. It opens the HSM only to read the `audit-sign` public keys.
+//! `FAIL seq=<n>: <reason>`. It opens the HSM only to read the `audit-sign` public keys,
+//! and reads the external sink (`audit.sink_path`, `--sink FILE`; `--no-sink` skips it
+//! with a warning) for the checkpoints it witnessed.
 
 use std::process::ExitCode;
 
@@ -12,15 +14,23 @@ use clap::Subcommand;
 use crate::audit::report::Period;
 use crate::config::Config;
 use crate::hsm::AuditSigner;
+use crate::store::AuditRepo as _;
 
 /// Audit subcommands.
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole chain and every checkpoint signature.
+    /// Check the whole chain, the signed chain of checkpoints, their schedule, and the
+    /// checkpoints witnessed in the external sink.
     Verify {
         /// Print JSON after the first line.
         #[arg(long)]
         json: bool,
+        /// Read the witnessed checkpoints from this file instead of `audit.sink_path`.
+        #[arg(long, conflicts_with = "no_sink")]
+        sink: Option<std::path::PathBuf>,
+        /// Skip the external sink (a warning says what is then not checked).
+        #[arg(long)]
+        no_sink: bool,
     },
     /// Sign a checkpoint at the current head now (also done by the server).
     Checkpoint {
@@ -47,10 +57,13 @@ pub enum AuditCommand {
         #[arg(long)]
         out: std::path::PathBuf,
     },
-    /// Check an exported bundle with the keys inside it (no database, no HSM).
+    /// Check an exported bundle against the trusted audit keys (no database, no HSM).
     VerifyBundle {
         /// The bundle.
         file: std::path::PathBuf,
+        /// The audit keys to trust: the JWKS published at `/audit/keys`, or PEM public keys.
+        #[arg(long)]
+        trust: std::path::PathBuf,
     },
     /// The daily analysis or the weekly summary of the last complete period.
     Report {
@@ -68,10 +81,12 @@ pub enum AuditCommand {
 
 /// Runs an audit subcommand.
 pub fn run(cmd: AuditCommand, config: Config, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
-    if let AuditCommand::VerifyBundle { file } = &cmd {
+    if let AuditCommand::VerifyBundle { file, trust } = &cmd {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         let bundle: crate::audit::export::Bundle = serde_json::from_str(&text).context("not an audit bundle")?;
-        return Ok(match crate::audit::export::verify_bundle(&bundle) {
+        let keys = std::fs::read_to_string(trust).with_context(|| format!("reading {}", trust.display()))?;
+        let trusted = crate::audit::trust::parse(&keys).map_err(|why| anyhow::anyhow!("{}: {why}", trust.display()))?;
+        return Ok(match crate::audit::export::verify_bundle(&bundle, &trusted) {
             Ok(()) => {
                 println!(
                     "OK records={} checkpoints={}",
@@ -89,17 +104,49 @@ pub fn run(cmd: AuditCommand, config: Config, runtime: &tokio::runtime::Runtime)
     runtime.block_on(async move {
         let store = crate::app::open_store(&config).await?;
         match cmd {
-            AuditCommand::Verify { json } => {
+            AuditCommand::Verify { json, sink, no_sink } => {
+                let witness = if no_sink {
+                    eprintln!(
+                        "warning: --no-sink: the checkpoints witnessed in the external sink are not checked; \
+                         a cut tail or a rewritten and re-chained log after the newest checkpoint left in \
+                         the database may go unnoticed"
+                    );
+                    None
+                } else {
+                    let path = sink.unwrap_or_else(|| config.audit.sink_file(&config.data_dir));
+                    let read = crate::audit::witness::read(&path).map_err(|why| anyhow::anyhow!("audit sink {why}"))?;
+                    if read.is_empty() && store.chain_tip().await?.is_some() {
+                        anyhow::bail!(
+                            "the sink {} witnesses no checkpoint, yet the database holds signed ones: \
+                             name the sink with --sink FILE (or skip it with --no-sink)",
+                            path.display()
+                        );
+                    }
+                    Some(read)
+                };
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let a = &config.audit;
+                let coverage = crate::audit::verify::Coverage::from_config(
+                    a.checkpoint_every,
+                    a.checkpoint_interval.as_secs(),
+                    a.sink_interval.as_secs(),
+                    now,
+                );
                 let (_, hsm) = crate::app::open_hsm(config).await.context("opening the HSM")?;
                 let keys = hsm.audit_keys();
-                let verdict = crate::audit::verify::verify(store.as_ref(), &keys)
+                let options = crate::audit::verify::Options {
+                    witness: witness.as_deref(),
+                    coverage: Some(coverage),
+                };
+                let verdict = crate::audit::verify::verify_with(store.as_ref(), &keys, options)
                     .await
                     .context("reading the audit log")?;
                 println!("{}", verdict.line());
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({"intact": matches!(verdict, crate::audit::verify::Verdict::Intact { .. })})
+                        serde_json::json!({"intact": matches!(verdict, crate::audit::verify::Verdict::Intact { .. }),
+                                           "witnessed": witness.as_ref().map(Vec::len)})
                     );
                 }
                 Ok(match verdict {
@@ -108,9 +155,10 @@ pub fn run(cmd: AuditCommand, config: Config, runtime: &tokio::runtime::Runtime)
                 })
             }
             AuditCommand::Checkpoint { json } => {
+                let witness = crate::app::shipper(&config)?;
                 let (_, hsm) = crate::app::open_hsm(config).await.context("opening the HSM")?;
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let signed = crate::audit::checkpoint::checkpoint_if_due(store.as_ref(), hsm.as_ref(), 1, now)
+                let signed = crate::audit::checkpoint::checkpoint_if_due(store.as_ref(), hsm.as_ref(), &witness, 1, now)
                     .await
                     .context("signing a checkpoint")?;
                 let seq = signed.as_ref().map(|c| c.seq);
@@ -125,21 +173,40 @@ pub fn run(cmd: AuditCommand, config: Config, runtime: &tokio::runtime::Runtime)
                 Ok(ExitCode::SUCCESS)
             }
             AuditCommand::Prune { json } => {
+                use crate::audit::retention::Pruned;
                 let retention = i64::try_from(config.audit.retention.as_secs()).unwrap_or(i64::MAX);
+                let witness = crate::app::shipper(&config)?;
                 let (_, hsm) = crate::app::open_hsm(config).await.context("opening the HSM")?;
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                let up_to = crate::audit::retention::prune_expired(store.as_ref(), hsm.as_ref(), now, retention)
-                    .await
-                    .context("pruning")?;
+                let pruned =
+                    crate::audit::retention::prune_expired(store.as_ref(), hsm.as_ref(), &witness, now, retention)
+                        .await
+                        .context("pruning")?;
+                let (up_to, tampering) = match pruned {
+                    Pruned::Nothing => (None, None),
+                    Pruned::UpTo(seq) => (Some(seq), None),
+                    Pruned::Tampering { seq, reason } => (None, Some((seq, reason.as_str()))),
+                };
                 if json {
-                    println!("{}", serde_json::json!({"pruned_up_to": up_to}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"pruned_up_to": up_to,
+                                           "tampering": tampering.map(|(seq, reason)| serde_json::json!({"seq": seq, "reason": reason}))})
+                    );
                 } else {
-                    match up_to {
-                        Some(seq) => println!("records up to seq {seq} destroyed"),
-                        None => println!("nothing past retention"),
+                    match (up_to, tampering) {
+                        (_, Some((seq, reason))) => {
+                            println!("FAIL seq={seq}: {reason}; nothing signed, nothing destroyed, alert raised")
+                        }
+                        (Some(seq), _) => println!("records up to seq {seq} destroyed"),
+                        (None, None) => println!("nothing past retention"),
                     }
                 }
-                Ok(ExitCode::SUCCESS)
+                Ok(if tampering.is_some() {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                })
             }
             AuditCommand::Export { from, to, out } => {
                 let from = day_start(&from)?;

@@ -44,6 +44,38 @@ pub async fn issue_code(
     ))
 }
 
+/// The `login.sso` record (R-LOG-1 "logins", R-SUP-4): the SSO session `authn` answered an
+/// authorization request of `client` without a ceremony.
+pub fn sso_event(client: &Client, authn: &Authentication) -> crate::audit::AuditEvent {
+    crate::audit::AuditEvent::new(
+        crate::audit::catalogue::LOGIN_SSO,
+        format!("holder:{}", authn.person),
+        format!("means:{}", authn.means),
+        serde_json::json!({
+            "client_id": client.client_id.as_str(),
+            "acr": authn.loa,
+            "amr": authn.amr,
+            "sid": authn.sid,
+            "means": authn.means.to_string(),
+        }),
+    )
+}
+
+/// Answers `request` from the SSO session: `login.sso` is recorded first and the code is
+/// issued only once the record is in the log (the code lives in the ephemeral store, so the
+/// two cannot share a database transaction; this order means no code ever exists without
+/// its record, and a failed record issues none).
+pub async fn issue_sso_code(
+    app: &App,
+    request: &AuthRequest,
+    client: &Client,
+    person: &NaturalPerson,
+    authn: Authentication,
+) -> Result<String, OAuthError> {
+    app.store.append(sso_event(client, &authn)).await?;
+    issue_code(app, request, client, person, authn).await
+}
+
 /// The error redirect for a trusted redirect URI.
 pub fn error_redirect(redirect_uri: &str, state: Option<&str>, error: &OAuthError, issuer: &str) -> String {
     redirect(

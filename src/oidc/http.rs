@@ -269,7 +269,12 @@ async fn authorize(
         .await
         .map_err(|_| request.error(OAuthError::unavailable()))?;
     if let Some(authn) = preset {
-        // Authenticated by the SSO session; the page takes the remaining steps.
+        // Authenticated by the SSO session; the page takes the remaining steps. The SSO
+        // answer is recorded now, before any step can lead to a code.
+        app.store
+            .append(code::sso_event(&client, &authn))
+            .await
+            .map_err(|e| request.error(e.into()))?;
         flow.authenticated = Some(authn);
         if let crate::authn::release::Next::Redirect(to) = crate::authn::release::proceed(app, flow.clone())
             .await
@@ -318,7 +323,7 @@ async fn from_session(
             if let Some(code) = step {
                 return Ok(Sso::Steps(authn, code));
             }
-            let redirect = code::issue_code(app, request, client, &person, authn)
+            let redirect = code::issue_sso_code(app, request, client, &person, authn)
                 .await
                 .map_err(|e| request.error(e))?;
             Ok(Sso::Code(redirect))

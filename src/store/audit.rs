@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::rows::{self, audit_columns};
 use super::sql::SqlStore;
 use super::{Backend, Store as _, StoreError};
-use crate::audit::{AuditRecord, Checkpoint, CheckpointKind};
+use crate::audit::{AuditRecord, Checkpoint, CheckpointKind, Link};
 
 const SELECT_AUDIT_AFTER: &str = concat!(
     "SELECT ",
@@ -19,15 +19,29 @@ const SELECT_AUDIT_AFTER: &str = concat!(
     " FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
 );
 const SELECT_HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
-const INSERT_CHECKPOINT: &str =
-    "INSERT INTO audit_checkpoints (kind, seq, hash, time, kid, signature) VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_CHECKPOINT: &str = "INSERT INTO audit_checkpoints \
+     (kind, seq, hash, time, kid, signature, chain_pos, records, prev_seq, prev_digest) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 /// Anchors sort before checkpoints at the same seq ("prune" > "checkpoint" would not).
-const SELECT_CHECKPOINTS: &str = "SELECT kind, seq, hash, time, kid, signature FROM audit_checkpoints \
+const SELECT_CHECKPOINTS: &str = "SELECT kind, seq, hash, time, kid, signature, chain_pos, records, prev_seq, \
+                                  prev_digest FROM audit_checkpoints \
                                   ORDER BY seq, CASE kind WHEN 'prune' THEN 0 ELSE 1 END";
+/// The newest of the signed chain (served by the unique index on `chain_pos`).
+const SELECT_CHAIN_TIP: &str = "SELECT kind, seq, hash, time, kid, signature, chain_pos, records, prev_seq, \
+                                prev_digest FROM audit_checkpoints WHERE chain_pos IS NOT NULL \
+                                ORDER BY chain_pos DESC LIMIT 1";
 const DELETE_PRUNED: &str = "DELETE FROM audit_log WHERE seq <= $1";
 /// Served by the primary key `(kind, seq)`.
-const SELECT_LAST_CHECKPOINT: &str = "SELECT kind, seq, hash, time, kid, signature FROM audit_checkpoints \
+const SELECT_LAST_CHECKPOINT: &str = "SELECT kind, seq, hash, time, kid, signature, chain_pos, records, \
+                                      prev_seq, prev_digest FROM audit_checkpoints \
                                       WHERE kind = $1 ORDER BY seq DESC LIMIT 1";
+/// The first checkpoint at or after a seq (served by the primary key `(kind, seq)`).
+const SELECT_COVERING: &str = "SELECT kind, seq, hash, time, kid, signature, chain_pos, records, prev_seq, \
+                               prev_digest FROM audit_checkpoints WHERE kind = 'checkpoint' AND seq >= $1 \
+                               ORDER BY seq LIMIT 1";
+const SELECT_CHECKPOINTS_IN: &str = "SELECT kind, seq, hash, time, kid, signature, chain_pos, records, \
+                                     prev_seq, prev_digest FROM audit_checkpoints WHERE seq > $1 AND seq <= $2 \
+                                     ORDER BY seq, CASE kind WHEN 'prune' THEN 0 ELSE 1 END";
 const SELECT_CURSOR: &str = "SELECT value FROM audit_cursors WHERE name = $1";
 const UPSERT_CURSOR: &str = "INSERT INTO audit_cursors (name, value) VALUES ($1, $2) \
                              ON CONFLICT (name) DO UPDATE SET value = excluded.value";
@@ -53,6 +67,7 @@ pub(super) async fn audit_head(store: &SqlStore) -> Result<(i64, [u8; 32]), Stor
 }
 
 pub(super) async fn insert_checkpoint(store: &SqlStore, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    let link = checkpoint.link.as_ref();
     sqlx::query(INSERT_CHECKPOINT)
         .bind(checkpoint.kind.as_str())
         .bind(checkpoint.seq)
@@ -60,9 +75,18 @@ pub(super) async fn insert_checkpoint(store: &SqlStore, checkpoint: &Checkpoint)
         .bind(checkpoint.time)
         .bind(checkpoint.kid.as_str())
         .bind(checkpoint.signature.clone())
+        .bind(link.map(|l| l.position))
+        .bind(link.map(|l| l.records))
+        .bind(link.map(|l| l.prev_seq))
+        .bind(link.map(|l| l.prev.to_vec()))
         .execute(&store.pool)
         .await?;
     Ok(())
+}
+
+pub(super) async fn chain_tip(store: &SqlStore) -> Result<Option<Checkpoint>, StoreError> {
+    let row = sqlx::query(SELECT_CHAIN_TIP).fetch_optional(&store.pool).await?;
+    row.as_ref().map(checkpoint).transpose()
 }
 
 pub(super) async fn checkpoints(store: &SqlStore) -> Result<Vec<Checkpoint>, StoreError> {
@@ -78,8 +102,42 @@ pub(super) async fn last_checkpoint(store: &SqlStore, kind: CheckpointKind) -> R
     row.as_ref().map(checkpoint).transpose()
 }
 
+pub(super) async fn checkpoint_covering(store: &SqlStore, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
+    let row = sqlx::query(SELECT_COVERING)
+        .bind(seq)
+        .fetch_optional(&store.pool)
+        .await?;
+    row.as_ref().map(checkpoint).transpose()
+}
+
+pub(super) async fn checkpoints_in(store: &SqlStore, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError> {
+    let found: Vec<AnyRow> = sqlx::query(SELECT_CHECKPOINTS_IN)
+        .bind(after)
+        .bind(up_to)
+        .fetch_all(&store.pool)
+        .await?;
+    found.iter().map(checkpoint).collect()
+}
+
 fn checkpoint(row: &AnyRow) -> Result<Checkpoint, StoreError> {
     let kind: String = row.try_get("kind")?;
+    let position: Option<i64> = row.try_get("chain_pos")?;
+    let link = match position {
+        None => None,
+        Some(position) => Some(Link {
+            position,
+            records: row
+                .try_get::<Option<i64>, _>("records")?
+                .ok_or_else(|| StoreError::Corrupt("chained checkpoint without records".into()))?,
+            prev_seq: row
+                .try_get::<Option<i64>, _>("prev_seq")?
+                .ok_or_else(|| StoreError::Corrupt("chained checkpoint without prev_seq".into()))?,
+            prev: rows::hash32(
+                row.try_get::<Option<Vec<u8>>, _>("prev_digest")?
+                    .ok_or_else(|| StoreError::Corrupt("chained checkpoint without prev_digest".into()))?,
+            )?,
+        }),
+    };
     Ok(Checkpoint {
         kind: CheckpointKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("checkpoint kind {kind:?}")))?,
         seq: row.try_get("seq")?,
@@ -87,6 +145,7 @@ fn checkpoint(row: &AnyRow) -> Result<Checkpoint, StoreError> {
         time: row.try_get("time")?,
         kid: row.try_get("kid")?,
         signature: row.try_get("signature")?,
+        link,
     })
 }
 

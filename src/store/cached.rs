@@ -309,6 +309,18 @@ impl AuditRepo for CachedStore {
         self.inner.last_checkpoint(kind).await
     }
 
+    async fn chain_tip(&self) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.chain_tip().await
+    }
+
+    async fn checkpoint_covering(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.checkpoint_covering(seq).await
+    }
+
+    async fn checkpoints_in(&self, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError> {
+        self.inner.checkpoints_in(after, up_to).await
+    }
+
     async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError> {
         self.inner.audit_cursor(name).await
     }

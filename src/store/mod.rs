@@ -229,6 +229,12 @@ pub trait AuditRepo: Send + Sync {
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
     /// The newest checkpoint or anchor of `kind` (one indexed row, for the periodic jobs).
     async fn last_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError>;
+    /// The newest checkpoint or anchor of the signed chain (highest `chain_pos`).
+    async fn chain_tip(&self) -> Result<Option<Checkpoint>, StoreError>;
+    /// The first checkpoint (kind `checkpoint`) at or after `seq`: the one covering it.
+    async fn checkpoint_covering(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError>;
+    /// Checkpoints and anchors with `after < seq <= up_to`, ordered like [`Self::checkpoints`].
+    async fn checkpoints_in(&self, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError>;
     /// A job's cursor (last `seq` it processed), 0 when never set.
     async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError>;
     /// Moves a job's cursor.

@@ -515,6 +515,18 @@ impl AuditRepo for SqlStore {
         super::audit::last_checkpoint(self, kind).await
     }
 
+    async fn chain_tip(&self) -> Result<Option<Checkpoint>, StoreError> {
+        super::audit::chain_tip(self).await
+    }
+
+    async fn checkpoint_covering(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
+        super::audit::checkpoint_covering(self, seq).await
+    }
+
+    async fn checkpoints_in(&self, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError> {
+        super::audit::checkpoints_in(self, after, up_to).await
+    }
+
     async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError> {
         super::audit::audit_cursor(self, name).await
     }

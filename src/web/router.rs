@@ -43,6 +43,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::admin::http::routes())
         .merge(crate::helpdesk::http::routes())
         .merge(crate::smartcard::http::routes())
+        .merge(crate::audit::http::routes())
         .route("/activate", get(pages::get_activate))
         .route("/helpdesk", get(pages::get_helpdesk))
         .route("/static/activate.js", get(pages::get_activate_js))

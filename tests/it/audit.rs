@@ -16,7 +16,7 @@ use crate::support::server::{
     auth_params, authorize_url, browser, http, login, password_step, pkce, start_login, TestServer, HOLDER,
 };
 
-fn eidgate(data_dir: &Path, token: &str, db: &str) -> Command {
+pub(crate) fn eidgate(data_dir: &Path, token: &str, db: &str) -> Command {
     crate::support::softhsm::softhsm_conf();
     let mut c = Command::new(env!("CARGO_BIN_EXE_eidgate"));
     c.env("EIDGATE_DATA_DIR", data_dir)
@@ -38,8 +38,9 @@ fn verify(data_dir: &Path, token: &str, db: &str) -> (i32, String) {
     )
 }
 
-/// A log of 10 records with a signed checkpoint at seq 8.
-async fn signed_log(data_dir: &Path, token: &str, db: &str) {
+/// A log of 10 records with a signed checkpoint at seq 8 (witnessed in a fresh sink).
+pub(crate) async fn signed_log(data_dir: &Path, token: &str, db: &str) {
+    let _ = std::fs::remove_file(data_dir.join("audit-sink.jsonl"));
     let store = SqlStore::connect(db, 2).await.unwrap();
     for i in 1..=8 {
         store
@@ -73,19 +74,23 @@ async fn signed_log(data_dir: &Path, token: &str, db: &str) {
     store.close().await;
 }
 
-async fn attacker(db: &str) -> AnyConnection {
+/// The database writer of issue 17: connects with plain SQL and drops the append-only
+/// triggers of the records and the checkpoints.
+pub(crate) async fn attacker(db: &str) -> AnyConnection {
     sqlx::any::install_default_drivers();
     let mut c = AnyConnection::connect(db).await.unwrap();
-    if db.starts_with("sqlite") {
-        c.execute("DROP TRIGGER audit_log_no_update").await.unwrap();
-        c.execute("DROP TRIGGER audit_log_no_delete").await.unwrap();
-    } else {
-        c.execute("DROP TRIGGER audit_log_no_update ON audit_log")
-            .await
-            .unwrap();
-        c.execute("DROP TRIGGER audit_log_no_delete ON audit_log")
-            .await
-            .unwrap();
+    for (table, trigger) in [
+        ("audit_log", "audit_log_no_update"),
+        ("audit_log", "audit_log_no_delete"),
+        ("audit_checkpoints", "audit_checkpoints_no_update"),
+        ("audit_checkpoints", "audit_checkpoints_no_delete"),
+    ] {
+        let drop = if db.starts_with("sqlite") {
+            format!("DROP TRIGGER {trigger}")
+        } else {
+            format!("DROP TRIGGER {trigger} ON {table}")
+        };
+        c.execute(drop.as_str()).await.unwrap();
     }
     c
 }
@@ -273,7 +278,7 @@ async fn r_log_2_r_sec_6_audit_verify_names_the_first_bad_seq_on_every_engine() 
 }
 
 /// A tiny webhook receiver: answers 200 and hands each request body over.
-async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/alerts", listener.local_addr().unwrap());
@@ -317,7 +322,7 @@ async fn webhook() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     (url, rx)
 }
 
-fn sink_lines(path: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn sink_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -458,11 +463,15 @@ async fn r_sup_4_the_holder_sees_their_data_and_the_events_of_their_means() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_log_2_an_exported_bundle_verifies_on_its_own_and_a_changed_one_does_not() {
     let (hsm, data) = crate::support::softhsm::hsm_config("export");
+    let token = hsm.token_label.clone();
+    // The token is made in this process first: a module initialised here does not see
+    // tokens that a CLI process creates later.
+    let trust = crate::audit_bundle::published_keys(hsm, data.path()).await;
     let (_, db) = crate::support::db::databases().await.remove(0);
-    signed_log(data.path(), &hsm.token_label, &db).await;
+    signed_log(data.path(), &token, &db).await;
     let today = time::OffsetDateTime::now_utc().date().to_string();
     let file = data.path().join("bundle.json");
-    let out = eidgate(data.path(), &hsm.token_label, &db)
+    let out = eidgate(data.path(), &token, &db)
         .args(["audit", "export", "--from", &today, "--to", &today, "--out"])
         .arg(&file)
         .output()
@@ -473,6 +482,8 @@ async fn r_log_2_an_exported_bundle_verifies_on_its_own_and_a_changed_one_does_n
         let out = eidgate(data.path(), "no-such-token", "sqlite:///nonexistent/x.db")
             .args(["audit", "verify-bundle"])
             .arg(file)
+            .arg("--trust")
+            .arg(&trust)
             .output()
             .unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
@@ -515,11 +526,16 @@ async fn r_log_6_pruning_destroys_old_records_behind_a_signed_anchor_and_the_log
             c.execute("DELETE FROM audit_log WHERE seq = 1").await.is_err(),
             "{engine}: deleting without an anchor must be refused"
         );
-        let later = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
-        let anchor = eidgate::audit::retention::prune_expired(&store, &hsm, later, 60)
+        let witness = crate::audit_tamper::witness(dir.path());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        eidgate::audit::checkpoint::checkpoint_if_due(&store, &hsm, &witness, 1, now)
             .await
             .unwrap();
-        assert_eq!(anchor, Some(5), "{engine}");
+        let later = now + 3600;
+        let anchor = eidgate::audit::retention::prune_expired(&store, &hsm, &witness, later, 60)
+            .await
+            .unwrap();
+        assert_eq!(anchor, eidgate::audit::retention::Pruned::UpTo(5), "{engine}");
         let left: Vec<i64> = store.audit_after(0, 100).await.unwrap().iter().map(|r| r.seq).collect();
         assert_eq!(left, [6], "{engine}");
         let keys = eidgate::hsm::AuditSigner::audit_keys(&hsm);

@@ -29,6 +29,10 @@ const ELSEWHERE: &[(&str, &str)] = &[
         catalogue::AUDIT_PRUNED,
         "audit::r_log_6_pruning_destroys_old_records_behind_a_signed_anchor_and_the_log_still_verifies",
     ),
+    (
+        catalogue::LOGIN_SSO,
+        "audit_routes::r_log_1_r_sup_4_an_sso_answer_writes_login_sso_and_logout_writes_logout",
+    ),
     (catalogue::MEANS_EXPIRED, "lifecycle expiry sweep tests"),
     (
         catalogue::AUTHN_COUNTER_REGRESSION,

@@ -2,7 +2,10 @@
 //! per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod audit;
+mod audit_bundle;
 mod audit_catalogue;
+mod audit_routes;
+mod audit_tamper;
 mod cli;
 mod client_auth;
 mod fido;
