@@ -78,6 +78,7 @@ async fn run() {
     };
     config.tls.mode = TlsMode::Off;
     config.login.ip_attempts = u64::MAX;
+    config.login.flows_per_address = u64::MAX;
     // The load generator is one loopback address: lift the per-IP transport limits.
     config.limits.rate_per_ip = 0;
     config.limits.connections_per_ip = config.limits.max_connections;

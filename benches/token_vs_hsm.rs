@@ -59,6 +59,7 @@ async fn run() {
     };
     config.tls.mode = TlsMode::Off;
     config.login.ip_attempts = u64::MAX;
+    config.login.flows_per_address = u64::MAX;
     config.login.global_attempts = u64::MAX;
     // The load generator is one loopback address: lift the per-IP transport limits.
     config.limits.rate_per_ip = 0;

@@ -99,6 +99,8 @@ pub struct App {
     pub hsm: Option<Arc<Pkcs11Hsm>>,
     /// argon2id pool.
     pub passwords: PasswordVerifier,
+    /// Keys of the device cookies and WebAuthn decoys (issue 19).
+    pub login_keys: crate::authn::device::LoginKeys,
     /// Pre-serialised discovery document.
     pub discovery: Arc<Vec<u8>>,
     /// External sink and alert rules (R-LOG-4).
@@ -227,11 +229,17 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     }
     let store = open_store(&config).await?;
     let ephemeral: Arc<dyn Ephemeral> = match config.ephemeral.url.as_str() {
-        "memory" => Arc::new(MemoryStore::new()),
-        url if url.starts_with("redis") => Arc::new(
-            crate::ephemeral::redis::RedisStore::open(url, &config.ephemeral.prefix, config.ephemeral.timeout)
-                .map_err(|e| AppError::Ephemeral(e.to_string()))?,
-        ),
+        "memory" => Arc::new(MemoryStore::with_bounded_cap(config.ephemeral.memory_flows)),
+        url if url.starts_with("redis") => {
+            let redis =
+                crate::ephemeral::redis::RedisStore::open(url, &config.ephemeral.prefix, config.ephemeral.timeout)
+                    .map_err(|e| AppError::Ephemeral(e.to_string()))?;
+            redis
+                .check_eviction_policy(config.ephemeral.allow_eviction)
+                .await
+                .map_err(|e| AppError::Ephemeral(e.to_string()))?;
+            Arc::new(redis)
+        }
         other => return Err(AppError::Ephemeral(other.to_owned())),
     };
     let (config, hsm) = open_hsm(config).await?;
@@ -275,6 +283,9 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let cached = Arc::new(cached);
     cached.spawn_listener(ephemeral.subscribe());
     let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
+    let login_keys = crate::authn::device::load_or_create(cached.as_ref(), hsm.as_ref())
+        .await
+        .map_err(|e| AppError::Setup(format!("login secret: {e}")))?;
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
     let audit = Arc::new(shipper(&config)?);
     let caps = config.loa.caps;
@@ -292,6 +303,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         sealer: hsm.clone(),
         hsm: Some(hsm.clone()),
         passwords,
+        login_keys,
         discovery,
         audit,
         clock_alarm: std::sync::atomic::AtomicI64::new(0),

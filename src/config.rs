@@ -298,6 +298,12 @@ pub struct EphemeralConfig {
     /// Deadline of one Redis command; past it the request fails closed (503).
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
+    /// Start even though Redis' `maxmemory-policy` is not `noeviction` (or cannot be read).
+    /// Off by default: under memory pressure Redis would evict security state.
+    pub allow_eviction: bool,
+    /// Login flows the in-memory store holds at once (all addresses together); beyond it
+    /// `/authorize` answers 429. Nothing else is ever evicted to make room.
+    pub memory_flows: usize,
 }
 
 impl Default for EphemeralConfig {
@@ -306,6 +312,8 @@ impl Default for EphemeralConfig {
             url: "memory".into(),
             prefix: "eidgate:".into(),
             timeout: Duration::from_millis(500),
+            allow_eviction: false,
+            memory_flows: crate::ephemeral::memory::DEFAULT_BOUNDED_CAP,
         }
     }
 }
@@ -321,6 +329,8 @@ impl fmt::Debug for EphemeralConfig {
             .field("url", &url)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("allow_eviction", &self.allow_eviction)
+            .field("memory_flows", &self.memory_flows)
             .finish()
     }
 }
@@ -424,7 +434,9 @@ impl Default for TokenConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
-    /// Failed attempts per account per window before 429.
+    /// Ignored since device trust (issue 19): the per-person back-off
+    /// (`backoff_free`, `backoff_base`, `backoff_max`) replaced it. Kept so that existing
+    /// configuration files still load.
     pub account_failures: u64,
     /// Attempts per IP per window before 429.
     pub ip_attempts: u64,
@@ -441,8 +453,10 @@ pub struct LoginConfig {
     /// Consecutive wrong TOTP codes that lock a means until helpdesk reactivation
     /// (R-AUTH-4, NIST 800-63B 5.2.2).
     pub totp_lock_after: u64,
-    /// Consecutive wrong passwords of a multi-factor means that lock it (NIST 800-63B
-    /// 5.2.2: at most 100).
+    /// Consecutive wrong passwords from browsers without a device cookie after which such
+    /// browsers may no longer try a password for that person, until a success from a
+    /// known browser or a helpdesk reset (NIST 800-63B 5.2.2: at most 100). The means is
+    /// never suspended for it.
     pub password_lock_after: u64,
     /// Failures of one factor tolerated before the back-off starts.
     pub backoff_free: u64,
@@ -454,6 +468,11 @@ pub struct LoginConfig {
     pub backoff_max: Duration,
     /// Distinct means one IP may fail on within the window before an alert is raised.
     pub ip_spread_alert: u64,
+    /// Login flows one address (IPv6: its /64) may have open at once; more get 429.
+    pub flows_per_address: u64,
+    /// How long a browser's device cookie is trusted after its last successful login.
+    #[serde(deserialize_with = "duration")]
+    pub device_ttl: Duration,
 }
 
 impl Default for LoginConfig {
@@ -471,6 +490,8 @@ impl Default for LoginConfig {
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(900),
             ip_spread_alert: 5,
+            flows_per_address: 50,
+            device_ttl: Duration::from_secs(180 * 24 * 3600),
         }
     }
 }
@@ -935,6 +956,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "login.backoff_base / login.backoff_max",
                 why: "a positive base no longer than the maximum".into(),
+            });
+        }
+        if login.flows_per_address == 0 || self.ephemeral.memory_flows == 0 || login.device_ttl.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "login.flows_per_address / ephemeral.memory_flows / login.device_ttl",
+                why: "must be positive".into(),
             });
         }
         Ok(())

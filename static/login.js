@@ -38,7 +38,13 @@
     const type = (result.data && result.data.type) || "";
     if (result.status === 401 && !$("method-totp").hidden) return "The code is wrong or was already used. Wait for the next code.";
     if (result.status === 401) return "The identifier or password is wrong.";
-    if (result.status === 429) return "Too many attempts. Try again in " + (result.retryAfter || "a few") + " seconds.";
+    if (type.endsWith("unknown-device-locked")) return "There were too many wrong passwords for this account from " +
+      "browsers it was never used on, so this browser may not try a password for it any more. Your account is not " +
+      "blocked: log in from a browser or device you have logged in with before, then change your password if you " +
+      "did not make these attempts, or contact the helpdesk to lift the block.";
+    if (result.status === 429) return "Too many wrong attempts for this account or from your network. For your " +
+      "protection, wait " + (result.retryAfter || "a few") + " seconds before trying again. A browser you have " +
+      "logged in with before is not held up by attempts made elsewhere.";
     if (type.endsWith("means-not-active")) return "This means cannot be used to log in. Contact the helpdesk.";
     if (result.status === 404) return "This login has expired. Go back to the service and start again.";
     if (result.status === 503) return "The service is temporarily unavailable. Try again shortly.";

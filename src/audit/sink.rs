@@ -307,6 +307,9 @@ impl Shipper {
                     raise(w, "revocation_status_unavailable", "external_ca".to_owned(), 1);
                 }
                 if let Some(ip) = event.data.get("ip").and_then(|i| i.as_str()) {
+                    // An IPv6 client counts by its /64 (issue 19).
+                    let ip = crate::authn::throttle::address_block_of(ip);
+                    let ip = ip.as_str();
                     let seen = w.by_ip.entry(ip.to_owned()).or_default();
                     seen.push_back((now, account));
                     seen.retain(|(t, _)| *t > horizon);

@@ -11,7 +11,7 @@ use super::totp::TotpSeed;
 use super::{session, throttle, AuthnError};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::domain::ids::{MeansId, PersonIdentifier};
+use crate::domain::ids::MeansId;
 use crate::domain::loa::{Amr, Loa};
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::person::NaturalPerson;
@@ -28,6 +28,8 @@ pub struct Completed {
     pub next: super::release::Next,
     /// A new SSO session cookie.
     pub session_cookie: Option<String>,
+    /// The rotated device cookie after a password login (issue 19).
+    pub device_cookie: Option<String>,
 }
 
 /// Request facts the ceremonies log and rate-limit on.
@@ -51,82 +53,55 @@ pub enum Step {
 /// Which means: when more than low is requested, a `totp` means over a `password` one
 /// (which would end with `unmet_authentication_requirements`), then an active one; at
 /// low, an active means over any other, then a `password` one.
+///
+/// The attempt is reserved before the password is verified (issue 19): on the browser's
+/// own key when its device cookie (`device`) is valid for the chosen means, else on the
+/// canonical person id, whether anyone holds it or not, so that a known and an unknown
+/// identifier meet the same limits and answers.
 pub async fn password(
     app: &App,
     flow: &LoginFlow,
     identifier: &str,
     password: Password,
     meta: &RequestMeta,
+    device: Option<&str>,
 ) -> Result<Step, AuthnError> {
-    throttle::attempt_global(app).await?;
-    throttle::attempt_from(app, meta.ip).await?;
-    if identifier.is_empty() || identifier.len() > 128 || password.expose().len() > 1024 {
+    if identifier.trim().is_empty() || identifier.len() > 128 || password.expose().len() > 1024 {
         return Err(AuthnError::BadRequest("identifier or password has a bad length".into()));
     }
-    let account = identifier.trim();
-    match throttle::check_account(app, account).await {
-        Ok(()) => {}
-        Err(locked @ AuthnError::TooManyAttempts(_)) => {
-            // A refused attempt on a locked account is a failed login too (R-LOG-1, R-LOG-4).
-            audit(
-                app,
-                crate::audit::catalogue::LOGIN_FAILURE,
-                "password",
-                Some(flow),
-                None,
-                json!({"reason": "locked", "ip": meta.ip.to_string(), "account": crate::audit::pseudonym(account)}),
-            )
-            .await?;
-            return Err(locked);
-        }
-        Err(other) => return Err(other),
-    }
-
-    let person = match account.parse::<PersonIdentifier>() {
-        Ok(id) => app.store.person_by_identifier(&id).await?,
-        Err(_) => None,
+    let canon = throttle::canonical(identifier, &app.config.country);
+    let account = crate::audit::pseudonym(&canon.key);
+    let person = match &canon.identifier {
+        Some(id) => app.store.person_by_identifier(id).await?,
+        None => None,
     };
-    let preferred = if flow.requested_loa() > Loa::Low {
-        MeansKind::Totp
-    } else {
-        MeansKind::Password
+    let chosen = match &person {
+        Some(p) => choose(app.store.means_of_holder(p.id).await?, flow.requested_loa()),
+        None => None,
     };
-    let mut candidates: Vec<EidMeans> = match &person {
-        Some(p) => app
-            .store
-            .means_of_holder(p.id)
-            .await?
-            .into_iter()
-            .filter(|m| matches!(m.kind, MeansKind::Password | MeansKind::Totp))
-            .collect(),
-        None => Vec::new(),
-    };
-    // Prefer the kind that can reach the requested level (above low only `totp`, even when
-    // it is not active, so that a correct password on a locked means is told
-    // `means-not-active`); among them an active means, then one that once held a
-    // credential (suspended, then revoked or expired), newest first. Means that never held
-    // a credential (applied, issued, rejected) come last.
-    let rank = |s: MeansStatus| -> u8 {
-        match s {
-            MeansStatus::Active => 0,
-            MeansStatus::Suspended => 1,
-            MeansStatus::Revoked | MeansStatus::Expired => 2,
-            MeansStatus::Issued | MeansStatus::Applied | MeansStatus::Rejected => 3,
-        }
-    };
-    candidates.sort_by_key(|m| {
-        let other = u8::from(m.kind != preferred);
-        let state = rank(m.status);
-        let (first, second) = if preferred == MeansKind::Totp {
-            (other, state)
-        } else {
-            (state, other)
+    let now = app.now();
+    let known = chosen
+        .as_ref()
+        .and_then(|m| app.login_keys.known(device, m.id, now).map(|d| (m.id, d.id)));
+    if let Err(refused) =
+        throttle::reserve_password(app, meta.ip, &canon.key, known.as_ref().map(|(m, d)| (*m, d.as_str()))).await
+    {
+        let reason = match refused {
+            AuthnError::TooManyAttempts(_) => "throttled",
+            AuthnError::UnknownDeviceLocked => "unknown_device_locked",
+            _ => return Err(refused),
         };
-        (first, second, -m.valid_from)
-    });
-    let chosen = candidates.into_iter().next();
-    if let Some(m) = chosen.as_ref().filter(|m| m.kind == MeansKind::Totp) {
-        throttle::check_backoff(app, m.id, AuthFactor::Password).await?;
+        // A refused attempt is a failed login too (R-LOG-1, R-LOG-4).
+        audit(
+            app,
+            crate::audit::catalogue::LOGIN_FAILURE,
+            "password",
+            Some(flow),
+            None,
+            json!({"reason": reason, "ip": meta.ip.to_string(), "account": account, "known_device": known.is_some()}),
+        )
+        .await?;
+        return Err(refused);
     }
     let phc = match &chosen {
         Some(m) => match app.store.credential(m.id).await? {
@@ -138,24 +113,22 @@ pub async fn password(
     };
     let verified = app.passwords.verify(phc, password).await?;
     let (Some(person), Some(means), true) = (person, chosen.clone(), verified) else {
-        throttle::failed(app, account).await?;
-        match chosen.as_ref().filter(|m| m.kind == MeansKind::Totp) {
-            Some(m) => factor_failed(app, Some(flow), m, AuthFactor::Password, "invalid_credentials", meta).await?,
-            None => {
-                audit(
-                    app,
-                    crate::audit::catalogue::LOGIN_FAILURE,
-                    "password",
-                    Some(flow),
-                    None,
-                    json!({"reason": "invalid_credentials", "ip": meta.ip.to_string(), "account": crate::audit::pseudonym(account)}),
-                )
-                .await?
-            }
+        if let (Some(m), None) = (&chosen, &known) {
+            throttle::unknown_device_failed(app, &canon.key, m.id).await?;
         }
+        spread_alert(app, meta, &canon.key).await?;
+        audit(
+            app,
+            crate::audit::catalogue::LOGIN_FAILURE,
+            chosen.as_ref().map_or("password", |m| m.kind.as_str()),
+            Some(flow),
+            chosen.as_ref(),
+            json!({"reason": "invalid_credentials", "factor": "password", "ip": meta.ip.to_string(),
+                   "account": account, "known_device": known.is_some()}),
+        )
+        .await?;
         return Err(AuthnError::InvalidCredentials);
     };
-    let now = app.now();
     if means.check_usable(now).is_err() {
         audit(
             app,
@@ -168,9 +141,8 @@ pub async fn password(
         .await?;
         return Err(AuthnError::MeansNotActive);
     }
-    throttle::succeeded(app, account).await?;
+    throttle::password_succeeded(app, &canon.key, means.id, known.as_ref().map(|(_, d)| d.as_str())).await?;
     if means.kind == MeansKind::Totp {
-        app.store.clear_auth_failures(means.id, AuthFactor::Password).await?;
         throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
         // The second factor is not asked for when this means cannot reach the requested
         // level anyway (e.g. `high` asked of a password + TOTP holder).
@@ -189,16 +161,83 @@ pub async fn password(
         flow::save(app, &waiting).await?;
         return Ok(Step::Next("totp"));
     }
-    complete(app, flow, &person, &means, Loa::Low, vec![Amr::Pwd], meta)
-        .await
-        .map(Step::Done)
+    let completed = complete(app, flow, &person, &means, Loa::Low, vec![Amr::Pwd], meta).await?;
+    Ok(Step::Done(trust_device(app, completed, device, means.id)))
+}
+
+/// The means a password login uses among the holder's: the kind that can reach the
+/// requested level first (above low only `totp`, even when it is not active, so that a
+/// correct password on a locked means is told `means-not-active`); among them an active
+/// means, then one that once held a credential (suspended, then revoked or expired),
+/// newest first. Means that never held a credential (applied, issued, rejected) come last.
+fn choose(means: Vec<EidMeans>, requested: Loa) -> Option<EidMeans> {
+    let preferred = if requested > Loa::Low {
+        MeansKind::Totp
+    } else {
+        MeansKind::Password
+    };
+    let mut candidates: Vec<EidMeans> = means
+        .into_iter()
+        .filter(|m| matches!(m.kind, MeansKind::Password | MeansKind::Totp))
+        .collect();
+    let rank = |s: MeansStatus| -> u8 {
+        match s {
+            MeansStatus::Active => 0,
+            MeansStatus::Suspended => 1,
+            MeansStatus::Revoked | MeansStatus::Expired => 2,
+            MeansStatus::Issued | MeansStatus::Applied | MeansStatus::Rejected => 3,
+        }
+    };
+    candidates.sort_by_key(|m| {
+        let other = u8::from(m.kind != preferred);
+        let state = rank(m.status);
+        let (first, second) = if preferred == MeansKind::Totp {
+            (other, state)
+        } else {
+            (state, other)
+        };
+        (first, second, -m.valid_from)
+    });
+    candidates.into_iter().next()
+}
+
+/// A login that authenticated the holder marks this browser as known for `means`: the
+/// device cookie gets a fresh entry (rotated at each success).
+fn trust_device(app: &App, mut completed: Completed, device: Option<&str>, means: MeansId) -> Completed {
+    if completed.session_cookie.is_some() {
+        let ttl = i64::try_from(app.config.login.device_ttl.as_secs()).unwrap_or(i64::MAX);
+        completed.device_cookie = Some(app.login_keys.rotated(device, means, app.now(), ttl));
+    }
+    completed
+}
+
+/// The one-address-many-accounts alert (R-OPS-2), on the address' /64.
+async fn spread_alert(app: &App, meta: &RequestMeta, account: &str) -> Result<(), AuthnError> {
+    if throttle::note_ip_spread(app, meta.ip, account).await? {
+        let block = throttle::address_block(meta.ip);
+        tracing::warn!(address = %block, "alert: one address failed on many accounts");
+        let alert = AuditEvent::new(
+            "alert.ip_spread",
+            "system",
+            format!("ip:{block}"),
+            json!({"accounts": app.config.login.ip_spread_alert, "window_secs": app.config.login.window.as_secs()}),
+        );
+        app.store.append(alert).await?;
+    }
+    Ok(())
 }
 
 /// `POST /authn/flows/{flow}/totp`: the second factor of a `totp` means (R-MEANS-2,
 /// R-AUTH-5). The seed is opened in the HSM only for the check and zeroised after; a
 /// code within ±1 step is accepted once (ephemeral replay cache and the last used step in
 /// SQL); failures back off exponentially and lock the means at `login.totp_lock_after`.
-pub async fn totp(app: &App, flow: &LoginFlow, code: &str, meta: &RequestMeta) -> Result<Completed, AuthnError> {
+pub async fn totp(
+    app: &App,
+    flow: &LoginFlow,
+    code: &str,
+    meta: &RequestMeta,
+    device: Option<&str>,
+) -> Result<Completed, AuthnError> {
     throttle::attempt_global(app).await?;
     throttle::attempt_from(app, meta.ip).await?;
     let Some(first) = flow.first_factor.clone() else {
@@ -226,7 +265,7 @@ pub async fn totp(app: &App, flow: &LoginFlow, code: &str, meta: &RequestMeta) -
         .person(first.person)
         .await?
         .ok_or(AuthnError::MeansNotActive)?;
-    complete(
+    let completed = complete(
         app,
         flow,
         &person,
@@ -235,7 +274,8 @@ pub async fn totp(app: &App, flow: &LoginFlow, code: &str, meta: &RequestMeta) -
         vec![Amr::Pwd, Amr::Otp, Amr::Mfa],
         meta,
     )
-    .await
+    .await?;
+    Ok(trust_device(app, completed, device, means.id))
 }
 
 /// The one-time code of a `totp` means (R-AUTH-5): back-off first, the seed opened in the
@@ -335,17 +375,13 @@ async fn factor_failed(
         json!({"reason": reason, "factor": factor_name, "failures": failures, "ip": meta.ip.to_string()}),
     )
     .await?;
-    if throttle::note_ip_spread(app, meta.ip, means.id).await? {
-        tracing::warn!(ip = %meta.ip, "alert: one IP failed on many accounts");
-        let alert = AuditEvent::new(
-            "alert.ip_spread",
-            "system",
-            format!("ip:{}", meta.ip),
-            json!({"accounts": app.config.login.ip_spread_alert, "window_secs": app.config.login.window.as_secs()}),
-        );
-        app.store.append(alert).await?;
-    }
-    if failures >= i64::try_from(limit).unwrap_or(i64::MAX) && means.status == MeansStatus::Active {
+    spread_alert(app, meta, &means.id.to_string()).await?;
+    // Wrong passwords never suspend a means (issue 19: that would let anyone lock the
+    // holder out); wrong codes after a right password do.
+    if factor == AuthFactor::Otp
+        && failures >= i64::try_from(limit).unwrap_or(i64::MAX)
+        && means.status == MeansStatus::Active
+    {
         lock(app, means, factor_name, failures).await?;
     } else {
         throttle::back_off(app, means.id, factor, failures).await?;
@@ -433,6 +469,7 @@ pub async fn complete(
     Ok(Completed {
         next,
         session_cookie: Some(cookie),
+        device_cookie: None,
     })
 }
 
@@ -464,6 +501,7 @@ pub async fn unmet(
     Ok(Completed {
         next,
         session_cookie: None,
+        device_cookie: None,
     })
 }
 

@@ -2,9 +2,10 @@
 //! R-MEANS-4): `/authn/flows/{flow}/webauthn/start|finish`.
 //!
 //! - `start` without an identifier asks for a discoverable credential (username-less);
-//!   with one, the holder's FIDO credentials are listed (identifier-first). An unknown
-//!   identifier gets the discoverable request, so the answer does not tell whether it
-//!   exists.
+//!   with one, the credentials of the holder's active FIDO means are listed
+//!   (identifier-first). An identifier without any (unknown, or no active FIDO means)
+//!   gets a decoy list derived from the identifier with the server secret: stable, so the
+//!   answer does not tell whether the identifier exists.
 //! - The ceremony state (challenge) is kept per flow in the ephemeral store and taken
 //!   atomically by `finish`: a challenge is used once, a replay finds nothing.
 //! - `finish` verifies the assertion (UV required, RP ID, origin, signature, counter,
@@ -25,7 +26,6 @@ use super::webauthn::{self, LoginKind, StoredCredential, WebauthnError};
 use super::{throttle, AuthnError};
 use crate::app::App;
 use crate::audit::AuditEvent;
-use crate::domain::ids::PersonIdentifier;
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::secret::fingerprint_hex;
 use crate::ephemeral;
@@ -56,25 +56,26 @@ pub async fn start(
         if identifier.len() > 128 {
             return Err(AuthnError::BadRequest("identifier too long".into()));
         }
-        let person = match identifier.parse::<PersonIdentifier>() {
-            Ok(id) => app.store.person_by_identifier(&id).await?,
-            Err(_) => None,
+        let canon = throttle::canonical(identifier, &app.config.country);
+        let person = match &canon.identifier {
+            Some(id) => app.store.person_by_identifier(id).await?,
+            None => None,
         };
         if let Some(person) = person {
+            // Only credentials of active means: a revoked or suspended one would tell
+            // that the identifier exists (issue 19).
             for means in app.store.means_of_holder(person.id).await? {
-                // Means that once held a credential: a suspended one is told so after the
-                // holder has proven possession.
-                if means.kind == MeansKind::Fido
-                    && matches!(
-                        means.status,
-                        MeansStatus::Active | MeansStatus::Suspended | MeansStatus::Revoked | MeansStatus::Expired
-                    )
-                {
+                if means.kind == MeansKind::Fido && means.check_usable(app.now()).is_ok() {
                     if let Some(rec) = app.store.fido_of_means(means.id).await? {
                         credentials.push(rec.credential_id);
                     }
                 }
             }
+        }
+        if credentials.is_empty() {
+            // Nobody holds this identifier, or not with an active FIDO means: a decoy
+            // list, stable for the identifier, so that the answer looks like a holder's.
+            credentials = app.login_keys.decoy_credentials(&canon.key);
         }
     }
     let (kind, started) = app.webauthn.start_login(&credentials).map_err(|e| {

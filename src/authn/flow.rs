@@ -76,32 +76,54 @@ fn key(id: &str) -> String {
     format!("flow:{}", fingerprint_hex(id))
 }
 
-/// Starts a flow for `request`, bound to `browser_cookie`.
+/// The largest stored login flow (issue 19): a flood of valid `/authorize` requests must
+/// not fill the ephemeral store with large values.
+pub const MAX_FLOW_BYTES: usize = 2048;
+
+fn address_key(ip: std::net::IpAddr) -> String {
+    format!("flows:addr:{}", super::throttle::address_block(ip))
+}
+
+/// Starts a flow for `request`, bound to `browser_cookie`, opened from `ip`. Refused with
+/// 429 when the address (IPv6: its /64) opened `login.flows_per_address` flows within a
+/// flow's lifetime, or when the store holds as many flows as it may (memory store);
+/// `BadRequest` when the flow would exceed [`MAX_FLOW_BYTES`].
 pub async fn start(
     app: &App,
-    request: AuthRequest,
+    mut request: AuthRequest,
     client_name: String,
     browser_cookie: &str,
+    ip: std::net::IpAddr,
 ) -> Result<LoginFlow, AuthnError> {
+    let ttl = app.config.tokens.flow_ttl;
+    // Checked at `/authorize` already; not needed again.
+    request.id_token_hint = None;
     let flow = LoginFlow {
         id: crate::random::token(),
         request,
         client_name,
         browser: hex::encode(fingerprint(browser_cookie)),
-        exp: app.now() + crate::oidc::token::secs(app.config.tokens.flow_ttl),
+        exp: app.now() + crate::oidc::token::secs(ttl),
         first_factor: None,
         authenticated: None,
         legal_chosen: false,
         consented: false,
         pending: None,
     };
-    ephemeral::put_json(
-        app.ephemeral.as_ref(),
-        &key(&flow.id),
-        &flow,
-        app.config.tokens.flow_ttl,
-    )
-    .await?;
+    let bytes = serde_json::to_vec(&flow).map_err(|_| AuthnError::Unavailable)?;
+    if bytes.len() > MAX_FLOW_BYTES {
+        return Err(AuthnError::BadRequest("the authorization request is too large".into()));
+    }
+    let opened = app.ephemeral.hit(&address_key(ip), ttl).await?;
+    if opened > app.config.login.flows_per_address {
+        let (_, left) = app.ephemeral.count(&address_key(ip)).await?;
+        tracing::warn!(address = %super::throttle::address_block(ip), "login flows per address exceeded");
+        return Err(AuthnError::TooManyAttempts(left.as_secs().max(1)));
+    }
+    if !app.ephemeral.put_bounded(&key(&flow.id), &bytes, ttl).await? {
+        tracing::warn!("alert: the ephemeral store holds as many login flows as it may");
+        return Err(AuthnError::TooManyAttempts(60));
+    }
     Ok(flow)
 }
 
@@ -125,13 +147,16 @@ pub async fn save(app: &App, flow: &LoginFlow) -> Result<(), AuthnError> {
     if left == 0 {
         return Err(AuthnError::FlowNotFound);
     }
-    ephemeral::put_json(
-        app.ephemeral.as_ref(),
-        &key(&flow.id),
-        flow,
-        std::time::Duration::from_secs(left),
-    )
-    .await?;
+    let bytes = serde_json::to_vec(flow).map_err(|_| AuthnError::Unavailable)?;
+    // Replacing a stored flow never meets the store's cap; a flow that expired meanwhile
+    // is gone.
+    if !app
+        .ephemeral
+        .put_bounded(&key(&flow.id), &bytes, std::time::Duration::from_secs(left))
+        .await?
+    {
+        return Err(AuthnError::FlowNotFound);
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ceremony::{self, Completed, RequestMeta, Step};
+use super::device::DEVICE_COOKIE;
 use super::flow::{self, LoginFlow, BROWSER_COOKIE};
 use super::release::{self, Next};
 use super::session::SESSION_COOKIE;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/authn/flows/{flow}/legal_person", post(post_legal_person))
         .route("/authn/flows/{flow}/webauthn/start", post(post_webauthn_start))
         .route("/authn/flows/{flow}/webauthn/finish", post(post_webauthn_finish))
+        .route("/helpdesk/v1/means/{id}/login-reset", post(post_login_reset))
 }
 
 impl From<AuthnError> for Problem {
@@ -59,6 +61,11 @@ impl From<AuthnError> for Problem {
                 p.retry_after = Some(secs);
                 p
             }
+            AuthnError::UnknownDeviceLocked => Problem::new(
+                StatusCode::FORBIDDEN,
+                "unknown-device-locked",
+                "Too many wrong passwords from unknown browsers: log in from a browser you used before, or ask the helpdesk",
+            ),
             AuthnError::BadRequest(why) => Problem::bad_request(why),
             AuthnError::Unavailable => Problem::unavailable(),
         }
@@ -129,9 +136,16 @@ pub(crate) fn done(app: &App, completed: Completed) -> Response {
         }
     };
     let mut response = Json(body).into_response();
+    let secure = app.config.issuer.starts_with("https:");
     if let Some(value) = completed.session_cookie {
         let max_age = crate::oidc::token::secs(app.config.session.max_age_low.max(app.config.session.max_age_high));
-        if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, app.config.issuer.starts_with("https:")) {
+        if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, secure) {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    if let Some(value) = completed.device_cookie {
+        let max_age = crate::oidc::token::secs(app.config.login.device_ttl);
+        if let Some(c) = set_cookie(DEVICE_COOKIE, &value, max_age, secure) {
             response.headers_mut().append(header::SET_COOKIE, c);
         }
     }
@@ -148,7 +162,8 @@ async fn post_password(
     let flow = load(&app, &id, &headers).await?;
     let body: PasswordBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    match ceremony::password(&app, &flow, &body.identifier, body.password, &meta).await? {
+    let device = cookie(&headers, DEVICE_COOKIE);
+    match ceremony::password(&app, &flow, &body.identifier, body.password, &meta, device).await? {
         Step::Done(completed) => Ok(done(&app, completed)),
         Step::Next(next) => Ok(Json(json!({ "next": next })).into_response()),
     }
@@ -170,7 +185,8 @@ async fn post_totp(
     let flow = load(&app, &id, &headers).await?;
     let body: TotpBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let completed = ceremony::totp(&app, &flow, body.code.expose(), &meta).await?;
+    let device = cookie(&headers, DEVICE_COOKIE);
+    let completed = ceremony::totp(&app, &flow, body.code.expose(), &meta, device).await?;
     Ok(done(&app, completed))
 }
 
@@ -191,6 +207,7 @@ fn step_done(app: &App, next: Next) -> Response {
         Completed {
             next,
             session_cookie: None,
+            device_cookie: None,
         },
     )
 }
@@ -273,4 +290,50 @@ async fn post_webauthn_finish(
     let meta = RequestMeta { ip: peer.ip() };
     let completed = super::fido::finish(&app, &flow, &body, &meta).await?;
     Ok(done(&app, completed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginResetBody {
+    reason: String,
+}
+
+/// `POST /helpdesk/v1/means/{id}/login-reset` (role `helpdesk`): lifts the stop of
+/// password attempts from unknown browsers and the holder's back-off (issue 19), after the
+/// operator has spoken with the holder. Audited; the means' status is not touched.
+async fn post_login_reset(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let op = crate::admin::http::operator(&app, &headers).await?;
+    let actor = crate::lifecycle::actor::Actor::Operator(op);
+    actor.operator_with(crate::domain::operator::Role::Helpdesk)?;
+    let body: LoginResetBody = parse_json(&headers, &body)?;
+    if body.reason.trim().is_empty() || body.reason.len() > 1024 {
+        return Err(Problem::bad_request("reason must be 1 to 1024 characters"));
+    }
+    let means: crate::domain::ids::MeansId = id.parse().map_err(|_| Problem::not_found())?;
+    let m = app
+        .store
+        .means(means)
+        .await
+        .map_err(AuthnError::from)?
+        .ok_or_else(Problem::not_found)?;
+    let person = app
+        .store
+        .person(m.holder)
+        .await
+        .map_err(AuthnError::from)?
+        .ok_or_else(Problem::not_found)?;
+    super::throttle::reset_person(&app, &super::throttle::key_of(&person.identifier), means).await?;
+    let event = crate::audit::AuditEvent::new(
+        "means.login_reset",
+        actor.audit_name(),
+        format!("means:{means}"),
+        json!({"reason": body.reason}),
+    );
+    app.store.append(event).await.map_err(AuthnError::from)?;
+    Ok(Json(json!({"means": means.to_string(), "login_reset": true})).into_response())
 }

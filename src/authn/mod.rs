@@ -4,6 +4,7 @@
 
 pub mod attestation;
 pub mod ceremony;
+pub mod device;
 pub mod fido;
 pub mod flow;
 pub mod http;
@@ -35,6 +36,11 @@ pub enum AuthnError {
     /// Too many attempts; retry after this many seconds.
     #[error("too many attempts")]
     TooManyAttempts(u64),
+    /// Password attempts from browsers without a device cookie for this person stopped
+    /// after too many consecutive failures (until a success from a known browser or a
+    /// helpdesk reset; the means itself stays usable).
+    #[error("unknown device locked")]
+    UnknownDeviceLocked,
     /// Malformed input.
     #[error("bad request: {0}")]
     BadRequest(String),

@@ -40,7 +40,8 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes a password (import, activation, password change).
+/// Hashes a password, blocking: the `eidgate import` command calls it directly; the
+/// server only through [`PasswordVerifier::hash`] on the bounded pool.
 pub fn hash(password: &Password) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
     argon2()
@@ -71,6 +72,21 @@ impl PasswordVerifier {
             deadline,
             dummy: Arc::new(dummy),
         })
+    }
+
+    /// Hashes `password` on the pool (activation, password change, codes): never on the
+    /// async runtime, at most `workers` at once, 503 past the deadline.
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        let permit = tokio::time::timeout(self.deadline, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash(&password)
+        })
+        .await
+        .map_err(|_| HashError::Busy)?
     }
 
     /// Verifies `password` against `phc` (or the dummy hash when `None`, which always
@@ -107,6 +123,8 @@ mod tests {
         let v = PasswordVerifier::new(1, Duration::from_secs(5)).unwrap();
         assert!(v.verify(Some(h1.clone()), p.clone()).await.unwrap());
         assert!(!v.verify(Some(h1), Password::new("wrong".into())).await.unwrap());
-        assert!(!v.verify(None, p).await.unwrap());
+        assert!(!v.verify(None, p.clone()).await.unwrap());
+        let pooled = v.hash(p.clone()).await.unwrap();
+        assert!(v.verify(Some(pooled), p).await.unwrap());
     }
 }

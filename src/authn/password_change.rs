@@ -55,7 +55,7 @@ pub async fn change_password(
     let Credential::PasswordTotp { sealed_seed, .. } = app.store.credential(m.id).await? else {
         return Err(AuthnError::MeansNotActive);
     };
-    let password_phc = super::password::hash(&change.new_password)?;
+    let password_phc = app.passwords.hash(change.new_password.clone()).await?;
     let mut write = TransitionWrite::status(m.id, m.version, MeansStatus::Active);
     write.credential = Some(Credential::PasswordTotp {
         password_phc,

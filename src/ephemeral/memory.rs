@@ -11,25 +11,56 @@ use async_trait::async_trait;
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 
-use super::{Ephemeral, EphemeralError, StatusEvent};
+use super::{BackoffPolicy, Ephemeral, EphemeralError, Reserved, StatusEvent};
+
+/// Bounded values (login flows) the store holds at most by default: with flows of at most
+/// 2 KB, about 200 MB.
+pub const DEFAULT_BOUNDED_CAP: usize = 100_000;
 
 struct Entry {
     value: Vec<u8>,
     counter: u64,
     expires_at: Instant,
+    bounded: bool,
+}
+
+impl Entry {
+    fn new(value: &[u8], counter: u64, expires_at: Instant) -> Self {
+        Self {
+            value: value.to_vec(),
+            counter,
+            expires_at,
+            bounded: false,
+        }
+    }
 }
 
 #[derive(Default)]
 struct State {
     entries: HashMap<String, Entry>,
     expirations: BTreeSet<(Instant, String)>,
+    /// Live entries stored through `put_bounded`.
+    bounded: usize,
     shutdown: bool,
+}
+
+impl State {
+    /// Removes `key` (whatever its expiry), keeping the bounded count right.
+    fn forget(&mut self, key: &str) -> Option<Entry> {
+        let e = self.entries.remove(key)?;
+        self.expirations.remove(&(e.expires_at, key.to_owned()));
+        if e.bounded {
+            self.bounded = self.bounded.saturating_sub(1);
+        }
+        Some(e)
+    }
 }
 
 struct Shared {
     state: Mutex<State>,
     purge: Notify,
     events: broadcast::Sender<StatusEvent>,
+    bounded_cap: usize,
 }
 
 /// Handle to the in-memory store; clones share the same state.
@@ -54,13 +85,20 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 }
 
 impl MemoryStore {
-    /// Creates the store and its purge task (needs a Tokio runtime).
+    /// Creates the store and its purge task (needs a Tokio runtime), holding at most
+    /// [`DEFAULT_BOUNDED_CAP`] bounded values.
     pub fn new() -> Self {
+        Self::with_bounded_cap(DEFAULT_BOUNDED_CAP)
+    }
+
+    /// Creates the store holding at most `cap` bounded values (login flows) at once.
+    pub fn with_bounded_cap(cap: usize) -> Self {
         let (events, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             purge: Notify::new(),
             events,
+            bounded_cap: cap,
         });
         tokio::spawn(purge_task(shared.clone()));
         Self {
@@ -72,9 +110,7 @@ impl MemoryStore {
     fn live<'a>(state: &'a mut State, key: &str, now: Instant) -> Option<&'a mut Entry> {
         match state.entries.get(key) {
             Some(e) if e.expires_at <= now => {
-                let at = e.expires_at;
-                state.entries.remove(key);
-                state.expirations.remove(&(at, key.to_owned()));
+                state.forget(key);
                 None
             }
             _ => state.entries.get_mut(key),
@@ -83,9 +119,11 @@ impl MemoryStore {
 
     fn insert(&self, state: &mut State, key: &str, entry: Entry) {
         let at = entry.expires_at;
-        if let Some(old) = state.entries.insert(key.to_owned(), entry) {
-            state.expirations.remove(&(old.expires_at, key.to_owned()));
+        state.forget(key);
+        if entry.bounded {
+            state.bounded += 1;
         }
+        state.entries.insert(key.to_owned(), entry);
         let notify = state
             .expirations
             .iter()
@@ -99,9 +137,7 @@ impl MemoryStore {
     }
 
     fn remove(state: &mut State, key: &str) -> Option<Entry> {
-        let e = state.entries.remove(key)?;
-        state.expirations.remove(&(e.expires_at, key.to_owned()));
-        Some(e)
+        state.forget(key)
     }
 }
 
@@ -124,7 +160,9 @@ async fn purge_task(shared: Arc<Shared>) {
                     break;
                 }
                 state.expirations.remove(&(at, key.clone()));
-                state.entries.remove(&key);
+                if state.entries.get(&key).is_some_and(|e| e.expires_at == at) {
+                    state.forget(&key);
+                }
             }
             state.expirations.iter().next().map(|(at, _)| *at)
         };
@@ -144,13 +182,46 @@ async fn purge_task(shared: Arc<Shared>) {
 impl Ephemeral for MemoryStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError> {
         let mut state = lock(&self.shared);
-        let entry = Entry {
-            value: value.to_vec(),
-            counter: 0,
-            expires_at: Instant::now() + ttl,
-        };
+        let entry = Entry::new(value, 0, Instant::now() + ttl);
         self.insert(&mut state, key, entry);
         Ok(())
+    }
+
+    fn bounded_len(&self) -> Option<usize> {
+        Some(lock(&self.shared).bounded)
+    }
+
+    async fn put_bounded(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, EphemeralError> {
+        let now = Instant::now();
+        let mut state = lock(&self.shared);
+        let replaces = Self::live(&mut state, key, now).is_some_and(|e| e.bounded);
+        if !replaces && state.bounded >= self.shared.bounded_cap {
+            return Ok(false);
+        }
+        let mut entry = Entry::new(value, 0, now + ttl);
+        entry.bounded = true;
+        self.insert(&mut state, key, entry);
+        Ok(true)
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        policy: &BackoffPolicy,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<Reserved, EphemeralError> {
+        let now = Instant::now();
+        let mut state = lock(&self.shared);
+        let before = Self::live(&mut state, key, now).and_then(|e| {
+            let next: [u8; 8] = e.value.as_slice().try_into().ok()?;
+            Some((e.counter, i64::from_be_bytes(next)))
+        });
+        let (answer, (n, next)) = super::reserve_step(before, policy, now_ms);
+        if let Reserved::Granted(_) = answer {
+            self.insert(&mut state, key, Entry::new(&next.to_be_bytes(), n, now + ttl));
+        }
+        Ok(answer)
     }
 
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, EphemeralError> {
@@ -159,15 +230,7 @@ impl Ephemeral for MemoryStore {
         if Self::live(&mut state, key, now).is_some() {
             return Ok(false);
         }
-        self.insert(
-            &mut state,
-            key,
-            Entry {
-                value: value.to_vec(),
-                counter: 0,
-                expires_at: now + ttl,
-            },
-        );
+        self.insert(&mut state, key, Entry::new(value, 0, now + ttl));
         Ok(true)
     }
 
@@ -197,15 +260,7 @@ impl Ephemeral for MemoryStore {
             e.counter += 1;
             return Ok(e.counter);
         }
-        self.insert(
-            &mut state,
-            key,
-            Entry {
-                value: Vec::new(),
-                counter: 1,
-                expires_at: now + window,
-            },
-        );
+        self.insert(&mut state, key, Entry::new(&[], 1, now + window));
         Ok(1)
     }
 
@@ -287,6 +342,67 @@ mod tests {
         assert_eq!(s.count("ip").await.unwrap().0, 2);
         tokio::time::advance(Duration::from_secs(11)).await;
         assert_eq!(s.hit("ip", Duration::from_secs(10)).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn r_auth_4_parallel_reservations_cannot_slip_past_the_back_off() {
+        let s = MemoryStore::new();
+        let policy = BackoffPolicy {
+            free: 3,
+            base_ms: 60_000,
+            max_ms: 600_000,
+            hard: 100,
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.reserve("who", &policy, 1_000, Duration::from_secs(600))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut granted = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Reserved::Granted(_) => granted += 1,
+                Reserved::Wait(ms) => assert!(ms > 59_000, "{ms}"),
+                Reserved::Blocked => panic!("not at the hard limit"),
+            }
+        }
+        // Three free attempts and the one that starts the back-off.
+        assert_eq!(granted, 4);
+        assert_eq!(
+            s.reserve("who", &policy, 61_001, Duration::from_secs(600))
+                .await
+                .unwrap(),
+            Reserved::Granted(5)
+        );
+        let hard = BackoffPolicy { hard: 5, ..policy };
+        assert_eq!(
+            s.reserve("who", &hard, 10_000_000, Duration::from_secs(600))
+                .await
+                .unwrap(),
+            Reserved::Blocked
+        );
+    }
+
+    #[tokio::test]
+    async fn r_auth_4_bounded_values_are_capped_without_evicting_anything() {
+        let s = MemoryStore::with_bounded_cap(2);
+        s.put("revoked:x", b"1", Duration::from_secs(60)).await.unwrap();
+        assert!(s.put_bounded("flow:1", b"a", Duration::from_secs(60)).await.unwrap());
+        assert!(s.put_bounded("flow:2", b"b", Duration::from_secs(60)).await.unwrap());
+        assert!(!s.put_bounded("flow:3", b"c", Duration::from_secs(60)).await.unwrap());
+        // Replacing a held flow is not a new one.
+        assert!(s.put_bounded("flow:2", b"b2", Duration::from_secs(60)).await.unwrap());
+        assert_eq!(s.bounded_len(), Some(2));
+        assert_eq!(s.get("revoked:x").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get("flow:1").await.unwrap(), Some(b"a".to_vec()));
+        // A finished flow makes room.
+        assert!(s.take("flow:1").await.unwrap().is_some());
+        assert!(s.put_bounded("flow:3", b"c", Duration::from_secs(60)).await.unwrap());
+        assert_eq!(s.bounded_len(), Some(2));
     }
 
     #[tokio::test]

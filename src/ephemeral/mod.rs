@@ -82,6 +82,79 @@ pub trait Ephemeral: Send + Sync {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StatusEvent>;
     /// Cheap liveness check (for `/readyz`).
     async fn ping(&self) -> Result<(), EphemeralError>;
+    /// Reserves one attempt under `key` atomically (check and count in one step, so that
+    /// parallel attempts cannot slip past a limit, R-AUTH-4): refused while the key backs
+    /// off or once it holds `policy.hard` attempts; else the count grows by one and the
+    /// next attempt waits for [`BackoffPolicy::wait_after`] the new count. The state
+    /// lives `ttl` after the last reservation. `now_ms` is the caller's clock.
+    async fn reserve(
+        &self,
+        key: &str,
+        policy: &BackoffPolicy,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<Reserved, EphemeralError>;
+    /// Stores a bounded value (a login flow) unless the store's own cap on such values is
+    /// reached (`false`, answered 429). Never evicts anything to make room.
+    async fn put_bounded(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, EphemeralError> {
+        self.put(key, value, ttl).await.map(|()| true)
+    }
+    /// How many bounded values (login flows) the store holds now, when it counts them
+    /// (the memory store; Redis is bounded by its `maxmemory` under `noeviction`).
+    fn bounded_len(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// The back-off of a reservation key: `free` attempts without waiting, then `base_ms`
+/// doubling with every further attempt up to `max_ms`; no attempt at all after `hard`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackoffPolicy {
+    /// Attempts before the first wait.
+    pub free: u64,
+    /// The first wait (ms).
+    pub base_ms: u64,
+    /// The longest wait (ms).
+    pub max_ms: u64,
+    /// Attempts after which every reservation is refused (`u64::MAX`: never).
+    pub hard: u64,
+}
+
+impl BackoffPolicy {
+    /// The wait after the `attempts`-th attempt (ms).
+    pub fn wait_after(&self, attempts: u64) -> u64 {
+        let over = attempts.saturating_sub(self.free);
+        if over == 0 {
+            return 0;
+        }
+        let shift = u32::try_from(over - 1).unwrap_or(u32::MAX).min(40);
+        self.base_ms.saturating_mul(1u64 << shift).min(self.max_ms)
+    }
+}
+
+/// The answer of [`Ephemeral::reserve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reserved {
+    /// Go ahead: this is the `n`-th attempt counted under the key.
+    Granted(u64),
+    /// Back off for this long (ms) first.
+    Wait(u64),
+    /// The hard limit is reached.
+    Blocked,
+}
+
+/// The reservation state as both stores keep it: attempts and the earliest next one.
+pub(crate) fn reserve_step(state: Option<(u64, i64)>, policy: &BackoffPolicy, now_ms: i64) -> (Reserved, (u64, i64)) {
+    let (n, next) = state.unwrap_or((0, 0));
+    if n >= policy.hard {
+        return (Reserved::Blocked, (n, next));
+    }
+    if next > now_ms {
+        return (Reserved::Wait(u64::try_from(next - now_ms).unwrap_or(1)), (n, next));
+    }
+    let n = n + 1;
+    let wait = i64::try_from(policy.wait_after(n)).unwrap_or(i64::MAX);
+    (Reserved::Granted(n), (n, now_ms.saturating_add(wait)))
 }
 
 /// Stores a serde value as JSON.

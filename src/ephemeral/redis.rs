@@ -28,7 +28,7 @@ use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::broadcast;
 
-use super::{Ephemeral, EphemeralError, StatusEvent};
+use super::{BackoffPolicy, Ephemeral, EphemeralError, Reserved, StatusEvent};
 
 /// At most this many writes wait for Redis to return; beyond it the oldest are dropped
 /// (caches expire on their own, and every instance resyncs on reconnect anyway).
@@ -41,6 +41,22 @@ const SUBSCRIBER_PING: Duration = Duration::from_secs(1);
 const HIT_SCRIPT: &str = "local n = redis.call('INCR', KEYS[1]) \
                           if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
                           return n";
+
+/// [`Ephemeral::reserve`] in one step: the same rule as `super::reserve_step`, on a hash
+/// `n` (attempts) / `t` (earliest next attempt, ms). Answers `{0, n}` granted, `{1, ms}`
+/// wait, `{2, 0}` blocked.
+const RESERVE_SCRIPT: &str = "local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0') \
+    local t = tonumber(redis.call('HGET', KEYS[1], 't') or '0') \
+    local now = tonumber(ARGV[1]) \
+    if n >= tonumber(ARGV[5]) then return {2, 0} end \
+    if t > now then return {1, t - now} end \
+    n = n + 1 \
+    local over = n - tonumber(ARGV[2]) \
+    local wait = 0 \
+    if over > 0 then wait = math.min(tonumber(ARGV[3]) * 2 ^ math.min(over - 1, 40), tonumber(ARGV[4])) end \
+    redis.call('HSET', KEYS[1], 'n', n, 't', math.floor(now + wait)) \
+    redis.call('PEXPIRE', KEYS[1], ARGV[6]) \
+    return {0, n}";
 
 /// A write that could not reach Redis, replayed when it returns.
 enum Pending {
@@ -121,6 +137,37 @@ impl RedisStore {
             }
         };
         deadline(self.shared.timeout, attempt).await
+    }
+
+    /// Refuses a Redis that may evict keys under memory pressure (issue 19): a flood must
+    /// never push out security state (revocation markers, replay caches, throttles).
+    /// `maxmemory-policy` must be `noeviction` unless `allow_eviction` says the operator
+    /// knows better (e.g. a managed Redis without `CONFIG`). A Redis that does not answer
+    /// now is not refused (the server starts, logins answer 503 until it is back).
+    pub async fn check_eviction_policy(&self, allow_eviction: bool) -> Result<(), EphemeralError> {
+        if allow_eviction {
+            return Ok(());
+        }
+        let answer: Result<Vec<String>, EphemeralError> =
+            self.run(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy")).await;
+        match answer {
+            Ok(pair) => match pair.get(1).map(String::as_str) {
+                Some("noeviction") => Ok(()),
+                Some(policy) => Err(EphemeralError::Unavailable(format!(
+                    "redis maxmemory-policy is `{policy}`: a flood could evict security state; set it to \
+                     `noeviction` or, if eviction is intended, `[ephemeral] allow_eviction = true`"
+                ))),
+                None => Err(EphemeralError::Unavailable(
+                    "redis did not report maxmemory-policy (CONFIG GET refused?); set `noeviction` and \
+                     `[ephemeral] allow_eviction = true` to start without the check"
+                        .into(),
+                )),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "redis unreachable at start: maxmemory-policy not checked");
+                Ok(())
+            }
+        }
     }
 
     /// The number of writes waiting for Redis to return (for tests and logs).
@@ -388,5 +435,34 @@ impl Ephemeral for RedisStore {
 
     fn shared_between_instances(&self) -> bool {
         true
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        policy: &BackoffPolicy,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<Reserved, EphemeralError> {
+        let (kind, value): (i64, i64) = self
+            .run(
+                redis::cmd("EVAL")
+                    .arg(RESERVE_SCRIPT)
+                    .arg(1)
+                    .arg(self.key(key))
+                    .arg(now_ms)
+                    .arg(policy.free)
+                    .arg(policy.base_ms)
+                    .arg(policy.max_ms)
+                    .arg(policy.hard.min(1 << 50))
+                    .arg(millis(ttl)),
+            )
+            .await?;
+        let value = u64::try_from(value).unwrap_or(0);
+        Ok(match kind {
+            0 => Reserved::Granted(value),
+            1 => Reserved::Wait(value.max(1)),
+            _ => Reserved::Blocked,
+        })
     }
 }

@@ -209,7 +209,7 @@ pub async fn set_password(app: &App, activation: &str, password: Password) -> Re
     }
     let (terms, advice) = accepted(&pending)?;
     check_password(&password, &pending.identifier_code)?;
-    let phc = crate::authn::password::hash(&password)?;
+    let phc = app.passwords.hash(password.clone()).await?;
     if pending.kind == MeansKind::Totp {
         pending.password_phc = Some(phc);
         ephemeral::put_json(app.ephemeral.as_ref(), &key(activation), &pending, ACTIVATION_TTL).await?;

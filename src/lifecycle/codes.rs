@@ -34,9 +34,12 @@ pub fn normalise(typed: &str) -> String {
         .collect()
 }
 
-/// The argon2id hash of a code (normalised first).
-pub fn hash(code: &str) -> Result<String, crate::authn::password::HashError> {
-    crate::authn::password::hash(&Password::new(normalise(code)))
+/// The argon2id hash of a code (normalised first), on the bounded pool.
+pub async fn hash(
+    pool: &crate::authn::password::PasswordVerifier,
+    code: &str,
+) -> Result<String, crate::authn::password::HashError> {
+    pool.hash(Password::new(normalise(code))).await
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -176,12 +176,13 @@ fn to_client(app: &App, redirect_uri: &str, state: Option<&str>, error: &OAuthEr
 
 async fn authorize_endpoint(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match authorize(&app, &method, query, &headers, &body).await {
+    match authorize(&app, peer.ip(), &method, query, &headers, &body).await {
         Ok(r) => r,
         Err(AuthorizeError::Untrusted(e)) => untrusted(&e),
         Err(AuthorizeError::ToClient {
@@ -198,6 +199,7 @@ fn par_key(request_uri: &str) -> String {
 
 async fn authorize(
     app: &App,
+    ip: std::net::IpAddr,
     method: &Method,
     query: Option<String>,
     headers: &HeaderMap,
@@ -265,9 +267,25 @@ async fn authorize(
     } else {
         client.client_name.clone()
     };
-    let mut flow = flow::start(app, request.clone(), client_name, &browser)
-        .await
-        .map_err(|_| request.error(OAuthError::unavailable()))?;
+    let mut flow = match flow::start(app, request.clone(), client_name, &browser, ip).await {
+        Ok(flow) => flow,
+        // Too many open login flows from this address, or in the store (issue 19).
+        Err(crate::authn::AuthnError::TooManyAttempts(secs)) => {
+            let mut page = message_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many login attempts from your network",
+                "Please wait a few minutes, then start the login again from the service you came from.",
+            );
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(page);
+        }
+        Err(crate::authn::AuthnError::BadRequest(why)) => {
+            return Err(request.error(OAuthError::new(ErrorCode::InvalidRequest, &why)))
+        }
+        Err(_) => return Err(request.error(OAuthError::unavailable())),
+    };
     if let Some(authn) = preset {
         // Authenticated by the SSO session; the page takes the remaining steps. The SSO
         // answer is recorded now, before any step can lead to a code.

@@ -442,8 +442,16 @@ async fn r_auth_1_the_credential_of_a_suspended_means_is_refused() {
     let helpdesk = operator_token(&server, HELPDESK).await;
     let suspended = helpdesk_in_person(&server, &helpdesk, &means, "suspend").await;
     assert_eq!(suspended.status, 200, "{}", suspended.body);
+    // Identifier-first lists only credentials of active means (issue 19): a decoy here,
+    // so the answer does not tell the means exists.
     let login = start(&server, SUBSTANTIAL).await;
     let opts = options(&server, &login, Some(ALICE)).await;
+    let listed = opts["publicKey"]["allowCredentials"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{opts}");
+    assert_ne!(listed[0]["id"], b64(&key.credential_id));
+    // Username-less, the holder proves possession first and is then told.
+    let login = start(&server, SUBSTANTIAL).await;
+    let opts = options(&server, &login, None).await;
     let answer = post(&server, &login, "webauthn/finish", &key.assert(&opts)).await;
     assert_problem(&answer, 403, "means-not-active");
     assert_eq!(failures(&server, &means, "means_not_active").await, 1);

@@ -90,7 +90,8 @@ async fn r_auth_4_unknown_identifier_and_wrong_password_answer_alike() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_auth_4_account_lockout_answers_429_with_retry_after() {
-    let server = TestServer::start_with(|c| c.login.account_failures = 3).await;
+    // Two free attempts, the third starts the back-off (issue 19: per person, exponential).
+    let server = TestServer::start_with(|c| c.login.backoff_free = 2).await;
     server.provision().await;
     let browser = browser();
     let flow = start_login(&browser, &request(&server, "s", &[])).await;

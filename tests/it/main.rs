@@ -16,6 +16,7 @@ mod layering;
 mod lifecycle;
 mod loa_claims;
 mod login_api;
+mod login_defences;
 mod oidc_code_flow;
 mod oidc_negative;
 mod ops;

@@ -256,9 +256,14 @@ async fn r_sec_5_oversized_parameter_is_refused() {
     let limit = server.app.config.limits.param_chars;
     let long = "s".repeat(limit + 1);
     assert_untrusted_page(authorize(&server, &with("state", Some(&long))).await).await;
-    // Exactly at the limit is fine (the request goes on to the login page).
+    // Exactly at the limit passes the parameter check (no untrusted-request page); such a
+    // request no longer fits a login flow (at most 2 KB, issue 19) and goes back to the
+    // client with `invalid_request`, while a shorter one goes on to the login page.
     let at_limit = "s".repeat(limit);
     let r = authorize(&server, &with("state", Some(&at_limit))).await;
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).unwrap().contains("error=invalid_request"));
+    let r = authorize(&server, &with("state", Some(&"s".repeat(1024)))).await;
     assert_eq!(r.status(), 303);
     assert!(location(&r).unwrap().starts_with("/login?flow="));
 

@@ -659,3 +659,71 @@ async fn r_auth_4_redis_store_is_single_use_and_counts_across_instances_and_resy
     assert_eq!(two.get("marker").await.unwrap(), Some(b"1".to_vec()));
     two.ping().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r_auth_4_redis_reservations_are_atomic_across_instances_and_an_evicting_redis_is_refused() {
+    use eidgate::ephemeral::{BackoffPolicy, Reserved};
+    let redis = cluster::Redis::start().await;
+    let open = || RedisStore::open(&redis.url(), "r:", Duration::from_millis(500)).unwrap();
+    let (one, two) = (open(), open());
+    let policy = BackoffPolicy {
+        free: 3,
+        base_ms: 60_000,
+        max_ms: 600_000,
+        hard: 100,
+    };
+    // Check and count in one step: of 24 parallel attempts from two instances, only the
+    // free ones and the one that starts the back-off go through.
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+            tokio::spawn(async move {
+                store
+                    .reserve("who", &policy, 1_000, Duration::from_secs(600))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Reserved::Granted(_) => granted += 1,
+            Reserved::Wait(ms) => assert!(ms > 59_000, "{ms}"),
+            Reserved::Blocked => panic!("not at the hard limit"),
+        }
+    }
+    assert_eq!(granted, 4);
+    assert_eq!(
+        one.reserve("who", &policy, 61_001, Duration::from_secs(600))
+            .await
+            .unwrap(),
+        Reserved::Granted(5)
+    );
+    let hard = BackoffPolicy { hard: 5, ..policy };
+    assert_eq!(
+        two.reserve("who", &hard, 10_000_000, Duration::from_secs(600))
+            .await
+            .unwrap(),
+        Reserved::Blocked
+    );
+
+    // The test Redis runs with the default `noeviction`: accepted.
+    one.check_eviction_policy(false).await.unwrap();
+    // Under an evicting policy the store refuses to start, unless told otherwise.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let refused = one.check_eviction_policy(false).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("allkeys-lru") && refused.contains("noeviction"),
+        "{refused}"
+    );
+    one.check_eviction_policy(true).await.unwrap();
+}

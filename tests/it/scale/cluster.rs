@@ -278,6 +278,7 @@ pin_file = "{pin}"
 auto_init = true
 [login]
 ip_attempts = 1000000
+flows_per_address = 1000000
 [limits]
 # The tests and the load bench are one loopback address: lift the per-IP limits.
 rate_per_ip = 0
