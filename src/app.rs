@@ -218,6 +218,19 @@ pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, AppError> {
     ))
 }
 
+/// Opens the configured ephemeral store (also for CLI commands whose changes running
+/// servers must hear of at once).
+pub fn open_ephemeral(config: &Config) -> Result<Arc<dyn Ephemeral>, AppError> {
+    Ok(match config.ephemeral.url.as_str() {
+        "memory" => Arc::new(MemoryStore::new()),
+        url if url.starts_with("redis") => Arc::new(
+            crate::ephemeral::redis::RedisStore::open(url, &config.ephemeral.prefix, config.ephemeral.timeout)
+                .map_err(|e| AppError::Ephemeral(e.to_string()))?,
+        ),
+        other => return Err(AppError::Ephemeral(other.to_owned())),
+    })
+}
+
 /// Builds the application from a validated config.
 pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     std::fs::create_dir_all(&config.data_dir)?;
@@ -226,14 +239,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         crate::web::tls::dev_certificate(&config.data_dir, &config.issuer)?;
     }
     let store = open_store(&config).await?;
-    let ephemeral: Arc<dyn Ephemeral> = match config.ephemeral.url.as_str() {
-        "memory" => Arc::new(MemoryStore::new()),
-        url if url.starts_with("redis") => Arc::new(
-            crate::ephemeral::redis::RedisStore::open(url, &config.ephemeral.prefix, config.ephemeral.timeout)
-                .map_err(|e| AppError::Ephemeral(e.to_string()))?,
-        ),
-        other => return Err(AppError::Ephemeral(other.to_owned())),
-    };
+    let ephemeral = open_ephemeral(&config)?;
     let (config, hsm) = open_hsm(config).await?;
     ensure_account_client(store.as_ref(), &config.issuer).await?;
     // The issuing CA key `ca-1` is generated here on first start, so it is audited below.

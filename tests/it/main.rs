@@ -11,6 +11,7 @@ mod helpdesk;
 mod hsm;
 mod layering;
 mod lifecycle;
+mod lifecycle_edges;
 mod loa_claims;
 mod login_api;
 mod oidc_code_flow;
