@@ -220,15 +220,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, AppError> {
     ))
 }
 
-/// Builds the application from a validated config.
-pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    if config.tls.mode == TlsMode::Dev {
-        // Made here, not in `serve`, so the certificate exists once `build` returns.
-        crate::web::tls::dev_certificate(&config.data_dir, &config.issuer)?;
-    }
-    let store = open_store(&config).await?;
-    let ephemeral: Arc<dyn Ephemeral> = match config.ephemeral.url.as_str() {
+/// Opens the configured ephemeral store (also for CLI commands whose changes running
+/// servers must hear of at once).
+pub async fn open_ephemeral(config: &Config) -> Result<Arc<dyn Ephemeral>, AppError> {
+    Ok(match config.ephemeral.url.as_str() {
         "memory" => Arc::new(MemoryStore::with_bounded_cap(config.ephemeral.memory_flows)),
         url if url.starts_with("redis") => {
             let redis =
@@ -241,7 +236,18 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
             Arc::new(redis)
         }
         other => return Err(AppError::Ephemeral(other.to_owned())),
-    };
+    })
+}
+
+/// Builds the application from a validated config.
+pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    if config.tls.mode == TlsMode::Dev {
+        // Made here, not in `serve`, so the certificate exists once `build` returns.
+        crate::web::tls::dev_certificate(&config.data_dir, &config.issuer)?;
+    }
+    let store = open_store(&config).await?;
+    let ephemeral = open_ephemeral(&config).await?;
     let (config, hsm) = open_hsm(config).await?;
     ensure_account_client(store.as_ref(), &config.issuer).await?;
     // The issuing CA key `ca-1` is generated here on first start, so it is audited below.

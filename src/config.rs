@@ -85,6 +85,29 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// FIDO2 / WebAuthn: RP ID, challenge lifetime, attestation trust per LoA.
     pub webauthn: WebauthnConfig,
+    /// The authoritative person register renewals at high are checked against (R-RENEW-2).
+    pub registry: RegistryConfig,
+}
+
+/// `[registry]`: the authoritative source of identity data (R-RENEW-2), reached by the
+/// HTTP JSON adapter in `lifecycle::registry`. Without `url`, renewal at high is refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Base URL; the adapter asks `GET {url}/persons/{country}/{code}`.
+    pub url: Option<String>,
+    /// How long one query may take.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// `/metrics` (Prometheus/OpenMetrics text). Readable from a loopback address (when
@@ -211,6 +234,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             instances: 1,
             webauthn: WebauthnConfig::default(),
+            registry: RegistryConfig::default(),
         }
     }
 }
@@ -406,9 +430,13 @@ pub struct TokenConfig {
     /// ID token lifetime.
     #[serde(deserialize_with = "duration")]
     pub id_token_ttl: Duration,
-    /// Refresh token lifetime.
+    /// Refresh token lifetime (each rotation starts a new one, within `refresh_max`).
     #[serde(deserialize_with = "duration")]
     pub refresh_ttl: Duration,
+    /// Absolute lifetime of a refresh grant, counted from the authentication (the
+    /// session maximum): rotation never extends it.
+    #[serde(deserialize_with = "duration")]
+    pub refresh_max: Duration,
     /// PAR `request_uri` lifetime.
     #[serde(deserialize_with = "duration")]
     pub par_ttl: Duration,
@@ -424,6 +452,7 @@ impl Default for TokenConfig {
             access_ttl: Duration::from_secs(600),
             id_token_ttl: Duration::from_secs(600),
             refresh_ttl: Duration::from_secs(8 * 3600),
+            refresh_max: Duration::from_secs(12 * 3600),
             par_ttl: Duration::from_secs(90),
             flow_ttl: Duration::from_secs(900),
         }
@@ -896,6 +925,22 @@ impl Config {
             });
         }
         self.check_scale_out()?;
+        if let Some(url) = &self.registry.url {
+            if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+                || self.registry.timeout.is_zero()
+            {
+                return Err(ConfigError::Invalid {
+                    key: "registry",
+                    why: "url must be an http(s) URL and timeout positive".into(),
+                });
+            }
+        }
+        if self.tokens.refresh_max.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "tokens.refresh_max",
+                why: "must be positive".into(),
+            });
+        }
         if self.tokens.code_ttl > Duration::from_secs(60) || self.tokens.code_ttl.is_zero() {
             return Err(ConfigError::Invalid {
                 key: "tokens.code_ttl",

@@ -1,5 +1,5 @@
-//! `eidgate import FILE`: loads clients, persons, operators and active means with their credentials
-//! from one JSON document, so a test environment can be provisioned from one file. The
+//! `eidgate import FILE`: loads clients, persons, legal persons, mandates, operators and
+//! active means with their credentials (and revocation secrets) from one JSON document, so a test environment can be provisioned from one file. The
 //! whole document is parsed and validated before anything is written; every imported
 //! item is audited as imported (R-LOG-1). Passwords are hashed with argon2id and client
 //! secrets stored as SHA-256 fingerprints; neither is ever written in clear.
@@ -49,9 +49,9 @@ struct Document {
     #[serde(default)]
     persons: Vec<PersonEntry>,
     #[serde(default)]
-    legal_persons: Vec<serde_json::Value>,
+    legal_persons: Vec<super::import_legal::LegalPersonEntry>,
     #[serde(default)]
-    mandates: Vec<serde_json::Value>,
+    mandates: Vec<super::import_legal::MandateEntry>,
     #[serde(default)]
     operators: Vec<OperatorEntry>,
     #[serde(default)]
@@ -105,6 +105,14 @@ pub struct ImportReport {
     pub persons: usize,
     /// Persons already present (left unchanged).
     pub persons_existing: usize,
+    /// Legal persons written.
+    pub legal_persons: usize,
+    /// Legal persons already present (left unchanged).
+    pub legal_persons_existing: usize,
+    /// Mandates written (active).
+    pub mandates: usize,
+    /// Mandates already present and active (left unchanged).
+    pub mandates_existing: usize,
     /// Operators written.
     pub operators: usize,
     /// Means written.
@@ -115,7 +123,7 @@ pub struct ImportReport {
     pub generated_client_secrets: Vec<(String, String)>,
 }
 
-fn invalid(item: impl Into<String>, why: impl Into<String>) -> ImportError {
+pub(super) fn invalid(item: impl Into<String>, why: impl Into<String>) -> ImportError {
     ImportError::Invalid {
         item: item.into(),
         why: why.into(),
@@ -143,11 +151,8 @@ pub async fn import_sealed(
     config: &Config,
 ) -> Result<ImportReport, ImportError> {
     let doc: Document = serde_json::from_str(text).map_err(|e| ImportError::Parse(e.to_string()))?;
-    for (name, section) in [("legal_persons", &doc.legal_persons), ("mandates", &doc.mandates)] {
-        if !section.is_empty() {
-            return Err(invalid(name, "not supported by this version of eidgate"));
-        }
-    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    super::import_legal::validate(&doc.legal_persons, &doc.mandates, now)?;
     let mut report = ImportReport::default();
 
     // Validate everything first.
@@ -217,10 +222,24 @@ pub async fn import_sealed(
         operators.push((identifier, roles));
     }
     for m in &doc.means {
+        // The holder's secret for telling the helpdesk to suspend or revoke (R-LIFE-2):
+        // compared as typed on the phone, so it must keep enough of itself normalised.
+        if m.revocation_secret.as_ref().is_some_and(|s| {
+            let n = crate::lifecycle::codes::normalise(s.expose());
+            n.chars().count() < 8 || n.len() > 256
+        }) {
+            return Err(invalid(
+                &m.holder,
+                "revocation_secret must have 8 to 256 characters besides spaces and dashes",
+            ));
+        }
         if m.kind == MeansKind::Smartcard {
             // A card with its certificate (`certificate_pem`): no password, no seed.
-            if m.password.is_some() || m.totp_secret.is_some() || m.revocation_secret.is_some() {
-                return Err(invalid(&m.holder, "a smartcard means takes only certificate_pem"));
+            if m.password.is_some() || m.totp_secret.is_some() {
+                return Err(invalid(
+                    &m.holder,
+                    "a smartcard means takes only certificate_pem (and revocation_secret)",
+                ));
             }
             let pem = m
                 .certificate_pem
@@ -238,12 +257,6 @@ pub async fn import_sealed(
             return Err(invalid(
                 &m.holder,
                 format!("import of {} means is not supported here", m.kind),
-            ));
-        }
-        if m.revocation_secret.is_some() {
-            return Err(invalid(
-                &m.holder,
-                "revocation_secret import is not supported by this version",
             ));
         }
         if m.totp_secret.is_some() != totp || m.certificate_pem.is_some() {
@@ -305,7 +318,7 @@ pub async fn import_sealed(
         store.set_operator(&operator, event).await?;
         report.operators += 1;
     }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    super::import_legal::write(store, doc.legal_persons, doc.mandates, now, &mut report).await?;
     let validity = crate::oidc::token::secs(config.means.validity);
     for m in doc.means {
         let identifier: PersonIdentifier = m
@@ -319,6 +332,13 @@ pub async fn import_sealed(
         if m.loa > holder.proofing_loa {
             return Err(invalid(&m.holder, "the means' LoA exceeds the holder's proofing LoA"));
         }
+        // Stored as argon2id of the normalised secret, as for issued means.
+        let revocation = m
+            .revocation_secret
+            .as_ref()
+            .map(|s| crate::lifecycle::codes::hash(s.expose()))
+            .transpose()
+            .map_err(|e| invalid(&m.holder, e.to_string()))?;
         if let (MeansKind::Smartcard, Some(pem)) = (m.kind, m.certificate_pem.as_deref()) {
             let means = EidMeans {
                 id: MeansId::new(),
@@ -336,9 +356,12 @@ pub async fn import_sealed(
                 crate::audit::catalogue::MEANS_IMPORTED,
                 "system:import",
                 format!("means:{}", means.id),
-                json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active"}),
+                json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active",
+                       "revocation_secret": revocation.is_some()}),
             );
-            store.insert_means(&means, &Credential::None, event).await?;
+            store
+                .insert_imported_means(&means, &Credential::None, revocation.as_deref(), event)
+                .await?;
             let event = AuditEvent::new(
                 crate::audit::catalogue::CERTIFICATE_IMPORTED,
                 "system:import",
@@ -385,9 +408,12 @@ pub async fn import_sealed(
             crate::audit::catalogue::MEANS_IMPORTED,
             "system:import",
             format!("means:{}", means.id),
-            json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active"}),
+            json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "status": "active",
+                       "revocation_secret": revocation.is_some()}),
         );
-        store.insert_means(&means, &credential, event).await?;
+        store
+            .insert_imported_means(&means, &credential, revocation.as_deref(), event)
+            .await?;
         report.means += 1;
         report.means_ids.push(means.id.to_string());
     }

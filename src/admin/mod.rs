@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod http;
 pub mod import;
+mod import_legal;
 pub mod legal;
 pub mod registry;

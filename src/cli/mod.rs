@@ -208,8 +208,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
-                    "imported {} clients, {} persons, {} means",
-                    report.clients, report.persons, report.means
+                    "imported {} clients, {} persons, {} legal persons, {} mandates, {} means",
+                    report.clients, report.persons, report.legal_persons, report.mandates, report.means
                 );
                 for (id, secret) in &report.generated_client_secrets {
                     println!("client {id}: generated secret {secret} (shown once)");
@@ -235,11 +235,21 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     if !termination::started(store.as_ref()).await? {
                         anyhow::bail!("run `eidgate termination start` first");
                     }
-                    let n = termination::revoke_all(store.as_ref(), "cli:termination").await?;
+                    // The same path as the servers' own changes: each revocation is
+                    // committed, marked and published, so running servers refuse it at once.
+                    let ephemeral = crate::app::open_ephemeral(&config).await?;
+                    let clock = crate::clock::SystemClock::default();
+                    let changes = crate::lifecycle::change::Changes::new(
+                        store.as_ref(),
+                        ephemeral.as_ref(),
+                        &clock,
+                        config.tokens.access_ttl,
+                    );
+                    let n = termination::revoke_all(changes, "cli:termination").await?;
                     if json {
                         println!("{}", serde_json::json!({"revoked": n}));
                     } else {
-                        println!("revoked {n} means (running servers drop cached state within database.cache_ttl)");
+                        println!("revoked {n} means");
                     }
                 }
             }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::change::Changes;
 use super::{codes, LifecycleError};
 use crate::app::App;
 use crate::audit::AuditEvent;
@@ -18,8 +19,8 @@ use crate::domain::means::proof::{ActivationAccepted, CodeVerified};
 use crate::domain::means::state::{self, Command};
 use crate::domain::means::{MeansKind, MeansStatus};
 use crate::domain::secret::{fingerprint_hex, Password};
-use crate::ephemeral::{self, StatusEvent};
-use crate::store::{Acceptance, Credential, TransitionWrite};
+use crate::ephemeral;
+use crate::store::{Acceptance, Credential, Retire, StoreError, TransitionWrite};
 
 /// How long a started activation may take.
 pub(crate) const ACTIVATION_TTL: Duration = Duration::from_secs(1800);
@@ -367,6 +368,7 @@ pub(crate) async fn finish(
     }
     let proof = ActivationAccepted::new(CodeVerified::after_check(), terms.clone(), advice.clone());
     let to = state::apply(rec.means.status, &Command::Activate(proof))?;
+    let changes = Changes::of(app);
     let mut write = TransitionWrite::status(rec.means.id, rec.means.version, to);
     write.credential = Some(credential);
     write.acceptance = Some(Acceptance {
@@ -383,15 +385,43 @@ pub(crate) async fn finish(
         format!("means:{}", pending.means),
         json!({"terms_version": terms, "security_advice_version": advice, "credential": "set"}),
     );
-    app.store.commit_transition(&write, audit).await?;
-    if let Err(e) = app
-        .ephemeral
-        .publish(&StatusEvent::MeansChanged { means: pending.means })
-        .await
-    {
-        tracing::warn!(error = %e, "status event not published");
+    // A renewal retires the means it rests on in the same transaction (R-RENEW-1); when
+    // that one changes meanwhile, read it again.
+    for _ in 0..16 {
+        write.retire = match rec.renews {
+            Some(old) => retirement(app, old, pending.means).await?,
+            None => None,
+        };
+        match changes.commit(&write, audit.clone()).await {
+            Err(StoreError::Conflict) if write.retire.is_some() => continue,
+            other => {
+                other?;
+                return Ok(());
+            }
+        }
     }
-    Ok(())
+    Err(LifecycleError::Unavailable)
+}
+
+/// The revocation (reason `renewed`) of the renewed means `old`, if it is not final yet.
+async fn retirement(app: &App, old: MeansId, new: MeansId) -> Result<Option<Retire>, LifecycleError> {
+    let Some(old) = app.store.means_record(old).await?.map(|r| r.means) else {
+        return Ok(None);
+    };
+    let Ok(to) = state::apply(old.status, &Command::Revoke) else {
+        return Ok(None);
+    };
+    Ok(Some(Retire {
+        id: old.id,
+        expected_version: old.version,
+        to,
+        audit: AuditEvent::new(
+            crate::audit::catalogue::MEANS_REVOKED,
+            format!("holder:{}", old.holder),
+            format!("means:{}", old.id),
+            json!({"reason": "renewed", "renewed_by": new, "from": old.status, "to": to}),
+        ),
+    }))
 }
 
 #[cfg(test)]

@@ -230,8 +230,10 @@ async fn post_account_consent_revoke(
         "consent.revoked",
         format!("holder:{}", session.authn.person),
         format!("client:{client}"),
-        json!({}),
+        json!({"refresh_tokens": "revoked", "access_tokens": "revoked"}),
     );
+    // The consent and the client's refresh tokens go in one transaction; then the marker
+    // that stops the access tokens issued before now (queued if Redis is down).
     let revoked = app
         .store
         .revoke_consent(session.authn.person, &client, event)
@@ -239,6 +241,18 @@ async fn post_account_consent_revoke(
         .map_err(LifecycleError::from)?;
     if !revoked {
         return Err(Problem::not_found());
+    }
+    let marker = crate::oidc::grant::consent_withdrawn_key(session.authn.person, &client);
+    if let Err(e) = app
+        .ephemeral
+        .put_or_queue(
+            &marker,
+            app.now_ms().to_string().as_bytes(),
+            app.config.tokens.access_ttl,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "consent withdrawal marker not stored");
     }
     Ok(Json(json!({ "client_id": client, "consent": "revoked" })).into_response())
 }

@@ -6,9 +6,11 @@
 
 pub mod activation;
 pub mod actor;
+pub mod change;
 pub mod codes;
 pub mod fido;
 pub mod http;
+pub mod registry;
 pub mod service;
 
 use crate::domain::means::state::TransitionError;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::actor::Actor;
+use super::change::Changes;
 use super::{codes, LifecycleError};
 use crate::app::App;
 use crate::audit::AuditEvent;
@@ -18,7 +19,6 @@ use crate::domain::means::state::{self, Command};
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::operator::Role;
 use crate::domain::UnixTime;
-use crate::ephemeral::StatusEvent;
 use crate::store::{IdempotentResponse, MeansRecord, StoreError, TransitionWrite};
 
 /// Kinds whose activation this version implements; applications for others are refused.
@@ -92,27 +92,10 @@ pub struct Approved {
 }
 
 /// After a committed status change: marks the means' older access tokens dead and tells
-/// every instance to drop cached state.
+/// every instance to drop cached state (see [`super::change`]; for changes committed
+/// elsewhere, e.g. the login lock).
 pub(crate) async fn publish(app: &App, means: MeansId) {
-    // Access tokens issued before this moment stop working even if the means becomes
-    // active again (they are opaque and not indexed by means).
-    let marker = app.now_ms().to_string();
-    // Queued when Redis is down and written when it returns (R-LIFE-4).
-    if let Err(e) = app
-        .ephemeral
-        .put_or_queue(
-            &crate::oidc::grant::means_changed_key(means),
-            marker.as_bytes(),
-            app.config.tokens.access_ttl,
-        )
-        .await
-    {
-        tracing::warn!(error = %e, %means, "means change marker not stored");
-    }
-    if let Err(e) = app.ephemeral.publish(&StatusEvent::MeansChanged { means }).await {
-        // The change is durable in SQL; instances that missed it expire their cache entry.
-        tracing::warn!(error = %e, %means, "status event not published");
-    }
+    Changes::of(app).published(means).await;
 }
 
 async fn record(app: &App, id: MeansId) -> Result<MeansRecord, LifecycleError> {
@@ -157,6 +140,11 @@ pub async fn apply_for(app: &App, actor: &Actor, application: Application) -> Re
             ));
         }
         basis = json!({"basis": "valid_means", "means": old.id, "loa": old.loa});
+        if application.loa == Loa::High {
+            // R-RENEW-2: at high the identity data is checked again at the source.
+            recheck_identity(app, actor, &holder, old.id).await?;
+            basis["registry"] = json!("identity data confirmed");
+        }
     }
     let means = EidMeans {
         id: MeansId::new(),
@@ -174,8 +162,52 @@ pub async fn apply_for(app: &App, actor: &Actor, application: Application) -> Re
         format!("means:{}", means.id),
         json!({"holder": holder.id, "kind": means.kind, "loa": means.loa, "renewal": basis}),
     );
-    app.store.insert_application(&means, officer.person, audit).await?;
+    match application.renews {
+        Some(old) => app.store.insert_renewal(&means, officer.person, old, audit).await?,
+        None => app.store.insert_application(&means, officer.person, audit).await?,
+    }
     Ok(means)
+}
+
+/// R-RENEW-2: the holder's identity data against the authoritative register; a mismatch
+/// (or a person the register does not know) stops the renewal and is audited with the
+/// names of the differing fields, never their values. No register: fail closed.
+async fn recheck_identity(
+    app: &App,
+    actor: &Actor,
+    holder: &crate::domain::person::NaturalPerson,
+    old: MeansId,
+) -> Result<(), LifecycleError> {
+    use super::registry::{differences, HttpRegistry, RegistryError};
+    let checked = match HttpRegistry::from_config(&app.config.registry) {
+        Ok(registry) => differences(&registry, holder).await,
+        Err(e) => Err(e),
+    };
+    let differ = match checked {
+        Ok(differ) => differ,
+        Err(RegistryError::NotConfigured) => {
+            return Err(LifecycleError::Unprocessable(
+                "renewal at high needs the identity register ([registry] url)".into(),
+            ))
+        }
+        Err(e @ RegistryError::Unavailable(_)) => {
+            tracing::warn!(error = %e, "identity register check failed");
+            return Err(LifecycleError::Unavailable);
+        }
+    };
+    if differ.is_empty() {
+        return Ok(());
+    }
+    let audit = AuditEvent::new(
+        "means.renewal_refused",
+        actor.audit_name(),
+        format!("means:{old}"),
+        json!({"holder": holder.id, "why": "identity data differs from the register", "fields": differ}),
+    );
+    app.store.append(audit).await?;
+    Err(LifecycleError::Unprocessable(
+        "the identity data differs from the authoritative register: renewal stopped".into(),
+    ))
 }
 
 /// Approves an application (role `issuance`, a different officer than the registrar,
@@ -210,9 +242,8 @@ pub async fn approve(app: &App, actor: &Actor, id: MeansId) -> Result<Approved, 
         json!({"registered_by": registrar, "activation_code_generated": true, "activation_expires_at": expires,
                "revocation_secret_generated": true}),
     );
-    let means = app
-        .store
-        .commit_transition(&write, audit)
+    let means = Changes::of(app)
+        .commit(&write, audit)
         .await
         .map_err(conflict_as_retry)?;
     Ok(Approved {
@@ -233,9 +264,8 @@ pub async fn reject(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Resu
         format!("means:{id}"),
         json!({"reason": reason}),
     );
-    let means = app
-        .store
-        .commit_transition(&TransitionWrite::status(id, rec.means.version, to), audit)
+    let means = Changes::of(app)
+        .commit(&TransitionWrite::status(id, rec.means.version, to), audit)
         .await
         .map_err(conflict_as_retry)?;
     Ok(means)
@@ -455,11 +485,8 @@ async fn change_status_once(
             json!({"reason": reason, "verification": method.0.as_str(), "from": current.status, "to": to,
                    "evidence_ref": verification.map(evidence_reference)}),
         );
-        match app.store.commit_transition(&write, audit).await {
-            Ok(updated) => {
-                publish(app, id).await;
-                return Ok((Answer { status: 200, body }, updated));
-            }
+        match Changes::of(app).commit(&write, audit).await {
+            Ok(updated) => return Ok((Answer { status: 200, body }, updated)),
             Err(StoreError::Conflict) => {
                 if let Some(idem) = idempotency {
                     if app.store.idempotent_response(idem.operator, &idem.key).await?.is_some() {
@@ -600,7 +627,8 @@ async fn holder_evidence_holds(
     Ok(e.iat > last_change)
 }
 
-/// Expires means whose activation period or validity ended (run periodically).
+/// Expires means whose activation period or validity ended (run periodically); a
+/// suspended means expires too when its validity ends.
 pub async fn expire_due(app: &App) -> Result<usize, LifecycleError> {
     let now = app.now();
     let due = app.store.due_for_expiry(now, 500).await?;
@@ -615,15 +643,11 @@ pub async fn expire_due(app: &App) -> Result<usize, LifecycleError> {
             format!("means:{}", m.id),
             json!({"from": m.status}),
         );
-        match app
-            .store
-            .commit_transition(&TransitionWrite::status(m.id, m.version, to), audit)
+        match Changes::of(app)
+            .commit(&TransitionWrite::status(m.id, m.version, to), audit)
             .await
         {
-            Ok(_) => {
-                publish(app, m.id).await;
-                n += 1;
-            }
+            Ok(_) => n += 1,
             Err(StoreError::Conflict) => {}
             Err(e) => return Err(e.into()),
         }

@@ -11,8 +11,9 @@ use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
 use crate::domain::loa::Loa;
 
-/// Scopes eidgate understands; others are ignored (OIDC Core §3.1.2.1 allows it).
-pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "offline_access", "eidas", "eidas_legal", "email"];
+/// Scopes eidgate understands; others are ignored (OIDC Core §3.1.2.1 allows it). Only
+/// scopes that release something: no `email` (no e-mail claim is held for release).
+pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "offline_access", "eidas", "eidas_legal"];
 
 /// URN prefix of PAR request URIs (RFC 9126 §2.2).
 pub const PAR_URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";

@@ -67,8 +67,10 @@ pub fn document(config: &Config) -> Vec<u8> {
         "require_pushed_authorization_requests": false,
         "acr_values_supported": acr,
         "authorization_response_iss_parameter_supported": true,
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "ui_locales_supported": ["en", "lt", "lv"],
+        // Only what has an effect: `select_account` changes nothing (one holder per
+        // browser session), and the pages are not localised by `ui_locales` yet, so
+        // neither is advertised (OIDC Discovery: list what the OP supports).
+        "prompt_values_supported": ["none", "login", "consent"],
         "claim_types_supported": ["normal"],
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,

@@ -116,3 +116,10 @@ pub fn revoked_grant_key(grant: GrantId) -> String {
 pub fn means_changed_key(means: MeansId) -> String {
     format!("means-changed:{means}")
 }
+
+/// Ephemeral marker of a withdrawn consent: the holder's access tokens at that client
+/// issued at or before it are dead (their refresh tokens are revoked in SQL with the
+/// consent).
+pub fn consent_withdrawn_key(person: PersonId, client: &ClientId) -> String {
+    format!("consent-withdrawn:{person}:{}", fingerprint_hex(client.as_str()))
+}

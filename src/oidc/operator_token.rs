@@ -2,9 +2,11 @@
 //!
 //! Access tokens live in the ephemeral store (Redis with several instances). The
 //! helpdesk must still suspend and revoke when Redis is down, so a token issued to the
-//! operators' console is also recorded in SQL (its SHA-256, never the token) and, only
-//! when the ephemeral store is unavailable, validated from there. The checks that do not
-//! need Redis still apply: expiry, the grant not revoked (revocation deletes the rows
+//! operators' console is also recorded in SQL (its SHA-256, never the token) and
+//! validated from there when the ephemeral store is unavailable, or answers without it
+//! (Redis restarted without persistence: then every other check still runs against
+//! Redis, see `userinfo::validate_access_token`). While Redis is down, the checks that do
+//! not need it still apply: expiry, the grant not revoked (revocation deletes the rows
 //! first), the operator's own means active in SQL. Tokens of other clients are never
 //! accepted this way: logins and relying parties fail closed while Redis is down.
 
@@ -38,12 +40,7 @@ pub async fn validate_durable(app: &App, token: &str) -> Result<AccessGrant, OAu
         return Err(invalid());
     }
     let now = app.now();
-    let data = app
-        .store
-        .operator_token(&fingerprint_hex(token), now)
-        .await?
-        .ok_or_else(invalid)?;
-    let grant: AccessGrant = serde_json::from_str(&data).map_err(|_| invalid())?;
+    let grant = durable(app, token, now).await?.ok_or_else(invalid)?;
     if grant.exp <= now {
         return Err(invalid());
     }
@@ -52,4 +49,13 @@ pub async fn validate_durable(app: &App, token: &str) -> Result<AccessGrant, OAu
         Err(crate::authn::AuthnError::Unavailable) => Err(OAuthError::unavailable()),
         Err(_) => Err(invalid()),
     }
+}
+
+/// The operator token recorded in SQL for `token`, if it is one and unexpired at `now`
+/// (nothing else is checked here).
+pub async fn durable(app: &App, token: &str, now: crate::domain::UnixTime) -> Result<Option<AccessGrant>, OAuthError> {
+    let Some(data) = app.store.operator_token(&fingerprint_hex(token), now).await? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str(&data).ok())
 }

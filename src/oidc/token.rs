@@ -339,7 +339,10 @@ fn refresh_record(
         means_id: authn.means,
         grant_data: serde_json::to_value(data).map_err(|_| OAuthError::unavailable())?,
         created_at: now,
-        expires_at: now + secs(app.config.tokens.refresh_ttl),
+        // Sliding within an absolute end that rotation never moves (the session maximum
+        // counted from the authentication).
+        expires_at: (now + secs(app.config.tokens.refresh_ttl))
+            .min(authn.auth_time.saturating_add(secs(app.config.tokens.refresh_max))),
     })
 }
 

@@ -24,9 +24,16 @@ pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant
     if token.is_empty() || token.len() > 512 {
         return Err(invalid());
     }
-    let grant: AccessGrant =
-        ephemeral::decode(app.ephemeral.get(&grant::access_key(token)).await?).ok_or_else(invalid)?;
     let now = app.now();
+    let grant: AccessGrant = match ephemeral::decode(app.ephemeral.get(&grant::access_key(token)).await?) {
+        Some(grant) => grant,
+        // Not in the ephemeral store (e.g. Redis restarted empty): operator tokens are
+        // durable in SQL, so the helpdesk is not logged out (R-LIFE-1). The checks below
+        // apply as to any token.
+        None => super::operator_token::durable(app, token, now)
+            .await?
+            .ok_or_else(invalid)?,
+    };
     if grant.exp <= now {
         return Err(invalid());
     }
@@ -39,14 +46,19 @@ pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant
         return Err(invalid());
     }
     // A status change of the means kills the tokens issued before it, even if the means
-    // is active again by now (R-LIFE-4).
-    if let Some(changed) = app.ephemeral.get(&grant::means_changed_key(grant.authn.means)).await? {
-        let at: i64 = std::str::from_utf8(&changed)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(i64::MAX);
-        if grant.issued_ms <= at {
-            return Err(invalid());
+    // is active again by now (R-LIFE-4); so does a withdrawn consent at this client.
+    for marker in [
+        grant::means_changed_key(grant.authn.means),
+        grant::consent_withdrawn_key(grant.authn.person, &grant.client_id),
+    ] {
+        if let Some(changed) = app.ephemeral.get(&marker).await? {
+            let at: i64 = std::str::from_utf8(&changed)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(i64::MAX);
+            if grant.issued_ms <= at {
+                return Err(invalid());
+            }
         }
     }
     match crate::authn::ensure_means_usable(app, &grant.authn, now).await {

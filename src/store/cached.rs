@@ -351,12 +351,41 @@ impl LifecycleRepo for CachedStore {
         self.inner.insert_application(means, officer, audit).await
     }
 
+    async fn insert_imported_means(
+        &self,
+        means: &EidMeans,
+        credential: &Credential,
+        revocation_secret: Option<&str>,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .insert_imported_means(means, credential, revocation_secret, audit)
+            .await
+    }
+
+    async fn insert_renewal(
+        &self,
+        means: &EidMeans,
+        officer: PersonId,
+        renews: MeansId,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_renewal(means, officer, renews, audit).await
+    }
+
     async fn commit_transition(&self, write: &TransitionWrite, audit: AuditEvent) -> Result<EidMeans, StoreError> {
         // As in `set_status`: dropped before and after, so no reader can re-insert the
         // old state in between and have it survive the write.
-        lock(&self.means).remove(&write.id);
+        let forget = |write: &TransitionWrite| {
+            let mut means = lock(&self.means);
+            means.remove(&write.id);
+            if let Some(old) = &write.retire {
+                means.remove(&old.id);
+            }
+        };
+        forget(write);
         let r = self.inner.commit_transition(write, audit).await;
-        lock(&self.means).remove(&write.id);
+        forget(write);
         r
     }
 

@@ -20,6 +20,9 @@ const SELECT_CONSENTS: &str =
 const UPSERT_CONSENT: &str = "INSERT INTO consents (person_id, client_id, claims, granted_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (person_id, client_id) DO UPDATE SET claims = excluded.claims, granted_at = excluded.granted_at";
 const DELETE_CONSENT: &str = "DELETE FROM consents WHERE person_id = $1 AND client_id = $2";
+/// With a consent go the refresh tokens of that holder at that client.
+const REVOKE_CONSENT_REFRESH: &str = "UPDATE refresh_tokens SET revoked_at = $1 \
+                                      WHERE person_id = $2 AND client_id = $3 AND revoked_at IS NULL";
 
 const LEGAL_COLUMNS: &str =
     "id, identifier, legal_name, legal_form, attributes, register_source, register_reference, checked_by, created_at";
@@ -119,6 +122,12 @@ impl LegalRepo for SqlStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        sqlx::query(REVOKE_CONSENT_REFRESH)
+            .bind(tx.now)
+            .bind(person.to_string())
+            .bind(client.as_str())
+            .execute(&mut *tx.tx)
+            .await?;
         tx.commit(&audit).await?;
         Ok(true)
     }

@@ -34,8 +34,8 @@ use crate::domain::UnixTime;
 const SELECT_MEANS_RECORD: &str = concat!("SELECT ", means_record_columns!(), " FROM means WHERE id = $1");
 const SELECT_MEANS_EXISTS: &str = "SELECT id FROM means WHERE id = $1";
 const INSERT_APPLICATION: &str = "INSERT INTO means (id, holder_id, kind, loa, status, valid_from, valid_until, \
-                                  version, credential, registered_by, created_at, updated_at) \
-                                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10, $10)";
+                                  version, credential, registered_by, created_at, updated_at, renews) \
+                                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10, $10, $11)";
 
 /// The optimistic transition: 0 rows means a stale version (or no such means). A new
 /// validity period, when given, is part of it because it is part of [`EidMeans`].
@@ -103,13 +103,14 @@ const SELECT_AUDIT_BY_SUBJECT: &str = concat!(
 );
 
 /// The expiry sweep; each arm is served by its partial index (`means_issued_activation_expiry`,
-/// `means_active_validity_expiry`). No order: the sweep moves every row it gets out of
+/// `means_active_validity_expiry`, `means_suspended_validity_expiry`): a suspended means
+/// expires too when its validity ends, it does not outlive it by being suspended. No order: the sweep moves every row it gets out of
 /// the set, so it simply calls again until nothing is left.
 const SELECT_DUE_FOR_EXPIRY: &str = concat!(
     "SELECT ",
     means_columns!(),
     " FROM means WHERE (status = 'issued' AND activation_expires_at <= $1) \
-     OR (status = 'active' AND valid_until <= $1) LIMIT $2"
+     OR (status = 'active' AND valid_until <= $1) OR (status = 'suspended' AND valid_until <= $1) LIMIT $2"
 );
 
 // ---------------------------------------------------------------------------------------
@@ -132,22 +133,27 @@ impl LifecycleRepo for SqlStore {
         officer: PersonId,
         audit: AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_audited().await?;
-        sqlx::query(INSERT_APPLICATION)
-            .bind(means.id.to_string())
-            .bind(means.holder.to_string())
-            .bind(means.kind.as_str())
-            .bind(means.loa.short())
-            .bind(MeansStatus::Applied.as_str())
-            .bind(means.valid_from)
-            .bind(means.valid_until)
-            .bind(means.version)
-            .bind(officer.to_string())
-            .bind(tx.now)
-            .execute(&mut *tx.tx)
-            .await?;
-        tx.commit(&audit).await?;
-        Ok(())
+        self.insert_applied(means, officer, None, audit).await
+    }
+
+    async fn insert_imported_means(
+        &self,
+        means: &EidMeans,
+        credential: &super::Credential,
+        revocation_secret: Option<&str>,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.insert_means_row(means, credential, revocation_secret, audit).await
+    }
+
+    async fn insert_renewal(
+        &self,
+        means: &EidMeans,
+        officer: PersonId,
+        renews: MeansId,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.insert_applied(means, officer, Some(renews), audit).await
     }
 
     /// The status and validity are set by the versioned `UPDATE`; the other `Some` fields
@@ -231,6 +237,27 @@ impl LifecycleRepo for SqlStore {
                 .bind(id.as_str())
                 .execute(&mut *tx.tx)
                 .await?;
+        }
+        if let Some(old) = &write.retire {
+            // Renewal: the old means goes in the same transaction, or nothing does.
+            let retired = sqlx::query(UPDATE_TRANSITION)
+                .bind(old.to.as_str())
+                .bind(tx.now)
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(old.id.to_string())
+                .bind(old.expected_version)
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+            if retired.is_none() {
+                return Err(StoreError::Conflict);
+            }
+            sqlx::query(REVOKE_MEANS_REFRESH)
+                .bind(tx.now)
+                .bind(old.id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+            tx.append(&old.audit).await?;
         }
         tx.commit(&audit).await?;
         Ok(means)
@@ -405,4 +432,34 @@ async fn insert_idempotent(conn: &mut AnyConnection, answer: &IdempotentResponse
         .execute(conn)
         .await?;
     Ok(())
+}
+
+impl SqlStore {
+    /// The row is written in status `applied` with no credential, whatever `means.status`
+    /// says; an unknown holder or officer is `Conflict`.
+    async fn insert_applied(
+        &self,
+        means: &EidMeans,
+        officer: PersonId,
+        renews: Option<MeansId>,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
+        sqlx::query(INSERT_APPLICATION)
+            .bind(means.id.to_string())
+            .bind(means.holder.to_string())
+            .bind(means.kind.as_str())
+            .bind(means.loa.short())
+            .bind(MeansStatus::Applied.as_str())
+            .bind(means.valid_from)
+            .bind(means.valid_until)
+            .bind(means.version)
+            .bind(officer.to_string())
+            .bind(tx.now)
+            .bind(renews.map(|r| r.to_string()))
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit(&audit).await?;
+        Ok(())
+    }
 }

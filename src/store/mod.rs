@@ -265,6 +265,8 @@ pub struct MeansRecord {
     pub revocation_secret: Option<String>,
     /// Wrong revocation secrets presented so far (locks the method at a limit).
     pub revocation_failures: i64,
+    /// For a renewal: the means it replaces once activated (R-RENEW-1).
+    pub renews: Option<MeansId>,
 }
 
 impl std::fmt::Debug for MeansRecord {
@@ -276,6 +278,7 @@ impl std::fmt::Debug for MeansRecord {
             .field("activation_expires_at", &self.activation_expires_at)
             .field("activation_attempts", &self.activation_attempts)
             .field("revocation_failures", &self.revocation_failures)
+            .field("renews", &self.renews)
             .finish_non_exhaustive()
     }
 }
@@ -338,6 +341,22 @@ pub struct TransitionWrite {
     pub validity: Option<(UnixTime, UnixTime)>,
     /// The answer to store under an `Idempotency-Key`.
     pub idempotent: Option<IdempotentResponse>,
+    /// Renewal (R-RENEW-1): the means this one replaces, retired in the same transaction.
+    pub retire: Option<Retire>,
+}
+
+/// The old means of a renewal, revoked when the new one activates: checked against the
+/// version the caller read (`Conflict` if it moved), with its own audit record.
+#[derive(Clone, Debug)]
+pub struct Retire {
+    /// The old means.
+    pub id: MeansId,
+    /// The version read by the caller.
+    pub expected_version: i64,
+    /// Its new status.
+    pub to: MeansStatus,
+    /// Its audit record (written in the same transaction, before the main one).
+    pub audit: AuditEvent,
 }
 
 impl TransitionWrite {
@@ -354,6 +373,7 @@ impl TransitionWrite {
             acceptance: None,
             validity: None,
             idempotent: None,
+            retire: None,
         }
     }
 }
@@ -368,6 +388,24 @@ pub trait LifecycleRepo: Send + Sync {
         &self,
         means: &EidMeans,
         officer: PersonId,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// Inserts an imported means with its credential and, when given, the argon2id PHC
+    /// string of its revocation secret, in one transaction; audited.
+    async fn insert_imported_means(
+        &self,
+        means: &EidMeans,
+        credential: &Credential,
+        revocation_secret: Option<&str>,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
+    /// As [`LifecycleRepo::insert_application`], for a renewal of the valid means `renews`
+    /// (retired when the new one activates, R-RENEW-1).
+    async fn insert_renewal(
+        &self,
+        means: &EidMeans,
+        officer: PersonId,
+        renews: MeansId,
         audit: AuditEvent,
     ) -> Result<(), StoreError>;
     /// Commits a transition (see [`TransitionWrite`]): `Conflict` when the version moved,
@@ -406,7 +444,7 @@ pub trait LifecycleRepo: Send + Sync {
     async fn acceptances(&self, person: PersonId) -> Result<Vec<Acceptance>, StoreError>;
     /// Audit records whose subject is `subject` (e.g. `means:<id>`), oldest first, at most `limit`.
     async fn audit_by_subject(&self, subject: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
-    /// Means whose status is `issued` and activation code expired, or `active` and
+    /// Means whose status is `issued` and activation code expired, or `active` or `suspended` and
     /// validity ended, at `now` (for the expiry sweep), at most `limit`, in no particular
     /// order (each one swept leaves the set, so the sweep calls again until none is left).
     async fn due_for_expiry(&self, now: UnixTime, limit: i64) -> Result<Vec<EidMeans>, StoreError>;
@@ -517,7 +555,9 @@ pub trait LegalRepo: Send + Sync {
     async fn consents_of(&self, person: PersonId) -> Result<Vec<Consent>, StoreError>;
     /// Records (or replaces) a consent, audited.
     async fn grant_consent(&self, consent: &Consent, audit: AuditEvent) -> Result<(), StoreError>;
-    /// Withdraws a consent, audited; false when there was none.
+    /// Withdraws a consent, audited; false when there was none. Every live refresh token
+    /// of the holder at that client is revoked in the same transaction (R-DATA-4: the
+    /// withdrawn claims stop flowing at once).
     async fn revoke_consent(&self, person: PersonId, client: &ClientId, audit: AuditEvent) -> Result<bool, StoreError>;
     /// Records a legal person (`Conflict` when the identifier exists).
     async fn insert_legal_person(

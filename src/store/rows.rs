@@ -43,7 +43,7 @@ macro_rules! means_record_columns {
         concat!(
             $crate::store::rows::means_columns!(),
             ", registered_by, approved_by, activation_code, activation_expires_at, activation_attempts, \
-             revocation_secret, revocation_failures"
+             revocation_secret, revocation_failures, renews"
         )
     };
 }
@@ -130,6 +130,7 @@ pub fn means_record(row: &AnyRow) -> Result<MeansRecord, StoreError> {
         activation_attempts: row.try_get("activation_attempts")?,
         revocation_secret: row.try_get("revocation_secret")?,
         revocation_failures: row.try_get("revocation_failures")?,
+        renews: parse_optional_uuid(row, "renews")?.map(MeansId),
     })
 }
 

@@ -84,6 +84,7 @@ const CLEAR_OTP_FAILURES: &str = "UPDATE means SET otp_failures = 0 WHERE id = $
 const INSERT_MEANS: &str = "INSERT INTO means (id, holder_id, kind, loa, status, valid_from, valid_until, version, \
                             credential, created_at, updated_at) \
                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)";
+const SET_REVOCATION_SECRET: &str = "UPDATE means SET revocation_secret = $1 WHERE id = $2";
 const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_sha256, grant_id, client_id, person_id, means_id, \
                               grant_data, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// Single-use consumption: only one caller can flip `used_at` from NULL.
@@ -177,6 +178,14 @@ impl AuditedTx {
     /// Appends `event` as the next record, advances the head and commits. Dropping an
     /// `AuditedTx` without calling this rolls everything back.
     pub(super) async fn commit(mut self, event: &AuditEvent) -> Result<i64, StoreError> {
+        let seq = self.append(event).await?;
+        self.tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Appends `event` as the next record and advances the head, without committing: for
+    /// a change that writes more than one record (each still one link of the chain).
+    pub(super) async fn append(&mut self, event: &AuditEvent) -> Result<i64, StoreError> {
         let seq = self.seq + 1;
         let hash = chain_hash(&self.prev_hash, seq, self.now, event);
         sqlx::query(INSERT_AUDIT)
@@ -198,13 +207,50 @@ impl AuditedTx {
         if advanced.rows_affected() != 1 {
             return Err(StoreError::Corrupt("audit_head row is missing".into()));
         }
-        self.tx.commit().await?;
+        self.seq = seq;
+        self.prev_hash = hash;
         Ok(seq)
     }
 }
 
 pub(super) fn now() -> UnixTime {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl SqlStore {
+    /// A means row with its credential and, when given, the argon2id of its revocation
+    /// secret, in one audited transaction.
+    pub(super) async fn insert_means_row(
+        &self,
+        means: &EidMeans,
+        credential: &Credential,
+        revocation_secret: Option<&str>,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_audited().await?;
+        sqlx::query(INSERT_MEANS)
+            .bind(means.id.to_string())
+            .bind(means.holder.to_string())
+            .bind(means.kind.as_str())
+            .bind(means.loa.short())
+            .bind(means.status.as_str())
+            .bind(means.valid_from)
+            .bind(means.valid_until)
+            .bind(means.version)
+            .bind(rows::credential_text(credential))
+            .bind(tx.now)
+            .execute(&mut *tx.tx)
+            .await?;
+        if let Some(phc) = revocation_secret {
+            sqlx::query(SET_REVOCATION_SECRET)
+                .bind(phc)
+                .bind(means.id.to_string())
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        tx.commit(&audit).await?;
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -306,22 +352,7 @@ impl MeansRepo for SqlStore {
         credential: &Credential,
         audit: AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_audited().await?;
-        sqlx::query(INSERT_MEANS)
-            .bind(means.id.to_string())
-            .bind(means.holder.to_string())
-            .bind(means.kind.as_str())
-            .bind(means.loa.short())
-            .bind(means.status.as_str())
-            .bind(means.valid_from)
-            .bind(means.valid_until)
-            .bind(means.version)
-            .bind(rows::credential_text(credential))
-            .bind(tx.now)
-            .execute(&mut *tx.tx)
-            .await?;
-        tx.commit(&audit).await?;
-        Ok(())
+        self.insert_means_row(means, credential, None, audit).await
     }
 
     async fn set_status(

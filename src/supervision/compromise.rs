@@ -8,39 +8,44 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::MeansId;
 use crate::domain::means::state::{self, Command};
-use crate::domain::means::MeansStatus;
 use crate::domain::operator::Role;
 use crate::lifecycle::actor::Actor;
+use crate::lifecycle::change::Changes;
 use crate::lifecycle::LifecycleError;
 use crate::store::{Notice, StoreError, TransitionWrite};
 
 /// The longest a notice may wait before an alert (R-OPS-4: 7 days).
 pub const NOTICE_DEADLINE: i64 = 7 * 86_400;
 
-/// Marks `id` compromised: suspends it if active and queues a notice to the holder.
+/// Marks `id` compromised: suspends it (it must be active: 409 otherwise) and queues a
+/// notice to the holder.
 pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Result<Notice, LifecycleError> {
     actor.operator_with(Role::Security)?;
     if reason.trim().is_empty() || reason.len() > 1024 {
         return Err(LifecycleError::BadRequest("reason must be 1 to 1024 characters".into()));
     }
+    // The means must be suspended by this request: if it is not active, or a concurrent
+    // change (a revocation, another suspension) wins the race, the answer is 409 and no
+    // notice is queued, so the caller never sees a success that did not happen.
     let means = app.store.means(id).await?.ok_or(LifecycleError::NotFound)?;
-    if means.status == MeansStatus::Active {
-        let to = state::apply(means.status, &Command::Suspend)?;
-        let audit = AuditEvent::new(
-            "means.suspended",
-            actor.audit_name(),
-            format!("means:{id}"),
-            json!({"reason": format!("compromised: {reason}"), "verification": "security_officer", "from": means.status, "to": to}),
-        );
-        match app
-            .store
-            .commit_transition(&TransitionWrite::status(id, means.version, to), audit)
-            .await
-        {
-            Ok(_) | Err(StoreError::Conflict) => {}
-            Err(e) => return Err(e.into()),
+    let to = state::apply(means.status, &Command::Suspend)?;
+    let audit = AuditEvent::new(
+        crate::audit::catalogue::MEANS_SUSPENDED,
+        actor.audit_name(),
+        format!("means:{id}"),
+        json!({"reason": format!("compromised: {reason}"), "verification": "security_officer", "from": means.status, "to": to}),
+    );
+    match Changes::of(app)
+        .commit(&TransitionWrite::status(id, means.version, to), audit)
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::Conflict) => {
+            return Err(LifecycleError::Conflict(
+                "the means changed concurrently and was not suspended by this request".into(),
+            ))
         }
-        crate::lifecycle::service::publish(app, id).await;
+        Err(e) => return Err(e.into()),
     }
     let notice = Notice {
         id: uuid::Uuid::new_v4().to_string(),

@@ -48,6 +48,35 @@ struct Timeline {
     active: bool,
 }
 
+/// Every audit event that changes the status of a means, and whether the means is valid
+/// (`active`) after it. Every kind of suspension ends validity: by the helpdesk or the
+/// holder, a compromise, the brute-force lock, a FIDO counter regression.
+pub const STATUS_EVENTS: &[(&str, bool)] = &[
+    (crate::audit::catalogue::MEANS_IMPORTED, true),
+    (crate::audit::catalogue::MEANS_ACTIVATED, true),
+    (crate::audit::catalogue::MEANS_REACTIVATED, true),
+    (crate::audit::catalogue::MEANS_APPROVED, false),
+    (crate::audit::catalogue::MEANS_REJECTED, false),
+    (crate::audit::catalogue::MEANS_SUSPENDED, false),
+    (crate::audit::catalogue::MEANS_REVOKED, false),
+    (crate::audit::catalogue::MEANS_EXPIRED, false),
+    ("means.locked", false),
+    (crate::audit::catalogue::AUTHN_COUNTER_REGRESSION, false),
+];
+
+/// Whether the means is valid after `event`, or `None` when the event does not change
+/// its status. A record that states the new status (`"to"`) is taken at its word, so a
+/// status change under an event name not listed above still counts.
+fn valid_after(event: &crate::audit::AuditEvent) -> Option<bool> {
+    if let Some(to) = event.data.get("to").and_then(|v| v.as_str()) {
+        return Some(to == crate::domain::means::MeansStatus::Active.as_str());
+    }
+    STATUS_EVENTS
+        .iter()
+        .find(|(name, _)| *name == event.event_type)
+        .map(|(_, valid)| *valid)
+}
+
 /// Replays one audit record into the per-means state at the end of the year and the list
 /// of means issued during it. Records after the year are ignored, so a means valid on 31
 /// December counts even if it was revoked later.
@@ -70,10 +99,8 @@ fn observe(
         return;
     };
     let t = state.entry(id).or_default();
-    match r.event.event_type.as_str() {
-        "means.imported" | "means.activated" | "means.reactivated" => t.active = true,
-        "means.suspended" | "means.revoked" | "means.expired" => t.active = false,
-        _ => {}
+    if let Some(valid) = valid_after(&r.event) {
+        t.active = valid;
     }
     let issuance = matches!(r.event.event_type.as_str(), "means.approved" | "means.imported");
     if issuance && r.time >= year_start {
@@ -212,5 +239,21 @@ mod tests {
         assert!(!state[&b].active, "suspended during 2025");
         assert!(state[&c].active);
         assert_eq!(issued, vec![a, b], "c was issued in 2024");
+    }
+
+    /// R-SUP-1: every event that changes a means' status, one means each, active before.
+    #[test]
+    fn r_sup_1_every_status_event_decides_validity() {
+        let y2025 = time::macros::datetime!(2025-01-01 00:00 UTC).unix_timestamp();
+        let y2026 = time::macros::datetime!(2026-01-01 00:00 UTC).unix_timestamp();
+        for (event, valid) in STATUS_EVENTS {
+            let m = MeansId::new();
+            let mut state = HashMap::new();
+            let mut issued = Vec::new();
+            for r in [record(1, y2025, "means.imported", m), record(2, y2025 + 1, event, m)] {
+                observe(&mut state, &mut issued, &r, y2025, y2026);
+            }
+            assert_eq!(state[&m].active, *valid, "{event}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::audit::AuditEvent;
 use crate::domain::means::state::{self, Command};
 use crate::domain::means::MeansStatus;
+use crate::lifecycle::change::Changes;
 use crate::store::{Store, StoreError, TransitionWrite};
 
 /// The provider flag that marks termination (value: UTC seconds when it started).
@@ -29,17 +30,19 @@ pub async fn start(store: &dyn Store, actor: &str, now: i64) -> Result<(), Store
 
 /// Revokes (or rejects, for open applications) every means not yet final. Returns how
 /// many were changed. Safe to run again: it continues where it stopped.
-pub async fn revoke_all(store: &dyn Store, actor: &str) -> Result<u64, StoreError> {
+/// Each change goes through [`Changes::commit`], so every running instance stops
+/// accepting the means at once (change marker and event, R-LIFE-4).
+pub async fn revoke_all(changes: Changes<'_>, actor: &str) -> Result<u64, StoreError> {
     let mut changed = 0;
     loop {
-        let batch = store.means_not_final(200).await?;
+        let batch = changes.store().means_not_final(200).await?;
         if batch.is_empty() {
             return Ok(changed);
         }
         for m in batch {
             let (command, event) = match m.status {
-                MeansStatus::Applied => (Command::Reject, "means.rejected"),
-                _ => (Command::Revoke, "means.revoked"),
+                MeansStatus::Applied => (Command::Reject, crate::audit::catalogue::MEANS_REJECTED),
+                _ => (Command::Revoke, crate::audit::catalogue::MEANS_REVOKED),
             };
             let Ok(to) = state::apply(m.status, &command) else {
                 continue;
@@ -50,8 +53,8 @@ pub async fn revoke_all(store: &dyn Store, actor: &str) -> Result<u64, StoreErro
                 format!("means:{}", m.id),
                 json!({"reason": "provider_termination", "from": m.status, "to": to}),
             );
-            match store
-                .commit_transition(&TransitionWrite::status(m.id, m.version, to), audit)
+            match changes
+                .commit(&TransitionWrite::status(m.id, m.version, to), audit)
                 .await
             {
                 Ok(_) => changed += 1,

@@ -14,6 +14,7 @@ mod helpdesk;
 mod hsm;
 mod layering;
 mod lifecycle;
+mod lifecycle_edges;
 mod loa_claims;
 mod login_api;
 mod login_defences;

@@ -309,6 +309,91 @@ async fn r_ops_1_redis_down_fails_logins_closed_while_the_helpdesk_suspends_and_
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r_sup_3_termination_revoke_all_from_the_cli_refuses_the_next_login_on_every_instance_at_once() {
+    let (cluster, a, b) = two_nodes(0).await;
+    let config = cluster::write_config(&cluster.shared, "cli", free_port());
+    let cli = |args: &[&str]| {
+        let (code, out, err) = cluster::cli(&cluster.shared, &config, args);
+        assert_eq!(code, 0, "{args:?}: {out} {err}");
+    };
+    cli(&["termination", "start", "--json"]);
+    // Both instances hold the holder's means in their caches (a token in use on each).
+    let mut access = Vec::new();
+    for node in [&a, &b] {
+        let t = tokens(node, node, HOLDER).await;
+        let token = t["access_token"].as_str().unwrap().to_owned();
+        let r = http()
+            .get(node.at("/userinfo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        access.push(token);
+    }
+    cli(&["termination", "revoke-all", "--json"]);
+    assert_eq!(status_in_sql(&cluster, &means_of(&cluster, HOLDER)), "revoked");
+    // At once, on both running instances: no waiting for a cache to expire.
+    for (node, access) in [&a, &b].into_iter().zip(&access) {
+        let r = http()
+            .get(node.at("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{}", node.url);
+        let (status, body, _) = login_step(node, node, HOLDER).await;
+        assert_eq!(status, 403, "{}: {body}", node.url);
+        assert!(body["type"].as_str().unwrap().ends_with("means-not-active"), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r_life_1_an_operator_token_outlives_redis_restarting_empty_on_both_instances() {
+    let (mut cluster, a, b) = two_nodes(1).await;
+    let operator = operator_token(&a).await;
+    let means = means_of(&cluster, &holder(0));
+    // Redis restarts without persistence: every access token in it is gone.
+    cluster.redis.stop().await;
+    cluster.redis.start_again().await;
+    wait_ready(&a).await;
+    wait_ready(&b).await;
+    let port = cluster.redis.port.to_string();
+    let key = format!("eidgate:at:{}", eidgate::domain::secret::fingerprint_hex(&operator));
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "EXISTS", &key])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "the token is not in Redis"
+    );
+    // The same token still works on both instances (it is durable in SQL).
+    for node in [&a, &b] {
+        let r = http()
+            .get(node.at(&format!("/helpdesk/v1/means/{means}")))
+            .bearer_auth(&operator)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", node.url);
+    }
+    let (status, body) = helpdesk(&b, &operator, &means, "suspend", "k-after-restart")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    // A token that was never issued is still refused.
+    let r = http()
+        .get(a.at(&format!("/helpdesk/v1/means/{means}")))
+        .bearer_auth("never-issued-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
 /// Every answer in the fault tests is a clean one: a status the API documents, never a
 /// 500; 5xx only as 503.
 fn clean(status: u16) -> bool {

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use eidgate::audit::AuditEvent;
 use eidgate::domain::means::MeansStatus;
+use eidgate::lifecycle::change::Changes;
 use serde_json::{json, Value};
 
 use crate::support::server::TestServer;
@@ -218,12 +219,12 @@ async fn r_sup_3_termination_stops_issuance_and_revokes_every_means_resumably() 
     assert_eq!(refused.status, 503, "{}", refused.body);
     assert!(refused.body["type"].as_str().unwrap().ends_with("issuance-stopped"));
 
-    let n = eidgate::supervision::termination::revoke_all(store, "test")
+    let n = eidgate::supervision::termination::revoke_all(Changes::of(&server.app), "test")
         .await
         .unwrap();
     assert!(n >= 6, "the holder's, four operators' and the pending application: {n}");
     assert_eq!(
-        eidgate::supervision::termination::revoke_all(store, "test")
+        eidgate::supervision::termination::revoke_all(Changes::of(&server.app), "test")
             .await
             .unwrap(),
         0,

@@ -6,7 +6,8 @@
 //!  applied --reject--> rejected                  issued --code expired--> expired
 //!  active --suspend--> suspended --reactivate(identity re-verified)--> active
 //!  active|suspended|issued --revoke--> revoked (final)
-//!  active --validity ends--> expired          active --renew--> new means (old revoked)
+//!  active|suspended --validity ends--> expired
+//!  active --renew--> new means (old revoked, reason `renewed`, when the new one activates)
 //! ```
 //!
 //! Commands that need a proof carry it: a [`SecondOfficerApproval`], an
@@ -69,7 +70,7 @@ pub fn apply(from: MeansStatus, command: &Command) -> Result<MeansStatus, Transi
         (S::Applied, Command::Approve(_)) => S::Issued,
         (S::Applied, Command::Reject) => S::Rejected,
         (S::Issued, Command::Activate(_)) => S::Active,
-        (S::Issued | S::Active, Command::Expire) => S::Expired,
+        (S::Issued | S::Active | S::Suspended, Command::Expire) => S::Expired,
         (S::Active, Command::Suspend) => S::Suspended,
         (S::Suspended, Command::Reactivate(_)) => S::Active,
         (S::Issued | S::Active | S::Suspended, Command::Revoke) => S::Revoked,
@@ -128,6 +129,7 @@ mod tests {
             (S::Active, "expire", S::Expired),
             (S::Suspended, "reactivate", S::Active),
             (S::Suspended, "revoke", S::Revoked),
+            (S::Suspended, "expire", S::Expired),
         ];
         let states = [
             S::Applied,
