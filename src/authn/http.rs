@@ -66,7 +66,7 @@ impl From<AuthnError> for Problem {
 }
 
 async fn load(app: &App, id: &str, headers: &HeaderMap) -> Result<LoginFlow, Problem> {
-    Ok(flow::load(app, id, cookie(headers, BROWSER_COOKIE)).await?)
+    Ok(flow::load(app, id, cookie(headers, BROWSER_COOKIE, app.config.secure_cookies())).await?)
 }
 
 async fn get_flow(
@@ -131,7 +131,7 @@ pub(crate) fn done(app: &App, completed: Completed) -> Response {
     let mut response = Json(body).into_response();
     if let Some(value) = completed.session_cookie {
         let max_age = crate::oidc::token::secs(app.config.session.max_age_low.max(app.config.session.max_age_high));
-        if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, app.config.issuer.starts_with("https:")) {
+        if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, app.config.secure_cookies()) {
             response.headers_mut().append(header::SET_COOKIE, c);
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod client;
+pub mod client_keys;
 pub mod ids;
 pub mod incident;
 pub mod legal;
@@ -11,6 +12,7 @@ pub mod means;
 pub mod operator;
 pub mod person;
 pub mod secret;
+pub mod wire;
 
 /// Seconds since the Unix epoch, UTC (R-LOG-3). Domain functions take `now` as an
 /// argument so that expiry is testable without sleeping.
