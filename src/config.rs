@@ -443,6 +443,10 @@ pub struct TokenConfig {
     /// Login flow lifetime.
     #[serde(deserialize_with = "duration")]
     pub flow_ttl: Duration,
+    /// Clock skew allowed for client assertions (`private_key_jwt`): how far `iat` and
+    /// `nbf` may lie in the future and `exp` in the past (at most 5 minutes).
+    #[serde(deserialize_with = "duration")]
+    pub assertion_skew: Duration,
 }
 
 impl Default for TokenConfig {
@@ -455,6 +459,7 @@ impl Default for TokenConfig {
             refresh_max: Duration::from_secs(12 * 3600),
             par_ttl: Duration::from_secs(90),
             flow_ttl: Duration::from_secs(900),
+            assertion_skew: Duration::from_secs(30),
         }
     }
 }
@@ -561,6 +566,9 @@ pub struct LimitsConfig {
     /// `/metrics` loopback check then use the forwarded address; connection limits stay
     /// on the TCP peer.
     pub trusted_proxies: Vec<crate::web::proxy::Network>,
+    /// Look-ups of personal data (helpdesk and admin) one operator may make per minute
+    /// (429 beyond; every look-up is audited, hit or miss).
+    pub operator_lookups_per_minute: u32,
 }
 
 impl Default for LimitsConfig {
@@ -578,6 +586,7 @@ impl Default for LimitsConfig {
             rate_per_ip: 100,
             rate_burst: 1000,
             trusted_proxies: Vec::new(),
+            operator_lookups_per_minute: 60,
         }
     }
 }
@@ -621,8 +630,11 @@ pub use crate::domain::loa::LoaCaps;
 #[serde(deny_unknown_fields, default)]
 pub struct SmartcardConfig {
     /// Extra trusted CAs beside our own issuing CA: PEM files; self-signed certificates
-    /// are trust anchors, the others intermediates that must chain to one.
-    pub trusted_ca_files: Vec<PathBuf>,
+    /// are trust anchors, the others intermediates that must chain to one. An entry is a
+    /// path, or `{ file = "…", policies = ["1.2.3…"] }`: then a card certificate issued
+    /// directly by a CA of that file must carry certificate policies, all of them in
+    /// `policies` (refused as `certificate_policy` otherwise).
+    pub trusted_ca_files: Vec<TrustedCaFile>,
     /// Challenge lifetime.
     #[serde(deserialize_with = "duration")]
     pub nonce_ttl: Duration,
@@ -640,6 +652,49 @@ pub struct SmartcardConfig {
     /// Timeout of one OCSP or CRL fetch; a timeout is an unknown status (refused).
     #[serde(deserialize_with = "duration")]
     pub status_timeout: Duration,
+    /// OCSP responder URLs (exact) that may answer without echoing the request's nonce:
+    /// only those whose CA documents that it never sends one (RFC 5019 pre-signed
+    /// answers). Every other responder must echo it (refused otherwise); a nonce that
+    /// is present must match everywhere.
+    pub ocsp_nonce_optional: Vec<String>,
+}
+
+/// One `[smartcard] trusted_ca_files` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum TrustedCaFile {
+    /// A PEM file, without a certificate policy filter.
+    Path(PathBuf),
+    /// A PEM file and the certificate policy OIDs its CAs' card certificates must keep to.
+    Entry {
+        /// The PEM file.
+        file: PathBuf,
+        /// Allowed certificate policy OIDs (dotted).
+        policies: Vec<String>,
+    },
+}
+
+impl TrustedCaFile {
+    /// The PEM file.
+    pub fn file(&self) -> &Path {
+        match self {
+            TrustedCaFile::Path(p) | TrustedCaFile::Entry { file: p, .. } => p,
+        }
+    }
+
+    /// The policy filter, if any.
+    pub fn policies(&self) -> Option<&[String]> {
+        match self {
+            TrustedCaFile::Path(_) => None,
+            TrustedCaFile::Entry { policies, .. } => Some(policies),
+        }
+    }
+}
+
+impl From<PathBuf> for TrustedCaFile {
+    fn from(p: PathBuf) -> Self {
+        TrustedCaFile::Path(p)
+    }
 }
 
 impl Default for SmartcardConfig {
@@ -652,6 +707,7 @@ impl Default for SmartcardConfig {
             ocsp_responder: None,
             ocsp_max_age: Duration::from_secs(120),
             status_timeout: Duration::from_secs(5),
+            ocsp_nonce_optional: Vec::new(),
         }
     }
 }
@@ -947,6 +1003,12 @@ impl Config {
                 why: "between 1 s and 60 s".into(),
             });
         }
+        if self.tokens.assertion_skew > Duration::from_secs(300) {
+            return Err(ConfigError::Invalid {
+                key: "tokens.assertion_skew",
+                why: "at most 5 minutes".into(),
+            });
+        }
         if self.tls.mode == TlsMode::Files && (self.tls.cert.is_none() || self.tls.key.is_none()) {
             return Err(ConfigError::Invalid {
                 key: "tls",
@@ -1037,6 +1099,30 @@ impl Config {
                 why: "must be positive".into(),
             });
         }
+        let dotted = |oid: &str| {
+            let arcs: Vec<&str> = oid.split('.').collect();
+            arcs.len() >= 2
+                && arcs
+                    .iter()
+                    .all(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if sc
+            .trusted_ca_files
+            .iter()
+            .filter_map(TrustedCaFile::policies)
+            .any(|p| p.is_empty() || !p.iter().all(|oid| dotted(oid)))
+        {
+            return Err(ConfigError::Invalid {
+                key: "smartcard.trusted_ca_files",
+                why: "policies must be a non-empty list of dotted OIDs".into(),
+            });
+        }
+        if sc.ocsp_nonce_optional.iter().any(|u| url::Url::parse(u).is_err()) {
+            return Err(ConfigError::Invalid {
+                key: "smartcard.ocsp_nonce_optional",
+                why: "responder URLs".into(),
+            });
+        }
         Ok(())
     }
 
@@ -1082,6 +1168,13 @@ impl Config {
     /// WebAuthn/Web eID origin.
     pub fn origin(&self) -> &str {
         self.origin.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// Whether cookies are `Secure` with `__Host-` names: the provider is served over
+    /// https (its issuer says so). Over plain http (tests, local development) browsers
+    /// would drop them, so the plain names are used there.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https:")
     }
 
     /// Number of CPU cores (for pool sizes).

@@ -26,9 +26,27 @@
     return { status: response.status, data, retryAfter: response.headers.get("Retry-After") };
   }
 
+  // Defence in depth: whatever the server says, navigate only to http(s) URLs or to a
+  // native app's reverse-domain private-use scheme (RFC 8252 §7.1, the forms allowed at
+  // registration); never javascript:, data:, vbscript:, file: or blob:.
+  function safeRedirect(to) {
+    let url;
+    try {
+      url = new URL(to, window.location.href);
+    } catch (e) {
+      return false;
+    }
+    const scheme = url.protocol.toLowerCase();
+    if (scheme !== "https:" && scheme !== "http:" && !/^[a-z0-9-]+(\.[a-z0-9-]+)+:$/.test(scheme)) return false;
+    window.location.assign(url.href);
+    return true;
+  }
+
   function follow(result) {
     if (result.data && result.data.next === "done" && result.data.redirect_to) {
-      window.location.assign(result.data.redirect_to);
+      if (!safeRedirect(result.data.redirect_to)) {
+        say("The service returned an address this page will not open.");
+      }
       return true;
     }
     const show = (text) => say(text);

@@ -30,6 +30,7 @@ pub struct LegalRegistration {
     /// Legal form.
     pub legal_form: String,
     /// The register check (source and reference).
+    #[serde(deserialize_with = "crate::domain::wire::object")]
     pub register: RegisterCheck,
     /// Optional attributes (R-DATA-2).
     #[serde(flatten)]
@@ -50,6 +51,7 @@ pub struct MandateRequest {
     #[serde(default)]
     pub valid_until: Option<UnixTime>,
     /// How the binding was checked (required at substantial and high).
+    #[serde(deserialize_with = "crate::domain::wire::object")]
     pub verification: RegisterCheck,
 }
 
@@ -167,11 +169,27 @@ pub async fn find(app: &App, actor: &Actor, text: &str) -> Result<(LegalPerson, 
     {
         return Err(LifecycleError::Forbidden("the operator lacks the required role"));
     }
-    let legal = app
+    let lookup = crate::helpdesk::lookup::Lookup {
+        api: "admin",
+        key_kind: "legal_person",
+        key: text,
+    };
+    lookup.admit(app, actor).await?;
+    let id = match identifier(text, "identifier") {
+        Ok(id) => id,
+        Err(e) => {
+            lookup.record(app, actor, None).await?;
+            return Err(e);
+        }
+    };
+    let read = app
         .store
-        .legal_person_by_identifier(&identifier(text, "identifier")?)
-        .await?
-        .ok_or(LifecycleError::NotFound)?;
+        .legal_person_by_identifier(&id)
+        .await
+        .map_err(LifecycleError::from);
+    let legal = lookup
+        .recorded(app, actor, read, |l| format!("legal_person:{}", l.id))
+        .await?;
     let mut views = Vec::new();
     for m in app.store.mandates_of_legal_person(legal.id).await? {
         views.push(view(app, &m, &legal).await?);

@@ -31,6 +31,7 @@ pub struct Registration {
     /// The LoA the proofing reached.
     pub proofing_loa: Loa,
     /// How the identity was proofed.
+    #[serde(deserialize_with = "crate::domain::wire::object")]
     pub proofing: Proofing,
     /// Optional attributes.
     #[serde(flatten)]
@@ -158,11 +159,17 @@ pub async fn find(app: &App, actor: &Actor, identifier: &str) -> Result<NaturalP
             "the operator lacks a role that reads the registry",
         ));
     }
-    let id: PersonIdentifier = identifier.parse().map_err(|_| LifecycleError::NotFound)?;
-    app.store
-        .person_by_identifier(&id)
-        .await?
-        .ok_or(LifecycleError::NotFound)
+    let lookup = crate::helpdesk::lookup::Lookup {
+        api: "admin",
+        key_kind: "identifier",
+        key: identifier,
+    };
+    lookup.admit(app, actor).await?;
+    let read = match identifier.parse::<PersonIdentifier>() {
+        Ok(id) => app.store.person_by_identifier(&id).await.map_err(LifecycleError::from),
+        Err(_) => Ok(None),
+    };
+    lookup.recorded(app, actor, read, |p| format!("person:{}", p.id)).await
 }
 
 /// An operator's roles (roles `admin` or `security`).
@@ -172,12 +179,19 @@ pub async fn operator_roles(app: &App, actor: &Actor, identifier: &str) -> Resul
             "the operator lacks the admin or security role",
         ));
     }
-    let id: PersonIdentifier = identifier.parse().map_err(|_| LifecycleError::NotFound)?;
-    let person = app
-        .store
-        .person_by_identifier(&id)
-        .await?
-        .ok_or(LifecycleError::NotFound)?;
+    let lookup = crate::helpdesk::lookup::Lookup {
+        api: "admin",
+        key_kind: "operator",
+        key: identifier,
+    };
+    lookup.admit(app, actor).await?;
+    let read = match identifier.parse::<PersonIdentifier>() {
+        Ok(id) => app.store.person_by_identifier(&id).await.map_err(LifecycleError::from),
+        Err(_) => Ok(None),
+    };
+    let person = lookup
+        .recorded(app, actor, read, |p| format!("person:{}", p.id))
+        .await?;
     Ok(app.store.operator(person.id).await?.unwrap_or(Operator {
         person: person.id,
         roles: Vec::new(),

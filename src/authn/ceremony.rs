@@ -295,7 +295,7 @@ pub(crate) async fn verify_code(
     };
     let step = {
         let seed = TotpSeed::from_bytes(app.sealer.open(&sealed_seed, means.id.to_string().as_bytes()).await?)?;
-        seed.matching_step(code.trim(), app.now())?
+        seed.matching_step(code, app.now())?
         // `seed` is zeroised here.
     };
     let reason = match step {

@@ -73,7 +73,7 @@ impl From<AuthnError> for Problem {
 }
 
 async fn load(app: &App, id: &str, headers: &HeaderMap) -> Result<LoginFlow, Problem> {
-    Ok(flow::load(app, id, cookie(headers, BROWSER_COOKIE)).await?)
+    Ok(flow::load(app, id, cookie(headers, BROWSER_COOKIE, app.config.secure_cookies())).await?)
 }
 
 async fn get_flow(
@@ -136,7 +136,7 @@ pub(crate) fn done(app: &App, completed: Completed) -> Response {
         }
     };
     let mut response = Json(body).into_response();
-    let secure = app.config.issuer.starts_with("https:");
+    let secure = app.config.secure_cookies();
     if let Some(value) = completed.session_cookie {
         let max_age = crate::oidc::token::secs(app.config.session.max_age_low.max(app.config.session.max_age_high));
         if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, secure) {
@@ -162,7 +162,7 @@ async fn post_password(
     let flow = load(&app, &id, &headers).await?;
     let body: PasswordBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let device = cookie(&headers, DEVICE_COOKIE);
+    let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
     match ceremony::password(&app, &flow, &body.identifier, body.password, &meta, device).await? {
         Step::Done(completed) => Ok(done(&app, completed)),
         Step::Next(next) => Ok(Json(json!({ "next": next })).into_response()),
@@ -185,7 +185,7 @@ async fn post_totp(
     let flow = load(&app, &id, &headers).await?;
     let body: TotpBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let device = cookie(&headers, DEVICE_COOKIE);
+    let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
     let completed = ceremony::totp(&app, &flow, body.code.expose(), &meta, device).await?;
     Ok(done(&app, completed))
 }

@@ -8,6 +8,11 @@
 //! [`TotpSeed`], which zeroises on drop and never prints. Code comparison is constant
 //! time. Which step a code matched is returned so that the caller can refuse it (and
 //! every earlier step) for ever after (replay, R-AUTH-5).
+//!
+//! A code as typed is normalised by [`normalise_code`]: leading and trailing ASCII
+//! whitespace (space, tab, CR, LF: what a paste brings along) is removed, and what is
+//! left must be exactly six ASCII digits. Nothing else is tolerated: no inner spaces
+//! or dashes (`123 456`), no other Unicode digits or spaces; such a code is a wrong code.
 
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
@@ -92,12 +97,12 @@ impl TotpSeed {
         Ok(self.totp(&account, &issuer)?.get_url())
     }
 
-    /// The step within ±[`WINDOW`] of `now` whose code is `code`, compared in constant
-    /// time over every candidate step.
+    /// The step within ±[`WINDOW`] of `now` whose code is `code` (as typed, see
+    /// [`normalise_code`]), compared in constant time over every candidate step.
     pub fn matching_step(&self, code: &str, now: UnixTime) -> Result<Option<i64>, TotpError> {
-        if code.len() != DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(code) = normalise_code(code) else {
             return Ok(None);
-        }
+        };
         let current = now.div_euclid(STEP_SECS);
         let mut found = None;
         for step in current - WINDOW..=current + WINDOW {
@@ -115,6 +120,13 @@ impl std::fmt::Debug for TotpSeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TotpSeed([redacted])")
     }
+}
+
+/// A code as typed, normalised: ASCII whitespace trimmed at both ends, then exactly six
+/// ASCII digits, or `None`.
+pub fn normalise_code(typed: &str) -> Option<&str> {
+    let code = typed.trim_matches(|c: char| c.is_ascii_whitespace());
+    (code.len() == DIGITS && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
 /// The TOTP step of `now`.
@@ -220,6 +232,17 @@ mod tests {
         }
         assert_eq!(seed.matching_step("12345", now).unwrap(), None);
         assert_eq!(seed.matching_step("abcdef", now).unwrap(), None);
+        let code = seed.code_at_step(step).unwrap();
+        assert_eq!(seed.matching_step(&format!(" {code}\r\n"), now).unwrap(), Some(step));
+        for bad in [
+            format!("{} {}", &code[..3], &code[3..]),
+            format!("{}-{}", &code[..3], &code[3..]),
+            format!("\u{3000}{code}"),
+            format!("{code}0"),
+            "١٢٣٤٥٦".to_owned(),
+        ] {
+            assert_eq!(seed.matching_step(&bad, now).unwrap(), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -153,28 +153,129 @@ fn default_alg() -> SigningAlg {
 /// A client registration is inconsistent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ClientError {
-    /// No redirect URI, or one that is not an absolute URI without fragment.
-    #[error("invalid redirect_uri: {0}")]
-    RedirectUri(String),
+    /// No redirect URI registered.
+    #[error("client {client}: no redirect_uri registered")]
+    NoRedirectUri {
+        /// The client.
+        client: String,
+    },
+    /// A redirect URI outside the allowed forms ([`check_redirect_uri`]).
+    #[error("client {client}: redirect URI {uri:?} refused: {why}")]
+    RedirectUri {
+        /// The client.
+        client: String,
+        /// The URI as registered.
+        uri: String,
+        /// What is wrong with it.
+        why: RedirectUriError,
+    },
     /// Secret-based method without a secret, or `private_key_jwt` without keys.
     #[error("token_endpoint_auth_method {0} needs credentials that are missing")]
     MissingCredentials(&'static str),
+    /// A registered public key is refused ([`super::client_keys`]).
+    #[error("client {client}: jwks refused: {why}")]
+    Key {
+        /// The client.
+        client: String,
+        /// What is wrong.
+        why: super::client_keys::KeyError,
+    },
     /// The destination country is not two upper-case letters.
     #[error("country must be two upper-case letters")]
     Country,
+}
+
+/// Why a redirect URI is refused at registration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum RedirectUriError {
+    /// Not an absolute URI.
+    #[error("not an absolute URI")]
+    Malformed,
+    /// A `*` anywhere: URIs are matched exactly, a wildcard would only ever match itself.
+    #[error("wildcards are not allowed")]
+    Wildcard,
+    /// A `#`: the response is appended as a query, a fragment is not allowed (RFC 6749 §3.1.2).
+    #[error("a fragment is not allowed")]
+    Fragment,
+    /// `user:password@` before the host.
+    #[error("userinfo is not allowed")]
+    Userinfo,
+    /// `http` to a host other than a loopback one (RFC 8252 §7.3).
+    #[error("http is allowed only to loopback hosts (127.0.0.1, [::1], localhost)")]
+    PlainHttp,
+    /// `https` without a host.
+    #[error("https needs a host")]
+    NoHost,
+    /// A scheme that is neither `https`, `http` to loopback, nor a private-use scheme
+    /// in reverse-domain form (RFC 8252 §7.1) — `javascript:`, `data:`, `file:`…
+    #[error("scheme not allowed: only https, http to loopback, or a reverse-domain private-use scheme such as com.example.app")]
+    Scheme,
+}
+
+/// Whether `uri` may be registered as a redirect (or post-logout redirect) URI:
+/// - `https://host/…`;
+/// - `http://` to a loopback host only (`127.0.0.0/8`, `[::1]`, `localhost`; native apps,
+///   RFC 8252 §7.3);
+/// - a private-use scheme of a native app in reverse-domain form with at least two labels
+///   (`com.example.app:/cb`, RFC 8252 §7.1);
+///
+/// and in every case no fragment, no `*` wildcard, no userinfo, no control characters.
+pub fn check_redirect_uri(uri: &str) -> Result<(), RedirectUriError> {
+    if uri.contains('*') {
+        return Err(RedirectUriError::Wildcard);
+    }
+    if uri.contains('#') {
+        return Err(RedirectUriError::Fragment);
+    }
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(RedirectUriError::Malformed);
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| RedirectUriError::Malformed)?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(RedirectUriError::Userinfo);
+    }
+    match parsed.scheme() {
+        "https" => match parsed.host_str() {
+            Some(h) if !h.is_empty() => Ok(()),
+            _ => Err(RedirectUriError::NoHost),
+        },
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => Ok(()),
+            _ => Err(RedirectUriError::PlainHttp),
+        },
+        scheme if reverse_domain(scheme) && !parsed.cannot_be_a_base() => Ok(()),
+        _ => Err(RedirectUriError::Scheme),
+    }
+}
+
+/// `com.example.app`: two or more dot-separated labels of lower-case letters, digits and
+/// `-` (the URL parser has lower-cased the scheme already).
+fn reverse_domain(scheme: &str) -> bool {
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 impl Client {
     /// Validates a registration (import, admin API).
     pub fn validate(&self) -> Result<(), ClientError> {
         if self.redirect_uris.is_empty() {
-            return Err(ClientError::RedirectUri("none registered".into()));
+            return Err(ClientError::NoRedirectUri {
+                client: self.client_id.to_string(),
+            });
         }
         for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
-            let parsed = url::Url::parse(uri).map_err(|_| ClientError::RedirectUri(uri.clone()))?;
-            if parsed.fragment().is_some() || parsed.cannot_be_a_base() {
-                return Err(ClientError::RedirectUri(uri.clone()));
-            }
+            check_redirect_uri(uri).map_err(|why| ClientError::RedirectUri {
+                client: self.client_id.to_string(),
+                uri: uri.chars().take(200).collect(),
+                why,
+            })?;
         }
         match self.token_endpoint_auth_method {
             AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost if self.secret_sha256.is_none() => {
@@ -187,12 +288,24 @@ impl Client {
             }
             _ => {}
         }
+        if let Some(jwks) = &self.jwks {
+            super::client_keys::check_key_set(jwks, self.requires_high()).map_err(|why| ClientError::Key {
+                client: self.client_id.to_string(),
+                why,
+            })?;
+        }
         if let Some(c) = &self.country {
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
                 return Err(ClientError::Country);
             }
         }
         Ok(())
+    }
+
+    /// Whether the client asks for LoA high on every login (`minimum_acr = high`): its
+    /// keys must then be of the strength [`super::client_keys`] requires for high.
+    pub fn requires_high(&self) -> bool {
+        self.minimum_acr == Some(Loa::High)
     }
 
     /// Exact string match of a redirect URI (no prefix or pattern matching).
@@ -245,5 +358,42 @@ mod tests {
         let mut c = client();
         c.redirect_uris = vec!["https://rp.example/cb#frag".into()];
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn redirect_uri_forms() {
+        for ok in [
+            "https://rp.example/cb",
+            "https://rp.example:8443/cb?x=1",
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]/cb",
+            "http://localhost/cb",
+            "com.example.app:/oauth2redirect",
+            "lt.gov.eid-app:/cb",
+        ] {
+            assert_eq!(check_redirect_uri(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("javascript://x/%0aalert(1)//", RedirectUriError::Scheme),
+            ("JavaScript://x/%0aalert(1)//", RedirectUriError::Scheme),
+            ("data:text/html,x", RedirectUriError::Scheme),
+            ("file:///etc/passwd", RedirectUriError::Scheme),
+            ("myapp:/cb", RedirectUriError::Scheme),
+            ("com.example.app:cb", RedirectUriError::Scheme),
+            ("https://*.rp.example/*", RedirectUriError::Wildcard),
+            ("https://rp.example/cb#", RedirectUriError::Fragment),
+            ("https://user:pw@rp.example/cb", RedirectUriError::Userinfo),
+            ("https://user@rp.example/cb", RedirectUriError::Userinfo),
+            ("http://rp.example/cb", RedirectUriError::PlainHttp),
+            ("http://10.0.0.1/cb", RedirectUriError::PlainHttp),
+            ("/cb", RedirectUriError::Malformed),
+            ("https://rp.example/c b", RedirectUriError::Malformed),
+        ] {
+            assert_eq!(check_redirect_uri(bad), Err(why), "{bad}");
+        }
+        let mut c = client();
+        c.post_logout_redirect_uris = vec!["javascript:alert(1)".into()];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("client rp") && e.contains("javascript:alert(1)"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod claims;
 pub mod client;
+pub mod client_keys;
 pub mod ids;
 pub mod incident;
 pub mod legal;
@@ -12,6 +13,7 @@ pub mod operator;
 pub mod person;
 pub mod record_text;
 pub mod secret;
+pub mod wire;
 
 /// Seconds since the Unix epoch, UTC (R-LOG-3). Domain functions take `now` as an
 /// argument so that expiry is testable without sleeping.

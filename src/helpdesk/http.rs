@@ -71,16 +71,16 @@ async fn get_means(
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let actor = Actor::Operator(op);
-    // Role first: a caller without the helpdesk role learns nothing about existence.
-    actor.operator_with(crate::domain::operator::Role::Helpdesk)?;
-    let id: MeansId = id.parse().map_err(|_| Problem::not_found())?;
-    Ok(no_store(service::means(&app, &actor, id).await?))
+    // Role first (in the service): a caller without the helpdesk role learns nothing
+    // about existence.
+    Ok(no_store(service::means(&app, &actor, &id).await?))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
     reason: String,
+    #[serde(deserialize_with = "crate::domain::wire::object")]
     verification: Verification,
 }
 

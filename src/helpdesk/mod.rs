@@ -3,5 +3,6 @@
 //! verification and `Idempotency-Key`, and its OpenAPI document.
 
 pub mod http;
+pub mod lookup;
 pub mod openapi;
 pub mod service;

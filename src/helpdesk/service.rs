@@ -1,11 +1,11 @@
-//! Helpdesk look-ups (role `helpdesk`; every look-up is audited). Status changes are in
+//! Helpdesk look-ups (role `helpdesk`; every look-up is rate limited per operator and
+//! audited, hit or miss: [`super::lookup`]). Status changes are in
 //! [`crate::lifecycle::service::change_status`].
 
 use serde::Serialize;
-use serde_json::json;
 
+use super::lookup::Lookup;
 use crate::app::App;
-use crate::audit::AuditEvent;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::operator::Role;
 use crate::lifecycle::actor::Actor;
@@ -48,30 +48,26 @@ pub struct MeansDetail {
     pub history: Vec<HistoryEntry>,
 }
 
-async fn audit_lookup(app: &App, actor: &Actor, subject: String) -> Result<(), LifecycleError> {
-    app.store
-        .append(AuditEvent::new(
-            crate::audit::catalogue::HELPDESK_LOOKUP,
-            actor.audit_name(),
-            subject,
-            json!({}),
-        ))
-        .await?;
-    Ok(())
-}
-
 /// `GET /helpdesk/v1/holders?identifier=…`.
+/// Rate limited per operator and audited, hit or miss ([`Lookup`]).
 pub async fn holder(app: &App, actor: &Actor, identifier: &str) -> Result<HolderView, LifecycleError> {
     actor.operator_with(Role::Helpdesk)?;
-    let id: PersonIdentifier = identifier
-        .parse()
-        .map_err(|_| LifecycleError::BadRequest("identifier is not a person identifier".into()))?;
-    let person = app
-        .store
-        .person_by_identifier(&id)
-        .await?
-        .ok_or(LifecycleError::NotFound)?;
-    audit_lookup(app, actor, format!("person:{}", person.id)).await?;
+    let lookup = Lookup {
+        api: "helpdesk",
+        key_kind: "identifier",
+        key: identifier,
+    };
+    lookup.admit(app, actor).await?;
+    let Ok(id) = identifier.parse::<PersonIdentifier>() else {
+        lookup.record(app, actor, None).await?;
+        return Err(LifecycleError::BadRequest(
+            "identifier is not a person identifier".into(),
+        ));
+    };
+    let read = app.store.person_by_identifier(&id).await.map_err(LifecycleError::from);
+    let person = lookup
+        .recorded(app, actor, read, |p| format!("person:{}", p.id))
+        .await?;
     let means = app
         .store
         .means_of_holder(person.id)
@@ -85,12 +81,23 @@ pub async fn holder(app: &App, actor: &Actor, identifier: &str) -> Result<Holder
     })
 }
 
-/// `GET /helpdesk/v1/means/{id}`.
-pub async fn means(app: &App, actor: &Actor, id: MeansId) -> Result<MeansDetail, LifecycleError> {
+/// `GET /helpdesk/v1/means/{id}`; rate limited per operator and audited, hit or miss
+/// ([`Lookup`]).
+pub async fn means(app: &App, actor: &Actor, text: &str) -> Result<MeansDetail, LifecycleError> {
     actor.operator_with(Role::Helpdesk)?;
-    let m = app.store.means(id).await?.ok_or(LifecycleError::NotFound)?;
+    let lookup = Lookup {
+        api: "helpdesk",
+        key_kind: "means",
+        key: text,
+    };
+    lookup.admit(app, actor).await?;
+    let read = match text.parse::<MeansId>() {
+        Ok(id) => app.store.means(id).await.map_err(LifecycleError::from),
+        Err(_) => Ok(None),
+    };
+    let m = lookup.recorded(app, actor, read, |m| format!("means:{}", m.id)).await?;
+    let id = m.id;
     let holder = app.store.person(m.holder).await?.ok_or(LifecycleError::NotFound)?;
-    audit_lookup(app, actor, format!("means:{id}")).await?;
     let history = app
         .store
         .audit_by_subject(&format!("means:{id}"), 500)

@@ -281,7 +281,7 @@ pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<Mea
     }
     let step = {
         let seed = TotpSeed::from_bytes(app.sealer.open(&sealed, pending.means.to_string().as_bytes()).await?)?;
-        seed.matching_step(code.trim(), app.now())?
+        seed.matching_step(code, app.now())?
     };
     let Some(step) = step else {
         let attempts = app

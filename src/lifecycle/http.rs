@@ -285,7 +285,12 @@ async fn get_account_login(State(app): State<Arc<App>>) -> Response {
 /// R-LIFE-4: a suspended or revoked means ends the sessions that rely on it at once).
 async fn holder(app: &App, headers: &HeaderMap) -> Result<crate::authn::session::SsoSession, Problem> {
     let log_in = || Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in first");
-    let cookie = crate::web::middleware::cookie(headers, crate::authn::session::SESSION_COOKIE).ok_or_else(log_in)?;
+    let cookie = crate::web::middleware::cookie(
+        headers,
+        crate::authn::session::SESSION_COOKIE,
+        app.config.secure_cookies(),
+    )
+    .ok_or_else(log_in)?;
     let session = crate::authn::session::load(app, cookie)
         .await
         .map_err(|_| Problem::unavailable())?

@@ -2,10 +2,19 @@
 //! (OIDC Core §9): `client_secret_basic`, `client_secret_post`, `private_key_jwt`
 //! (RFC 7523). Each client is registered for exactly one method; any other is refused.
 //!
-//! Secrets are compared by their SHA-256 fingerprints in constant time. Assertions must
-//! be signed with an asymmetric algorithm (`none` and HMAC are refused), name the client
-//! as `iss` and `sub`, name this provider (issuer or the endpoint) in `aud`, expire within
-//! an hour, and carry a `jti` the caller checks for replay.
+//! Secrets are compared by their SHA-256 fingerprints in constant time. Assertions
+//! (RFC 7523 §3, FAPI 2.0 §5.3.2.1) must
+//! - be signed with an asymmetric algorithm (`none` and HMAC are refused) that matches the
+//!   `alg` of the client's key when the JWK names one, by a key of accepted strength
+//!   ([`crate::domain::client_keys`]);
+//! - carry no `crit` header (we understand no JWS extension, so any is unknown) and no
+//!   `b64`; a `typ`, if present, is `JWT` or `client-authentication+jwt` (never another
+//!   JWT type such as `dpop+jwt` or `at+jwt`);
+//! - name the client as `iss` and `sub`, and this provider in `aud` as a single string
+//!   (the issuer, or the URL of the token endpoint or of the endpoint called);
+//! - have `iat` and `nbf`, when present, no later than now plus the allowed skew
+//!   (`tokens.assertion_skew`, default 30 s), expire within an hour, and carry a `jti`
+//!   the caller checks for replay.
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -136,6 +145,20 @@ struct AssertionClaims {
     sub: String,
     jti: Option<String>,
     exp: i64,
+    aud: serde_json::Value,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+}
+
+/// What an assertion is checked against besides the client's keys.
+#[derive(Clone, Copy, Debug)]
+pub struct AssertionRules<'a> {
+    /// The values `aud` may be (one of them, as a single string).
+    pub audiences: &'a [&'a str],
+    /// The time now.
+    pub now: UnixTime,
+    /// How far `iat`/`nbf` may lie ahead and `exp` behind (clock skew), seconds.
+    pub skew: i64,
 }
 
 /// Outcome of checking presented credentials against the registered client.
@@ -146,13 +169,11 @@ pub enum Authenticated {
     Assertion(VerifiedAssertion),
 }
 
-/// Checks `presented` against `client`. `audiences` are the values `aud` may carry (the
-/// issuer and the URL of the endpoint being called).
+/// Checks `presented` against `client` (assertions by `rules`).
 pub fn authenticate(
     client: &Client,
     presented: &Presented,
-    audiences: &[&str],
-    now: UnixTime,
+    rules: AssertionRules<'_>,
 ) -> Result<Authenticated, OAuthError> {
     if presented.method() != client.token_endpoint_auth_method {
         return Err(OAuthError::invalid_client());
@@ -170,7 +191,7 @@ pub fn authenticate(
                 Err(OAuthError::invalid_client())
             }
         }
-        Presented::Assertion(_, jwt) => verify_assertion(client, jwt, audiences, now).map(Authenticated::Assertion),
+        Presented::Assertion(_, jwt) => verify_assertion(client, jwt, rules).map(Authenticated::Assertion),
     }
 }
 
@@ -186,52 +207,146 @@ const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-fn verify_assertion(
-    client: &Client,
-    jwt: &str,
-    audiences: &[&str],
-    now: UnixTime,
-) -> Result<VerifiedAssertion, OAuthError> {
+/// `typ` values an assertion may carry (compared case-insensitively, `application/`
+/// prefix ignored): plain JWT and the explicit type of draft-ietf-oauth-rfc7523bis.
+const ASSERTION_TYPES: [&str; 2] = ["jwt", "client-authentication+jwt"];
+
+/// The protected header as JSON, checked for what `jsonwebtoken` does not look at:
+/// `crit`, `b64` and `typ`.
+fn check_header(jwt: &str, client: &Client) -> Result<(), OAuthError> {
+    let refuse = |why: &str| {
+        tracing::warn!(client = %client.client_id, why, "client assertion refused");
+        OAuthError::invalid_client()
+    };
+    let encoded = jwt.split('.').next().ok_or_else(OAuthError::invalid_client)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| OAuthError::invalid_client())?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes).map_err(|_| OAuthError::invalid_client())?;
+    if header.contains_key("crit") {
+        return Err(refuse("crit header (no extension is understood)"));
+    }
+    if header.contains_key("b64") {
+        return Err(refuse("b64 header"));
+    }
+    if let Some(typ) = header.get("typ") {
+        let typ = typ.as_str().map(str::to_ascii_lowercase).unwrap_or_default();
+        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+        if !ASSERTION_TYPES.contains(&typ) {
+            return Err(refuse("typ names another kind of JWT"));
+        }
+    }
+    Ok(())
+}
+
+/// The JOSE name of an algorithm (as a JWK's `alg` spells it).
+fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => "HS",
+    }
+}
+
+fn verify_assertion(client: &Client, jwt: &str, rules: AssertionRules<'_>) -> Result<VerifiedAssertion, OAuthError> {
+    check_header(jwt, client)?;
     // `decode_header` refuses `alg: none` (no such Algorithm); HMAC is refused here.
     let header = jsonwebtoken::decode_header(jwt).map_err(|_| OAuthError::invalid_client())?;
     if !ASYMMETRIC.contains(&header.alg) {
         return Err(OAuthError::invalid_client());
     }
-    let jwks: jsonwebtoken::jwk::JwkSet = client
+    let keys = client
         .jwks
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
+        .as_ref()
+        .and_then(|v| v.get("keys"))
+        .and_then(serde_json::Value::as_array)
         .ok_or_else(OAuthError::invalid_client)?;
-    let candidates: Vec<&jsonwebtoken::jwk::Jwk> = match &header.kid {
-        Some(kid) => jwks.find(kid).into_iter().collect(),
-        None => jwks.keys.iter().collect(),
-    };
+    let high = client.requires_high();
+    let candidates = keys.iter().filter(|raw| {
+        let kid = raw.get("kid").and_then(serde_json::Value::as_str);
+        header.kid.is_none() || kid == header.kid.as_deref()
+    });
     let mut validation = Validation::new(header.alg);
-    validation.set_audience(audiences);
+    // `aud` is checked below: a single string only, which jsonwebtoken does not insist on.
+    validation.validate_aud = false;
     validation.set_issuer(&[client.client_id.as_str()]);
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    validation.leeway = 30;
-    for jwk in candidates {
-        let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
+    validation.leeway = u64::try_from(rules.skew).unwrap_or(0);
+    for raw in candidates {
+        // A key registered before the strength rules, or edited in the database: checked
+        // again here. Its `alg`, when named, must be the assertion's.
+        if crate::domain::client_keys::check_key(raw, high).is_err() {
+            tracing::warn!(client = %client.client_id, "client key of refused strength or form skipped");
+            continue;
+        }
+        if raw
+            .get("alg")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|a| a != alg_name(header.alg))
+        {
+            continue;
+        }
+        let Ok(jwk) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(raw.clone()) else {
+            continue;
+        };
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else { continue };
         let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(jwt, &key, &validation) else {
             continue;
         };
-        let claims = data.claims;
-        if claims.sub != client.client_id.as_str() || claims.exp - now > MAX_ASSERTION_LIFETIME {
-            return Err(OAuthError::invalid_client());
-        }
-        let jti = claims
-            .jti
-            .filter(|j| !j.is_empty() && j.len() <= 256)
-            .ok_or_else(OAuthError::invalid_client)?;
-        return Ok(VerifiedAssertion { jti, exp: claims.exp });
+        return check_claims(client, data.claims, rules);
     }
     Err(OAuthError::invalid_client())
+}
+
+/// The claims of a correctly signed assertion.
+fn check_claims(
+    client: &Client,
+    claims: AssertionClaims,
+    rules: AssertionRules<'_>,
+) -> Result<VerifiedAssertion, OAuthError> {
+    let refuse = |why: &str| {
+        tracing::warn!(client = %client.client_id, why, "client assertion refused");
+        OAuthError::invalid_client()
+    };
+    if claims.sub != client.client_id.as_str() {
+        return Err(refuse("sub is not the client"));
+    }
+    if !claims.aud.as_str().is_some_and(|a| rules.audiences.contains(&a)) {
+        return Err(refuse("aud is not a single string naming this provider"));
+    }
+    let ahead = rules.now.saturating_add(rules.skew);
+    if claims.iat.is_some_and(|t| t > ahead) || claims.nbf.is_some_and(|t| t > ahead) {
+        return Err(refuse("iat or nbf in the future"));
+    }
+    if claims.exp - rules.now > MAX_ASSERTION_LIFETIME {
+        return Err(refuse("lifetime longer than an hour"));
+    }
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| refuse("no usable jti"))?;
+    Ok(VerifiedAssertion { jti, exp: claims.exp })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rules<'a>(audiences: &'a [&'a str]) -> AssertionRules<'a> {
+        AssertionRules {
+            audiences,
+            now: 0,
+            skew: 30,
+        }
+    }
 
     fn secret_client() -> Client {
         serde_json::from_value(serde_json::json!({
@@ -250,17 +365,17 @@ mod tests {
         );
         let mut p = Params::default();
         let presented = extract(Some(&header), &mut p).unwrap();
-        assert!(authenticate(&secret_client(), &presented, &[], 0).is_ok());
+        assert!(authenticate(&secret_client(), &presented, rules(&[])).is_ok());
         let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("rp:wrong"));
         let presented = extract(Some(&header), &mut p).unwrap();
-        assert!(authenticate(&secret_client(), &presented, &[], 0).is_err());
+        assert!(authenticate(&secret_client(), &presented, rules(&[])).is_err());
     }
 
     #[test]
     fn a_client_may_use_only_its_registered_method() {
         let mut p = Params::parse(b"client_id=rp&client_secret=s3cret", 100).unwrap();
         let presented = extract(None, &mut p).unwrap();
-        assert!(authenticate(&secret_client(), &presented, &[], 0).is_err());
+        assert!(authenticate(&secret_client(), &presented, rules(&[])).is_err());
     }
 
     #[test]
@@ -283,7 +398,7 @@ mod tests {
         for alg in ["none", "HS256"] {
             let jwt = format!("{}.{}.c2ln", b64(serde_json::json!({"alg": alg, "typ": "JWT"})), claims);
             let presented = Presented::Assertion("rp".parse().unwrap(), jwt);
-            assert!(authenticate(&c, &presented, &["https://op"], 0).is_err(), "{alg}");
+            assert!(authenticate(&c, &presented, rules(&["https://op"])).is_err(), "{alg}");
         }
     }
 }

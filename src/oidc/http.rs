@@ -244,7 +244,7 @@ async fn authorize(
     let request = authorize::validate(&params, &client, redirect_uri, pushed)?;
 
     // An SSO session that satisfies the request issues a code without interaction.
-    let session_cookie = cookie(headers, SESSION_COOKIE);
+    let session_cookie = cookie(headers, SESSION_COOKIE, app.config.secure_cookies());
     let from_sso = from_session(app, &request, &client, session_cookie).await?;
     let preset = match from_sso {
         Sso::Code(redirect) => return Ok(Redirect::to(&redirect).into_response()),
@@ -258,10 +258,11 @@ async fn authorize(
         Sso::None => None,
     };
 
-    let (browser, new_cookie) = match cookie(headers, BROWSER_COOKIE).filter(|c| c.len() == 43) {
-        Some(c) => (c.to_owned(), false),
-        None => (crate::random::token(), true),
-    };
+    let (browser, new_cookie) =
+        match cookie(headers, BROWSER_COOKIE, app.config.secure_cookies()).filter(|c| c.len() == 43) {
+            Some(c) => (c.to_owned(), false),
+            None => (crate::random::token(), true),
+        };
     let client_name = if client.client_name.is_empty() {
         client.client_id.to_string()
     } else {
@@ -303,12 +304,7 @@ async fn authorize(
     }
     let mut response = Redirect::to(&format!("/login?flow={}", flow.id)).into_response();
     if new_cookie {
-        if let Some(c) = set_cookie(
-            BROWSER_COOKIE,
-            &browser,
-            30 * 24 * 3600,
-            app.config.issuer.starts_with("https:"),
-        ) {
+        if let Some(c) = set_cookie(BROWSER_COOKIE, &browser, 30 * 24 * 3600, app.config.secure_cookies()) {
             response.headers_mut().append(header::SET_COOKIE, c);
         }
     }
@@ -428,12 +424,12 @@ async fn authenticate_client(
     // requires PAR to accept it: it names this provider at every back-channel endpoint.
     let token_url = format!("{}/token", app.config.issuer);
     let now = app.now();
-    match client_auth::authenticate(
-        &client,
-        &presented,
-        &[app.config.issuer.as_str(), endpoint_url.as_str(), token_url.as_str()],
+    let rules = client_auth::AssertionRules {
+        audiences: &[app.config.issuer.as_str(), endpoint_url.as_str(), token_url.as_str()],
         now,
-    )? {
+        skew: i64::try_from(app.config.tokens.assertion_skew.as_secs()).unwrap_or(30),
+    };
+    match client_auth::authenticate(&client, &presented, rules)? {
         Authenticated::Secret => {}
         Authenticated::Assertion(a) => {
             let ttl = Duration::from_secs(u64::try_from(a.exp - now + 60).unwrap_or(60).max(60));
@@ -551,7 +547,7 @@ async fn logout_endpoint(
         Ok(p) => p,
         Err(e) => return message_page(StatusCode::BAD_REQUEST, "Logout request refused", &e.to_string()),
     };
-    let ended = match cookie(&headers, SESSION_COOKIE) {
+    let ended = match cookie(&headers, SESSION_COOKIE, app.config.secure_cookies()) {
         Some(c) => session::end(&app, c).await.ok().flatten(),
         None => None,
     };
@@ -571,7 +567,7 @@ async fn logout_endpoint(
         Some(uri) => Redirect::to(&uri).into_response(),
         None => message_page(StatusCode::OK, "Logged out", "You have been logged out of eidgate."),
     };
-    if let Some(c) = set_cookie(SESSION_COOKIE, "", 0, app.config.issuer.starts_with("https:")) {
+    if let Some(c) = set_cookie(SESSION_COOKIE, "", 0, app.config.secure_cookies()) {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
     response

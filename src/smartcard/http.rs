@@ -61,7 +61,7 @@ async fn post_login_challenge(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let flow = flow::load(&app, &id, cookie(&headers, BROWSER_COOKIE)).await?;
+    let flow = flow::load(&app, &id, cookie(&headers, BROWSER_COOKIE, app.config.secure_cookies())).await?;
     let nonce = ceremony::challenge(&app, Scope::Flow(&flow.id))
         .await
         .map_err(AuthnError::from)?;
@@ -80,7 +80,7 @@ async fn post_login_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let flow = flow::load(&app, &id, cookie(&headers, BROWSER_COOKIE)).await?;
+    let flow = flow::load(&app, &id, cookie(&headers, BROWSER_COOKIE, app.config.secure_cookies())).await?;
     let meta = RequestMeta { ip: peer.ip() };
     let completed = ceremony::login(&app, &flow, body_text(&body), &meta).await?;
     Ok(crate::authn::http::done(&app, completed))

@@ -39,6 +39,9 @@ pub enum Rejection {
     /// The certificate belongs to another means than the one being activated.
     #[error("certificate_of_another_means")]
     AnotherMeans,
+    /// The certificate's policies are not within those allowed for its CA.
+    #[error("certificate_policy")]
+    CertificatePolicy,
     /// The certificate's validity ended.
     #[error("certificate_expired")]
     CertificateExpired,
@@ -167,7 +170,11 @@ impl Smartcard {
         let key: Arc<dyn crate::hsm::CaKey> = hsm.clone();
         let ca = ca::IssuingCa::open(key, config)?;
         let mut cas = vec![x509::TrustedCa::new(ca.certificate().to_vec(), true).map_err(SmartcardError::Ca)?];
-        for path in &config.smartcard.trusted_ca_files {
+        for entry in &config.smartcard.trusted_ca_files {
+            let path = entry.file();
+            if entry.policies().is_none() {
+                tracing::warn!(file = %path.display(), "trusted CA without a certificate policy filter: any card certificate it issues is accepted");
+            }
             let text = std::fs::read_to_string(path)
                 .map_err(|e| SmartcardError::TrustedCa(format!("{}: {e}", path.display())))?;
             let ders = pem_certificates(&text);
@@ -178,10 +185,10 @@ impl Smartcard {
                 )));
             }
             for der in ders {
-                cas.push(
-                    x509::TrustedCa::new(der, false)
-                        .map_err(|e| SmartcardError::TrustedCa(format!("{}: {e}", path.display())))?,
-                );
+                let mut ca = x509::TrustedCa::new(der, false)
+                    .map_err(|e| SmartcardError::TrustedCa(format!("{}: {e}", path.display())))?;
+                ca.policies = entry.policies().map(<[String]>::to_vec);
+                cas.push(ca);
             }
         }
         Ok(Smartcard {

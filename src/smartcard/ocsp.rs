@@ -7,9 +7,9 @@
 //! the issuing CA's key or by a delegated responder certificate carried in `certs` that the
 //! issuing CA signed, is valid now and has EKU `id-kp-OCSPSigning`; a `SingleResponse` for
 //! exactly our `CertID`; `thisUpdate` not ahead of `now` by more than [`CLOCK_SKEW`] and not
-//! older than `max_age`; `nextUpdate`, if present, not passed; our nonce echoed if the
-//! responder sent one (many omit it; a different one is refused); no unknown critical
-//! extension. Anything else is an [`OcspError`], which the caller turns into an unknown
+//! older than `max_age`; `nextUpdate`, if present, not passed; our nonce echoed (only a
+//! responder listed in `[smartcard] ocsp_nonce_optional` may omit it; a different one is
+//! always refused); no unknown critical extension. Anything else is an [`OcspError`], which the caller turns into an unknown
 //! status and refuses: this module never says "good" by default.
 //!
 //! ASN.1 comes from RustCrypto `x509-ocsp`/`der`; signatures are verified by `x509-parser`
@@ -71,6 +71,10 @@ pub enum OcspError {
     /// The response carries a nonce other than ours.
     #[error("nonce mismatch")]
     NonceMismatch,
+    /// The response does not echo our nonce, and the responder is not one configured as
+    /// never sending one (`[smartcard] ocsp_nonce_optional`).
+    #[error("nonce not echoed")]
+    NonceMissing,
     /// `responseStatus` was not `successful`.
     #[error("responseStatus {0}")]
     ResponseStatus(u32),
@@ -118,6 +122,9 @@ pub struct Answer {
 pub struct Query {
     cert_id: CertId,
     nonce: [u8; NONCE_LEN],
+    /// Whether the answer must echo the nonce (true unless the responder is known never
+    /// to send one).
+    echo_required: bool,
     der: Vec<u8>,
 }
 
@@ -157,7 +164,19 @@ impl Query {
             optional_signature: None,
         };
         let der = request.to_der().map_err(|_| OcspError::Request)?;
-        Ok(Query { cert_id, nonce, der })
+        Ok(Query {
+            cert_id,
+            nonce,
+            echo_required: true,
+            der,
+        })
+    }
+
+    /// Accepts an answer without a nonce (a responder whose CA documents that it never
+    /// sends one); a nonce that is present must still be ours.
+    pub fn echo_optional(mut self) -> Query {
+        self.echo_required = false;
+        self
     }
 
     /// The DER `OCSPRequest` to POST as `application/ocsp-request`.
@@ -232,7 +251,7 @@ pub fn verify(der: &[u8], query: &Query, issuer: &TrustedCa, now: UnixTime, max_
     if has_unknown_critical(data.response_extensions.as_deref()) {
         return Err(OcspError::CriticalExtension);
     }
-    check_nonce(&data, &query.nonce)?;
+    check_nonce(&data, &query.nonce, query.echo_required)?;
     let single = data
         .responses
         .iter()
@@ -284,14 +303,14 @@ fn same_cert_id(theirs: &CertId, ours: &CertId) -> bool {
         && theirs.serial_number == ours.serial_number
 }
 
-/// No nonce is accepted (RFC 5019 responders send pre-signed answers); a nonce must be
-/// ours, exactly: an OCTET STRING of our bytes.
-fn check_nonce(data: &ResponseData, nonce: &[u8]) -> Result<(), OcspError> {
-    let Some(extensions) = &data.response_extensions else {
-        return Ok(());
-    };
+/// Our nonce must be echoed, exactly: an OCTET STRING of our bytes, once. Without one
+/// the answer could be a replay; only when `required` is false (a responder configured
+/// as never sending nonces, RFC 5019 pre-signed answers) is its absence accepted.
+fn check_nonce(data: &ResponseData, nonce: &[u8], required: bool) -> Result<(), OcspError> {
+    let extensions = data.response_extensions.as_deref().unwrap_or_default();
     let mut echoed = extensions.iter().filter(|e| e.extn_id == ID_PKIX_OCSP_NONCE);
     match (echoed.next(), echoed.next()) {
+        (None, _) if required => Err(OcspError::NonceMissing),
         (None, _) => Ok(()),
         (Some(ext), None) => match OctetString::from_der(ext.extn_value.as_bytes()) {
             Ok(value) if value.as_bytes() == nonce => Ok(()),

@@ -6,7 +6,8 @@
 //! 1. **OCSP** when there is a responder: the certificate's AIA `id-ad-ocsp` URLs, else
 //!    `[smartcard] ocsp_responder`. The answer is checked by `ocsp.rs` (signature by the CA
 //!    or its delegated responder, our CertID and nonce, `thisUpdate` at most
-//!    `ocsp_max_age` old). A verified answer is cached per (issuer, serial) while fresh.
+//!    `ocsp_max_age` old; the nonce echoed unless the responder is listed in
+//!    `ocsp_nonce_optional`). A verified answer is cached per (issuer, serial) while fresh.
 //!    If no responder gives a verified answer, the status is unknown: we do **not** fall
 //!    back to the CRL, since whoever can block the responder would otherwise trade the
 //!    two-minute freshness of OCSP for the days a CRL may be old.
@@ -62,6 +63,8 @@ pub struct StatusChecker {
     ocsp_responder: Option<String>,
     /// Oldest `thisUpdate` accepted, in seconds.
     ocsp_max_age: i64,
+    /// Responders that may answer without echoing the nonce.
+    ocsp_nonce_optional: Vec<String>,
     cache: Mutex<HashMap<String, CachedCrl>>,
     ocsp_cache: Mutex<HashMap<String, CachedOcsp>>,
 }
@@ -87,6 +90,7 @@ impl StatusChecker {
             client,
             ocsp_responder: config.ocsp_responder.clone(),
             ocsp_max_age: i64::try_from(config.ocsp_max_age.as_secs()).unwrap_or(i64::MAX),
+            ocsp_nonce_optional: config.ocsp_nonce_optional.clone(),
             cache: Mutex::new(HashMap::new()),
             ocsp_cache: Mutex::new(HashMap::new()),
         }
@@ -184,7 +188,10 @@ impl StatusChecker {
         now: UnixTime,
     ) -> Result<ocsp::Answer, OcspError> {
         let client = self.client.as_ref().ok_or(OcspError::Transport)?;
-        let query = ocsp::Query::new(serial, issuer)?;
+        let mut query = ocsp::Query::new(serial, issuer)?;
+        if self.ocsp_nonce_optional.iter().any(|u| u == url) {
+            query = query.echo_optional();
+        }
         let response = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/ocsp-request")

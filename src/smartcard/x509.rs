@@ -63,6 +63,9 @@ pub struct TrustedCa {
     pub subject: Vec<u8>,
     /// Hex SHA-256 of the subject Name DER (the `issuer_sha256` of what it issues).
     pub subject_sha256: String,
+    /// Certificate policy OIDs (dotted) a card certificate this CA issues directly must
+    /// stay within (`[smartcard] trusted_ca_files` entry `policies`); `None`: no filter.
+    pub policies: Option<Vec<String>>,
 }
 
 impl TrustedCa {
@@ -89,6 +92,7 @@ impl TrustedCa {
             der,
             own,
             anchor,
+            policies: None,
         })
     }
 }
@@ -157,6 +161,8 @@ impl TrustStore {
             direct_issuer.get_or_insert(index);
             let ca = &self.cas[index];
             if ca.anchor {
+                let issuer = direct_issuer.unwrap_or(index);
+                check_policies(leaf, self.cas[issuer].policies.as_deref())?;
                 return Ok(VerifiedChain {
                     issuer: direct_issuer.unwrap_or(index),
                     own: ca.own,
@@ -171,6 +177,35 @@ impl TrustStore {
         }
         Err(Rejection::UntrustedIssuer)
     }
+}
+
+/// The card certificate's policies (certificatePolicies OIDs) must all be among
+/// `allowed`, and there must be at least one: a certificate of another product of the
+/// same CA (say a mobile-ID certificate) does not log in as a card (`certificate_policy`).
+fn check_policies(leaf: &X509Certificate<'_>, allowed: Option<&[String]>) -> Result<(), Rejection> {
+    let Some(allowed) = allowed else { return Ok(()) };
+    let oids = certificate_policies(leaf)?;
+    if oids.is_empty() || !oids.iter().all(|oid| allowed.contains(oid)) {
+        return Err(Rejection::CertificatePolicy);
+    }
+    Ok(())
+}
+
+/// The dotted OIDs of a certificate's certificatePolicies extension (empty without one).
+pub fn certificate_policies(cert: &X509Certificate<'_>) -> Result<Vec<String>, Rejection> {
+    let mut oids = Vec::new();
+    for ext in cert.extensions() {
+        match ext.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::CertificatePolicies(policies) => {
+                oids.extend(policies.iter().map(|p| p.policy_id.to_id_string()));
+            }
+            _ if ext.oid == x509_parser::oid_registry::OID_X509_EXT_CERTIFICATE_POLICIES => {
+                return Err(Rejection::CertificatePolicy);
+            }
+            _ => {}
+        }
+    }
+    Ok(oids)
 }
 
 fn within(cert: &X509Certificate<'_>, now: UnixTime) -> bool {

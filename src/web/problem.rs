@@ -100,8 +100,10 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Parses a JSON request body: `application/json` required (415 otherwise), malformed or
-/// unexpected fields are 400 with the category of the error (never the input echoed).
+/// Parses a JSON request body: `application/json` required (415 otherwise), a JSON object
+/// at the top ([`crate::domain::wire::object`]; an array of the fields in order is
+/// refused), malformed or unexpected fields are 400 with the category of the error
+/// (never the input echoed).
 pub fn parse_json<T: for<'de> serde::Deserialize<'de>>(
     headers: &axum::http::HeaderMap,
     body: &[u8],
@@ -117,13 +119,16 @@ pub fn parse_json<T: for<'de> serde::Deserialize<'de>>(
             "Expected application/json",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Io => "io",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "unexpected or missing fields",
-            serde_json::error::Category::Eof => "truncated",
-        };
-        Problem::bad_request(format!("malformed JSON body: {what}"))
-    })
+    let mut de = serde_json::Deserializer::from_slice(body);
+    crate::domain::wire::object(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e: serde_json::Error| {
+            let what = match e.classify() {
+                serde_json::error::Category::Io => "io",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "unexpected or missing fields",
+                serde_json::error::Category::Eof => "truncated",
+            };
+            Problem::bad_request(format!("malformed JSON body: {what}"))
+        })
 }

@@ -52,6 +52,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|| async { crate::web::Problem::not_found() })
         .layer(axum::middleware::from_fn_with_state(app.clone(), count_availability))
         .layer(axum::middleware::from_fn_with_state(app.clone(), audit_denials))
+        .layer(axum::middleware::from_fn(super::middleware::strict_framing))
         .layer(DefaultBodyLimit::max(limits.body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.body_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -25,6 +25,7 @@ mod par;
 mod scale;
 mod smartcard;
 mod store_contract;
+mod strict_input;
 mod supervision;
 mod support;
 mod tls;

@@ -6,6 +6,7 @@
 //! consumed (the good token for it is then refused as a replay).
 
 mod ocsp;
+mod policy;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -808,7 +809,7 @@ async fn r_auth_7_wrong_eku_or_key_usage_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ca = test_root("Partner CA");
     let file = write_pem(&dir, "partner.pem", &[&ca.cert.pem()]);
-    let (server, officers) = staffed(|c| c.smartcard.trusted_ca_files = vec![file]).await;
+    let (server, officers) = staffed(|c| c.smartcard.trusted_ca_files = vec![file.into()]).await;
     let (_, card) = active_card(&server, &officers).await;
     for (reason, adjust) in [
         (
@@ -844,7 +845,7 @@ async fn r_auth_7_chain_with_a_self_issued_intermediate_is_refused() {
         .unwrap();
     let intermediate = TestCa { cert, key };
     let file = write_pem(&dir, "partner.pem", &[&root.cert.pem(), &intermediate.cert.pem()]);
-    let (server, officers) = staffed(|c| c.smartcard.trusted_ca_files = vec![file]).await;
+    let (server, officers) = staffed(|c| c.smartcard.trusted_ca_files = vec![file.into()]).await;
     let (_, card) = active_card(&server, &officers).await;
     let other = CardStandIn::new("p256").await;
     let pem = card_cert(&intermediate, &other.csr().await, |_| {});
@@ -910,7 +911,7 @@ async fn r_auth_7_external_ca_card_is_refused_without_revocation_status() {
     let dir = tempfile::tempdir().unwrap();
     let ca = test_root("Partner CA");
     let file = write_pem(&dir, "partner.pem", &[&ca.cert.pem()]);
-    let (server, officers) = staffed(|c| c.smartcard.trusted_ca_files = vec![file]).await;
+    let (server, officers) = staffed(|c| c.smartcard.trusted_ca_files = vec![file.into()]).await;
     let (_, card) = active_card(&server, &officers).await;
 
     // No distribution point at all: unknown status, refused (fail closed).

@@ -685,3 +685,41 @@ async fn r_auth_4_wrong_passwords_never_suspend_the_totp_means_but_stop_unknown_
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["type"], "urn:eidgate:problem:unknown-device-locked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_auth_5_totp_code_is_six_ascii_digits_after_trimming_and_nothing_else() {
+    // Issue 25: trimming surrounding whitespace is the only normalisation.
+    let server = with_totp(|c| {
+        // Four wrong codes in a row: no back-off in the way of the good one after them.
+        c.login.backoff_free = 10;
+        c.login.account_failures = 20;
+    })
+    .await;
+    let code = totp_now(&server, SEED);
+    let means = totp_means(&server, HOLDER).await;
+    for typed in [
+        format!("{} {}", &code[..3], &code[3..]),
+        format!("{}-{}", &code[..3], &code[3..]),
+        format!("\u{3000}{code}"),
+        code.chars()
+            .map(|c| char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap())
+            .collect(),
+    ] {
+        let login = past_password(&server, HOLDER, TOTP_PASSWORD).await;
+        let answer = totp_step(&server, &login, &typed).await;
+        // A wrong code (401), or longer than any code can be (400).
+        assert!(matches!(answer.status, 400 | 401), "{typed:?}: {}", answer.body);
+        assert!(answer.body.get("redirect_to").is_none(), "{typed:?}: no code");
+    }
+    // The right code was never consumed by those attempts.
+    let step = eidgate::authn::totp::step_of(server.app.now());
+    assert!(
+        server.app.store.use_totp_step(means, step).await.unwrap(),
+        "step still unused"
+    );
+    // Surrounding whitespace (a paste) is trimmed: the next step's code with it logs in.
+    server.app.clock.advance(30);
+    let login = past_password(&server, HOLDER, TOTP_PASSWORD).await;
+    let done = totp_step(&server, &login, &format!(" {}\n", totp_now(&server, SEED))).await;
+    assert_substantial_mfa(&id_token_of(&server, &login, &done).await);
+}

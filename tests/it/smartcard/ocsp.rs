@@ -212,7 +212,7 @@ async fn partner(adjust: impl FnOnce(&mut eidgate::config::Config)) -> (TestServ
     let ca = test_root("Partner CA");
     let file = write_pem(&dir, "partner.pem", &[&ca.cert.pem()]);
     let (server, _) = staffed(|c| {
-        c.smartcard.trusted_ca_files = vec![file];
+        c.smartcard.trusted_ca_files = vec![file.into()];
         adjust(c);
     })
     .await;
@@ -339,12 +339,35 @@ async fn r_auth_7_ocsp_response_of_a_delegated_responder_is_accepted() {
 }
 
 #[tokio::test]
-async fn r_auth_7_ocsp_nonce_may_be_absent_but_not_wrong() {
+async fn r_auth_7_ocsp_answer_must_echo_the_nonce_of_the_request() {
+    // Issue 25: an answer without our nonce could be a replay of an old "good".
     let (server, _dir, ca) = partner(|_| {}).await;
     let without = Responder::start(&ca, Answer::GoodWithoutNonce, server.app.clock.clone()).await;
     let card = card_with_responder(&server, &ca, &without.url).await;
-    logs_in(&server, &card).await;
+    refused(&server, &card, "revocation_status_unknown").await;
+    assert_eq!(without.hits(), 1, "the responder was asked");
     let other = Responder::start(&ca, Answer::GoodWithOtherNonce, server.app.clock.clone()).await;
+    let card = card_with_responder(&server, &ca, &other.url).await;
+    refused(&server, &card, "revocation_status_unknown").await;
+}
+
+#[tokio::test]
+async fn r_auth_7_ocsp_nonce_may_be_absent_only_for_a_responder_configured_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = test_root("Partner CA");
+    let file = write_pem(&dir, "partner.pem", &[&ca.cert.pem()]);
+    let clock = Arc::new(eidgate::clock::SystemClock::default());
+    let without = Responder::start(&ca, Answer::GoodWithoutNonce, clock.clone()).await;
+    let other = Responder::start(&ca, Answer::GoodWithOtherNonce, clock).await;
+    let listed = vec![without.url.clone(), other.url.clone()];
+    let (server, _) = staffed(|c| {
+        c.smartcard.trusted_ca_files = vec![file.into()];
+        c.smartcard.ocsp_nonce_optional = listed;
+    })
+    .await;
+    let card = card_with_responder(&server, &ca, &without.url).await;
+    logs_in(&server, &card).await;
+    // Listed or not, a nonce that is there must be ours.
     let card = card_with_responder(&server, &ca, &other.url).await;
     refused(&server, &card, "revocation_status_unknown").await;
 }
@@ -359,7 +382,7 @@ async fn r_auth_7_configured_ocsp_responder_serves_cards_without_aia() {
     let responder = Responder::start(&ca, Answer::Revoked, clock).await;
     let url = responder.url.clone();
     let (server, _) = staffed(|c| {
-        c.smartcard.trusted_ca_files = vec![file];
+        c.smartcard.trusted_ca_files = vec![file.into()];
         c.smartcard.ocsp_responder = Some(url);
     })
     .await;
