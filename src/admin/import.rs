@@ -336,7 +336,10 @@ pub async fn import_sealed(
         let revocation = m
             .revocation_secret
             .as_ref()
-            .map(|s| crate::lifecycle::codes::hash(s.expose()))
+            .map(|s| {
+                let normalised = crate::lifecycle::codes::normalise(s.expose());
+                password::hash(&crate::domain::secret::Password::new(normalised))
+            })
             .transpose()
             .map_err(|e| invalid(&m.holder, e.to_string()))?;
         if let (MeansKind::Smartcard, Some(pem)) = (m.kind, m.certificate_pem.as_deref()) {
