@@ -16,8 +16,7 @@ use crate::support::operators::{
     provision_staff, register, status_body, stored, ADMIN, HELPDESK, ISSUER, REGISTRAR,
 };
 use crate::support::server::{
-    auth_params, authorize_url, browser, client_entry, exchange, location, login, pkce, post_form, query, TestServer,
-    HOLDER, SECRET,
+    auth_params, authorize_url, browser, client_entry, exchange, login, pkce, post_form, TestServer, HOLDER, SECRET,
 };
 
 /// Events proven by other tests (event → test).
@@ -325,14 +324,7 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         .import(json!({"clients": [client_entry("rp2", json!({}))]}))
         .await;
     walk.check("one more client", &[], &[catalogue::CLIENT_IMPORTED]).await;
-    let (verifier, challenge) = pkce();
-    let sso = browser
-        .get(authorize_url(&server, &auth_params("rp2", &challenge)))
-        .send()
-        .await
-        .unwrap();
-    let to = url::Url::parse(&location(&sso).expect("a redirect")).unwrap();
-    let code = query(&to, "code").unwrap_or_else(|| panic!("no code from the session: {to}"));
+    let (code, verifier) = crate::audit_routes::sso_code(&server, &browser, "rp2").await;
     walk.check(
         "SSO answer to another client",
         &["GET /authorize"],

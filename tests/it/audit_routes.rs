@@ -8,6 +8,22 @@ use crate::support::server::{
     auth_params, authorize_url, browser, client_entry, exchange, location, login, pkce, query, TestServer, REDIRECT,
 };
 
+/// A request of `client_id` in `browser`, which holds an SSO session: answered with a code
+/// at once. Returns `(code, verifier)`.
+pub(crate) async fn sso_code(server: &TestServer, browser: &reqwest::Client, client_id: &str) -> (String, String) {
+    let (verifier, challenge) = pkce();
+    let answer = browser
+        .get(authorize_url(server, &auth_params(client_id, &challenge)))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&answer).expect("a redirect");
+    assert!(to.starts_with(REDIRECT), "{to}");
+    let code =
+        query(&url::Url::parse(&to).unwrap(), "code").unwrap_or_else(|| panic!("no code from the session: {to}"));
+    (code, verifier)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_log_1_r_sup_4_an_sso_answer_writes_login_sso_and_logout_writes_logout() {
     let server = TestServer::start().await;
@@ -34,15 +50,7 @@ async fn r_log_1_r_sup_4_an_sso_answer_writes_login_sso_and_logout_writes_logout
         .expect("the ceremony was recorded");
 
     // Another relying party: answered from the session, no ceremony.
-    let (verifier, challenge) = pkce();
-    let answer = browser
-        .get(authorize_url(&server, &auth_params("rp2", &challenge)))
-        .send()
-        .await
-        .unwrap();
-    let to = location(&answer).expect("a redirect");
-    assert!(to.starts_with(REDIRECT), "{to}");
-    let code = query(&url::Url::parse(&to).unwrap(), "code").expect("a code from the session");
+    let (code, verifier) = sso_code(&server, &browser, "rp2").await;
     let added = store.audit_after(before, 100).await.unwrap();
     let sso: Vec<_> = added.iter().filter(|r| r.event.event_type == "login.sso").collect();
     assert_eq!(sso.len(), 1, "{added:?}");
@@ -156,22 +164,11 @@ const NOT_YET_WALKED: &[&str] = &[
     "POST /authn/flows/{flow}/webauthn/start",
 ];
 
-fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// Every route in `src/` that can issue a code or token or change state: each `.route(...)`
 /// with `post`, `put`, `patch` or `delete`, plus `GET /authorize` and `GET /logout`.
 pub(crate) fn state_changing_routes() -> std::collections::BTreeSet<String> {
     let mut files = Vec::new();
-    rust_files(
+    crate::layering::rust_files(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
         &mut files,
     );
