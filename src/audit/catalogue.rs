@@ -37,6 +37,7 @@ catalogue! {
     LOGIN_SSO = "login.sso", "login: a code issued from the SSO session, without a ceremony", false;
     LOGIN_FAILURE = "login.failure", "failed login attempt", true;
     LOGOUT = "logout", "logout", false;
+    TOKEN_REVOKED = "token.revoked", "a relying party revoked a token it holds (RFC 7009)", false;
     AUTHN_COUNTER_REGRESSION = "authn.counter_regression", "FIDO signature counter went back (cloned key)", true;
     CLIENT_IMPORTED = "client.imported", "creation/change of a relying party account", false;
     PERSON_IMPORTED = "person.imported", "creation of a user account", false;

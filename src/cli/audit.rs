@@ -25,9 +25,10 @@ pub enum AuditCommand {
         /// Print JSON after the first line.
         #[arg(long)]
         json: bool,
-        /// Read the witnessed checkpoints from this file instead of `audit.sink_path`.
+        /// Read the witnessed checkpoints from this file instead of `audit.sink_path`
+        /// (repeat it for the sinks of several instances).
         #[arg(long, conflicts_with = "no_sink")]
-        sink: Option<std::path::PathBuf>,
+        sink: Vec<std::path::PathBuf>,
         /// Skip the external sink (a warning says what is then not checked).
         #[arg(long)]
         no_sink: bool,
@@ -113,13 +114,23 @@ pub fn run(cmd: AuditCommand, config: Config, runtime: &tokio::runtime::Runtime)
                     );
                     None
                 } else {
-                    let path = sink.unwrap_or_else(|| config.audit.sink_file(&config.data_dir));
-                    let read = crate::audit::witness::read(&path).map_err(|why| anyhow::anyhow!("audit sink {why}"))?;
+                    let paths = if sink.is_empty() {
+                        vec![config.audit.sink_file(&config.data_dir)]
+                    } else {
+                        sink
+                    };
+                    let mut read = Vec::new();
+                    for path in &paths {
+                        read.extend(
+                            crate::audit::witness::read(path).map_err(|why| anyhow::anyhow!("audit sink {why}"))?,
+                        );
+                    }
                     if read.is_empty() && store.chain_tip().await?.is_some() {
+                        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                         anyhow::bail!(
                             "the sink {} witnesses no checkpoint, yet the database holds signed ones: \
                              name the sink with --sink FILE (or skip it with --no-sink)",
-                            path.display()
+                            named.join(", ")
                         );
                     }
                     Some(read)

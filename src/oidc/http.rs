@@ -533,6 +533,14 @@ async fn post_revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     introspect::revoke(&app, &client, token).await?;
+    // The token itself is never logged; the client and its hint are.
+    let event = AuditEvent::new(
+        crate::audit::catalogue::TOKEN_REVOKED,
+        format!("client:{}", client.client_id),
+        format!("client:{}", client.client_id),
+        json!({"token_type_hint": params.get("token_type_hint")}),
+    );
+    app.store.append(event).await.map_err(OAuthError::from)?;
     Ok(json_no_store(json!({}), StatusCode::OK))
 }
 

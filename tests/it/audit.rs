@@ -74,6 +74,19 @@ pub(crate) async fn signed_log(data_dir: &Path, token: &str, db: &str) {
     store.close().await;
 }
 
+/// `eidgate audit export` of today's records into `{data_dir}/bundle.json`.
+pub(crate) fn export_today(data_dir: &Path, token: &str, db: &str) -> std::path::PathBuf {
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let file = data_dir.join("bundle.json");
+    let out = eidgate(data_dir, token, db)
+        .args(["audit", "export", "--from", &today, "--to", &today, "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    file
+}
+
 /// The database writer of issue 17: connects with plain SQL and drops the append-only
 /// triggers of the records and the checkpoints.
 pub(crate) async fn attacker(db: &str) -> AnyConnection {
@@ -201,40 +214,10 @@ async fn tamper(db: &str, how: Tamper) {
         Tamper::RewriteChain => {
             // Change seq 4 and recompute every later hash and the head, as an attacker who
             // knows the hash function would: only the signed checkpoint at 8 can tell.
-            let select = format!("SELECT seq, {COLUMNS} FROM audit_log WHERE seq >= 3 ORDER BY seq");
-            let rows = sqlx::query(&select).fetch_all(&mut c).await.unwrap();
-            let mut prev: [u8; 32] = rows[0].try_get::<Vec<u8>, _>("hash").unwrap().try_into().unwrap();
-            for r in &rows[1..] {
-                let seq: i64 = r.try_get("seq").unwrap();
-                let time: i64 = r.try_get("time").unwrap();
-                let data: String = r.try_get("data").unwrap();
-                let subject = if seq == 4 {
-                    "thing:evil".to_owned()
-                } else {
-                    r.try_get::<String, _>("subject").unwrap()
-                };
-                let event = AuditEvent::new(
-                    &r.try_get::<String, _>("event_type").unwrap(),
-                    r.try_get::<String, _>("actor").unwrap(),
-                    subject.clone(),
-                    serde_json::from_str(&data).unwrap(),
-                );
-                let hash = chain_hash(&prev, seq, time, &event);
-                sqlx::query("UPDATE audit_log SET subject = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
-                    .bind(subject)
-                    .bind(prev.to_vec())
-                    .bind(hash.to_vec())
-                    .bind(seq)
-                    .execute(&mut c)
-                    .await
-                    .unwrap();
-                prev = hash;
-            }
-            sqlx::query("UPDATE audit_head SET hash = $1")
-                .bind(prev.to_vec())
-                .execute(&mut c)
+            c.execute("UPDATE audit_log SET subject = 'thing:evil' WHERE seq = 4")
                 .await
                 .unwrap();
+            crate::audit_tamper::rechain(&mut c, 4).await;
         }
     }
     c.close().await.unwrap();
@@ -469,14 +452,7 @@ async fn r_log_2_an_exported_bundle_verifies_on_its_own_and_a_changed_one_does_n
     let trust = crate::audit_bundle::published_keys(hsm, data.path()).await;
     let (_, db) = crate::support::db::databases().await.remove(0);
     signed_log(data.path(), &token, &db).await;
-    let today = time::OffsetDateTime::now_utc().date().to_string();
-    let file = data.path().join("bundle.json");
-    let out = eidgate(data.path(), &token, &db)
-        .args(["audit", "export", "--from", &today, "--to", &today, "--out"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = export_today(data.path(), &token, &db);
     let bundle_check = |file: &Path| {
         // No database and no HSM: a wrong URL and token prove neither is used.
         let out = eidgate(data.path(), "no-such-token", "sqlite:///nonexistent/x.db")

@@ -107,14 +107,7 @@ async fn r_log_2_r_sec_6_verify_bundle_accepts_only_the_trusted_audit_keys() {
     let jwks = published_keys(hsm, data.path()).await;
     let (_, db) = crate::support::db::databases().await.remove(0);
     signed_log(data.path(), &token, &db).await;
-    let today = time::OffsetDateTime::now_utc().date().to_string();
-    let file = data.path().join("bundle.json");
-    let out = eidgate(data.path(), &token, &db)
-        .args(["audit", "export", "--from", &today, "--to", &today, "--out"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = crate::audit::export_today(data.path(), &token, &db);
     let genuine: Bundle = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(genuine.checkpoints.len(), 1);
     assert!(

@@ -2,7 +2,9 @@
 //! action the records it appended are read and must contain the events the catalogue
 //! says that action records. Every catalogue entry is either proven here or named in
 //! `ELSEWHERE` with the test that proves it, so a new event cannot join the catalogue
-//! unproven.
+//! unproven. Each step also names the state-changing routes it drove; at the end every
+//! such route in `src/` must have been walked (and written its record) or be classified in
+//! `audit_routes` (issue 17 "no gaps").
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,9 @@ use crate::support::operators::{
     activate, activation_start, apply, call, get, helpdesk, helpdesk_in_person, issue, login_attempt, operator_token,
     provision_staff, register, status_body, stored, ADMIN, HELPDESK, ISSUER, REGISTRAR,
 };
-use crate::support::server::{auth_params, authorize_url, browser, login, pkce, TestServer, HOLDER};
+use crate::support::server::{
+    auth_params, authorize_url, browser, client_entry, exchange, login, pkce, post_form, TestServer, HOLDER, SECRET,
+};
 
 /// Events proven by other tests (event → test).
 const ELSEWHERE: &[(&str, &str)] = &[
@@ -28,10 +32,6 @@ const ELSEWHERE: &[(&str, &str)] = &[
     (
         catalogue::AUDIT_PRUNED,
         "audit::r_log_6_pruning_destroys_old_records_behind_a_signed_anchor_and_the_log_still_verifies",
-    ),
-    (
-        catalogue::LOGIN_SSO,
-        "audit_routes::r_log_1_r_sup_4_an_sso_answer_writes_login_sso_and_logout_writes_logout",
     ),
     (catalogue::MEANS_EXPIRED, "lifecycle expiry sweep tests"),
     (
@@ -65,11 +65,17 @@ struct Walk<'a> {
     server: &'a TestServer,
     after: i64,
     proven: BTreeMap<&'static str, &'static str>,
+    /// State-changing routes driven so far (`METHOD /path`) → the action that did.
+    walked: BTreeMap<&'static str, &'static str>,
 }
 
 impl Walk<'_> {
-    /// Reads what `action` appended and checks it contains `expected`.
-    async fn check(&mut self, action: &'static str, expected: &[&'static str]) {
+    /// Reads what `action` (through `routes`) appended and checks it contains `expected`.
+    async fn check(&mut self, action: &'static str, routes: &[&'static str], expected: &[&'static str]) {
+        assert!(!expected.is_empty(), "{action}: every walked route must write a record");
+        for route in routes {
+            self.walked.entry(route).or_insert(action);
+        }
         let records = self.server.app.store.audit_after(self.after, 100_000).await.unwrap();
         if let Some(last) = records.last() {
             self.after = last.seq;
@@ -96,12 +102,14 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         server: &server,
         after: 0,
         proven: BTreeMap::new(),
+        walked: BTreeMap::new(),
     };
-    walk.check("first start on a fresh token", &[catalogue::KEY_GENERATED])
+    walk.check("first start on a fresh token", &[], &[catalogue::KEY_GENERATED])
         .await;
     provision_staff(&server).await;
     walk.check(
         "import",
+        &[],
         &[
             catalogue::CLIENT_IMPORTED,
             catalogue::PERSON_IMPORTED,
@@ -111,7 +119,12 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     )
     .await;
     let registrar = operator_token(&server, REGISTRAR).await;
-    walk.check("operator login", &[catalogue::LOGIN_SUCCESS]).await;
+    walk.check(
+        "operator login",
+        &["GET /authorize", "POST /authn/flows/{flow}/password"],
+        &[catalogue::LOGIN_SUCCESS],
+    )
+    .await;
     // The server appended its start before it answered the first request.
     let so_far = server.app.store.audit_after(0, 100_000).await.unwrap();
     assert!(so_far.iter().any(|r| r.event.event_type == catalogue::SYSTEM_START));
@@ -119,14 +132,21 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     let issuer = operator_token(&server, ISSUER).await;
     let desk = operator_token(&server, HELPDESK).await;
     let admin = operator_token(&server, ADMIN).await;
-    walk.check("more operator logins", &[catalogue::LOGIN_SUCCESS]).await;
+    walk.check("more operator logins", &[], &[catalogue::LOGIN_SUCCESS])
+        .await;
 
     let (status, _, _) = login_attempt(&server, "rp", HOLDER, "wrong password", "openid").await;
     assert_eq!(status, 401);
-    walk.check("wrong password", &[catalogue::LOGIN_FAILURE]).await;
+    walk.check(
+        "wrong password",
+        &["POST /authn/flows/{flow}/password"],
+        &[catalogue::LOGIN_FAILURE],
+    )
+    .await;
     eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
     walk.check(
         "analysis pass after a failure (threshold 1)",
+        &[],
         &[catalogue::ALERT_RAISED],
     )
     .await;
@@ -135,12 +155,14 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     register(&server, &registrar, applicant, "substantial").await;
     walk.check(
         "registration",
+        &["POST /admin/v1/persons"],
         &[catalogue::PERSON_REGISTERED, catalogue::PERSON_PROOFED],
     )
     .await;
     let issued = issue(&server, &registrar, &issuer, applicant).await;
     walk.check(
         "application and approval",
+        &["POST /admin/v1/means", "POST /admin/v1/means/{id}/approve"],
         &[catalogue::MEANS_APPLIED, catalogue::MEANS_APPROVED],
     )
     .await;
@@ -157,12 +179,21 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     )
     .await;
     assert_eq!(rejected.status, 200, "{}", rejected.body);
-    walk.check("rejection", &[catalogue::MEANS_REJECTED]).await;
+    walk.check(
+        "rejection",
+        &["POST /admin/v1/means/{id}/reject"],
+        &[catalogue::MEANS_REJECTED],
+    )
+    .await;
 
     let wrong = activation_start(&server, applicant, "AAAA-AAAA-AAAA").await;
     assert!(wrong.status >= 400, "{}", wrong.body);
-    walk.check("wrong activation code", &[catalogue::ACTIVATION_FAILED])
-        .await;
+    walk.check(
+        "wrong activation code",
+        &["POST /activation/start"],
+        &[catalogue::ACTIVATION_FAILED],
+    )
+    .await;
     activate(
         &server,
         applicant,
@@ -172,13 +203,18 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     .await;
     walk.check(
         "activation",
+        &[
+            "POST /activation/start",
+            "POST /activation/{id}/accept",
+            "POST /activation/{id}/password",
+        ],
         &[catalogue::ACTIVATION_STARTED, catalogue::MEANS_ACTIVATED],
     )
     .await;
 
     let lookup = get(&server, &format!("/helpdesk/v1/holders?identifier={applicant}"), &desk).await;
     assert_eq!(lookup.status, 200, "{}", lookup.body);
-    walk.check("helpdesk lookup", &[catalogue::HELPDESK_LOOKUP]).await;
+    walk.check("helpdesk lookup", &[], &[catalogue::HELPDESK_LOOKUP]).await;
     let bad_secret = helpdesk(
         &server,
         &desk,
@@ -191,6 +227,7 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     assert_eq!(bad_secret.status, 403, "{}", bad_secret.body);
     walk.check(
         "wrong revocation secret",
+        &["POST /helpdesk/v1/means/{id}/suspend"],
         &[catalogue::HELPDESK_REVOCATION_SECRET_WRONG],
     )
     .await;
@@ -198,7 +235,12 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         helpdesk_in_person(&server, &desk, &issued.id, "suspend").await.status,
         200
     );
-    walk.check("suspension", &[catalogue::MEANS_SUSPENDED]).await;
+    walk.check(
+        "suspension",
+        &["POST /helpdesk/v1/means/{id}/suspend"],
+        &[catalogue::MEANS_SUSPENDED],
+    )
+    .await;
     let refused = helpdesk(
         &server,
         &desk,
@@ -209,26 +251,44 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     )
     .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
-    walk.check("unfit verification", &[catalogue::HELPDESK_VERIFICATION_FAILED])
-        .await;
+    walk.check(
+        "unfit verification",
+        &["POST /helpdesk/v1/means/{id}/reactivate"],
+        &[catalogue::HELPDESK_VERIFICATION_FAILED],
+    )
+    .await;
     assert_eq!(
         helpdesk_in_person(&server, &desk, &issued.id, "reactivate")
             .await
             .status,
         200
     );
-    walk.check("reactivation", &[catalogue::MEANS_REACTIVATED]).await;
+    walk.check(
+        "reactivation",
+        &["POST /helpdesk/v1/means/{id}/reactivate"],
+        &[catalogue::MEANS_REACTIVATED],
+    )
+    .await;
     assert_eq!(
         helpdesk_in_person(&server, &desk, &issued.id, "revoke").await.status,
         200
     );
-    walk.check("revocation", &[catalogue::MEANS_REVOKED]).await;
+    walk.check(
+        "revocation",
+        &["POST /helpdesk/v1/means/{id}/revoke"],
+        &[catalogue::MEANS_REVOKED],
+    )
+    .await;
 
     // A helpdesk operator tries an officer's task: beyond their roles.
     let denied = apply(&server, &desk, applicant, "password", "low").await;
     assert_eq!(denied.status, 403, "{}", denied.body);
-    walk.check("helpdesk operator applies", &[catalogue::OPERATOR_ACCESS_DENIED])
-        .await;
+    walk.check(
+        "helpdesk operator applies",
+        &["POST /admin/v1/means"],
+        &[catalogue::OPERATOR_ACCESS_DENIED],
+    )
+    .await;
     let roles = call(
         &server,
         reqwest::Method::PUT,
@@ -239,7 +299,12 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     )
     .await;
     assert_eq!(roles.status, 200, "{}", roles.body);
-    walk.check("role change", &[catalogue::OPERATOR_ROLES_CHANGED]).await;
+    walk.check(
+        "role change",
+        &["PUT /admin/v1/operators/{identifier}"],
+        &[catalogue::OPERATOR_ROLES_CHANGED],
+    )
+    .await;
 
     let browser = browser();
     let (_, challenge) = pkce();
@@ -249,13 +314,34 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         &authorize_url(&server, &auth_params("rp", &challenge)),
     )
     .await;
-    let out = browser.get(server.at("/logout")).send().await.unwrap();
-    assert!(out.status().as_u16() < 500);
     walk.check(
-        "holder login and logout",
-        &[catalogue::LOGIN_SUCCESS, catalogue::LOGOUT],
+        "holder login",
+        &["GET /authorize", "POST /authn/flows/{flow}/password"],
+        &[catalogue::LOGIN_SUCCESS],
     )
     .await;
+    server
+        .import(json!({"clients": [client_entry("rp2", json!({}))]}))
+        .await;
+    walk.check("one more client", &[], &[catalogue::CLIENT_IMPORTED]).await;
+    let (code, verifier) = crate::audit_routes::sso_code(&server, &browser, "rp2").await;
+    walk.check(
+        "SSO answer to another client",
+        &["GET /authorize"],
+        &[catalogue::LOGIN_SSO],
+    )
+    .await;
+    let tokens = exchange(&server, "rp2", &code, &verifier).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let access = tokens.body["access_token"].as_str().unwrap();
+    let revoked = post_form(&server, "/revoke", Some(("rp2", SECRET)), &[("token", access)]).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    walk.check("token revocation", &["POST /revoke"], &[catalogue::TOKEN_REVOKED])
+        .await;
+    let out = browser.get(server.at("/logout")).send().await.unwrap();
+    assert!(out.status().as_u16() < 500);
+    walk.check("holder logout", &["GET /logout"], &[catalogue::LOGOUT])
+        .await;
 
     // The daily analysis for yesterday is due on a fresh server (the scheduler may have
     // written it already; then this pass adds nothing and it is in the log anyway).
@@ -273,6 +359,7 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         .filter(|name| !walk.proven.contains_key(name) && !ELSEWHERE.iter().any(|(n, _)| n == name))
         .collect();
     assert!(unproven.is_empty(), "catalogued but never proven: {unproven:?}");
+    crate::audit_routes::every_state_changing_route_is_accounted_for(&walk.walked);
     for (name, _) in ELSEWHERE {
         assert!(catalogue::find(name).is_some(), "{name} is not in the catalogue");
     }

@@ -79,7 +79,7 @@ async fn two_checkpoints(store: &SqlStore, hsm: &Pkcs11Hsm, sink: &Shipper) {
 
 /// Recomputes every hash from `from` on (and the head) as an attacker who knows the
 /// algorithm would, after `edit` changed the rows.
-async fn rechain(c: &mut AnyConnection, from: i64) {
+pub(crate) async fn rechain(c: &mut AnyConnection, from: i64) {
     let rows =
         sqlx::query("SELECT seq, time, event_type, actor, subject, data FROM audit_log WHERE seq >= $1 ORDER BY seq")
             .bind(from - 1)

@@ -463,10 +463,20 @@ impl Cluster {
         assert_eq!(code, 0, "import: {out} {err}");
     }
 
-    /// `eidgate audit verify` on the shared database: (exit code, stdout).
+    /// `eidgate audit verify` on the shared database, against every instance's sink (each
+    /// witnesses the checkpoints it signed): (exit code, stdout).
     pub fn audit_verify(&self) -> (i32, String) {
         let config = write_config(&self.shared, "cli", free_port());
-        let (code, out, err) = cli(&self.shared, &config, &["audit", "verify"]);
+        let mut args = vec!["audit".to_owned(), "verify".to_owned()];
+        for entry in std::fs::read_dir(self.shared.dir.path()).unwrap() {
+            let sink = entry.unwrap().path().join("audit-sink.jsonl");
+            if sink.exists() {
+                args.push("--sink".to_owned());
+                args.push(sink.display().to_string());
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = cli(&self.shared, &config, &args);
         (code, format!("{out}{err}"))
     }
 }
