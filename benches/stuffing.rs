@@ -8,7 +8,7 @@
 //!   identifiers nobody holds;
 //! - meanwhile 20 holders, each in the browser they logged in with before (device cookie),
 //!   log in normally (`GET /authorize` with `prompt=login`, the password step, the
-//!   redirect with a code) every `EIDGATE_BENCH_PAUSE_MS` (default 200) ms until the
+//!   redirect with a code) every `EIDGATE_BENCH_PAUSE_MS` (default 2000) ms until the
 //!   attack is over.
 //!
 //! Prints the holders' success rate (target 100%), their p50/p99 login time, the attack's
@@ -126,7 +126,7 @@ fn peak_rss_kb() -> u64 {
 
 async fn run() {
     let identifiers = env_num("EIDGATE_BENCH_IDENTIFIERS", 1000).max(HOLDERS as u64) as usize;
-    let pause = Duration::from_millis(env_num("EIDGATE_BENCH_PAUSE_MS", 200));
+    let pause = Duration::from_millis(env_num("EIDGATE_BENCH_PAUSE_MS", 2000));
     println!(
         "eidgate stuffing bench: {identifiers} identifiers x {GUESSES} wrong passwords from {ADDRESSES} addresses, \
          {HOLDERS} holders, {} cores",

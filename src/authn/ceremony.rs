@@ -111,7 +111,11 @@ pub async fn password(
         },
         None => None,
     };
-    let verified = app.passwords.verify(phc, password).await?;
+    let verified = if known.is_some() {
+        app.passwords.verify(phc, password).await?
+    } else {
+        app.passwords.verify_untrusted(phc, password).await?
+    };
     let (Some(person), Some(means), true) = (person, chosen.clone(), verified) else {
         if let (Some(m), None) = (&chosen, &known) {
             throttle::unknown_device_failed(app, &canon.key, m.id).await?;

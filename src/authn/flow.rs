@@ -45,6 +45,10 @@ pub struct LoginFlow {
     /// The step the flow waits for (`legal_person`, `consent`) and what the page shows.
     #[serde(default)]
     pub pending: Option<PendingStep>,
+    /// The open-flows counter of the address that opened the flow (issue 19), given back
+    /// when the flow ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_from: Option<String>,
 }
 
 /// A step after the ceremony that the holder still has to take.
@@ -81,12 +85,14 @@ fn key(id: &str) -> String {
 pub const MAX_FLOW_BYTES: usize = 2048;
 
 fn address_key(ip: std::net::IpAddr) -> String {
-    format!("flows:addr:{}", super::throttle::address_block(ip))
+    let block = super::throttle::address_block(ip);
+    format!("flows:addr:{}", &fingerprint_hex(&block)[..32])
 }
 
 /// Starts a flow for `request`, bound to `browser_cookie`, opened from `ip`. Refused with
-/// 429 when the address (IPv6: its /64) opened `login.flows_per_address` flows within a
-/// flow's lifetime, or when the store holds as many flows as it may (memory store);
+/// 429 when the address (IPv6: its /64) has `login.flows_per_address` flows open (a flow
+/// is open until it ends, or, abandoned, until no flow was opened from the address for a
+/// flow's lifetime), or when the store holds as many flows as it may (memory store);
 /// `BadRequest` when the flow would exceed [`MAX_FLOW_BYTES`].
 pub async fn start(
     app: &App,
@@ -109,18 +115,22 @@ pub async fn start(
         legal_chosen: false,
         consented: false,
         pending: None,
+        opened_from: Some(address_key(ip)),
     };
     let bytes = serde_json::to_vec(&flow).map_err(|_| AuthnError::Unavailable)?;
     if bytes.len() > MAX_FLOW_BYTES {
         return Err(AuthnError::BadRequest("the authorization request is too large".into()));
     }
-    let opened = app.ephemeral.hit(&address_key(ip), ttl).await?;
-    if opened > app.config.login.flows_per_address {
-        let (_, left) = app.ephemeral.count(&address_key(ip)).await?;
-        tracing::warn!(address = %super::throttle::address_block(ip), "login flows per address exceeded");
-        return Err(AuthnError::TooManyAttempts(left.as_secs().max(1)));
+    let counter = address_key(ip);
+    let open = app.ephemeral.adjust(&counter, 1, ttl).await?;
+    let cap = i64::try_from(app.config.login.flows_per_address).unwrap_or(i64::MAX);
+    if open > cap {
+        app.ephemeral.adjust(&counter, -1, ttl).await?;
+        tracing::warn!(address = %super::throttle::address_block(ip), "open login flows per address exceeded");
+        return Err(AuthnError::TooManyAttempts(60));
     }
     if !app.ephemeral.put_bounded(&key(&flow.id), &bytes, ttl).await? {
+        app.ephemeral.adjust(&counter, -1, ttl).await?;
         tracing::warn!("alert: the ephemeral store holds as many login flows as it may");
         return Err(AuthnError::TooManyAttempts(60));
     }
@@ -162,5 +172,9 @@ pub async fn save(app: &App, flow: &LoginFlow) -> Result<(), AuthnError> {
 
 /// Ends a flow (single use: a finished flow cannot be finished again).
 pub async fn finish(app: &App, flow: &LoginFlow) -> Result<bool, AuthnError> {
-    Ok(app.ephemeral.take(&key(&flow.id)).await?.is_some())
+    let ended = app.ephemeral.take(&key(&flow.id)).await?.is_some();
+    if let (true, Some(counter)) = (ended, &flow.opened_from) {
+        app.ephemeral.adjust(counter, -1, app.config.tokens.flow_ttl).await?;
+    }
+    Ok(ended)
 }

@@ -54,6 +54,10 @@ pub fn hash(password: &Password) -> Result<String, HashError> {
 #[derive(Clone)]
 pub struct PasswordVerifier {
     permits: Arc<Semaphore>,
+    /// Verifications for browsers without a device cookie hold one of these first: all
+    /// workers but one (at least one), so that a guessing flood always leaves a worker to
+    /// the holders' known browsers (issue 19).
+    untrusted: Arc<Semaphore>,
     deadline: Duration,
     dummy: Arc<String>,
 }
@@ -69,6 +73,7 @@ impl PasswordVerifier {
         let dummy = hash(&Password::new(crate::random::token()))?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(workers)),
+            untrusted: Arc::new(Semaphore::new(workers.saturating_sub(1).max(1))),
             deadline,
             dummy: Arc::new(dummy),
         })
@@ -89,17 +94,41 @@ impl PasswordVerifier {
         .map_err(|_| HashError::Busy)?
     }
 
+    /// Verifies `password` for a browser without a device cookie: like
+    /// [`PasswordVerifier::verify`], within the untrusted share of the workers.
+    pub async fn verify_untrusted(&self, phc: Option<String>, password: Password) -> Result<bool, HashError> {
+        let started = tokio::time::Instant::now();
+        let share = tokio::time::timeout(self.deadline, self.untrusted.clone().acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|_| HashError::Busy)?;
+        let left = self.deadline.saturating_sub(started.elapsed());
+        self.verify_within(left, Some(share), phc, password).await
+    }
+
     /// Verifies `password` against `phc` (or the dummy hash when `None`, which always
     /// fails but costs the same).
     pub async fn verify(&self, phc: Option<String>, password: Password) -> Result<bool, HashError> {
-        let permit = tokio::time::timeout(self.deadline, self.permits.clone().acquire_owned())
+        self.verify_within(self.deadline, None, phc, password).await
+    }
+
+    /// The verification itself; `share` (if any) is held until argon2 is done, even when
+    /// the request is abandoned meanwhile.
+    async fn verify_within(
+        &self,
+        deadline: Duration,
+        share: Option<tokio::sync::OwnedSemaphorePermit>,
+        phc: Option<String>,
+        password: Password,
+    ) -> Result<bool, HashError> {
+        let permit = tokio::time::timeout(deadline, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| HashError::Busy)?
             .map_err(|_| HashError::Busy)?;
         let real = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy.as_ref().clone());
         let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _permit = (permit, share);
             let parsed = PasswordHash::new(&phc).map_err(|_| HashError::Malformed)?;
             Ok(argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
         })
@@ -124,6 +153,7 @@ mod tests {
         assert!(v.verify(Some(h1.clone()), p.clone()).await.unwrap());
         assert!(!v.verify(Some(h1), Password::new("wrong".into())).await.unwrap());
         assert!(!v.verify(None, p.clone()).await.unwrap());
+        assert!(!v.verify_untrusted(None, p.clone()).await.unwrap());
         let pooled = v.hash(p.clone()).await.unwrap();
         assert!(v.verify(Some(pooled), p).await.unwrap());
     }

@@ -264,6 +264,19 @@ impl Ephemeral for MemoryStore {
         Ok(1)
     }
 
+    async fn adjust(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, EphemeralError> {
+        let now = Instant::now();
+        let mut state = lock(&self.shared);
+        let before = Self::live(&mut state, key, now).map_or(0, |e| i64::try_from(e.counter).unwrap_or(i64::MAX));
+        let after = before.saturating_add(delta).max(0);
+        if after == 0 {
+            state.forget(key);
+        } else {
+            self.insert(&mut state, key, Entry::new(&[], after.unsigned_abs(), now + ttl));
+        }
+        Ok(after)
+    }
+
     async fn count(&self, key: &str) -> Result<(u64, Duration), EphemeralError> {
         let now = Instant::now();
         let mut state = lock(&self.shared);
@@ -385,6 +398,17 @@ mod tests {
                 .unwrap(),
             Reserved::Blocked
         );
+    }
+
+    #[tokio::test]
+    async fn adjusted_counters_go_up_and_down_and_vanish_at_zero() {
+        let s = MemoryStore::new();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(s.adjust("open", 1, ttl).await.unwrap(), 1);
+        assert_eq!(s.adjust("open", 1, ttl).await.unwrap(), 2);
+        assert_eq!(s.adjust("open", -1, ttl).await.unwrap(), 1);
+        assert_eq!(s.adjust("open", -5, ttl).await.unwrap(), 0);
+        assert_eq!(s.count("open").await.unwrap(), (0, Duration::ZERO));
     }
 
     #[tokio::test]

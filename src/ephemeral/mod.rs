@@ -63,6 +63,9 @@ pub trait Ephemeral: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), EphemeralError>;
     /// Increments a counter that expires `window` after its first hit; returns the count.
     async fn hit(&self, key: &str, window: Duration) -> Result<u64, EphemeralError>;
+    /// Adds `delta` to a counter atomically and keeps it `ttl` from now; returns the new
+    /// value (never below 0; a counter at 0 is removed). Open login flows per address.
+    async fn adjust(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, EphemeralError>;
     /// Reads a counter (0 when absent) and the time until it expires.
     async fn count(&self, key: &str) -> Result<(u64, Duration), EphemeralError>;
     /// Like [`Ephemeral::put`], but a shared backend that is down keeps the write and

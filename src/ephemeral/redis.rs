@@ -42,6 +42,12 @@ const HIT_SCRIPT: &str = "local n = redis.call('INCR', KEYS[1]) \
                           if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
                           return n";
 
+/// `INCRBY` that keeps the counter `ttl` from now and removes it at zero, atomically.
+const ADJUST_SCRIPT: &str = "local n = redis.call('INCRBY', KEYS[1], ARGV[1]) \
+    if n <= 0 then redis.call('DEL', KEYS[1]) return 0 end \
+    redis.call('PEXPIRE', KEYS[1], ARGV[2]) \
+    return n";
+
 /// [`Ephemeral::reserve`] in one step: the same rule as `super::reserve_step`, on a hash
 /// `n` (attempts) / `t` (earliest next attempt, ms). Answers `{0, n}` granted, `{1, ms}`
 /// wait, `{2, 0}` blocked.
@@ -378,6 +384,18 @@ impl Ephemeral for RedisStore {
             )
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn adjust(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, EphemeralError> {
+        self.run(
+            redis::cmd("EVAL")
+                .arg(ADJUST_SCRIPT)
+                .arg(1)
+                .arg(self.key(key))
+                .arg(delta)
+                .arg(millis(ttl)),
+        )
+        .await
     }
 
     async fn count(&self, key: &str) -> Result<(u64, Duration), EphemeralError> {

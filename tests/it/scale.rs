@@ -793,6 +793,14 @@ async fn r_auth_4_redis_reservations_are_atomic_across_instances_and_an_evicting
         Reserved::Blocked
     );
 
+    // Open-flow counters go up and down across instances and vanish at zero.
+    let ttl = Duration::from_secs(60);
+    assert_eq!(one.adjust("open", 1, ttl).await.unwrap(), 1);
+    assert_eq!(two.adjust("open", 1, ttl).await.unwrap(), 2);
+    assert_eq!(one.adjust("open", -1, ttl).await.unwrap(), 1);
+    assert_eq!(two.adjust("open", -3, ttl).await.unwrap(), 0);
+    assert_eq!(one.count("open").await.unwrap(), (0, Duration::ZERO));
+
     // The test Redis runs with the default `noeviction`: accepted.
     one.check_eviction_policy(false).await.unwrap();
     // Under an evicting policy the store refuses to start, unless told otherwise.
