@@ -1,8 +1,8 @@
 //! Every change reaches everything that depends on it (issue 20): consent withdrawal and
 //! tokens, renewal and the old means, expiry of suspended means, the annual report over
-//! every status event, the whole import format, the absolute end of refresh tokens,
-//! discovery, and `mark_compromised`. The two-instance points (termination from the CLI,
-//! operator tokens after Redis loses its data) are in `scale.rs`.
+//! every status event, the whole import format, the absolute end of refresh tokens, and
+//! `mark_compromised`. The two-instance points (termination from the CLI, operator tokens
+//! after Redis loses its data) are in `scale.rs`; discovery in `loa_claims.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -454,33 +454,6 @@ async fn r_auth_1_refresh_tokens_end_at_refresh_max_however_often_they_rotate() 
     server.app.clock.advance(4 * 3600 + 1); // 12 h and 1 s after the login
     let r = refresh_with(&server, "rp", &refresh).await;
     assert_eq!((r.status, r.error()), (400, "invalid_grant"), "{}", r.body);
-}
-
-// ---- 9. discovery ------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovery_advertises_only_what_the_provider_does() {
-    let server = TestServer::start().await;
-    let doc: Value = reqwest::get(server.at("/.well-known/openid-configuration"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        doc.get("ui_locales_supported").is_none(),
-        "pages are not localised by ui_locales"
-    );
-    let scopes: Vec<&str> = doc["scopes_supported"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    assert!(!scopes.contains(&"email"), "{scopes:?}");
-    let prompts = doc["prompt_values_supported"].as_array().unwrap();
-    assert!(!prompts.contains(&json!("select_account")), "{prompts:?}");
-    assert!(prompts.contains(&json!("login")) && prompts.contains(&json!("none")));
 }
 
 // ---- 10. mark_compromised ------------------------------------------------------------------------

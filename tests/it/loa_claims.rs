@@ -734,7 +734,7 @@ async fn a_substantial_session_lapses_after_30_minutes_idle_and_prompt_none_gets
 }
 
 #[tokio::test]
-async fn discovery_lists_acr_values_claims_and_scopes() {
+async fn discovery_lists_acr_values_claims_and_scopes_and_nothing_that_does_not_work() {
     let server = TestServer::start().await;
     let doc: Value = reqwest::get(server.at("/.well-known/openid-configuration"))
         .await
@@ -763,6 +763,14 @@ async fn discovery_lists_acr_values_claims_and_scopes() {
             "{scope}"
         );
     }
+    // Only what works is advertised (issue 20): no `email` scope (no such claim is
+    // released), no `select_account` (it changes nothing), no `ui_locales_supported`
+    // (the pages are not localised by it).
+    assert!(!doc["scopes_supported"].as_array().unwrap().iter().any(|v| v == "email"));
+    let prompts = doc["prompt_values_supported"].as_array().unwrap();
+    assert!(!prompts.iter().any(|v| v == "select_account"), "{prompts:?}");
+    assert!(prompts.iter().any(|v| v == "login") && prompts.iter().any(|v| v == "none"));
+    assert!(doc.get("ui_locales_supported").is_none());
 }
 
 #[tokio::test]

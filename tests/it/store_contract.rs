@@ -1414,7 +1414,9 @@ async fn r_iss_3_due_for_expiry_finds_expired_activation_codes_and_ended_validit
             (MeansStatus::Active, now, true),
             (MeansStatus::Active, now - 100, true),
             (MeansStatus::Active, now + 1, false),
-            (MeansStatus::Suspended, now - 100, false),
+            // A suspended means does not outlive its validity by being suspended.
+            (MeansStatus::Suspended, now - 100, true),
+            (MeansStatus::Suspended, now + 1, false),
             (MeansStatus::Revoked, now - 100, false),
             (MeansStatus::Expired, now - 100, false),
         ] {
@@ -1762,5 +1764,62 @@ async fn r_auth_5_r_auth_4_totp_credential_last_step_and_failure_counters() {
             store.count_auth_failure(MeansId::new(), AuthFactor::Otp).await,
             Err(StoreError::NotFound)
         ));
+    }
+}
+
+/// R-RENEW-1: the renewed means is retired in the transaction that activates its
+/// successor, with its own audit record; a stale version of the old means rolls back
+/// both changes and both records.
+#[tokio::test]
+async fn r_renew_1_activation_of_a_renewal_retires_the_old_means_in_the_same_transaction() {
+    for (engine, _, store) in stores().await {
+        let old = holder_with_means(&store, "31").await;
+        let renewal = means(old.holder, MeansStatus::Applied);
+        let registrar = person("31R");
+        store
+            .insert_person(&registrar, event("person.created", "person"))
+            .await
+            .unwrap();
+        store
+            .insert_renewal(&renewal, registrar.id, old.id, event("means.applied", "m"))
+            .await
+            .unwrap();
+        let rec = store.means_record(renewal.id).await.unwrap().unwrap();
+        assert_eq!(rec.renews, Some(old.id), "{engine}");
+        let retire = |version| eidgate::store::Retire {
+            id: old.id,
+            expected_version: version,
+            to: MeansStatus::Revoked,
+            audit: event("means.revoked", means_subject(old.id)),
+        };
+        let records = record_count(&store).await;
+        let stale = TransitionWrite {
+            retire: Some(retire(7)),
+            ..TransitionWrite::status(renewal.id, 1, MeansStatus::Issued)
+        };
+        let err = store
+            .commit_transition(&stale, event("means.approved", means_subject(renewal.id)))
+            .await;
+        assert!(matches!(err, Err(StoreError::Conflict)), "{engine}: {err:?}");
+        assert_eq!(record_count(&store).await, records, "{engine}");
+        assert_eq!(
+            store.means(renewal.id).await.unwrap().unwrap().status,
+            MeansStatus::Applied,
+            "{engine}"
+        );
+        let write = TransitionWrite {
+            retire: Some(retire(old.version)),
+            ..TransitionWrite::status(renewal.id, 1, MeansStatus::Issued)
+        };
+        store
+            .commit_transition(&write, event("means.approved", means_subject(renewal.id)))
+            .await
+            .unwrap();
+        let retired = store.means(old.id).await.unwrap().unwrap();
+        assert_eq!((retired.status, retired.version), (MeansStatus::Revoked, 2), "{engine}");
+        let chain = verified_chain(engine, &store).await;
+        assert_eq!(chain.len(), records + 2, "{engine}");
+        assert_eq!(chain[records].event.subject, means_subject(old.id), "{engine}");
+        store.close().await;
     }
 }
