@@ -159,9 +159,20 @@ pub async fn find(app: &App, actor: &Actor, identifier: &str) -> Result<NaturalP
             "the operator lacks a role that reads the registry",
         ));
     }
+    looked_up(app, actor, "identifier", identifier).await
+}
+
+/// A natural person by identifier through the admin API: rate limited per operator and
+/// audited, hit or miss ([`crate::helpdesk::lookup`]); a malformed identifier is a miss.
+async fn looked_up(
+    app: &App,
+    actor: &Actor,
+    key_kind: &'static str,
+    identifier: &str,
+) -> Result<NaturalPerson, LifecycleError> {
     let lookup = crate::helpdesk::lookup::Lookup {
         api: "admin",
-        key_kind: "identifier",
+        key_kind,
         key: identifier,
     };
     lookup.admit(app, actor).await?;

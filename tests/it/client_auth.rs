@@ -109,7 +109,7 @@ async fn r_auth_4_client_may_only_use_its_registered_method() {
 // ---- private_key_jwt -------------------------------------------------------------------
 
 /// `POST /token` for an unknown code with `assertion` as client authentication.
-async fn token_with_assertion(server: &TestServer, assertion: &str) -> Answer {
+pub(crate) async fn token_with_assertion(server: &TestServer, assertion: &str) -> Answer {
     post_form(
         server,
         "/token",
@@ -126,12 +126,13 @@ async fn token_with_assertion(server: &TestServer, assertion: &str) -> Answer {
 }
 
 /// Authenticated (the grant is what fails) or not.
-fn assert_authenticated(answer: &Answer, what: &str) {
+pub(crate) fn assert_authenticated(answer: &Answer, what: &str) {
     assert_eq!(answer.status, 400, "{what}: {}", answer.body);
     assert_eq!(answer.error(), "invalid_grant", "{what}");
 }
 
-async fn key_server() -> (TestServer, KeyClient) {
+/// A server with the fixture and the `private_key_jwt` client `rp-jwt`.
+pub(crate) async fn key_server() -> (TestServer, KeyClient) {
     let server = TestServer::start().await;
     server.provision().await;
     let client = KeyClient::new("rp-jwt");

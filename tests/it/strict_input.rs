@@ -14,13 +14,14 @@ use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{json, Value};
 
+use crate::client_auth::{assert_authenticated, key_server, token_with_assertion};
 use crate::support::operators::{
     call, count_events, get, helpdesk, operator_token, post, provision_staff, registration, state_of, status_body,
     ADMIN, HELPDESK, IN_PERSON, REGISTRAR,
 };
 use crate::support::server::{
     auth_params, authorize_url, b64, browser, client_entry, http, pkce, post_form, Answer, KeyClient, TestServer,
-    HOLDER, JWT_BEARER, REDIRECT, SECRET,
+    HOLDER, REDIRECT, SECRET,
 };
 
 // ---- redirect URIs ----------------------------------------------------------------------
@@ -91,42 +92,10 @@ async fn login_page_navigates_only_to_http_or_https_or_private_use_urls() {
 
 // ---- client assertions ------------------------------------------------------------------
 
-/// `POST /token` for an unknown code with `assertion`: `invalid_grant` once the client is
-/// authenticated, `invalid_client` otherwise (either way, no token).
-async fn token_with_assertion(server: &TestServer, client_id: &str, assertion: &str) -> Answer {
-    post_form(
-        server,
-        "/token",
-        None,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "no-such-code"),
-            ("redirect_uri", REDIRECT),
-            ("client_id", client_id),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion),
-        ],
-    )
-    .await
-}
-
 fn assert_refused_client(answer: &Answer, what: &str) {
     assert_eq!(answer.status, 401, "{what}: {}", answer.body);
     assert_eq!(answer.error(), "invalid_client", "{what}");
     assert!(answer.body.get("access_token").is_none(), "{what}");
-}
-
-fn assert_authenticated(answer: &Answer, what: &str) {
-    assert_eq!(answer.status, 400, "{what}: {}", answer.body);
-    assert_eq!(answer.error(), "invalid_grant", "{what}");
-}
-
-async fn key_server() -> (TestServer, KeyClient) {
-    let server = TestServer::start().await;
-    server.provision().await;
-    let client = KeyClient::new("rp-jwt");
-    server.import(json!({ "clients": [client.entry()] })).await;
-    (server, client)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,24 +110,18 @@ async fn client_assertion_header_crit_b64_and_foreign_typ_are_refused() {
         json!({"alg": "ES256", "kid": "k1", "typ": "logout+jwt"}),
     ] {
         let claims = client.claims(&server, &server.at("/token"));
-        let answer = token_with_assertion(&server, client.id, &client.sign(header.clone(), &claims)).await;
+        let answer = token_with_assertion(&server, &client.sign(header.clone(), &claims)).await;
         assert_refused_client(&answer, &header.to_string());
         // Nothing was spent: the same jti in a good assertion is still accepted.
         let good = client.sign(json!({"alg": "ES256", "kid": "k1", "typ": "JWT"}), &claims);
-        assert_authenticated(
-            &token_with_assertion(&server, client.id, &good).await,
-            "same jti, good header",
-        );
+        assert_authenticated(&token_with_assertion(&server, &good).await, "same jti, good header");
     }
     let claims = client.claims(&server, &server.at("/token"));
     let explicit = client.sign(
         json!({"alg": "ES256", "kid": "k1", "typ": "client-authentication+jwt"}),
         &claims,
     );
-    assert_authenticated(
-        &token_with_assertion(&server, client.id, &explicit).await,
-        "explicit typ",
-    );
+    assert_authenticated(&token_with_assertion(&server, &explicit).await, "explicit typ");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,12 +144,12 @@ async fn client_assertion_audience_array_and_future_iat_or_nbf_are_refused() {
         for (k, v) in change.as_object().unwrap() {
             claims[k] = v.clone();
         }
-        let answer = token_with_assertion(&server, client.id, &client.sign(header.clone(), &claims)).await;
+        let answer = token_with_assertion(&server, &client.sign(header.clone(), &claims)).await;
         assert_refused_client(&answer, what);
         let mut good = client.claims(&server, &server.url);
         good["jti"] = claims["jti"].clone();
         assert_authenticated(
-            &token_with_assertion(&server, client.id, &client.sign(header.clone(), &good)).await,
+            &token_with_assertion(&server, &client.sign(header.clone(), &good)).await,
             what,
         );
     }
@@ -195,7 +158,7 @@ async fn client_assertion_audience_array_and_future_iat_or_nbf_are_refused() {
     claims["iat"] = json!(now + 20);
     claims["nbf"] = json!(now + 20);
     assert_authenticated(
-        &token_with_assertion(&server, client.id, &client.sign(header, &claims)).await,
+        &token_with_assertion(&server, &client.sign(header, &claims)).await,
         "20 s ahead",
     );
 }
@@ -241,12 +204,9 @@ async fn client_assertion_algorithm_must_match_the_keys_alg() {
         json!({"iss": "rp-rsa", "sub": "rp-rsa", "aud": server.url, "iat": now, "exp": now + 60, "jti": "j-1"});
     // A good PS256 signature by the same key: refused, the JWK says RS256.
     let ps = key.sign(jsonwebtoken::Algorithm::PS256, &claims);
-    assert_refused_client(
-        &token_with_assertion(&server, "rp-rsa", &ps).await,
-        "PS256 with an RS256 key",
-    );
+    assert_refused_client(&token_with_assertion(&server, &ps).await, "PS256 with an RS256 key");
     let rs = key.sign(jsonwebtoken::Algorithm::RS256, &claims);
-    assert_authenticated(&token_with_assertion(&server, "rp-rsa", &rs).await, "RS256");
+    assert_authenticated(&token_with_assertion(&server, &rs).await, "RS256");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
