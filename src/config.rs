@@ -85,6 +85,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// FIDO2 / WebAuthn: RP ID, challenge lifetime, attestation trust per LoA.
     pub webauthn: WebauthnConfig,
+    /// `[delivery]`: how activation codes and revocation secrets reach holders.
+    pub delivery: crate::delivery::DeliveryConfig,
+    /// `[operators]`: operator assurance and password rules (R-SEC-4).
+    pub operators: crate::admin::assurance::OperatorsConfig,
 }
 
 /// `/metrics` (Prometheus/OpenMetrics text). Readable from a loopback address (when
@@ -211,6 +215,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             instances: 1,
             webauthn: WebauthnConfig::default(),
+            delivery: Default::default(),
+            operators: Default::default(),
         }
     }
 }
@@ -721,7 +727,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -875,6 +881,8 @@ impl Config {
             });
         }
         self.check_scale_out()?;
+        self.delivery.finish()?;
+        self.operators.finish()?;
         if self.tokens.code_ttl > Duration::from_secs(60) || self.tokens.code_ttl.is_zero() {
             return Err(ConfigError::Invalid {
                 key: "tokens.code_ttl",

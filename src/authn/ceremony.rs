@@ -169,6 +169,9 @@ pub async fn password(
         return Err(AuthnError::MeansNotActive);
     }
     throttle::succeeded(app, account).await?;
+    if super::operator_password::expired(app, person.id, &means).await? {
+        return super::operator_password::require_change(app, flow, person.id, &means, meta).await;
+    }
     if means.kind == MeansKind::Totp {
         app.store.clear_auth_failures(means.id, AuthFactor::Password).await?;
         throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;

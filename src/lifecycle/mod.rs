@@ -6,9 +6,11 @@
 
 pub mod activation;
 pub mod actor;
+pub mod approvals;
 pub mod codes;
 pub mod fido;
 pub mod http;
+pub mod issue;
 pub mod service;
 
 use crate::domain::means::state::TransitionError;
