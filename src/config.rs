@@ -108,6 +108,10 @@ impl Default for RegistryConfig {
             timeout: Duration::from_secs(5),
         }
     }
+    /// `[delivery]`: how activation codes and revocation secrets reach holders.
+    pub delivery: crate::delivery::DeliveryConfig,
+    /// `[operators]`: operator assurance and password rules (R-SEC-4).
+    pub operators: crate::admin::assurance::OperatorsConfig,
 }
 
 /// `/metrics` (Prometheus/OpenMetrics text). Readable from a loopback address (when
@@ -235,6 +239,8 @@ impl Default for Config {
             instances: 1,
             webauthn: WebauthnConfig::default(),
             registry: RegistryConfig::default(),
+            delivery: Default::default(),
+            operators: Default::default(),
         }
     }
 }
@@ -827,7 +833,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -997,6 +1003,8 @@ impl Config {
                 why: "must be positive".into(),
             });
         }
+        self.delivery.finish()?;
+        self.operators.finish()?;
         if self.tokens.code_ttl > Duration::from_secs(60) || self.tokens.code_ttl.is_zero() {
             return Err(ConfigError::Invalid {
                 key: "tokens.code_ttl",

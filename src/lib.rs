@@ -17,6 +17,7 @@
 //! | [`oidc`] | the OpenID Connect protocol engine and its HTTP endpoints |
 //! | [`smartcard`] | the smartcard means: Web eID tokens, the issuing CA in the HSM, CRL |
 //! | [`admin`] | `import` of clients, persons and means |
+//! | [`delivery`] | activation codes and revocation secrets to the holder: outbox, SMTP, webhook |
 //! | [`backup`] | encrypted, authenticated backups (HSM `data-wrap` key) and restore |
 //! | [`web`] | server shell: router, TLS, limits, problem+json |
 //! | [`app`] | composition root: builds ports from config and serves |
@@ -42,6 +43,7 @@ pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod ephemeral;
 pub mod helpdesk;

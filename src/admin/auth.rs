@@ -18,6 +18,10 @@ pub enum OperatorAuthError {
     /// A valid token, but not from the console or not of an operator (403).
     #[error("the caller is not an operator")]
     NotAnOperator,
+    /// An operator's token from a login below `[operators] minimum_acr` or older than
+    /// `[operators] max_auth_age` (403 `operator-assurance`, R-SEC-4).
+    #[error("the operator login is too weak or too old")]
+    Assurance(&'static str),
     /// A dependency is down (503).
     #[error("temporarily unavailable")]
     Unavailable,
@@ -55,7 +59,13 @@ pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Operator, O
         None
     };
     match operator {
-        Some(op) if !op.roles.is_empty() => Ok(op),
+        Some(op) if !op.roles.is_empty() => {
+            if let Some(why) = super::assurance::shortfall(&app.config.operators, &grant, app.now()) {
+                super::assurance::audit_refusal(app, &grant, why).await;
+                return Err(OperatorAuthError::Assurance(why));
+            }
+            Ok(op)
+        }
         _ => {
             let audit = AuditEvent::new(
                 crate::audit::catalogue::OPERATOR_ACCESS_DENIED,

@@ -46,6 +46,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/legal-persons", post(post_legal_person).get(get_legal_person))
         .route("/admin/v1/mandates", post(post_mandate))
         .route("/admin/v1/mandates/{id}/delegate", post(post_delegate))
+        .route("/admin/v1/mandates/{id}/approve", post(post_mandate_approve))
         .route("/admin/v1/mandates/{id}/{action}", post(post_mandate_change))
         .route("/admin/v1/loa/caps", get(get_caps).put(put_caps))
 }
@@ -59,6 +60,14 @@ impl From<OperatorAuthError> for Problem {
                 "Operator authentication required",
             ),
             OperatorAuthError::NotAnOperator => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not an operator"),
+            OperatorAuthError::Assurance(why) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "operator-assurance",
+                "Operator login too weak or too old",
+            )
+            .detail(format!(
+                "{why}: log in again at the required level (operators.minimum_acr) within operators.max_auth_age"
+            )),
             OperatorAuthError::Unavailable => Problem::unavailable(),
         }
     }
@@ -442,6 +451,19 @@ async fn post_delegate(
     let body: legal::DelegationRequest = parse_json(&headers, &body)?;
     let (m, l) = legal::delegate(&app, &Actor::Operator(op), id, body).await?;
     Ok(created(legal::view(&app, &m, &l).await?))
+}
+
+/// `POST /admin/v1/mandates/{id}/approve` (role registration, a second officer; R-BIND-1,
+/// R-SEC-3): `applied` → `active`.
+async fn post_mandate_approve(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let id = mandate_id(&id)?;
+    let (m, l) = legal::approve(&app, &Actor::Operator(op), id).await?;
+    Ok(no_store(legal::view(&app, &m, &l).await?))
 }
 
 /// `POST /admin/v1/mandates/{id}/suspend|revoke|reactivate` (roles helpdesk or

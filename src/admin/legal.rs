@@ -236,6 +236,11 @@ pub async fn create(app: &App, actor: &Actor, r: MandateRequest) -> Result<(Mand
         .person_by_identifier(&identifier(&r.representative, "representative")?)
         .await?
         .ok_or(LifecycleError::NotFound)?;
+    if person.id == actor.person() {
+        return Err(LifecycleError::Forbidden(
+            "operators cannot bind themselves to a legal person",
+        ));
+    }
     check_binding(r.loa, person.proofing_loa, &legal, &r.verification)?;
     let now = app.now();
     let valid_until = r.valid_until.unwrap_or(now + YEAR);
@@ -247,7 +252,7 @@ pub async fn create(app: &App, actor: &Actor, r: MandateRequest) -> Result<(Mand
         legal_person: legal.id,
         person: person.id,
         loa: r.loa,
-        status: MandateStatus::Active,
+        status: MandateStatus::Applied,
         valid_from: now,
         valid_until,
         delegated_from: None,
@@ -287,6 +292,11 @@ pub async fn delegate(
         .person_by_identifier(&identifier(&r.to, "to")?)
         .await?
         .ok_or(LifecycleError::NotFound)?;
+    if to.id == actor.person() {
+        return Err(LifecycleError::Forbidden(
+            "operators cannot delegate a mandate to themselves",
+        ));
+    }
     if to.id == from.person {
         return Err(LifecycleError::Unprocessable(
             "a mandate cannot be delegated to its holder".into(),
@@ -303,7 +313,7 @@ pub async fn delegate(
         legal_person: from.legal_person,
         person: to.id,
         loa: r.loa,
-        status: MandateStatus::Active,
+        status: MandateStatus::Applied,
         valid_from: now,
         valid_until,
         delegated_from: Some(from.id),
@@ -322,7 +332,8 @@ pub async fn delegate(
     Ok((mandate, legal))
 }
 
-/// Suspends, revokes or reactivates a mandate (roles helpdesk or registration).
+/// Suspends, revokes or asks to reactivate a mandate (roles helpdesk or registration); a
+/// reactivation leaves it `applied` until a second officer approves it.
 pub async fn change(
     app: &App,
     actor: &Actor,
@@ -340,11 +351,88 @@ pub async fn change(
         match action {
             MandateAction::Suspend => "mandate.suspended",
             MandateAction::Revoke => "mandate.revoked",
-            MandateAction::Reactivate => "mandate.reactivated",
+            MandateAction::Reactivate => REACTIVATION_REQUESTED,
+            MandateAction::Approve => return approve(app, actor, id).await,
         },
         actor.audit_name(),
         format!("mandate:{id}"),
         json!({"reason": body.reason, "from": m.status_at(app.now()), "to": next}),
+    );
+    let updated = match app.store.set_mandate_status(id, m.version, next, event).await {
+        Ok(u) => u,
+        Err(StoreError::Conflict) => {
+            return Err(LifecycleError::Conflict("the mandate changed meanwhile; retry".into()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let legal = app
+        .store
+        .legal_person(updated.legal_person)
+        .await?
+        .ok_or(LifecycleError::NotFound)?;
+    Ok((updated, legal))
+}
+
+/// The audit event of a request to reactivate a mandate (approved like a new one).
+const REACTIVATION_REQUESTED: &str = "mandate.reactivation_requested";
+
+/// Who asked for the mandate's pending state: the operator of its latest creation,
+/// delegation or reactivation request (from the audit chain; `None` if not found, which
+/// refuses the approval).
+async fn requester(app: &App, id: MandateId) -> Result<Option<String>, LifecycleError> {
+    let history = app.store.audit_by_subject(&format!("mandate:{id}"), 100_000).await?;
+    Ok(history
+        .iter()
+        .rev()
+        .find(|r| {
+            matches!(
+                r.event.event_type.as_str(),
+                "mandate.created" | "mandate.delegated" | REACTIVATION_REQUESTED
+            )
+        })
+        .map(|r| r.event.actor.clone()))
+}
+
+/// `POST /admin/v1/mandates/{id}/approve`: a second registration officer makes an
+/// `applied` mandate `active` (R-BIND-1, R-SEC-3): never the officer who created,
+/// delegated or asked to reactivate it, never the representative, never someone who
+/// represents the legal person themselves (holds a mandate of it or delegated this one).
+pub async fn approve(app: &App, actor: &Actor, id: MandateId) -> Result<(Mandate, LegalPerson), LifecycleError> {
+    let officer = actor.operator_with(Role::Registration)?;
+    let m = app.store.mandate(id).await?.ok_or(LifecycleError::NotFound)?;
+    let next = m.transition(MandateAction::Approve, app.now())?;
+    match requester(app, id).await? {
+        Some(who) if who != actor.audit_name() => {}
+        Some(_) => {
+            return Err(LifecycleError::Forbidden(
+                "four-eyes: the officer who asked for the mandate cannot approve it",
+            ))
+        }
+        None => {
+            return Err(LifecycleError::Forbidden(
+                "the mandate has no recorded requesting officer",
+            ))
+        }
+    }
+    if officer.person == m.person || Some(officer.person) == m.delegated_by {
+        return Err(LifecycleError::Forbidden(
+            "the representative or delegator cannot approve the mandate",
+        ));
+    }
+    let own = app.store.mandates_of_person(officer.person).await?;
+    if own
+        .iter()
+        .any(|o| o.legal_person == m.legal_person && o.status != MandateStatus::Revoked)
+    {
+        return Err(LifecycleError::Forbidden(
+            "an officer who represents the legal person cannot approve its mandates",
+        ));
+    }
+    let event = AuditEvent::new(
+        crate::audit::catalogue::MANDATE_APPROVED,
+        actor.audit_name(),
+        format!("mandate:{id}"),
+        json!({"from": m.status_at(app.now()), "to": next, "requested_by": requester(app, id).await?}),
     );
     let updated = match app.store.set_mandate_status(id, m.version, next, event).await {
         Ok(u) => u,

@@ -1,6 +1,7 @@
 //! Operator functions: authentication of operators, the registry (persons, proofing,
 //! operator roles), the admin API, and `eidgate import`.
 
+pub mod assurance;
 pub mod auth;
 pub mod http;
 pub mod import;

@@ -67,6 +67,13 @@ catalogue! {
     CRL_SIGNED = "certificate.crl_signed", "revocation list (CRL) generation", false;
     FIDO_CREDENTIAL_REGISTERED = "fido.credential_registered", "creation of a credential (FIDO2 key, with its attestation)", false;
     FIDO_REGISTRATION_FAILED = "fido.registration_failed", "failed activation attempt (FIDO2 registration)", true;
+    DELIVERY_SENT = "delivery.sent", "delivery of an activation code or revocation secret to the holder (R-ISS-1)", false;
+    APPROVAL_REQUESTED = "approval.requested", "a two-person action requested (R-SEC-3)", false;
+    APPROVAL_APPROVED = "approval.approved", "a two-person action approved and carried out (R-SEC-3)", false;
+    APPROVAL_REJECTED = "approval.rejected", "a two-person action rejected (R-SEC-3)", false;
+    MANDATE_APPROVED = "mandate.approved", "second officer's approval of a mandate (R-BIND-1, R-SEC-3)", false;
+    OPERATOR_PASSWORD_CHANGED = "operator.password_changed", "change of an operator's password (R-SEC-4)", false;
+    OPERATOR_PASSWORD_REFUSED = "operator.password_refused", "an expired or reused operator password refused (R-SEC-4)", true;
 }
 
 /// The entry of `name`.

@@ -146,6 +146,9 @@ pub async fn password(
         return Err(AuthnError::MeansNotActive);
     }
     throttle::password_succeeded(app, &canon.key, means.id, known.as_ref().map(|(_, d)| d.as_str())).await?;
+    if super::operator_password::expired(app, person.id, &means).await? {
+        return super::operator_password::require_change(app, flow, person.id, &means, meta).await;
+    }
     if means.kind == MeansKind::Totp {
         throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
         // The second factor is not asked for when this means cannot reach the requested

@@ -32,6 +32,9 @@ pub struct LoginFlow {
     /// second step is only open after it, for this means.
     #[serde(default)]
     pub first_factor: Option<FirstFactor>,
+    /// An operator's expired password was proven: the flow waits for a new one (R-SEC-4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_change: Option<FirstFactor>,
     /// The holder has authenticated; the flow waits for the steps after the ceremony
     /// (choice of legal person, consent) before the code is issued.
     #[serde(default)]
@@ -111,6 +114,7 @@ pub async fn start(
         browser: hex::encode(fingerprint(browser_cookie)),
         exp: app.now() + crate::oidc::token::secs(ttl),
         first_factor: None,
+        password_change: None,
         authenticated: None,
         legal_chosen: false,
         consented: false,

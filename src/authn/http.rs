@@ -32,6 +32,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/authn/flows/{flow}", get(get_flow))
         .route("/authn/flows/{flow}/password", post(post_password))
         .route("/authn/flows/{flow}/totp", post(post_totp))
+        .route("/authn/flows/{flow}/password_change", post(post_password_change))
         .route("/authn/flows/{flow}/cancel", post(post_cancel))
         .route("/authn/flows/{flow}/consent", post(post_consent))
         .route("/authn/flows/{flow}/legal_person", post(post_legal_person))
@@ -164,6 +165,30 @@ async fn post_password(
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
     match ceremony::password(&app, &flow, &body.identifier, body.password, &meta, device).await? {
+        Step::Done(completed) => Ok(done(&app, completed)),
+        Step::Next(next) => Ok(Json(json!({ "next": next })).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChangeBody {
+    new_password: Password,
+}
+
+/// `POST /authn/flows/{flow}/password_change`: an operator's expired password is replaced
+/// (R-SEC-4) and the login goes on.
+async fn post_password_change(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let flow = load(&app, &id, &headers).await?;
+    let body: PasswordChangeBody = parse_json(&headers, &body)?;
+    let meta = RequestMeta { ip: peer.ip() };
+    match super::operator_password::change(&app, &flow, body.new_password, &meta).await? {
         Step::Done(completed) => Ok(done(&app, completed)),
         Step::Next(next) => Ok(Json(json!({ "next": next })).into_response()),
     }

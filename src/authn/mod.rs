@@ -8,6 +8,7 @@ pub mod device;
 pub mod fido;
 pub mod flow;
 pub mod http;
+pub mod operator_password;
 pub mod password;
 pub mod password_change;
 pub mod release;

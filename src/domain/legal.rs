@@ -155,6 +155,9 @@ impl LegalPerson {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MandateStatus {
+    /// Created, delegated or asked to be reactivated by one registration officer; not
+    /// usable until a second officer approves it (R-BIND-1, R-SEC-3).
+    Applied,
     /// The representative may act.
     Active,
     /// Temporarily not usable; may be reactivated.
@@ -169,6 +172,7 @@ impl MandateStatus {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            MandateStatus::Applied => "applied",
             MandateStatus::Active => "active",
             MandateStatus::Suspended => "suspended",
             MandateStatus::Revoked => "revoked",
@@ -187,6 +191,7 @@ impl FromStr for MandateStatus {
     type Err = MandateError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "applied" => Ok(MandateStatus::Applied),
             "active" => Ok(MandateStatus::Active),
             "suspended" => Ok(MandateStatus::Suspended),
             "revoked" => Ok(MandateStatus::Revoked),
@@ -204,8 +209,10 @@ pub enum MandateAction {
     Suspend,
     /// active|suspended → revoked.
     Revoke,
-    /// suspended → active.
+    /// suspended → applied (a second officer's approval makes it active again).
     Reactivate,
+    /// applied → active, by a second registration officer.
+    Approve,
 }
 
 /// Errors of mandate rules.
@@ -267,6 +274,7 @@ impl Mandate {
         match self.status {
             MandateStatus::Active if now >= self.valid_until => MandateStatus::Expired,
             MandateStatus::Active if now < self.valid_from => MandateStatus::Suspended,
+            MandateStatus::Applied if now >= self.valid_until => MandateStatus::Expired,
             other => other,
         }
     }
@@ -282,16 +290,20 @@ impl Mandate {
         let current = self.status_at(now);
         match (current, action) {
             (MandateStatus::Active, MandateAction::Suspend) => Ok(MandateStatus::Suspended),
-            (MandateStatus::Active | MandateStatus::Suspended, MandateAction::Revoke) => Ok(MandateStatus::Revoked),
-            (MandateStatus::Suspended, MandateAction::Reactivate) if now < self.valid_until => {
-                Ok(MandateStatus::Active)
+            (MandateStatus::Active | MandateStatus::Suspended | MandateStatus::Applied, MandateAction::Revoke) => {
+                Ok(MandateStatus::Revoked)
             }
+            (MandateStatus::Suspended, MandateAction::Reactivate) if now < self.valid_until => {
+                Ok(MandateStatus::Applied)
+            }
+            (MandateStatus::Applied, MandateAction::Approve) if now < self.valid_until => Ok(MandateStatus::Active),
             (s, a) => Err(MandateError::Transition(
                 s,
                 match a {
                     MandateAction::Suspend => "suspended",
                     MandateAction::Revoke => "revoked",
                     MandateAction::Reactivate => "reactivated",
+                    MandateAction::Approve => "approved",
                 },
             )),
         }
@@ -410,7 +422,12 @@ mod tests {
         let mut s = m.clone();
         s.status = MandateStatus::Suspended;
         assert!(!s.usable(10, Loa::High));
-        assert_eq!(s.transition(MandateAction::Reactivate, 10), Ok(MandateStatus::Active));
+        assert_eq!(s.transition(MandateAction::Reactivate, 10), Ok(MandateStatus::Applied));
+        let mut a = m.clone();
+        a.status = MandateStatus::Applied;
+        assert!(!a.usable(10, Loa::High), "R-SEC-3: an applied mandate is not usable");
+        assert_eq!(a.transition(MandateAction::Approve, 10), Ok(MandateStatus::Active));
+        assert!(m.transition(MandateAction::Approve, 10).is_err());
         assert_eq!(s.transition(MandateAction::Revoke, 10), Ok(MandateStatus::Revoked));
         s.status = MandateStatus::Revoked;
         assert!(s.transition(MandateAction::Reactivate, 10).is_err());

@@ -36,9 +36,16 @@ pub struct OptionalAttributes {
     /// Place of birth as `{country, region, locality}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place_of_birth: Option<serde_json::Value>,
-    /// Current address (OIDC address object).
+    /// Current address (OIDC address object); also the postal contact point for
+    /// delivery (R-ISS-1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<serde_json::Value>,
+    /// Registered e-mail address (a delivery contact point, never a claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Registered phone number for SMS (a delivery contact point, never a claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
     /// Gender.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gender: Option<String>,

@@ -19,6 +19,7 @@ use crate::app::App;
 use crate::domain::ids::MeansId;
 use crate::domain::means::proof::Verification;
 use crate::lifecycle::actor::Actor;
+use crate::lifecycle::approvals;
 use crate::lifecycle::service::{change_status, Idempotency, StatusCommand};
 use crate::web::problem::parse_json;
 use crate::web::Problem;
@@ -32,6 +33,50 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/helpdesk/v1/means/{id}/suspend", post(post_suspend))
         .route("/helpdesk/v1/means/{id}/revoke", post(post_revoke))
         .route("/helpdesk/v1/means/{id}/reactivate", post(post_reactivate))
+        .route("/helpdesk/v1/approvals", get(get_approvals))
+        .route("/helpdesk/v1/approvals/{id}/{decision}", post(post_decision))
+}
+
+/// `GET /helpdesk/v1/approvals`: open two-person requests (roles security or helpdesk).
+async fn get_approvals(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let open = approvals::open(&app, &Actor::Operator(op)).await?;
+    Ok(no_store(serde_json::json!({ "approvals": open })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /helpdesk/v1/approvals/{id}/approve|reject` (role security, not the requester).
+async fn post_decision(
+    State(app): State<Arc<App>>,
+    Path((id, decision)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let op = operator(&app, &headers).await?;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(Problem::not_found()),
+    };
+    let body: DecisionBody = if body.is_empty() {
+        DecisionBody::default()
+    } else {
+        parse_json(&headers, &body)?
+    };
+    if body.reason.len() > 1024 {
+        return Err(Problem::bad_request("reason must be at most 1024 characters"));
+    }
+    if id.len() > 64 {
+        return Err(Problem::not_found());
+    }
+    let decided = approvals::decide(&app, &Actor::Operator(op), &id, approve, &body.reason).await?;
+    Ok(no_store(decided))
 }
 
 async fn get_openapi() -> Response {
@@ -129,7 +174,7 @@ async fn status(
     .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut r = (status, answer.body).into_response();
-    let content_type = if answer.status == 200 {
+    let content_type = if answer.status < 300 {
         "application/json"
     } else {
         "application/problem+json"

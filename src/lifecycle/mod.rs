@@ -6,10 +6,12 @@
 
 pub mod activation;
 pub mod actor;
+pub mod approvals;
 pub mod change;
 pub mod codes;
 pub mod fido;
 pub mod http;
+pub mod issue;
 pub mod registry;
 pub mod service;
 

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::loa::Loa;
-use crate::domain::means::proof::{IdentityReverified, SecondOfficerApproval, Verification, VerificationMethod};
+use crate::domain::means::proof::{IdentityReverified, Verification, VerificationMethod};
 use crate::domain::means::state::{self, Command};
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::operator::Role;
@@ -78,19 +78,6 @@ pub struct Application {
     pub renews: Option<MeansId>,
 }
 
-/// The secrets of an approval, shown this once (they travel to the holder by separate
-/// channels in production).
-#[derive(Serialize)]
-pub struct Approved {
-    /// The issued means.
-    #[serde(flatten)]
-    pub means: MeansView,
-    /// The activation code.
-    pub activation_code: String,
-    /// The revocation secret for phone callers.
-    pub revocation_secret: String,
-}
-
 /// After a committed status change: marks the means' older access tokens dead and tells
 /// every instance to drop cached state (see [`super::change`]; for changes committed
 /// elsewhere, e.g. the login lock).
@@ -98,7 +85,7 @@ pub(crate) async fn publish(app: &App, means: MeansId) {
     Changes::of(app).published(means).await;
 }
 
-async fn record(app: &App, id: MeansId) -> Result<MeansRecord, LifecycleError> {
+pub(crate) async fn record(app: &App, id: MeansId) -> Result<MeansRecord, LifecycleError> {
     app.store.means_record(id).await?.ok_or(LifecycleError::NotFound)
 }
 
@@ -210,48 +197,7 @@ async fn recheck_identity(
     ))
 }
 
-/// Approves an application (role `issuance`, a different officer than the registrar,
-/// R-ISS-3) → `issued`, with a fresh activation code and revocation secret.
-pub async fn approve(app: &App, actor: &Actor, id: MeansId) -> Result<Approved, LifecycleError> {
-    let officer = actor.operator_with(Role::Issuance)?;
-    if crate::supervision::termination::started(app.store.as_ref()).await? {
-        return Err(LifecycleError::IssuanceStopped);
-    }
-    let rec = record(app, id).await?;
-    if rec.means.holder == officer.person {
-        return Err(LifecycleError::Forbidden("operators cannot act on their own means"));
-    }
-    let registrar = rec
-        .registered_by
-        .ok_or(LifecycleError::Forbidden("the application has no registering officer"))?;
-    let proof = SecondOfficerApproval::check(registrar, officer.person)
-        .map_err(|_| LifecycleError::Forbidden("four-eyes: the approver must differ from the registering officer"))?;
-    let to = state::apply(rec.means.status, &Command::Approve(proof))?;
-    let activation_code = codes::generate(3);
-    let revocation_secret = codes::generate(4);
-    let now = app.now();
-    let expires = now + crate::oidc::token::secs(app.config.means.activation_code_ttl);
-    let mut write = TransitionWrite::status(id, rec.means.version, to);
-    write.approved_by = Some(officer.person);
-    write.activation_code = Some((codes::hash(&app.passwords, &activation_code).await?, expires));
-    write.revocation_secret = Some(codes::hash(&app.passwords, &revocation_secret).await?);
-    let audit = AuditEvent::new(
-        crate::audit::catalogue::MEANS_APPROVED,
-        actor.audit_name(),
-        format!("means:{id}"),
-        json!({"registered_by": registrar, "activation_code_generated": true, "activation_expires_at": expires,
-               "revocation_secret_generated": true}),
-    );
-    let means = Changes::of(app)
-        .commit(&write, audit)
-        .await
-        .map_err(conflict_as_retry)?;
-    Ok(Approved {
-        means: MeansView::from(&means),
-        activation_code,
-        revocation_secret,
-    })
-}
+pub use super::issue::{approve, Approved};
 
 /// Rejects an application (role `issuance`) → `rejected`.
 pub async fn reject(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Result<EidMeans, LifecycleError> {
@@ -271,7 +217,7 @@ pub async fn reject(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Resu
     Ok(means)
 }
 
-fn conflict_as_retry(e: StoreError) -> LifecycleError {
+pub(crate) fn conflict_as_retry(e: StoreError) -> LifecycleError {
     match e {
         StoreError::Conflict => LifecycleError::Unprocessable("the means changed concurrently; read it again".into()),
         other => other.into(),
@@ -432,6 +378,15 @@ async fn change_status_once(
             (VerificationMethod::AuthenticatedHolder, *loa)
         }
     };
+    if super::approvals::needs_second_person(app, &rec, command, method.0).await? {
+        let evidence_ref = match verification.map(evidence_reference) {
+            Some(serde_json::Value::String(s)) => s,
+            _ => "[authenticated holder]".to_owned(),
+        };
+        let answer =
+            super::approvals::request(app, actor, &rec, command, reason, method.0, evidence_ref, idempotency).await?;
+        return Ok((answer, rec.means.clone()));
+    }
     let reverified = match command {
         StatusCommand::Reactivate => {
             let v = verification.cloned().unwrap_or(Verification {

@@ -57,9 +57,22 @@ pub async fn personalise(app: &App, actor: &Actor, id: MeansId, csr: &[u8]) -> R
     if crate::supervision::termination::started(app.store.as_ref()).await? {
         return Err(LifecycleError::IssuanceStopped);
     }
-    let means = app.store.means(id).await?.ok_or(LifecycleError::NotFound)?;
+    let rec = app.store.means_record(id).await?.ok_or(LifecycleError::NotFound)?;
+    let means = rec.means;
     if means.holder == officer.person {
         return Err(LifecycleError::Forbidden("operators cannot act on their own means"));
+    }
+    // R-ISS-3, R-SEC-3: the officer who approved the means (and so decided that it exists)
+    // does not also put a key into it.
+    if rec.approved_by == Some(officer.person) {
+        return Err(LifecycleError::Forbidden(
+            "separation of duties: the approving officer cannot personalise the means",
+        ));
+    }
+    if rec.registered_by == Some(officer.person) {
+        return Err(LifecycleError::Forbidden(
+            "separation of duties: the registering officer cannot personalise the means",
+        ));
     }
     if means.kind != MeansKind::Smartcard {
         return Err(LifecycleError::Unprocessable(

@@ -32,9 +32,11 @@ mod operator_tokens;
 mod rows;
 mod smartcard;
 pub mod snapshot;
+mod sod;
 pub mod sql;
 mod state;
 
+pub use sod::{Approval, SodRepo};
 pub use sql::SqlStore;
 
 /// Errors of the store. `Unavailable` means fail closed (503).
@@ -708,6 +710,7 @@ pub trait Store:
     + LegalRepo
     + SmartcardRepo
     + FidoRepo
+    + SodRepo
 {
     /// Which engine.
     fn backend(&self) -> Backend;

@@ -94,8 +94,8 @@ async fn r_iss_2_r_iss_3_r_life_1_r_life_3_r_life_4_whole_path_register_issue_ac
     assert_eq!(approved.status, 200, "{}", approved.body);
     assert_eq!(approved.body["state"], "issued");
     assert_eq!(approved.body["id"], id.as_str());
-    let code = approved.body["activation_code"].as_str().unwrap().to_owned();
-    let secret = approved.body["revocation_secret"].as_str().unwrap().to_owned();
+    let issued = crate::support::operators::issued_from(&server, id.clone(), &approved);
+    let (code, secret) = (issued.activation_code, issued.revocation_secret);
     assert!(code.len() >= 12 && secret.len() >= 12);
     assert_eq!(approved.header("cache-control"), Some("no-store"));
     // Issued is not usable yet: the holder has not activated.

@@ -508,8 +508,93 @@ async fn mandate(server: &TestServer, representative: &str, loa: &str) -> String
     )
     .await;
     assert_eq!(m.status, 201, "{}", m.body);
-    assert_eq!(m.body["state"], "active");
-    m.body["id"].as_str().unwrap().to_owned()
+    assert_eq!(m.body["state"], "applied");
+    let id = m.body["id"].as_str().unwrap().to_owned();
+    approve_mandate(server, &id).await;
+    id
+}
+
+/// A second registration officer approves mandate `id` (R-BIND-1, R-SEC-3): → `active`.
+async fn approve_mandate(server: &TestServer, id: &str) {
+    let second = operator_token(server, crate::support::operators::REGISTRAR2).await;
+    let approved = post(server, &format!("/admin/v1/mandates/{id}/approve"), &second, &json!({})).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(approved.body["state"], "active");
+}
+
+#[tokio::test]
+async fn r_bind_1_r_sec_3_a_mandate_of_one_officer_releases_nothing_until_a_second_officer_approves() {
+    let server = server(vec![legal_client()]).await;
+    let registrar = operator_token(&server, REGISTRAR).await;
+    let created = post(
+        &server,
+        "/admin/v1/legal-persons",
+        &registrar,
+        &json!({"identifier": COMPANY, "legal_name": "UAB Pavyzdys", "legal_form": "UAB",
+                "register": {"source": "Registrų centras JAR", "reference": "JAR-2026-0042"}}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let body = json!({"legal_person": COMPANY, "representative": HOLDER, "loa": "substantial",
+                      "verification": {"source": "Registrų centras JAR", "reference": "JAR-2026-0042-board"}});
+    // An officer cannot bind themselves.
+    let own = post(
+        &server,
+        "/admin/v1/mandates",
+        &registrar,
+        &json!({"legal_person": COMPANY, "representative": REGISTRAR, "loa": "low",
+                "verification": {"source": "JAR", "reference": "x"}}),
+    )
+    .await;
+    assert_eq!(own.status, 403, "{}", own.body);
+    let m = post(&server, "/admin/v1/mandates", &registrar, &body).await;
+    assert_eq!(m.status, 201, "{}", m.body);
+    assert_eq!(m.body["state"], "applied");
+    let id = m.body["id"].as_str().unwrap().to_owned();
+    // Not usable: the login is not offered the legal person.
+    let (_, answer) = legal_login(&server, HOLDER, SEED).await;
+    assert_eq!(query(&redirect_of(&answer), "error").as_deref(), Some("access_denied"));
+    // The creating officer cannot approve it, nor can the representative's own means do
+    // anything; a second registration officer can.
+    let path = format!("/admin/v1/mandates/{id}/approve");
+    let same = post(&server, &path, &registrar, &json!({})).await;
+    assert_eq!(same.status, 403, "{}", same.body);
+    assert!(
+        same.body["detail"].as_str().unwrap().contains("four-eyes"),
+        "{}",
+        same.body
+    );
+    approve_mandate(&server, &id).await;
+    assert_eq!(
+        count_events(&server, &format!("mandate:{id}"), "mandate.approved").await,
+        1
+    );
+    let (login, answer) = legal_login(&server, HOLDER, SEED).await;
+    assert_eq!(answer.body["next"], "legal_person", "{}", answer.body);
+    let done = step(&server, &login, "legal_person", json!({"legal_person": COMPANY})).await;
+    let t = tokens(&server, &login, "legal", &done).await;
+    let info = userinfo(&server, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["legal_person_identifier"], COMPANY, "{info}");
+    // Suspended, then asked to be reactivated by one officer: applied again, unusable
+    // until a second officer approves.
+    let helpdesk = operator_token(&server, HELPDESK).await;
+    for action in ["suspend", "reactivate"] {
+        let r = post(
+            &server,
+            &format!("/admin/v1/mandates/{id}/{action}"),
+            &helpdesk,
+            &json!({"reason": "board decision"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let (_, answer) = legal_login(&server, HOLDER, SEED).await;
+    assert_eq!(query(&redirect_of(&answer), "error").as_deref(), Some("access_denied"));
+    let by_requester = post(&server, &path, &helpdesk, &json!({})).await;
+    assert_eq!(by_requester.status, 403, "{}", by_requester.body);
+    approve_mandate(&server, &id).await;
+    let (_, answer) = legal_login(&server, HOLDER, SEED).await;
+    assert_eq!(answer.body["next"], "legal_person", "{}", answer.body);
 }
 
 fn legal_client() -> Value {
@@ -635,6 +720,8 @@ async fn r_bind_1_binding_rules_proofing_level_register_check_and_delegation() {
     .await;
     assert_eq!(delegated.status, 201, "{}", delegated.body);
     assert_eq!(delegated.body["delegated_by"], "LT:38001085718");
+    assert_eq!(delegated.body["state"], "applied");
+    approve_mandate(&server, delegated.body["id"].as_str().unwrap()).await;
     let (login, answer) = legal_login(&server, OTHER, OTHER_SEED).await;
     assert_eq!(answer.body["next"], "legal_person", "{}", answer.body);
     let done = step(&server, &login, "legal_person", json!({"legal_person": COMPANY})).await;

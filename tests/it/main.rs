@@ -23,6 +23,7 @@ mod oidc_negative;
 mod ops;
 mod par;
 mod scale;
+mod separation;
 mod smartcard;
 mod store_contract;
 mod strict_input;

@@ -130,6 +130,8 @@ struct Officers {
     registrar: String,
     issuer: String,
     helpdesk: String,
+    /// Issuance officer who neither registered nor approved the means (R-ISS-3).
+    personaliser: String,
 }
 
 async fn staffed(adjust: impl FnOnce(&mut Config)) -> (TestServer, Officers) {
@@ -139,6 +141,7 @@ async fn staffed(adjust: impl FnOnce(&mut Config)) -> (TestServer, Officers) {
         registrar: operator_token(&server, REGISTRAR).await,
         issuer: operator_token(&server, ISSUER).await,
         helpdesk: operator_token(&server, HELPDESK).await,
+        personaliser: operator_token(&server, crate::support::operators::REGISTRAR2).await,
     };
     register(&server, &officers.registrar, CARD_HOLDER, "high").await;
     (server, officers)
@@ -151,7 +154,8 @@ async fn approved_card_means(server: &TestServer, officers: &Officers) -> (Strin
     let id = applied.body["id"].as_str().unwrap().to_owned();
     let approved = approve(server, &officers.issuer, &id).await;
     assert_eq!(approved.status, 200, "{}", approved.body);
-    (id, approved.body["activation_code"].as_str().unwrap().to_owned())
+    let code = crate::support::operators::delivered(server, &id, "activation_code");
+    (id, code)
 }
 
 /// Personalises `card` for means `id` (CSR made on the card, certificate from our CA
@@ -161,7 +165,7 @@ async fn personalise(server: &TestServer, officers: &Officers, id: &str, card: &
     let answer = post(
         server,
         &format!("/admin/v1/means/{id}/certificate"),
-        &officers.issuer,
+        &officers.personaliser,
         &json!({ "csr": csr }),
     )
     .await;
@@ -380,7 +384,7 @@ async fn r_means_3_card_issued_end_to_end_logs_in_at_high_with_sc_hwk_pin() {
     let again = post(
         &server,
         &format!("/admin/v1/means/{id}/certificate"),
-        &officers.issuer,
+        &officers.personaliser,
         &json!({ "csr": card.csr().await }),
     )
     .await;

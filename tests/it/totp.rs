@@ -632,7 +632,8 @@ async fn r_renew_1_a_new_totp_app_is_enrolled_only_through_a_renewal_resting_on_
     let id = applied.body["id"].as_str().unwrap().to_owned();
     let approved = crate::support::operators::approve(&server, &issuer, &id).await;
     assert_eq!(approved.status, 200, "{}", approved.body);
-    let code = approved.body["activation_code"].as_str().unwrap();
+    let issued = crate::support::operators::issued_from(&server, id.clone(), &approved);
+    let code = issued.activation_code.as_str();
     const NEW: &str = "copper meadow ninety one";
     let (done, seed) = activate_totp(&server, HOLDER, code, NEW).await;
     assert_eq!(done["means"], id.as_str());

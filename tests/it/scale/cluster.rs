@@ -285,6 +285,9 @@ rate_per_ip = 0
 connections_per_ip = 10000
 [audit]
 sink_interval = "200ms"
+[operators]
+# The helpdesk operator of these tests logs in with a password (low), at load.
+minimum_acr = "low"
 "#,
         issuer = shared.issuer,
         data = data.display(),

@@ -1,7 +1,9 @@
 //! Operators for the admin, activation and helpdesk tests: the operators' console client
-//! (`operator_console: true`, client_secret_basic), four operators with their own
-//! password means, bearer tokens obtained through the real code flow, and helpers that
-//! drive the admin, activation and helpdesk APIs over HTTP.
+//! (`operator_console: true`, client_secret_basic), operators with their own password +
+//! TOTP means (the operator APIs want a substantial login, R-SEC-4), bearer tokens
+//! obtained through the real code flow, and helpers that drive the admin, activation and
+//! helpdesk APIs over HTTP. Activation codes and revocation secrets are read from the
+//! delivery outbox, as the holder would receive them (R-ISS-1).
 
 use std::collections::HashMap;
 
@@ -24,13 +26,22 @@ pub const ISSUER: &str = "LT/LT/39001010022";
 pub const HELPDESK: &str = "LT/LT/39001010033";
 /// Administrator (operator roles).
 pub const ADMIN: &str = "LT/LT/39001010044";
+/// Security officer (second person of two-person actions).
+pub const SECURITY: &str = "LT/LT/39001010055";
+/// Second registration officer (approves mandates), also an issuance officer (personalises
+/// cards that others registered and approved).
+pub const REGISTRAR2: &str = "LT/LT/39001010066";
+/// The TOTP seed (base32) of every test operator's means.
+pub const OPERATOR_TOTP_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 /// The operators and their roles.
-pub const STAFF: [(&str, &[&str]); 4] = [
+pub const STAFF: [(&str, &[&str]); 6] = [
     (REGISTRAR, &["registration", "issuance"]),
     (ISSUER, &["issuance"]),
     (HELPDESK, &["helpdesk"]),
     (ADMIN, &["admin"]),
+    (SECURITY, &["security"]),
+    (REGISTRAR2, &["registration", "issuance"]),
 ];
 
 /// What [`provision_staff`] imported.
@@ -48,7 +59,7 @@ pub fn stored(identifier: &str) -> String {
 }
 
 /// Imports the standard fixture (RP `rp`, holder `HOLDER` with an active password
-/// means), the console client and the four operators with their password means.
+/// means), the console client and the operators with their password + TOTP means.
 pub async fn provision_staff(server: &TestServer) -> Staff {
     let fixture = server.provision().await;
     let mut persons = Vec::new();
@@ -60,7 +71,10 @@ pub async fn provision_staff(server: &TestServer) -> Staff {
             "birthdate": "1990-01-01", "proofing_loa": "high"
         }));
         operators.push(json!({"person": identifier, "roles": roles}));
-        means.push(json!({"holder": identifier, "kind": "password", "loa": "low", "password": OPERATOR_PASSWORD}));
+        means.push(
+            json!({"holder": identifier, "kind": "totp", "loa": "substantial", "password": OPERATOR_PASSWORD,
+                          "totp_secret": OPERATOR_TOTP_SEED}),
+        );
     }
     let report = server
         .import(json!({
@@ -101,7 +115,7 @@ pub async fn login_attempt(
 }
 
 /// A successful code flow of `client_id` for `identifier`/`password` with `scope`: the
-/// token response.
+/// token response. An operator (password + TOTP means) also takes the TOTP step.
 pub async fn login_tokens(
     server: &TestServer,
     client_id: &str,
@@ -109,8 +123,25 @@ pub async fn login_tokens(
     password: &str,
     scope: &str,
 ) -> Value {
-    let (status, body, verifier) = login_attempt(server, client_id, identifier, password, scope).await;
+    let (verifier, challenge) = pkce();
+    let mut params = auth_params(client_id, &challenge);
+    set_param(&mut params, "scope", Some(scope));
+    let browser = browser();
+    let flow = start_login(&browser, &authorize_url(server, &params)).await;
+    let (status, mut body) = password_step(server, &browser, &flow, identifier, password).await;
     assert_eq!(status, 200, "login of {identifier} at {client_id}: {body}");
+    if body["next"] == "totp" {
+        let code = operator_code(server, identifier);
+        let r = browser
+            .post(server.at(&format!("/authn/flows/{flow}/totp")))
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        let answer = Answer::from(r).await;
+        assert_eq!(answer.status, 200, "TOTP step of {identifier}: {}", answer.body);
+        body = answer.body;
+    }
     assert_eq!(body["next"], "done", "{body}");
     let back = url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap();
     assert!(back.as_str().starts_with(REDIRECT), "{back}");
@@ -118,6 +149,25 @@ pub async fn login_tokens(
     let answer = exchange(server, client_id, &code, &verifier).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     answer.body
+}
+
+/// A fresh TOTP code of the test operator `identifier` (seed [`OPERATOR_TOTP_SEED`]): a
+/// step is accepted once per means, so a second login of the same operator within one
+/// step moves the app clock to the next step first.
+pub fn operator_code(server: &TestServer, identifier: &str) -> String {
+    use eidgate::authn::totp::{step_of, TotpSeed};
+    static USED: std::sync::Mutex<Option<HashMap<(String, String), i64>>> = std::sync::Mutex::new(None);
+    let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
+    let map = used.get_or_insert_with(HashMap::new);
+    let key = (server.url.clone(), identifier.to_owned());
+    while map.get(&key).is_some_and(|last| *last >= step_of(server.app.now())) {
+        let into = server.app.now().rem_euclid(30);
+        server.app.clock.advance(30 - into);
+    }
+    let step = step_of(server.app.now());
+    map.insert(key, step);
+    let seed = TotpSeed::from_base32(OPERATOR_TOTP_SEED).unwrap();
+    seed.code_at_step(step).unwrap()
 }
 
 /// An operator's bearer token: the operator logs in through the console client.
@@ -199,6 +249,7 @@ pub fn registration(identifier: &str, proofing_loa: &str) -> Value {
     json!({
         "identifier": identifier, "given_name": "Ona", "family_name": "Onaitė",
         "birthdate": "1985-05-05", "proofing_loa": proofing_loa,
+        "email": "ona@example.org", "phone": "+37060000000",
         "proofing": {
             "method": "document", "document_type": "passport", "document_number": "LT7654321",
             "issuing_state": "LT", "valid_until": "2031-12-31", "checked_how": "in_person_visual_and_chip"
@@ -247,26 +298,62 @@ pub async fn approve(server: &TestServer, token: &str, id: &str) -> Answer {
 pub struct Issued {
     /// The means id.
     pub id: String,
-    /// The activation code (shown once).
+    /// The activation code (from the holder's outbox message).
     pub activation_code: String,
-    /// The revocation secret (shown once).
+    /// The revocation secret (from the holder's outbox message).
     pub revocation_secret: String,
+}
+
+/// The outbox messages (`{data_dir}/outbox/*.json`) of means `means`, oldest first.
+pub fn outbox_messages(server: &TestServer, means: &str) -> Vec<Value> {
+    let dir = server.app.config.data_dir.join("outbox");
+    let mut found: Vec<(String, Value)> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    serde_json::from_str::<Value>(&text).unwrap(),
+                )
+            })
+            .filter(|(_, v)| v["means"] == means)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.into_iter().map(|(_, v)| v).collect()
+}
+
+/// The latest secret of `kind` (`activation_code` | `revocation_secret`) delivered for
+/// `means` through the outbox.
+pub fn delivered(server: &TestServer, means: &str, kind: &str) -> String {
+    outbox_messages(server, means)
+        .into_iter()
+        .rev()
+        .find(|m| m["kind"] == kind)
+        .and_then(|m| m["secret"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no {kind} in the outbox for {means}"))
+}
+
+/// Reads the secrets of an approved means from the outbox; asserts the approve answer
+/// carries none.
+pub fn issued_from(server: &TestServer, id: String, approved: &Answer) -> Issued {
+    assert_eq!(approved.body["state"], "issued", "{}", approved.body);
+    assert!(approved.body.get("activation_code").is_none(), "{}", approved.body);
+    assert!(approved.body.get("revocation_secret").is_none(), "{}", approved.body);
+    Issued {
+        activation_code: delivered(server, &id, "activation_code"),
+        revocation_secret: delivered(server, &id, "revocation_secret"),
+        id,
+    }
 }
 
 /// Applies (as `registrar`) and approves (as `issuer`) a low password means for the
 /// registered person `holder`.
 pub async fn issue(server: &TestServer, registrar: &str, issuer: &str, holder: &str) -> Issued {
-    let applied = apply(server, registrar, holder, "password", "low").await;
-    assert_eq!(applied.status, 201, "{}", applied.body);
-    let id = applied.body["id"].as_str().unwrap().to_owned();
-    let approved = approve(server, issuer, &id).await;
-    assert_eq!(approved.status, 200, "{}", approved.body);
-    assert_eq!(approved.body["state"], "issued");
-    Issued {
-        id,
-        activation_code: approved.body["activation_code"].as_str().unwrap().to_owned(),
-        revocation_secret: approved.body["revocation_secret"].as_str().unwrap().to_owned(),
-    }
+    issue_kind(server, registrar, issuer, holder, "password", "low").await
 }
 
 /// `POST /activation/start`.
@@ -360,11 +447,7 @@ pub async fn issue_kind(
     let id = applied.body["id"].as_str().unwrap().to_owned();
     let approved = approve(server, issuer, &id).await;
     assert_eq!(approved.status, 200, "{}", approved.body);
-    Issued {
-        id,
-        activation_code: approved.body["activation_code"].as_str().unwrap().to_owned(),
-        revocation_secret: approved.body["revocation_secret"].as_str().unwrap().to_owned(),
-    }
+    issued_from(server, id, &approved)
 }
 
 /// `GET /activation/{activation}/totp`.

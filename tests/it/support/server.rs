@@ -124,7 +124,8 @@ pub fn fixture() -> Value {
         }],
         "persons": [{
             "identifier": HOLDER, "given_name": "Jonas", "family_name": "Jonaitis",
-            "birthdate": "1980-01-08", "proofing_loa": "high", "gender": "male"
+            "birthdate": "1980-01-08", "proofing_loa": "high", "gender": "male",
+            "email": "jonas@example.org", "phone": "+37060000001"
         }],
         "means": [{ "holder": HOLDER, "kind": "password", "loa": "low", "password": PASSWORD }]
     })

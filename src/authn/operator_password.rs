@@ -1,0 +1,162 @@
+//! Operator passwords (R-SEC-4): valid at most `[operators] password_max_age` (30 days),
+//! and none of the last `[operators] password_history` (12) may be set again. An operator
+//! whose password expired proves it once more in the password step and is then led to a
+//! change step (`{"next": "password_change"}`, `POST /authn/flows/{flow}/password_change`
+//! with `{"new_password"}`) before the login goes on. Holders' passwords are not
+//! subject to these rules.
+
+use serde_json::json;
+
+use super::ceremony::{complete, RequestMeta, Step};
+use super::flow::{self, FirstFactor, LoginFlow};
+use super::AuthnError;
+use crate::app::App;
+use crate::audit::AuditEvent;
+use crate::domain::ids::PersonId;
+use crate::domain::loa::{Amr, Loa};
+use crate::domain::means::{EidMeans, MeansKind};
+use crate::domain::secret::Password;
+use crate::store::{Credential, TransitionWrite};
+
+/// Whether `person` is an operator (holds any role).
+pub async fn is_operator(app: &App, person: PersonId) -> Result<bool, AuthnError> {
+    Ok(app.store.operator(person).await?.is_some_and(|o| !o.roles.is_empty()))
+}
+
+/// Whether the password of operator `person`'s means `means` is older than allowed: since
+/// its last change, or since the means became valid when it never changed.
+pub async fn expired(app: &App, person: PersonId, means: &EidMeans) -> Result<bool, AuthnError> {
+    if !is_operator(app, person).await? {
+        return Ok(false);
+    }
+    let set_at = app
+        .store
+        .password_history(means.id, 1)
+        .await?
+        .first()
+        .map(|(_, at)| *at)
+        .unwrap_or(means.valid_from);
+    let max_age = i64::try_from(app.config.operators.password_max_age.as_secs()).unwrap_or(i64::MAX);
+    Ok(app.now().saturating_sub(set_at) > max_age)
+}
+
+async fn audit(app: &App, person: PersonId, means: &EidMeans, event: &str, data: serde_json::Value) {
+    let record = AuditEvent::new(event, format!("operator:{person}"), format!("means:{}", means.id), data);
+    if let Err(e) = app.store.append(record).await {
+        tracing::warn!(error = %e, "operator password event not audited");
+    }
+}
+
+/// The password was right but expired: the flow waits for a new one.
+pub async fn require_change(
+    app: &App,
+    flow: &LoginFlow,
+    person: PersonId,
+    means: &EidMeans,
+    meta: &RequestMeta,
+) -> Result<Step, AuthnError> {
+    audit(
+        app,
+        person,
+        means,
+        crate::audit::catalogue::OPERATOR_PASSWORD_REFUSED,
+        json!({"reason": "expired", "ip": meta.ip.to_string()}),
+    )
+    .await;
+    let mut waiting = flow.clone();
+    waiting.first_factor = None;
+    waiting.password_change = Some(FirstFactor {
+        person,
+        means: means.id,
+    });
+    flow::save(app, &waiting).await?;
+    Ok(Step::Next("password_change"))
+}
+
+/// `POST /authn/flows/{flow}/password_change`: sets the new password (the activation
+/// rules, and none of the last `password_history`), then the login goes on: done for a
+/// `password` means, the TOTP step for a `totp` means.
+pub async fn change(
+    app: &App,
+    flow: &LoginFlow,
+    new_password: Password,
+    meta: &RequestMeta,
+) -> Result<Step, AuthnError> {
+    let Some(pending) = flow.password_change.clone() else {
+        return Err(AuthnError::BadRequest(
+            "no password change is pending in this login".into(),
+        ));
+    };
+    let means = app
+        .store
+        .means(pending.means)
+        .await?
+        .ok_or(AuthnError::MeansNotActive)?;
+    if means.holder != pending.person || means.check_usable(app.now()).is_err() {
+        return Err(AuthnError::MeansNotActive);
+    }
+    let person = app
+        .store
+        .person(pending.person)
+        .await?
+        .ok_or(AuthnError::MeansNotActive)?;
+    super::totp::check_new_password(&new_password, person.identifier.code())
+        .map_err(|rule| AuthnError::BadRequest(rule.to_string()))?;
+    let credential = app.store.credential(means.id).await?;
+    let current = match &credential {
+        Credential::PasswordHash(h) => h.clone(),
+        Credential::PasswordTotp { password_phc, .. } => password_phc.clone(),
+        _ => return Err(AuthnError::MeansNotActive),
+    };
+    let keep = i64::try_from(app.config.operators.password_history).unwrap_or(12);
+    let history = app.store.password_history(means.id, keep).await?;
+    if history.is_empty() {
+        // The first change: the password set at activation or import joins the history.
+        app.store.record_password(means.id, &current, means.valid_from).await?;
+    }
+    let mut earlier = vec![current];
+    earlier.extend(history.into_iter().map(|(phc, _)| phc));
+    for phc in earlier {
+        if app.passwords.verify(Some(phc), new_password.clone()).await? {
+            audit(
+                app,
+                person.id,
+                &means,
+                crate::audit::catalogue::OPERATOR_PASSWORD_REFUSED,
+                json!({"reason": "reused", "ip": meta.ip.to_string()}),
+            )
+            .await;
+            return Err(AuthnError::BadRequest(format!(
+                "the password was used before: none of the last {keep} may be reused"
+            )));
+        }
+    }
+    let phc = super::password::hash(&new_password)?;
+    let mut write = TransitionWrite::status(means.id, means.version, means.status);
+    write.credential = Some(match credential {
+        Credential::PasswordTotp { sealed_seed, .. } => Credential::PasswordTotp {
+            password_phc: phc.clone(),
+            sealed_seed,
+        },
+        _ => Credential::PasswordHash(phc.clone()),
+    });
+    let event = AuditEvent::new(
+        crate::audit::catalogue::OPERATOR_PASSWORD_CHANGED,
+        format!("operator:{}", person.id),
+        format!("means:{}", means.id),
+        json!({"ip": meta.ip.to_string(), "reason": "expired"}),
+    );
+    let updated = app.store.commit_transition(&write, event).await?;
+    app.store.record_password(means.id, &phc, app.now()).await?;
+    let mut next = flow.clone();
+    next.password_change = None;
+    if updated.kind == MeansKind::Totp {
+        next.first_factor = Some(pending);
+        flow::save(app, &next).await?;
+        return Ok(Step::Next("totp"));
+    }
+    flow::save(app, &next).await?;
+    complete(app, &next, &person, &updated, Loa::Low, vec![Amr::Pwd], meta)
+        .await
+        .map(Step::Done)
+}
