@@ -87,6 +87,10 @@ pub struct Config {
     pub webauthn: WebauthnConfig,
     /// The authoritative person register renewals at high are checked against (R-RENEW-2).
     pub registry: RegistryConfig,
+    /// `[delivery]`: how activation codes and revocation secrets reach holders.
+    pub delivery: crate::delivery::DeliveryConfig,
+    /// `[operators]`: operator assurance and password rules (R-SEC-4).
+    pub operators: crate::admin::assurance::OperatorsConfig,
 }
 
 /// `[registry]`: the authoritative source of identity data (R-RENEW-2), reached by the
@@ -108,10 +112,6 @@ impl Default for RegistryConfig {
             timeout: Duration::from_secs(5),
         }
     }
-    /// `[delivery]`: how activation codes and revocation secrets reach holders.
-    pub delivery: crate::delivery::DeliveryConfig,
-    /// `[operators]`: operator assurance and password rules (R-SEC-4).
-    pub operators: crate::admin::assurance::OperatorsConfig,
 }
 
 /// `/metrics` (Prometheus/OpenMetrics text). Readable from a loopback address (when

@@ -73,8 +73,8 @@ pub async fn approve(app: &App, actor: &Actor, id: MeansId) -> Result<Approved, 
     let expires = now + crate::oidc::token::secs(app.config.means.activation_code_ttl);
     let mut write = TransitionWrite::status(id, rec.means.version, to);
     write.approved_by = Some(officer.person);
-    write.activation_code = Some((codes::hash(&activation_code)?, expires));
-    write.revocation_secret = Some(codes::hash(&revocation_secret)?);
+    write.activation_code = Some((codes::hash(&app.passwords, &activation_code).await?, expires));
+    write.revocation_secret = Some(codes::hash(&app.passwords, &revocation_secret).await?);
     let mut delivered = Vec::with_capacity(messages.len());
     for message in &messages {
         delivery::send(&app.config.delivery, &app.config.data_dir, message).await?;
