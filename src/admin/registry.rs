@@ -96,6 +96,15 @@ pub async fn register(app: &App, actor: &Actor, r: Registration) -> Result<Natur
             if fields.iter().any(|f| f.trim().is_empty() || f.len() > 128) || !valid_birthdate(valid_until) {
                 return Err(LifecycleError::BadRequest("document facts are incomplete".into()));
             }
+            // R-LOG-5: facts about the document, never a copy of it.
+            for (name, value) in [
+                ("document_type", document_type),
+                ("document_number", document_number),
+                ("issuing_state", issuing_state),
+                ("checked_how", checked_how),
+            ] {
+                crate::lifecycle::service::free_text(name, value, 128)?;
+            }
         }
         Proofing::EarlierMeans { means, loa } => {
             // R-REG-4: an earlier means of the same or a higher LoA, still valid.

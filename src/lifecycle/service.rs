@@ -199,8 +199,16 @@ async fn recheck_identity(
 
 pub use super::issue::{approve, Approved};
 
+/// R-LOG-5: a free-text field an operator or caller fills holds facts (a reason, a
+/// reference to a document), never a document copy, a photo or a biometric template.
+pub(crate) fn free_text(field: &str, value: &str, max_chars: usize) -> Result<(), LifecycleError> {
+    crate::domain::record_text::check_free_text(value, max_chars)
+        .map_err(|e| LifecycleError::BadRequest(format!("{field}: {e}")))
+}
+
 /// Rejects an application (role `issuance`) → `rejected`.
 pub async fn reject(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Result<EidMeans, LifecycleError> {
+    free_text("reason", reason, 1024)?;
     actor.operator_with(Role::Issuance)?;
     let rec = record(app, id).await?;
     let to = state::apply(rec.means.status, &Command::Reject)?;
@@ -280,6 +288,11 @@ pub async fn change_status(
     verification: Option<&Verification>,
     idempotency: Option<Idempotency>,
 ) -> Result<Answer, LifecycleError> {
+    // R-LOG-5: reasons and evidence are facts, never a document copy or a photo.
+    free_text("reason", reason, 1024)?;
+    if let Some(v) = verification {
+        free_text("verification.evidence", &v.evidence, 8192)?;
+    }
     if let Some(idem) = &idempotency {
         if let Some(stored) = app.store.idempotent_response(idem.operator, &idem.key).await? {
             return replay(stored, idem);

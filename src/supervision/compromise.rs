@@ -24,6 +24,7 @@ pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &st
     if reason.trim().is_empty() || reason.len() > 1024 {
         return Err(LifecycleError::BadRequest("reason must be 1 to 1024 characters".into()));
     }
+    crate::lifecycle::service::free_text("reason", reason, 1024)?;
     // The means must be suspended by this request: if it is not active, or a concurrent
     // change (a revocation, another suspension) wins the race, the answer is 409 and no
     // notice is queued, so the caller never sees a success that did not happen.

@@ -22,6 +22,7 @@ mod oidc_code_flow;
 mod oidc_negative;
 mod ops;
 mod par;
+mod record_text;
 mod scale;
 mod separation;
 mod smartcard;
