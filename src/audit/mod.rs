@@ -344,6 +344,37 @@ mod tests {
     }
 
     #[test]
+    fn r_log_2_a_chained_checkpoint_signs_count_and_previous_seq_and_digest() {
+        let link = Link {
+            position: 2,
+            records: 7,
+            prev_seq: 3,
+            prev: [0xcd; 32],
+        };
+        let text = chained_message(CheckpointKind::Checkpoint, 7, &[0xab; 32], 1_700_000_000, &link);
+        assert_eq!(
+            String::from_utf8(text).unwrap_or_default(),
+            format!(
+                "eidgate-audit-checkpoint-2\nseq=7\nhash={}\ntime=1700000000\nrecords=7\nprev_seq=3\nprev={}\n",
+                "ab".repeat(32),
+                "cd".repeat(32)
+            )
+        );
+        let cp = Checkpoint {
+            kind: CheckpointKind::Checkpoint,
+            seq: 7,
+            hash: [0xab; 32],
+            time: 1_700_000_000,
+            kid: "k".into(),
+            signature: vec![],
+            link: Some(link),
+        };
+        let mut other = cp.clone();
+        other.link = Some(Link { prev_seq: 2, ..link });
+        assert_ne!(cp.digest(), other.digest(), "the link is signed");
+    }
+
+    #[test]
     fn r_log_2_intact_chain_verifies() {
         assert!(verify_run(GENESIS_HASH, 1, &chain(5)).is_ok());
     }

@@ -207,12 +207,14 @@ fn compare_witness<'a>(
     db: &[Checkpoint],
     witness: &'a [Checkpoint],
 ) -> Result<Vec<&'a Checkpoint>, (i64, FailReason)> {
+    let by_seq: std::collections::HashMap<(&str, i64), &Checkpoint> =
+        db.iter().map(|c| ((c.kind.as_str(), c.seq), c)).collect();
     let mut absent = Vec::new();
     for w in witness {
         if !signature_valid(keys, w) {
             return Err((w.seq, FailReason::BadCheckpointSignature));
         }
-        match db.iter().find(|c| c.kind == w.kind && c.seq == w.seq) {
+        match by_seq.get(&(w.kind.as_str(), w.seq)).copied() {
             Some(c) if c == w => {}
             Some(_) => return Err((w.seq, FailReason::Changed)),
             None => absent.push(w),

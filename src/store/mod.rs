@@ -225,7 +225,8 @@ pub trait AuditRepo: Send + Sync {
     /// The chain head `(seq, hash)` as the writers left it (`(0, GENESIS)` when empty).
     async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError>;
     /// Stores a signed checkpoint or prune anchor (R-LOG-2, R-LOG-6). Not itself a
-    /// chained record: it signs the chain. `Conflict` if one of that kind and seq exists.
+    /// chained record: it signs the chain. `Conflict` if one of that kind and seq, or one at
+    /// that chain position, exists (another instance signed first).
     async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
     /// Every checkpoint and anchor, ordered by `seq` (anchors before checkpoints at a tie).
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
