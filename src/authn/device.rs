@@ -135,43 +135,61 @@ impl LoginKeys {
 /// The login keys from `provider_state`, made (and sealed under the HSM `data-wrap` key)
 /// on first start. Two instances starting at once for the first time may both write; each
 /// reads back what is stored, so at worst one instance's first cookies stop verifying.
+/// A stored secret this HSM cannot open (a database restored next to another token, a
+/// replaced `data-wrap` key) is replaced, audited: every browser is unknown again once,
+/// which only makes the defences stricter.
 pub async fn load_or_create(
     store: &dyn crate::store::Store,
     sealer: &dyn crate::hsm::Sealer,
 ) -> Result<LoginKeys, String> {
-    const AAD: &[u8] = b"eidgate login secret";
-    let stored = store.provider_state(SECRET_STATE).await.map_err(|e| e.to_string())?;
-    let sealed = match stored {
-        Some(text) => text,
-        None => {
-            let secret = Zeroizing::new(crate::random::bytes::<32>());
-            let sealed = sealer.seal(secret.as_ref(), AAD).await.map_err(|e| e.to_string())?;
-            let text = URL_SAFE_NO_PAD.encode(sealed);
-            let event = crate::audit::AuditEvent::new(
-                "config.login_secret_created",
-                "system",
-                "login",
-                serde_json::json!({"purpose": "device cookies, webauthn decoys"}),
-            );
-            store
-                .set_provider_state(SECRET_STATE, &text, event)
-                .await
-                .map_err(|e| e.to_string())?;
-            store
-                .provider_state(SECRET_STATE)
-                .await
-                .map_err(|e| e.to_string())?
-                .unwrap_or(text)
+    if let Some(text) = store.provider_state(SECRET_STATE).await.map_err(|e| e.to_string())? {
+        match open(sealer, &text).await {
+            Ok(keys) => return Ok(keys),
+            Err(e) => tracing::warn!(error = %e, "stored login secret unusable: replaced (device cookies reset)"),
         }
-    };
+        create(store, sealer, "config.login_secret_replaced").await
+    } else {
+        create(store, sealer, "config.login_secret_created").await
+    }
+}
+
+const AAD: &[u8] = b"eidgate login secret";
+
+async fn open(sealer: &dyn crate::hsm::Sealer, text: &str) -> Result<LoginKeys, String> {
     let bytes = URL_SAFE_NO_PAD
-        .decode(sealed.as_bytes())
+        .decode(text.as_bytes())
         .map_err(|_| "login secret: not base64url".to_owned())?;
     let secret = sealer.open(&bytes, AAD).await.map_err(|e| e.to_string())?;
     if secret.len() != 32 {
         return Err("login secret: wrong length".into());
     }
     Ok(LoginKeys::from_secret(&secret))
+}
+
+async fn create(
+    store: &dyn crate::store::Store,
+    sealer: &dyn crate::hsm::Sealer,
+    event: &str,
+) -> Result<LoginKeys, String> {
+    let secret = Zeroizing::new(crate::random::bytes::<32>());
+    let sealed = sealer.seal(secret.as_ref(), AAD).await.map_err(|e| e.to_string())?;
+    let text = URL_SAFE_NO_PAD.encode(sealed);
+    let event = crate::audit::AuditEvent::new(
+        event,
+        "system",
+        "login",
+        serde_json::json!({"purpose": "device cookies, webauthn decoys"}),
+    );
+    store
+        .set_provider_state(SECRET_STATE, &text, event)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stored = store
+        .provider_state(SECRET_STATE)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or(text);
+    open(sealer, &stored).await
 }
 
 #[cfg(test)]
