@@ -332,7 +332,8 @@ async fn change(server: &TestServer, b: &reqwest::Client, flow: &str, new_passwo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_sec_4_expired_and_reused_operator_passwords_are_refused() {
     let server = TestServer::start().await;
-    provision_staff(&server).await;
+    let staff = provision_staff(&server).await;
+    let subject = format!("means:{}", staff.own_means[HELPDESK]);
     // Within 30 days: no change asked.
     let (status, body, _, _) = console_password(&server, HELPDESK, OPERATOR_PASSWORD).await;
     assert_eq!((status, &body["next"]), (200, &json!("totp")), "{body}");
@@ -354,6 +355,8 @@ async fn r_sec_4_expired_and_reused_operator_passwords_are_refused() {
     const SECOND: &str = "second operator phrase 2026";
     let (status, body) = change(&server, &b, &flow, SECOND).await;
     assert_eq!((status, &body["next"]), (200, &json!("totp")), "{body}");
+    assert_eq!(count_events(&server, &subject, "operator.password_changed").await, 1);
+    assert_eq!(count_events(&server, &subject, "operator.password_refused").await, 2);
     // The new password works; the old one no longer does.
     let (status, body, _, _) = console_password(&server, HELPDESK, SECOND).await;
     assert_eq!((status, &body["next"]), (200, &json!("totp")), "{body}");
