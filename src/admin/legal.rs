@@ -358,7 +358,17 @@ pub async fn change(
         format!("mandate:{id}"),
         json!({"reason": body.reason, "from": m.status_at(app.now()), "to": next}),
     );
-    let updated = match app.store.set_mandate_status(id, m.version, next, event).await {
+    commit_status(app, &m, next, event).await
+}
+
+/// Writes mandate `m`'s new state with its audit record; the mandate and its legal person.
+async fn commit_status(
+    app: &App,
+    m: &Mandate,
+    next: MandateStatus,
+    event: AuditEvent,
+) -> Result<(Mandate, LegalPerson), LifecycleError> {
+    let updated = match app.store.set_mandate_status(m.id, m.version, next, event).await {
         Ok(u) => u,
         Err(StoreError::Conflict) => {
             return Err(LifecycleError::Conflict("the mandate changed meanwhile; retry".into()))
@@ -434,19 +444,7 @@ pub async fn approve(app: &App, actor: &Actor, id: MandateId) -> Result<(Mandate
         format!("mandate:{id}"),
         json!({"from": m.status_at(app.now()), "to": next, "requested_by": requester(app, id).await?}),
     );
-    let updated = match app.store.set_mandate_status(id, m.version, next, event).await {
-        Ok(u) => u,
-        Err(StoreError::Conflict) => {
-            return Err(LifecycleError::Conflict("the mandate changed meanwhile; retry".into()))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let legal = app
-        .store
-        .legal_person(updated.legal_person)
-        .await?
-        .ok_or(LifecycleError::NotFound)?;
-    Ok((updated, legal))
+    commit_status(app, &m, next, event).await
 }
 
 /// The LoA caps: configured, withdrawn by the supervisor, in force (roles admin, security).

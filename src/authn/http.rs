@@ -164,9 +164,15 @@ async fn post_password(
     let body: PasswordBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
-    match ceremony::password(&app, &flow, &body.identifier, body.password, &meta, device).await? {
-        Step::Done(completed) => Ok(done(&app, completed)),
-        Step::Next(next) => Ok(Json(json!({ "next": next })).into_response()),
+    let step = ceremony::password(&app, &flow, &body.identifier, body.password, &meta, device).await?;
+    Ok(step_answer(&app, step))
+}
+
+/// The answer of a ceremony step: the next step's name, or the end of the flow.
+fn step_answer(app: &App, step: Step) -> Response {
+    match step {
+        Step::Done(completed) => done(app, completed),
+        Step::Next(next) => Json(json!({ "next": next })).into_response(),
     }
 }
 
@@ -188,10 +194,8 @@ async fn post_password_change(
     let flow = load(&app, &id, &headers).await?;
     let body: PasswordChangeBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    match super::operator_password::change(&app, &flow, body.new_password, &meta).await? {
-        Step::Done(completed) => Ok(done(&app, completed)),
-        Step::Next(next) => Ok(Json(json!({ "next": next })).into_response()),
-    }
+    let step = super::operator_password::change(&app, &flow, body.new_password, &meta).await?;
+    Ok(step_answer(&app, step))
 }
 
 #[derive(Deserialize)]

@@ -47,6 +47,43 @@ async fn audit(app: &App, person: PersonId, means: &EidMeans, event: &str, data:
     }
 }
 
+/// Refuses `new_password` when it is the current password (`current`, a PHC string) or one
+/// of the last `password_history` of operator `person`'s means (audited). Also puts the
+/// current password into the history at the first change.
+pub async fn refuse_reuse(
+    app: &App,
+    person: PersonId,
+    means: &EidMeans,
+    current: String,
+    new_password: &Password,
+    meta: &RequestMeta,
+) -> Result<(), AuthnError> {
+    let keep = i64::try_from(app.config.operators.password_history).unwrap_or(12);
+    let history = app.store.password_history(means.id, keep).await?;
+    if history.is_empty() {
+        // The first change: the password set at activation or import joins the history.
+        app.store.record_password(means.id, &current, means.valid_from).await?;
+    }
+    let mut earlier = vec![current];
+    earlier.extend(history.into_iter().map(|(phc, _)| phc));
+    for phc in earlier {
+        if app.passwords.verify(Some(phc), new_password.clone()).await? {
+            audit(
+                app,
+                person,
+                means,
+                crate::audit::catalogue::OPERATOR_PASSWORD_REFUSED,
+                json!({"reason": "reused", "ip": meta.ip.to_string()}),
+            )
+            .await;
+            return Err(AuthnError::BadRequest(format!(
+                "the password was used before: none of the last {keep} may be reused"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The password was right but expired: the flow waits for a new one.
 pub async fn require_change(
     app: &App,
@@ -108,30 +145,8 @@ pub async fn change(
         Credential::PasswordTotp { password_phc, .. } => password_phc.clone(),
         _ => return Err(AuthnError::MeansNotActive),
     };
-    let keep = i64::try_from(app.config.operators.password_history).unwrap_or(12);
-    let history = app.store.password_history(means.id, keep).await?;
-    if history.is_empty() {
-        // The first change: the password set at activation or import joins the history.
-        app.store.record_password(means.id, &current, means.valid_from).await?;
-    }
-    let mut earlier = vec![current];
-    earlier.extend(history.into_iter().map(|(phc, _)| phc));
-    for phc in earlier {
-        if app.passwords.verify(Some(phc), new_password.clone()).await? {
-            audit(
-                app,
-                person.id,
-                &means,
-                crate::audit::catalogue::OPERATOR_PASSWORD_REFUSED,
-                json!({"reason": "reused", "ip": meta.ip.to_string()}),
-            )
-            .await;
-            return Err(AuthnError::BadRequest(format!(
-                "the password was used before: none of the last {keep} may be reused"
-            )));
-        }
-    }
-    let phc = super::password::hash(&new_password)?;
+    refuse_reuse(app, person.id, &means, current, &new_password, meta).await?;
+    let phc = app.passwords.hash(new_password.clone()).await?;
     let mut write = TransitionWrite::status(means.id, means.version, means.status);
     write.credential = Some(match credential {
         Credential::PasswordTotp { sealed_seed, .. } => Credential::PasswordTotp {

@@ -52,10 +52,21 @@ pub async fn change_password(
     verify_password_factor(app, &m, change.current_password, meta).await?;
     verify_code(app, None, &m, change.code.expose(), meta).await?;
 
-    let Credential::PasswordTotp { sealed_seed, .. } = app.store.credential(m.id).await? else {
+    let Credential::PasswordTotp {
+        sealed_seed,
+        password_phc: current,
+    } = app.store.credential(m.id).await?
+    else {
         return Err(AuthnError::MeansNotActive);
     };
+    // Operators: none of the last passwords again, and the change restarts the expiry
+    // clock (R-SEC-4).
+    let operator = super::operator_password::is_operator(app, holder).await?;
+    if operator {
+        super::operator_password::refuse_reuse(app, holder, &m, current, &change.new_password, meta).await?;
+    }
     let password_phc = app.passwords.hash(change.new_password.clone()).await?;
+    let phc_for_history = password_phc.clone();
     let mut write = TransitionWrite::status(m.id, m.version, MeansStatus::Active);
     write.credential = Some(Credential::PasswordTotp {
         password_phc,
@@ -68,6 +79,9 @@ pub async fn change_password(
         json!({"ip": meta.ip.to_string()}),
     );
     app.store.commit_transition(&write, audit).await?;
+    if operator {
+        app.store.record_password(m.id, &phc_for_history, app.now()).await?;
+    }
     if let Err(e) = app.ephemeral.publish(&StatusEvent::MeansChanged { means: m.id }).await {
         tracing::warn!(error = %e, "status event not published");
     }

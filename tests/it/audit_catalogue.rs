@@ -22,6 +22,34 @@ use crate::support::server::{
 /// Events proven by other tests (event → test).
 const ELSEWHERE: &[(&str, &str)] = &[
     (
+        catalogue::DELIVERY_SENT,
+        "separation::r_iss_1_r_iss_2_approve_answer_has_no_secret_and_the_holder_activates_with_the_outbox_code",
+    ),
+    (
+        catalogue::APPROVAL_REQUESTED,
+        "separation::r_sec_3_a_compromised_means_stays_suspended_until_a_security_officer_approves_its_reactivation",
+    ),
+    (
+        catalogue::APPROVAL_APPROVED,
+        "separation::r_sec_3_a_compromised_means_stays_suspended_until_a_security_officer_approves_its_reactivation",
+    ),
+    (
+        catalogue::APPROVAL_REJECTED,
+        "separation::r_sec_3_a_compromised_means_stays_suspended_until_a_security_officer_approves_its_reactivation",
+    ),
+    (
+        catalogue::MANDATE_APPROVED,
+        "loa_claims::r_bind_1_r_sec_3_a_mandate_of_one_officer_releases_nothing_until_a_second_officer_approves",
+    ),
+    (
+        catalogue::OPERATOR_PASSWORD_CHANGED,
+        "separation::r_sec_4_expired_and_reused_operator_passwords_are_refused",
+    ),
+    (
+        catalogue::OPERATOR_PASSWORD_REFUSED,
+        "separation::r_sec_4_expired_and_reused_operator_passwords_are_refused",
+    ),
+    (
         catalogue::SYSTEM_STOP,
         "audit::r_log_2_shutdown_signs_a_final_checkpoint_over_the_system_stop",
     ),

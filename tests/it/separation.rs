@@ -332,7 +332,8 @@ async fn change(server: &TestServer, b: &reqwest::Client, flow: &str, new_passwo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_sec_4_expired_and_reused_operator_passwords_are_refused() {
     let server = TestServer::start().await;
-    provision_staff(&server).await;
+    let staff = provision_staff(&server).await;
+    let subject = format!("means:{}", staff.own_means[HELPDESK]);
     // Within 30 days: no change asked.
     let (status, body, _, _) = console_password(&server, HELPDESK, OPERATOR_PASSWORD).await;
     assert_eq!((status, &body["next"]), (200, &json!("totp")), "{body}");
@@ -354,6 +355,8 @@ async fn r_sec_4_expired_and_reused_operator_passwords_are_refused() {
     const SECOND: &str = "second operator phrase 2026";
     let (status, body) = change(&server, &b, &flow, SECOND).await;
     assert_eq!((status, &body["next"]), (200, &json!("totp")), "{body}");
+    assert_eq!(count_events(&server, &subject, "operator.password_changed").await, 1);
+    assert_eq!(count_events(&server, &subject, "operator.password_refused").await, 2);
     // The new password works; the old one no longer does.
     let (status, body, _, _) = console_password(&server, HELPDESK, SECOND).await;
     assert_eq!((status, &body["next"]), (200, &json!("totp")), "{body}");
@@ -376,4 +379,101 @@ async fn r_sec_4_expired_and_reused_operator_passwords_are_refused() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_ne!(body["next"], "password_change", "{body}");
+}
+
+/// A one-purpose HTTP gateway on loopback: answers 200 to every POST and hands over the
+/// bodies it received.
+async fn gateway() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Value)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/messages", listener.local_addr().unwrap().port());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    let Some(end) = text.find("\r\n\r\n") else { continue };
+                    let head = text[..end].to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + length {
+                        continue;
+                    }
+                    let body: Value = serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap();
+                    let auth = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("authorization:"))
+                        .unwrap_or("")
+                        .trim()
+                        .to_owned();
+                    tx.send((auth, body)).unwrap();
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_iss_1_the_webhook_adapter_carries_both_messages_to_the_gateway() {
+    let (url, mut received) = gateway().await;
+    let token_dir = tempfile::tempdir().unwrap();
+    let token_file = token_dir.path().join("gateway.token");
+    std::fs::write(&token_file, "gateway-token-123\n").unwrap();
+    let server = TestServer::start_with(|c| {
+        c.delivery.adapter = eidgate::delivery::DeliveryAdapter::Gateways;
+        c.delivery.webhook = Some(eidgate::delivery::config::WebhookConfig {
+            url,
+            token_file: Some(token_file),
+            token: None,
+            timeout: std::time::Duration::from_secs(5),
+        });
+    })
+    .await;
+    provision_staff(&server).await;
+    let registrar = operator_token(&server, REGISTRAR).await;
+    let issuer = operator_token(&server, ISSUER).await;
+    register(&server, &registrar, APPLICANT, "substantial").await;
+    let applied = apply(&server, &registrar, APPLICANT, "password", "low").await;
+    let id = applied.body["id"].as_str().unwrap().to_owned();
+    let approved = approve(&server, &issuer, &id).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let (auth, message) = received.recv().await.unwrap();
+        assert_eq!(auth, "bearer gateway-token-123");
+        assert_eq!(message["means"], id.as_str());
+        kinds.push((message["kind"].clone(), message["channel"].clone()));
+        if message["kind"] == "activation_code" {
+            let code = message["secret"].as_str().unwrap().to_owned();
+            assert!(!approved.body.to_string().contains(&code));
+            let done = activate(&server, APPLICANT, &code, APPLICANT_PASSWORD).await;
+            assert_eq!(done["state"], "active");
+        }
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            (json!("activation_code"), json!("email")),
+            (json!("revocation_secret"), json!("sms"))
+        ]
+    );
+    // Nothing went to the outbox.
+    assert!(outbox_messages(&server, &id).is_empty());
 }

@@ -416,9 +416,21 @@ async fn r_auth_4_back_off_doubles_then_the_hard_lock_refuses_even_the_right_cod
     let (status, _) = password_step(&server, &fresh.browser, &fresh.flow, HOLDER, TOTP_PASSWORD).await;
     assert_eq!(status, 403);
 
-    // Reactivation after identity re-verification lifts the lock with fresh counters.
+    // Reactivation after identity re-verification lifts the lock with fresh counters; the
+    // lock is a security suspension, so a security officer approves it (R-SEC-3).
     let desk = operator_token(&server, HELPDESK).await;
-    let reactivated = helpdesk_in_person(&server, &desk, &means.to_string(), "reactivate").await;
+    let asked = helpdesk_in_person(&server, &desk, &means.to_string(), "reactivate").await;
+    assert_eq!(asked.status, 202, "{}", asked.body);
+    assert_eq!(state_of(&server, &means.to_string()).await, "suspended");
+    let security = operator_token(&server, crate::support::operators::SECURITY).await;
+    let approval = asked.body["approval"].as_str().unwrap();
+    let reactivated = crate::support::operators::post(
+        &server,
+        &format!("/helpdesk/v1/approvals/{approval}/approve"),
+        &security,
+        &json!({}),
+    )
+    .await;
     assert_eq!(reactivated.status, 200, "{}", reactivated.body);
     let login = past_password(&server, HOLDER, TOTP_PASSWORD).await;
     assert_eq!(totp_step(&server, &login, &wrong(20)).await.status, 401);
