@@ -30,11 +30,18 @@ use crate::store::{Approval, IdempotentResponse, MeansRecord, StoreError, Transi
 /// established count as security suspensions (fail closed).
 pub async fn security_suspension(app: &App, means: MeansId) -> Result<bool, LifecycleError> {
     let history = app.store.audit_by_subject(&format!("means:{means}"), 100_000).await?;
+    // The newest record that changed the means' status: its event type, or a stated `to`.
     let last = history.iter().rev().find(|r| {
-        matches!(
-            r.event.event_type.as_str(),
-            "means.suspended" | "means.locked" | "authn.counter_regression" | "means.reactivated" | "means.activated"
-        )
+        r.event.data.get("to").is_some()
+            || matches!(
+                r.event.event_type.as_str(),
+                "means.suspended"
+                    | "means.locked"
+                    | "authn.counter_regression"
+                    | "means.reactivated"
+                    | "means.activated"
+                    | "means.imported"
+            )
     });
     let Some(last) = last else { return Ok(true) };
     let data = &last.event.data;
@@ -46,7 +53,11 @@ pub async fn security_suspension(app: &App, means: MeansId) -> Result<bool, Life
             !matches!(verification, "authenticated_holder" | "revocation_secret" | "in_person")
                 || reason.starts_with("compromised")
         }
-        // Suspended without a record of why: treat as a security event.
+        // The newest change left the means active (or revoked): the caller's view of a
+        // suspended means is stale, and the version check will refuse the change (409).
+        _ if data["to"].as_str().is_some_and(|to| to != MeansStatus::Suspended.as_str()) => false,
+        "means.reactivated" | "means.activated" | "means.imported" => false,
+        // Suspended under any other event: treat as a security event (fail closed).
         _ => true,
     })
 }
