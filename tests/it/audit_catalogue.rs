@@ -6,11 +6,10 @@
 //! such route in `src/` must have been walked (and written its record) or be classified in
 //! `audit_routes` (issue 17 "no gaps").
 
-use std::collections::BTreeMap;
-
 use eidgate::audit::catalogue::{self, EVENTS};
 use serde_json::json;
 
+use crate::audit_walk::Walk;
 use crate::support::operators::{
     activate, activation_start, apply, call, get, helpdesk, helpdesk_in_person, issue, login_attempt, operator_token,
     provision_staff, register, status_body, stored, ADMIN, HELPDESK, ISSUER, REGISTRAR,
@@ -89,36 +88,6 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ),
 ];
 
-struct Walk<'a> {
-    server: &'a TestServer,
-    after: i64,
-    proven: BTreeMap<&'static str, &'static str>,
-    /// State-changing routes driven so far (`METHOD /path`) → the action that did.
-    walked: BTreeMap<&'static str, &'static str>,
-}
-
-impl Walk<'_> {
-    /// Reads what `action` (through `routes`) appended and checks it contains `expected`.
-    async fn check(&mut self, action: &'static str, routes: &[&'static str], expected: &[&'static str]) {
-        assert!(!expected.is_empty(), "{action}: every walked route must write a record");
-        for route in routes {
-            self.walked.entry(route).or_insert(action);
-        }
-        let records = self.server.app.store.audit_after(self.after, 100_000).await.unwrap();
-        if let Some(last) = records.last() {
-            self.after = last.seq;
-        }
-        let emitted: Vec<&str> = records.iter().map(|r| r.event.event_type.as_str()).collect();
-        for event in expected {
-            assert!(
-                emitted.contains(event),
-                "{action} should record {event}; it recorded {emitted:?}"
-            );
-            self.proven.insert(event, action);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     let server = TestServer::start_with(|c| {
@@ -126,12 +95,7 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         c.audit.sink_interval = std::time::Duration::from_secs(3600);
     })
     .await;
-    let mut walk = Walk {
-        server: &server,
-        after: 0,
-        proven: BTreeMap::new(),
-        walked: BTreeMap::new(),
-    };
+    let mut walk = Walk::from_start(&server);
     walk.check("first start on a fresh token", &[], &[catalogue::KEY_GENERATED])
         .await;
     provision_staff(&server).await;
