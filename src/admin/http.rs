@@ -278,7 +278,7 @@ async fn post_incident(State(app): State<Arc<App>>, headers: HeaderMap, body: By
     let answer = crate::supervision::incident::assess(&report, &app.config.issuer)
         .map_err(|e| Problem::bad_request(e.to_string()))?;
     let audit = crate::audit::AuditEvent::new(
-        "incident.classified",
+        crate::audit::catalogue::INCIDENT_CLASSIFIED,
         format!("operator:{}", op.person),
         "provider",
         json!({"affected_percent": report.affected_percent, "duration_minutes": report.duration_minutes,
@@ -357,7 +357,7 @@ async fn post_notice_sent(
     let op = operator(&app, &headers).await?;
     security_or_admin(&op)?;
     let audit = crate::audit::AuditEvent::new(
-        "notice.sent",
+        crate::audit::catalogue::NOTICE_SENT,
         format!("operator:{}", op.person),
         format!("notice:{id}"),
         json!({}),
@@ -378,7 +378,7 @@ async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> 
         return Ok(no_store(json!({ "clock_alarm": "none" })));
     };
     let audit = crate::audit::AuditEvent::new(
-        "system.clock_resolved",
+        crate::audit::catalogue::SYSTEM_CLOCK_RESOLVED,
         format!("operator:{}", op.person),
         "clock",
         json!({"raised_at": raised, "paused_seconds": app.now() - raised}),

@@ -74,6 +74,21 @@ catalogue! {
     MANDATE_APPROVED = "mandate.approved", "second officer's approval of a mandate (R-BIND-1, R-SEC-3)", false;
     OPERATOR_PASSWORD_CHANGED = "operator.password_changed", "change of an operator's password (R-SEC-4)", false;
     OPERATOR_PASSWORD_REFUSED = "operator.password_refused", "an expired or reused operator password refused (R-SEC-4)", true;
+    MEANS_PASSWORD_CHANGED = "means.password_changed", "change of a credential: the holder's new password (R-MEANS-2)", false;
+    MEANS_LOGIN_RESET = "means.login_reset", "the helpdesk lifted a means' login defences (R-AUTH-4)", false;
+    CONSENT_GRANTED = "consent.granted", "the holder's consent to a release of attributes (R-DATA-4)", false;
+    CONSENT_REVOKED = "consent.revoked", "the holder withdrew a consent (R-DATA-4)", false;
+    LEGAL_PERSON_REGISTERED = "legal_person.registered", "registration of a legal person (R-REG-5)", false;
+    MANDATE_CREATED = "mandate.created", "a mandate requested by an officer (R-BIND-1)", false;
+    MANDATE_DELEGATED = "mandate.delegated", "a mandate delegated by its representative (R-BIND-1)", false;
+    MANDATE_SUSPENDED = "mandate.suspended", "suspension of a mandate (R-BIND-1)", false;
+    MANDATE_USED = "mandate.used", "a login acting for a legal person under a mandate (R-BIND-1)", false;
+    LOA_CAPS_CHANGED = "loa.caps_changed", "the supervisor withdrew or restored an LoA (R-SUP-2)", false;
+    INCIDENT_CLASSIFIED = "incident.classified", "an incident classified by an officer (R-OPS-2)", false;
+    MAINTENANCE_ANNOUNCED = "maintenance.announced", "planned downtime announced (R-OPS-1)", false;
+    NOTICE_QUEUED = "notice.queued", "a holder notice queued for a compromised means (R-OPS-4)", false;
+    NOTICE_SENT = "notice.sent", "a holder notice marked sent (R-OPS-4)", false;
+    SYSTEM_CLOCK_RESOLVED = "system.clock_resolved", "a security officer resolved a clock alarm (R-OPS-3)", false;
 }
 
 /// The entry of `name`.

@@ -237,7 +237,7 @@ pub async fn choose_legal_person(app: &App, flow: &LoginFlow, identifier: &str) 
     };
     audit(
         app,
-        "mandate.used",
+        crate::audit::catalogue::MANDATE_USED,
         authn.person,
         format!("mandate:{}", mandate.id),
         json!({"client_id": flow.request.client_id.as_str(), "legal_person": legal.id.to_string(), "loa": authn.loa}),
@@ -291,7 +291,7 @@ pub async fn consent(app: &App, flow: &LoginFlow, approve: bool) -> Result<Next,
         granted_at: app.now(),
     };
     let event = AuditEvent::new(
-        "consent.granted",
+        crate::audit::catalogue::CONSENT_GRANTED,
         format!("holder:{}", authn.person),
         format!("client:{client_id}"),
         json!({"claims": names}),

@@ -58,7 +58,7 @@ pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &st
         sent_at: None,
     };
     let audit = AuditEvent::new(
-        "notice.queued",
+        crate::audit::catalogue::NOTICE_QUEUED,
         actor.audit_name(),
         format!("means:{id}"),
         json!({"kind": "compromised", "notice": notice.id}),

@@ -21,6 +21,66 @@ use crate::support::server::{
 /// Events proven by other tests (event → test).
 const ELSEWHERE: &[(&str, &str)] = &[
     (
+        catalogue::MEANS_LOGIN_RESET,
+        "audit_walk::account::r_log_1_account_activation_helpdesk_and_operator_password_routes_write_their_records",
+    ),
+    (
+        catalogue::MEANS_PASSWORD_CHANGED,
+        "audit_walk::account::r_log_1_account_activation_helpdesk_and_operator_password_routes_write_their_records",
+    ),
+    (
+        catalogue::CONSENT_GRANTED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::CONSENT_REVOKED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::LEGAL_PERSON_REGISTERED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::LOA_CAPS_CHANGED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_CREATED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_DELEGATED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_SUSPENDED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_USED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::INCIDENT_CLASSIFIED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::MAINTENANCE_ANNOUNCED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::NOTICE_QUEUED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::NOTICE_SENT,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::SYSTEM_CLOCK_RESOLVED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
         catalogue::DELIVERY_SENT,
         "separation::r_iss_1_r_iss_2_approve_answer_has_no_secret_and_the_holder_activates_with_the_outbox_code",
     ),

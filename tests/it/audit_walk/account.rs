@@ -77,7 +77,7 @@ async fn r_log_1_account_activation_helpdesk_and_operator_password_routes_write_
     walk.check(
         "login defences reset",
         &["POST /helpdesk/v1/means/{id}/login-reset"],
-        &["means.login_reset"],
+        &[catalogue::MEANS_LOGIN_RESET],
     )
     .await;
 
@@ -189,7 +189,7 @@ async fn r_log_1_account_activation_helpdesk_and_operator_password_routes_write_
     walk.check(
         "holder changes a password",
         &["POST /account/api/means/{id}/password"],
-        &["means.password_changed"],
+        &[catalogue::MEANS_PASSWORD_CHANGED],
     )
     .await;
     let suspended = account(

@@ -81,12 +81,16 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     walk.check(
         "legal person registered",
         &["POST /admin/v1/legal-persons"],
-        &["legal_person.registered"],
+        &[catalogue::LEGAL_PERSON_REGISTERED],
     )
     .await;
     let id = mandate_request(&server, &registrar, HOLDER).await;
-    walk.check("mandate requested", &["POST /admin/v1/mandates"], &["mandate.created"])
-        .await;
+    walk.check(
+        "mandate requested",
+        &["POST /admin/v1/mandates"],
+        &[catalogue::MANDATE_CREATED],
+    )
+    .await;
     let approved = post(
         &server,
         &format!("/admin/v1/mandates/{id}/approve"),
@@ -126,7 +130,7 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     walk.check(
         "acting for a legal person",
         &["POST /authn/flows/{flow}/legal_person"],
-        &["mandate.used"],
+        &[catalogue::MANDATE_USED],
     )
     .await;
 
@@ -141,7 +145,7 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     walk.check(
         "mandate delegated",
         &["POST /admin/v1/mandates/{id}/delegate"],
-        &["mandate.delegated"],
+        &[catalogue::MANDATE_DELEGATED],
     )
     .await;
     let desk = operator_token(&server, HELPDESK).await;
@@ -157,7 +161,7 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     walk.check(
         "mandate suspended",
         &["POST /admin/v1/mandates/{id}/{action}"],
-        &["mandate.suspended"],
+        &[catalogue::MANDATE_SUSPENDED],
     )
     .await;
 
@@ -173,7 +177,7 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     walk.check(
         "consent given",
         &["POST /authn/flows/{flow}/consent"],
-        &["consent.granted"],
+        &[catalogue::CONSENT_GRANTED],
     )
     .await;
     let r = holder
@@ -186,7 +190,7 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     walk.check(
         "consent withdrawn",
         &["POST /account/api/consents/{client}/revoke"],
-        &["consent.revoked"],
+        &[catalogue::CONSENT_REVOKED],
     )
     .await;
 
@@ -203,7 +207,11 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    walk.check("LoA cap withdrawn", &["PUT /admin/v1/loa/caps"], &["loa.caps_changed"])
-        .await;
+    walk.check(
+        "LoA cap withdrawn",
+        &["PUT /admin/v1/loa/caps"],
+        &[catalogue::LOA_CAPS_CHANGED],
+    )
+    .await;
     walk.finish(ROUTES);
 }

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::Walk;
 use crate::support::operators::{operator_token, post, provision_staff, ADMIN};
 use crate::support::server::TestServer;
+use eidgate::audit::catalogue;
 
 pub(crate) const ROUTES: &[&str] = &[
     "POST /admin/v1/clock/resolve",
@@ -32,7 +33,7 @@ async fn r_log_1_supervision_routes_write_their_records() {
     walk.check(
         "incident classified",
         &["POST /admin/v1/incidents"],
-        &["incident.classified"],
+        &[catalogue::INCIDENT_CLASSIFIED],
     )
     .await;
 
@@ -43,7 +44,7 @@ async fn r_log_1_supervision_routes_write_their_records() {
     walk.check(
         "maintenance announced",
         &["POST /admin/v1/maintenance"],
-        &["maintenance.announced"],
+        &[catalogue::MAINTENANCE_ANNOUNCED],
     )
     .await;
 
@@ -60,7 +61,7 @@ async fn r_log_1_supervision_routes_write_their_records() {
     walk.check(
         "means declared compromised",
         &["POST /admin/v1/means/{id}/compromised"],
-        &[eidgate::audit::catalogue::MEANS_SUSPENDED, "notice.queued"],
+        &[catalogue::MEANS_SUSPENDED, catalogue::NOTICE_QUEUED],
     )
     .await;
     let r = post(
@@ -71,8 +72,12 @@ async fn r_log_1_supervision_routes_write_their_records() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    walk.check("notice sent", &["POST /admin/v1/notices/{id}/sent"], &["notice.sent"])
-        .await;
+    walk.check(
+        "notice sent",
+        &["POST /admin/v1/notices/{id}/sent"],
+        &[catalogue::NOTICE_SENT],
+    )
+    .await;
 
     server.app.raise_clock_alarm();
     let r = post(&server, "/admin/v1/clock/resolve", &security, &json!({})).await;
@@ -80,7 +85,7 @@ async fn r_log_1_supervision_routes_write_their_records() {
     walk.check(
         "clock alarm resolved",
         &["POST /admin/v1/clock/resolve"],
-        &["system.clock_resolved"],
+        &[catalogue::SYSTEM_CLOCK_RESOLVED],
     )
     .await;
     walk.finish(ROUTES);
