@@ -350,7 +350,7 @@ pub async fn change(
     let event = AuditEvent::new(
         match action {
             MandateAction::Suspend => crate::audit::catalogue::MANDATE_SUSPENDED,
-            MandateAction::Revoke => "mandate.revoked",
+            MandateAction::Revoke => crate::audit::catalogue::MANDATE_REVOKED,
             MandateAction::Reactivate => REACTIVATION_REQUESTED,
             MandateAction::Approve => return approve(app, actor, id).await,
         },
@@ -384,7 +384,7 @@ async fn commit_status(
 }
 
 /// The audit event of a request to reactivate a mandate (approved like a new one).
-const REACTIVATION_REQUESTED: &str = "mandate.reactivation_requested";
+const REACTIVATION_REQUESTED: &str = crate::audit::catalogue::MANDATE_REACTIVATION_REQUESTED;
 
 /// Who asked for the mandate's pending state: the operator of its latest creation,
 /// delegation or reactivation request (from the audit chain; `None` if not found, which

@@ -21,6 +21,74 @@ use crate::support::server::{
 /// Events proven by other tests (event → test).
 const ELSEWHERE: &[(&str, &str)] = &[
     (
+        catalogue::ACTIVATION_TOTP_FAILED,
+        "audit_walk::account::r_log_1_account_activation_helpdesk_and_operator_password_routes_write_their_records",
+    ),
+    (
+        catalogue::LEGAL_NO_MANDATE,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::LEGAL_REFUSED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_REVOKED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_REACTIVATION_REQUESTED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::ALERT_IP_SPREAD,
+        "totp::r_auth_4_one_ip_failing_on_many_accounts_raises_an_alert",
+    ),
+    (
+        catalogue::ALERT_NOTICE_OVERDUE,
+        "supervision::r_ops_4_compromised_means_is_suspended_and_an_unsent_notice_alerts_after_7_days",
+    ),
+    (
+        catalogue::MEANS_LOCKED,
+        "totp::r_auth_4_back_off_doubles_then_the_hard_lock_refuses_even_the_right_code_until_reactivation",
+    ),
+    (
+        catalogue::MEANS_RENEWAL_REFUSED,
+        "lifecycle_edges::r_renew_2_a_renewal_at_high_rechecks_identity_data_at_the_register_and_a_mismatch_stops_it",
+    ),
+    (
+        catalogue::CONSENT_REFUSED,
+        "loa_claims::r_data_4_consent_refused_ends_with_access_denied_and_no_code",
+    ),
+    (
+        catalogue::CONFIG_LOA_CAPS_RELOADED,
+        "loa_claims::r_sup_2_a_reloaded_configuration_cap_applies_to_the_next_login_without_restart",
+    ),
+    (
+        catalogue::LEGAL_PERSON_IMPORTED,
+        "lifecycle_edges::r_iss_2_import_takes_revocation_secrets_legal_persons_and_mandates",
+    ),
+    (
+        catalogue::MANDATE_IMPORTED,
+        "lifecycle_edges::r_iss_2_import_takes_revocation_secrets_legal_persons_and_mandates",
+    ),
+    (
+        catalogue::PROVIDER_TERMINATION_STARTED,
+        "supervision::r_sup_3_termination_stops_issuance_and_revokes_every_means_resumably",
+    ),
+    (
+        catalogue::INCIDENT_RECORDED,
+        "monitor::availability (an outage below the significance thresholds)",
+    ),
+    (
+        catalogue::INCIDENT_SIGNIFICANT,
+        "supervision::r_ops_1_r_ops_2_availability_is_tracked_and_an_outage_becomes_a_classified_incident",
+    ),
+    (
+        catalogue::CONFIG_LOGIN_SECRET_REPLACED,
+        "needs a stored login secret the sealer cannot open; authn::device",
+    ),
+    (
         catalogue::MEANS_LOGIN_RESET,
         "audit_walk::account::r_log_1_account_activation_helpdesk_and_operator_password_routes_write_their_records",
     ),
@@ -156,8 +224,16 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     })
     .await;
     let mut walk = Walk::from_start(&server);
-    walk.check("first start on a fresh token", &[], &[catalogue::KEY_GENERATED])
-        .await;
+    walk.check(
+        "first start on a fresh token",
+        &[],
+        &[
+            catalogue::KEY_GENERATED,
+            catalogue::CLIENT_BUILTIN_REGISTERED,
+            catalogue::CONFIG_LOGIN_SECRET_CREATED,
+        ],
+    )
+    .await;
     provision_staff(&server).await;
     walk.check(
         "import",

@@ -110,6 +110,14 @@ async fn r_log_1_account_activation_helpdesk_and_operator_password_routes_write_
             .unwrap(),
     );
     walk.skip().await;
+    let wrong = activation_step(&server, activation, "totp/confirm", &json!({"code": "000000"})).await;
+    assert!(wrong.status >= 400, "{}", wrong.body);
+    walk.check(
+        "wrong TOTP confirmation code",
+        &["POST /activation/{id}/totp/confirm"],
+        &[catalogue::ACTIVATION_TOTP_FAILED],
+    )
+    .await;
     let done = activation_step(
         &server,
         activation,

@@ -125,6 +125,21 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
         &[catalogue::LOGIN_SUCCESS],
     )
     .await;
+    let wrong = flow_step(
+        &server,
+        &legal,
+        &flow,
+        "legal_person",
+        json!({"legal_person": "LT/LT/999999999"}),
+    )
+    .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.body);
+    walk.check(
+        "a legal person without a mandate chosen",
+        &["POST /authn/flows/{flow}/legal_person"],
+        &[catalogue::LEGAL_REFUSED],
+    )
+    .await;
     let done = flow_step(&server, &legal, &flow, "legal_person", json!({"legal_person": COMPANY})).await;
     assert_eq!(done.body["next"], "done", "{}", done.body);
     walk.check(
@@ -162,6 +177,40 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
         "mandate suspended",
         &["POST /admin/v1/mandates/{id}/{action}"],
         &[catalogue::MANDATE_SUSPENDED],
+    )
+    .await;
+
+    for (action, event) in [
+        ("reactivate", catalogue::MANDATE_REACTIVATION_REQUESTED),
+        ("revoke", catalogue::MANDATE_REVOKED),
+    ] {
+        let r = post(
+            &server,
+            &format!("/admin/v1/mandates/{id}/{action}"),
+            &desk,
+            &json!({"reason": "board decision"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{action}: {}", r.body);
+        walk.check(action, &["POST /admin/v1/mandates/{id}/{action}"], &[event])
+            .await;
+    }
+    // Without a usable mandate the login for the company ends without a code.
+    server.app.clock.advance(30);
+    let late = browser();
+    let flow = start_login(&late, &authorize_url(&server, &params)).await;
+    align_to_step(&server);
+    let (status, body) = password_step(&server, &late, &flow, HOLDER, TOTP_PASSWORD).await;
+    assert_eq!((status, body), (200, json!({"next": "totp"})));
+    walk.skip().await;
+    let answer = flow_step(&server, &late, &flow, "totp", json!({"code": totp_now(&server, SEED)})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let to = answer.body["redirect_to"].as_str().unwrap_or_default();
+    assert!(to.contains("error=access_denied"), "{}", answer.body);
+    walk.check(
+        "a login for a legal person without a usable mandate",
+        &["POST /authn/flows/{flow}/totp"],
+        &[catalogue::LOGIN_SUCCESS, catalogue::LEGAL_NO_MANDATE],
     )
     .await;
 

@@ -71,6 +71,13 @@ impl<'a> Walk<'a> {
             self.after = last.seq;
         }
         let emitted: Vec<&str> = records.iter().map(|r| r.event.event_type.as_str()).collect();
+        // Whatever a route writes is catalogued, so the sink and the reports know it.
+        for event in &emitted {
+            assert!(
+                eidgate::audit::catalogue::find(event).is_some(),
+                "{action} recorded {event}, which is not in the catalogue"
+            );
+        }
         for event in expected {
             assert!(
                 emitted.contains(event),
