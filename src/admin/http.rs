@@ -374,7 +374,9 @@ async fn post_notice_sent(
 async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     require_any(&op, &[Role::Security])?;
-    let Some(raised) = app.resolve_clock_alarm() else {
+    // Recorded before it is cleared: when the record cannot be written, issuance stays
+    // paused (fail closed) rather than resuming without a trace.
+    let Some(raised) = app.clock_alarm() else {
         return Ok(no_store(json!({ "clock_alarm": "none" })));
     };
     let audit = crate::audit::AuditEvent::new(
@@ -384,6 +386,7 @@ async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> 
         json!({"raised_at": raised, "paused_seconds": app.now() - raised}),
     );
     app.store.append(audit).await.map_err(|_| Problem::unavailable())?;
+    app.resolve_clock_alarm();
     Ok(no_store(json!({ "clock_alarm": "resolved", "raised_at": raised })))
 }
 
