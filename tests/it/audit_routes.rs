@@ -129,27 +129,32 @@ const NO_RECORD: &[(&str, &str)] = &[
     (
         "POST /authn/flows/{flow}/cancel",
         "the holder abandons a login: the ephemeral flow ends and the client gets \
-         access_denied; no code, token, session or stored state comes of it",
+         access_denied; no code, token, session or stored state comes of it (driven in \
+         audit_walk::legal, which checks it writes nothing)",
     ),
     (
         "POST /activation/{id}/smartcard/challenge",
         "hands out a one-time nonce (ephemeral, short-lived); the token step that consumes it \
-         records the activation or its failure (walked in audit_walk::smartcard)",
+         records the activation or its failure (driven in audit_walk::smartcard, which checks the \
+         challenge writes nothing)",
     ),
     (
         "POST /authn/flows/{flow}/smartcard/challenge",
         "hands out a one-time nonce (ephemeral, short-lived); the token step that consumes it \
-         records login.success or login.failure (walked in audit_walk::smartcard)",
+         records login.success or login.failure (driven in audit_walk::smartcard, which checks the \
+         challenge writes nothing)",
     ),
     (
         "POST /activation/{id}/webauthn/start",
         "hands out the registration options and a one-time challenge (ephemeral); the finish \
-         step records the credential or the failure (walked in audit_walk::fido)",
+         step records the credential or the failure (driven in audit_walk::fido, which checks the \
+         challenge writes nothing)",
     ),
     (
         "POST /authn/flows/{flow}/webauthn/start",
         "hands out the assertion options and a one-time challenge (ephemeral); the finish step \
-         records login.success or login.failure (walked in audit_walk::fido)",
+         records login.success or login.failure (driven in audit_walk::fido, which checks the \
+         challenge writes nothing)",
     ),
     ("POST /introspect", "reads"),
     ("POST /userinfo", "reads"),

@@ -214,6 +214,22 @@ async fn r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_record
     )
     .await;
 
+    // A cancelled login: no code, no record.
+    let abandoned = browser();
+    let (_, challenge) = pkce();
+    let flow = start_login(&abandoned, &authorize_url(&server, &auth_params("ask", &challenge))).await;
+    walk.skip().await;
+    let cancelled = flow_step(&server, &abandoned, &flow, "cancel", json!({})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert!(
+        cancelled.body["redirect_to"]
+            .as_str()
+            .is_some_and(|to| to.contains("error=access_denied")),
+        "{}",
+        cancelled.body
+    );
+    walk.nothing("cancelled login").await;
+
     // Consent at a client that asks for it, then withdrawn on /account.
     let holder = browser();
     let (_, challenge) = pkce();

@@ -87,6 +87,15 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// `action` (through a route classified in `audit_routes::NO_RECORD`) appended nothing.
+    pub(crate) async fn nothing(&mut self, action: &str) {
+        let records = self.server.app.store.audit_after(self.after, 100).await.unwrap();
+        assert!(
+            records.is_empty(),
+            "{action} should write no record; it wrote {records:?}"
+        );
+    }
+
     /// Skips what was appended so far (set-up that is not under test).
     pub(crate) async fn skip(&mut self) {
         (self.after, _) = self.server.app.store.audit_head().await.unwrap();

@@ -40,8 +40,10 @@ async fn r_log_1_smartcard_personalisation_activation_and_login_routes_write_the
         activation_step(&server, &activation, "accept", &accept).await.status,
         200
     );
+    walk.skip().await;
     let challenge = activation_step(&server, &activation, "smartcard/challenge", &json!({})).await;
     assert_eq!(challenge.status, 200, "{}", challenge.body);
+    walk.nothing("activation nonce").await;
     let token = card.sign(&server.url, challenge.body["nonce"].as_str().unwrap()).await;
     walk.skip().await;
     let (status, body) = post_raw(
@@ -60,7 +62,9 @@ async fn r_log_1_smartcard_personalisation_activation_and_login_routes_write_the
     .await;
 
     let login = start(&server, "rp", None).await;
+    walk.skip().await;
     let nonce = login.challenge(&server).await;
+    walk.nothing("login nonce").await;
     let token = card.sign(&server.url, &nonce).await;
     walk.skip().await;
     let (status, body) = login.token(&server, &token).await;
