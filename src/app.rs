@@ -43,7 +43,7 @@ async fn ensure_account_client(store: &dyn Store, issuer: &str) -> Result<(), Ap
     }))
     .map_err(|e| AppError::Setup(format!("account client: {e}")))?;
     let audit = crate::audit::AuditEvent::new(
-        "client.builtin_registered",
+        crate::audit::catalogue::CLIENT_BUILTIN_REGISTERED,
         "system",
         format!("client:{ACCOUNT_CLIENT}"),
         serde_json::json!({"redirect_uri": client.redirect_uris}),
@@ -155,7 +155,7 @@ impl App {
         };
         if before != caps {
             let event = crate::audit::AuditEvent::new(
-                "config.loa_caps_reloaded",
+                crate::audit::catalogue::CONFIG_LOA_CAPS_RELOADED,
                 "system",
                 "config",
                 serde_json::json!({"before": before, "after": caps}),

@@ -278,7 +278,7 @@ async fn post_incident(State(app): State<Arc<App>>, headers: HeaderMap, body: By
     let answer = crate::supervision::incident::assess(&report, &app.config.issuer)
         .map_err(|e| Problem::bad_request(e.to_string()))?;
     let audit = crate::audit::AuditEvent::new(
-        "incident.classified",
+        crate::audit::catalogue::INCIDENT_CLASSIFIED,
         format!("operator:{}", op.person),
         "provider",
         json!({"affected_percent": report.affected_percent, "duration_minutes": report.duration_minutes,
@@ -357,7 +357,7 @@ async fn post_notice_sent(
     let op = operator(&app, &headers).await?;
     security_or_admin(&op)?;
     let audit = crate::audit::AuditEvent::new(
-        "notice.sent",
+        crate::audit::catalogue::NOTICE_SENT,
         format!("operator:{}", op.person),
         format!("notice:{id}"),
         json!({}),
@@ -374,16 +374,19 @@ async fn post_notice_sent(
 async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     require_any(&op, &[Role::Security])?;
-    let Some(raised) = app.resolve_clock_alarm() else {
+    // Recorded before it is cleared: when the record cannot be written, issuance stays
+    // paused (fail closed) rather than resuming without a trace.
+    let Some(raised) = app.clock_alarm() else {
         return Ok(no_store(json!({ "clock_alarm": "none" })));
     };
     let audit = crate::audit::AuditEvent::new(
-        "system.clock_resolved",
+        crate::audit::catalogue::SYSTEM_CLOCK_RESOLVED,
         format!("operator:{}", op.person),
         "clock",
         json!({"raised_at": raised, "paused_seconds": app.now() - raised}),
     );
     app.store.append(audit).await.map_err(|_| Problem::unavailable())?;
+    app.resolve_clock_alarm();
     Ok(no_store(json!({ "clock_alarm": "resolved", "raised_at": raised })))
 }
 

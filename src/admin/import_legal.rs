@@ -113,7 +113,7 @@ pub(super) async fn write(
             created_at: now,
         };
         let event = AuditEvent::new(
-            "legal_person.imported",
+            crate::audit::catalogue::LEGAL_PERSON_IMPORTED,
             IMPORTER,
             format!("legal_person:{}", legal.id),
             json!({"register": legal.register.source, "reference": legal.register.reference}),
@@ -160,7 +160,7 @@ pub(super) async fn write(
             created_at: now,
         };
         let event = AuditEvent::new(
-            "mandate.imported",
+            crate::audit::catalogue::MANDATE_IMPORTED,
             IMPORTER,
             format!("mandate:{}", mandate.id),
             json!({"legal_person": legal.id.to_string(), "representative": person.id.to_string(),

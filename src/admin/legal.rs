@@ -147,7 +147,7 @@ pub async fn register(app: &App, actor: &Actor, r: LegalRegistration) -> Result<
         created_at: app.now(),
     };
     let event = AuditEvent::new(
-        "legal_person.registered",
+        crate::audit::catalogue::LEGAL_PERSON_REGISTERED,
         actor.audit_name(),
         format!("legal_person:{}", legal.id),
         json!({"register": legal.register.source, "reference": legal.register.reference}),
@@ -262,7 +262,7 @@ pub async fn create(app: &App, actor: &Actor, r: MandateRequest) -> Result<(Mand
         created_at: now,
     };
     let event = AuditEvent::new(
-        "mandate.created",
+        crate::audit::catalogue::MANDATE_CREATED,
         actor.audit_name(),
         format!("mandate:{}", mandate.id),
         json!({"legal_person": legal.id.to_string(), "representative": person.id.to_string(), "loa": mandate.loa,
@@ -323,7 +323,7 @@ pub async fn delegate(
         created_at: now,
     };
     let event = AuditEvent::new(
-        "mandate.delegated",
+        crate::audit::catalogue::MANDATE_DELEGATED,
         actor.audit_name(),
         format!("mandate:{}", mandate.id),
         json!({"from": from.id.to_string(), "delegator": from.person.to_string(), "to": to.id.to_string(), "loa": r.loa}),
@@ -349,8 +349,8 @@ pub async fn change(
     let next = m.transition(action, app.now())?;
     let event = AuditEvent::new(
         match action {
-            MandateAction::Suspend => "mandate.suspended",
-            MandateAction::Revoke => "mandate.revoked",
+            MandateAction::Suspend => crate::audit::catalogue::MANDATE_SUSPENDED,
+            MandateAction::Revoke => crate::audit::catalogue::MANDATE_REVOKED,
             MandateAction::Reactivate => REACTIVATION_REQUESTED,
             MandateAction::Approve => return approve(app, actor, id).await,
         },
@@ -384,7 +384,7 @@ async fn commit_status(
 }
 
 /// The audit event of a request to reactivate a mandate (approved like a new one).
-const REACTIVATION_REQUESTED: &str = "mandate.reactivation_requested";
+const REACTIVATION_REQUESTED: &str = crate::audit::catalogue::MANDATE_REACTIVATION_REQUESTED;
 
 /// Who asked for the mandate's pending state: the operator of its latest creation,
 /// delegation or reactivation request (from the audit chain; `None` if not found, which
@@ -397,7 +397,9 @@ async fn requester(app: &App, id: MandateId) -> Result<Option<String>, Lifecycle
         .find(|r| {
             matches!(
                 r.event.event_type.as_str(),
-                "mandate.created" | "mandate.delegated" | REACTIVATION_REQUESTED
+                crate::audit::catalogue::MANDATE_CREATED
+                    | crate::audit::catalogue::MANDATE_DELEGATED
+                    | REACTIVATION_REQUESTED
             )
         })
         .map(|r| r.event.actor.clone()))
@@ -488,7 +490,7 @@ pub async fn set_caps(app: &App, actor: &Actor, change: CapsChange) -> Result<se
     }
     let text = serde_json::to_string(&withdrawn).map_err(|_| LifecycleError::Unavailable)?;
     let event = AuditEvent::new(
-        "loa.caps_changed",
+        crate::audit::catalogue::LOA_CAPS_CHANGED,
         actor.audit_name(),
         "loa_caps",
         json!({"withdrawn": withdrawn, "reason": change.reason}),

@@ -74,6 +74,40 @@ catalogue! {
     MANDATE_APPROVED = "mandate.approved", "second officer's approval of a mandate (R-BIND-1, R-SEC-3)", false;
     OPERATOR_PASSWORD_CHANGED = "operator.password_changed", "change of an operator's password (R-SEC-4)", false;
     OPERATOR_PASSWORD_REFUSED = "operator.password_refused", "an expired or reused operator password refused (R-SEC-4)", true;
+    MEANS_PASSWORD_CHANGED = "means.password_changed", "change of a credential: the holder's new password (R-MEANS-2)", false;
+    MEANS_LOGIN_RESET = "means.login_reset", "the helpdesk lifted a means' login defences (R-AUTH-4)", false;
+    CONSENT_GRANTED = "consent.granted", "the holder's consent to a release of attributes (R-DATA-4)", false;
+    CONSENT_REVOKED = "consent.revoked", "the holder withdrew a consent (R-DATA-4)", false;
+    LEGAL_PERSON_REGISTERED = "legal_person.registered", "registration of a legal person (R-REG-5)", false;
+    MANDATE_CREATED = "mandate.created", "a mandate requested by an officer (R-BIND-1)", false;
+    MANDATE_DELEGATED = "mandate.delegated", "a mandate delegated by its representative (R-BIND-1)", false;
+    MANDATE_SUSPENDED = "mandate.suspended", "suspension of a mandate (R-BIND-1)", false;
+    MANDATE_USED = "mandate.used", "a login acting for a legal person under a mandate (R-BIND-1)", false;
+    LOA_CAPS_CHANGED = "loa.caps_changed", "the supervisor withdrew or restored an LoA (R-SUP-2)", false;
+    INCIDENT_CLASSIFIED = "incident.classified", "an incident classified by an officer (R-OPS-2)", false;
+    MAINTENANCE_ANNOUNCED = "maintenance.announced", "planned downtime announced (R-OPS-1)", false;
+    NOTICE_QUEUED = "notice.queued", "a holder notice queued for a compromised means (R-OPS-4)", false;
+    NOTICE_SENT = "notice.sent", "a holder notice marked sent (R-OPS-4)", false;
+    SYSTEM_CLOCK_RESOLVED = "system.clock_resolved", "a security officer resolved a clock alarm (R-OPS-3)", false;
+    CLIENT_BUILTIN_REGISTERED = "client.builtin_registered", "creation of the built-in relying party accounts (console, account page)", false;
+    CONFIG_LOGIN_SECRET_CREATED = "config.login_secret_created", "key management: the login-defence secret generated", false;
+    CONFIG_LOGIN_SECRET_REPLACED = "config.login_secret_replaced", "key management: an unusable login-defence secret replaced", true;
+    CONFIG_LOA_CAPS_RELOADED = "config.loa_caps_reloaded", "LoA caps changed by a configuration reload (R-SUP-2)", false;
+    PROVIDER_TERMINATION_STARTED = "provider.termination_started", "termination of the provider started (R-SUP-3)", false;
+    ALERT_IP_SPREAD = "alert.ip_spread", "alert: one address tries many accounts (R-LOG-4)", true;
+    ALERT_NOTICE_OVERDUE = "alert.notice_overdue", "alert: a holder notice unsent past its deadline (R-OPS-4)", true;
+    ACTIVATION_TOTP_FAILED = "activation.totp_failed", "failed activation attempt (TOTP confirmation)", true;
+    MEANS_LOCKED = "means.locked", "a means suspended after too many failed logins (R-AUTH-4)", true;
+    MEANS_RENEWAL_REFUSED = "means.renewal_refused", "a renewal refused for want of a valid means (R-RENEW-1)", true;
+    CONSENT_REFUSED = "consent.refused", "the holder refused a release of attributes (R-DATA-4)", false;
+    LEGAL_NO_MANDATE = "legal.no_mandate", "a login for a legal person without a usable mandate (R-BIND-1)", true;
+    LEGAL_REFUSED = "legal.refused", "a legal person chosen without a usable mandate (R-BIND-1)", true;
+    LEGAL_PERSON_IMPORTED = "legal_person.imported", "creation of a legal person by import", false;
+    MANDATE_IMPORTED = "mandate.imported", "creation of a mandate by import", false;
+    MANDATE_REVOKED = "mandate.revoked", "revocation of a mandate (R-BIND-1)", false;
+    MANDATE_REACTIVATION_REQUESTED = "mandate.reactivation_requested", "reactivation of a mandate requested; a second officer approves (R-SEC-3)", false;
+    INCIDENT_RECORDED = "incident.recorded", "an outage recorded by the availability monitor (R-OPS-1)", false;
+    INCIDENT_SIGNIFICANT = "incident.significant", "a significant outage recorded; the CERT is to be notified (R-OPS-2)", true;
 }
 
 /// The entry of `name`.

@@ -224,7 +224,7 @@ async fn spread_alert(app: &App, meta: &RequestMeta, account: &str) -> Result<()
         let block = throttle::address_block(meta.ip);
         tracing::warn!(address = %block, "alert: one address failed on many accounts");
         let alert = AuditEvent::new(
-            "alert.ip_spread",
+            crate::audit::catalogue::ALERT_IP_SPREAD,
             "system",
             format!("ip:{block}"),
             json!({"accounts": app.config.login.ip_spread_alert, "window_secs": app.config.login.window.as_secs()}),
@@ -400,7 +400,7 @@ async fn factor_failed(
 /// a helpdesk reactivation after identity re-verification opens it again.
 async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Result<(), AuthnError> {
     let event = AuditEvent::new(
-        "means.locked",
+        crate::audit::catalogue::MEANS_LOCKED,
         "system",
         format!("means:{}", means.id),
         json!({"factor": factor, "failures": failures, "reason": "too_many_failures"}),

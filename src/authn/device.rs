@@ -147,9 +147,9 @@ pub async fn load_or_create(
             Ok(keys) => return Ok(keys),
             Err(e) => tracing::warn!(error = %e, "stored login secret unusable: replaced (device cookies reset)"),
         }
-        create(store, sealer, "config.login_secret_replaced").await
+        create(store, sealer, crate::audit::catalogue::CONFIG_LOGIN_SECRET_REPLACED).await
     } else {
-        create(store, sealer, "config.login_secret_created").await
+        create(store, sealer, crate::audit::catalogue::CONFIG_LOGIN_SECRET_CREATED).await
     }
 }
 

@@ -358,7 +358,7 @@ async fn post_login_reset(
         .ok_or_else(Problem::not_found)?;
     super::throttle::reset_person(&app, &super::throttle::key_of(&person.identifier), means).await?;
     let event = crate::audit::AuditEvent::new(
-        "means.login_reset",
+        crate::audit::catalogue::MEANS_LOGIN_RESET,
         actor.audit_name(),
         format!("means:{means}"),
         json!({"reason": body.reason}),

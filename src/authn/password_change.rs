@@ -73,7 +73,7 @@ pub async fn change_password(
         sealed_seed,
     });
     let audit = AuditEvent::new(
-        "means.password_changed",
+        crate::audit::catalogue::MEANS_PASSWORD_CHANGED,
         format!("holder:{holder}"),
         format!("means:{}", m.id),
         json!({"ip": meta.ip.to_string()}),

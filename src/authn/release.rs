@@ -102,7 +102,7 @@ pub async fn proceed(app: &App, mut flow: LoginFlow) -> Result<Next, AuthnError>
         if choices.is_empty() {
             audit(
                 app,
-                "legal.no_mandate",
+                crate::audit::catalogue::LEGAL_NO_MANDATE,
                 authn.person,
                 "login".to_owned(),
                 json!({"client_id": client.client_id.as_str(), "loa": authn.loa}),
@@ -227,7 +227,7 @@ pub async fn choose_legal_person(app: &App, flow: &LoginFlow, identifier: &str) 
     let Some((mandate, legal)) = choices.into_iter().find(|(_, l)| l.identifier == wanted) else {
         audit(
             app,
-            "legal.refused",
+            crate::audit::catalogue::LEGAL_REFUSED,
             authn.person,
             "login".to_owned(),
             json!({"client_id": flow.request.client_id.as_str(), "reason": "no_usable_mandate"}),
@@ -237,7 +237,7 @@ pub async fn choose_legal_person(app: &App, flow: &LoginFlow, identifier: &str) 
     };
     audit(
         app,
-        "mandate.used",
+        crate::audit::catalogue::MANDATE_USED,
         authn.person,
         format!("mandate:{}", mandate.id),
         json!({"client_id": flow.request.client_id.as_str(), "legal_person": legal.id.to_string(), "loa": authn.loa}),
@@ -267,7 +267,7 @@ pub async fn consent(app: &App, flow: &LoginFlow, approve: bool) -> Result<Next,
     if !approve {
         audit(
             app,
-            "consent.refused",
+            crate::audit::catalogue::CONSENT_REFUSED,
             authn.person,
             format!("client:{client_id}"),
             json!({"claims": names}),
@@ -291,7 +291,7 @@ pub async fn consent(app: &App, flow: &LoginFlow, approve: bool) -> Result<Next,
         granted_at: app.now(),
     };
     let event = AuditEvent::new(
-        "consent.granted",
+        crate::audit::catalogue::CONSENT_GRANTED,
         format!("holder:{}", authn.person),
         format!("client:{client_id}"),
         json!({"claims": names}),

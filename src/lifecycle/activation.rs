@@ -292,7 +292,7 @@ pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<Mea
             )
             .await?;
         let audit = AuditEvent::new(
-            "activation.totp_failed",
+            crate::audit::catalogue::ACTIVATION_TOTP_FAILED,
             format!("holder:{}", pending.person),
             format!("means:{}", pending.means),
             json!({"attempt": attempts}),

@@ -227,7 +227,7 @@ async fn post_account_consent_revoke(
     let _: serde_json::Map<String, serde_json::Value> = parse_json(&headers, &body)?;
     let client: crate::domain::ids::ClientId = client.parse().map_err(|_| Problem::not_found())?;
     let event = crate::audit::AuditEvent::new(
-        "consent.revoked",
+        crate::audit::catalogue::CONSENT_REVOKED,
         format!("holder:{}", session.authn.person),
         format!("client:{client}"),
         json!({"refresh_tokens": "revoked", "access_tokens": "revoked"}),

@@ -186,7 +186,7 @@ async fn recheck_identity(
         return Ok(());
     }
     let audit = AuditEvent::new(
-        "means.renewal_refused",
+        crate::audit::catalogue::MEANS_RENEWAL_REFUSED,
         actor.audit_name(),
         format!("means:{old}"),
         json!({"holder": holder.id, "why": "identity data differs from the register", "fields": differ}),

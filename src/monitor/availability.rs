@@ -219,9 +219,9 @@ async fn store_incident(
         record: serde_json::to_value(&answer).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     };
     let event = if answer.classification.significant {
-        "incident.significant"
+        crate::audit::catalogue::INCIDENT_SIGNIFICANT
     } else {
-        "incident.recorded"
+        crate::audit::catalogue::INCIDENT_RECORDED
     };
     let audit = AuditEvent::new(
         event,

@@ -58,7 +58,7 @@ pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &st
         sent_at: None,
     };
     let audit = AuditEvent::new(
-        "notice.queued",
+        crate::audit::catalogue::NOTICE_QUEUED,
         actor.audit_name(),
         format!("means:{id}"),
         json!({"kind": "compromised", "notice": notice.id}),
@@ -83,7 +83,7 @@ pub async fn alert_overdue(app: &App) -> Result<usize, LifecycleError> {
             continue;
         }
         let audit = AuditEvent::new(
-            "alert.notice_overdue",
+            crate::audit::catalogue::ALERT_NOTICE_OVERDUE,
             "system",
             format!("means:{}", n.means),
             json!({"notice": n.id, "queued_at": n.created_at, "days": (now - n.created_at) / 86_400}),

@@ -65,7 +65,7 @@ pub async fn announce(store: &dyn Store, actor: &str, window: &Window, now: i64)
     }
     let text = serde_json::to_string(window).map_err(|_| MaintenanceError::Invalid("unencodable window"))?;
     let audit = AuditEvent::new(
-        "maintenance.announced",
+        crate::audit::catalogue::MAINTENANCE_ANNOUNCED,
         actor,
         "provider",
         json!({"starts_at": window.starts_at, "ends_at": window.ends_at}),

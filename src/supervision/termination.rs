@@ -24,7 +24,12 @@ pub async fn start(store: &dyn Store, actor: &str, now: i64) -> Result<(), Store
     if started(store).await? {
         return Ok(());
     }
-    let audit = AuditEvent::new("provider.termination_started", actor, "provider", json!({"at": now}));
+    let audit = AuditEvent::new(
+        crate::audit::catalogue::PROVIDER_TERMINATION_STARTED,
+        actor,
+        "provider",
+        json!({"at": now}),
+    );
     store.set_provider_state(TERMINATION, &now.to_string(), audit).await
 }
 

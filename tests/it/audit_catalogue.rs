@@ -6,11 +6,10 @@
 //! such route in `src/` must have been walked (and written its record) or be classified in
 //! `audit_routes` (issue 17 "no gaps").
 
-use std::collections::BTreeMap;
-
 use eidgate::audit::catalogue::{self, EVENTS};
 use serde_json::json;
 
+use crate::audit_walk::Walk;
 use crate::support::operators::{
     activate, activation_start, apply, call, get, helpdesk, helpdesk_in_person, issue, login_attempt, operator_token,
     provision_staff, register, status_body, stored, ADMIN, HELPDESK, ISSUER, REGISTRAR,
@@ -21,6 +20,134 @@ use crate::support::server::{
 
 /// Events proven by other tests (event → test).
 const ELSEWHERE: &[(&str, &str)] = &[
+    (
+        catalogue::ACTIVATION_TOTP_FAILED,
+        "audit_walk::account::r_log_1_account_activation_helpdesk_and_operator_password_routes_write_their_records",
+    ),
+    (
+        catalogue::LEGAL_NO_MANDATE,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::LEGAL_REFUSED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_REVOKED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_REACTIVATION_REQUESTED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::ALERT_IP_SPREAD,
+        "totp::r_auth_4_one_ip_failing_on_many_accounts_raises_an_alert",
+    ),
+    (
+        catalogue::ALERT_NOTICE_OVERDUE,
+        "supervision::r_ops_4_compromised_means_is_suspended_and_an_unsent_notice_alerts_after_7_days",
+    ),
+    (
+        catalogue::MEANS_LOCKED,
+        "totp::r_auth_4_back_off_doubles_then_the_hard_lock_refuses_even_the_right_code_until_reactivation",
+    ),
+    (
+        catalogue::MEANS_RENEWAL_REFUSED,
+        "lifecycle_edges::r_renew_2_a_renewal_at_high_rechecks_identity_data_at_the_register_and_a_mismatch_stops_it",
+    ),
+    (
+        catalogue::CONSENT_REFUSED,
+        "loa_claims::r_data_4_consent_refused_ends_with_access_denied_and_no_code",
+    ),
+    (
+        catalogue::CONFIG_LOA_CAPS_RELOADED,
+        "loa_claims::r_sup_2_a_reloaded_configuration_cap_applies_to_the_next_login_without_restart",
+    ),
+    (
+        catalogue::LEGAL_PERSON_IMPORTED,
+        "lifecycle_edges::r_iss_2_import_takes_revocation_secrets_legal_persons_and_mandates",
+    ),
+    (
+        catalogue::MANDATE_IMPORTED,
+        "lifecycle_edges::r_iss_2_import_takes_revocation_secrets_legal_persons_and_mandates",
+    ),
+    (
+        catalogue::PROVIDER_TERMINATION_STARTED,
+        "supervision::r_sup_3_termination_stops_issuance_and_revokes_every_means_resumably",
+    ),
+    (
+        catalogue::INCIDENT_RECORDED,
+        "monitor::availability (an outage below the significance thresholds)",
+    ),
+    (
+        catalogue::INCIDENT_SIGNIFICANT,
+        "supervision::r_ops_1_r_ops_2_availability_is_tracked_and_an_outage_becomes_a_classified_incident",
+    ),
+    (
+        catalogue::CONFIG_LOGIN_SECRET_REPLACED,
+        "needs a stored login secret the sealer cannot open; authn::device",
+    ),
+    (
+        catalogue::MEANS_LOGIN_RESET,
+        "audit_walk::account::r_log_1_account_activation_helpdesk_and_operator_password_routes_write_their_records",
+    ),
+    (
+        catalogue::MEANS_PASSWORD_CHANGED,
+        "audit_walk::account::r_log_1_account_activation_helpdesk_and_operator_password_routes_write_their_records",
+    ),
+    (
+        catalogue::CONSENT_GRANTED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::CONSENT_REVOKED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::LEGAL_PERSON_REGISTERED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::LOA_CAPS_CHANGED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_CREATED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_DELEGATED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_SUSPENDED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::MANDATE_USED,
+        "audit_walk::legal::r_log_1_legal_person_mandate_consent_and_caps_routes_write_their_records",
+    ),
+    (
+        catalogue::INCIDENT_CLASSIFIED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::MAINTENANCE_ANNOUNCED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::NOTICE_QUEUED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::NOTICE_SENT,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
+    (
+        catalogue::SYSTEM_CLOCK_RESOLVED,
+        "audit_walk::supervision::r_log_1_supervision_routes_write_their_records",
+    ),
     (
         catalogue::DELIVERY_SENT,
         "separation::r_iss_1_r_iss_2_approve_answer_has_no_secret_and_the_holder_activates_with_the_outbox_code",
@@ -89,36 +216,6 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ),
 ];
 
-struct Walk<'a> {
-    server: &'a TestServer,
-    after: i64,
-    proven: BTreeMap<&'static str, &'static str>,
-    /// State-changing routes driven so far (`METHOD /path`) → the action that did.
-    walked: BTreeMap<&'static str, &'static str>,
-}
-
-impl Walk<'_> {
-    /// Reads what `action` (through `routes`) appended and checks it contains `expected`.
-    async fn check(&mut self, action: &'static str, routes: &[&'static str], expected: &[&'static str]) {
-        assert!(!expected.is_empty(), "{action}: every walked route must write a record");
-        for route in routes {
-            self.walked.entry(route).or_insert(action);
-        }
-        let records = self.server.app.store.audit_after(self.after, 100_000).await.unwrap();
-        if let Some(last) = records.last() {
-            self.after = last.seq;
-        }
-        let emitted: Vec<&str> = records.iter().map(|r| r.event.event_type.as_str()).collect();
-        for event in expected {
-            assert!(
-                emitted.contains(event),
-                "{action} should record {event}; it recorded {emitted:?}"
-            );
-            self.proven.insert(event, action);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
     let server = TestServer::start_with(|c| {
@@ -126,14 +223,17 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         c.audit.sink_interval = std::time::Duration::from_secs(3600);
     })
     .await;
-    let mut walk = Walk {
-        server: &server,
-        after: 0,
-        proven: BTreeMap::new(),
-        walked: BTreeMap::new(),
-    };
-    walk.check("first start on a fresh token", &[], &[catalogue::KEY_GENERATED])
-        .await;
+    let mut walk = Walk::from_start(&server);
+    walk.check(
+        "first start on a fresh token",
+        &[],
+        &[
+            catalogue::KEY_GENERATED,
+            catalogue::CLIENT_BUILTIN_REGISTERED,
+            catalogue::CONFIG_LOGIN_SECRET_CREATED,
+        ],
+    )
+    .await;
     provision_staff(&server).await;
     walk.check(
         "import",

@@ -6,6 +6,7 @@ mod audit_bundle;
 mod audit_catalogue;
 mod audit_routes;
 mod audit_tamper;
+mod audit_walk;
 mod cli;
 mod client_auth;
 mod fido;

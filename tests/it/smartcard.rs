@@ -28,21 +28,21 @@ use crate::support::server::{
 };
 
 /// The card holder registered in these tests.
-const CARD_HOLDER: &str = "LT/LT/48707070707";
+pub(crate) const CARD_HOLDER: &str = "LT/LT/48707070707";
 /// The card PIN.
 const PIN: &str = "card-pin-4321";
 
 static NEXT_CARD: AtomicU32 = AtomicU32::new(1);
 
 /// A card stand-in: its own token directory and `SOFTHSM2_CONF`, used through the CLI.
-struct CardStandIn {
+pub(crate) struct CardStandIn {
     dir: TempDir,
     conf: PathBuf,
     label: String,
 }
 
 impl CardStandIn {
-    async fn new(curve: &str) -> CardStandIn {
+    pub(crate) async fn new(curve: &str) -> CardStandIn {
         let dir = tempfile::Builder::new()
             .prefix("card-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -102,7 +102,7 @@ impl CardStandIn {
         self.run(&["store-certificate", file.to_str().unwrap()]).await;
     }
 
-    async fn sign(&self, origin: &str, nonce: &str) -> String {
+    pub(crate) async fn sign(&self, origin: &str, nonce: &str) -> String {
         self.run(&["sign-challenge", "--origin", origin, "--nonce", nonce])
             .await
             .trim()
@@ -126,7 +126,7 @@ impl CardStandIn {
 }
 
 /// Operators' tokens.
-struct Officers {
+pub(crate) struct Officers {
     registrar: String,
     issuer: String,
     helpdesk: String,
@@ -134,7 +134,7 @@ struct Officers {
     personaliser: String,
 }
 
-async fn staffed(adjust: impl FnOnce(&mut Config)) -> (TestServer, Officers) {
+pub(crate) async fn staffed(adjust: impl FnOnce(&mut Config)) -> (TestServer, Officers) {
     let server = TestServer::start_with(adjust).await;
     provision_staff(&server).await;
     let officers = Officers {
@@ -148,7 +148,7 @@ async fn staffed(adjust: impl FnOnce(&mut Config)) -> (TestServer, Officers) {
 }
 
 /// Applies and approves a smartcard means of `CARD_HOLDER`: (means id, activation code).
-async fn approved_card_means(server: &TestServer, officers: &Officers) -> (String, String) {
+pub(crate) async fn approved_card_means(server: &TestServer, officers: &Officers) -> (String, String) {
     let applied = apply(server, &officers.registrar, CARD_HOLDER, "smartcard", "high").await;
     assert_eq!(applied.status, 201, "{}", applied.body);
     let id = applied.body["id"].as_str().unwrap().to_owned();
@@ -160,7 +160,7 @@ async fn approved_card_means(server: &TestServer, officers: &Officers) -> (Strin
 
 /// Personalises `card` for means `id` (CSR made on the card, certificate from our CA
 /// stored back on the card); returns the issuance answer.
-async fn personalise(server: &TestServer, officers: &Officers, id: &str, card: &CardStandIn) -> Value {
+pub(crate) async fn personalise(server: &TestServer, officers: &Officers, id: &str, card: &CardStandIn) -> Value {
     let csr = card.csr().await;
     let answer = post(
         server,
@@ -213,7 +213,12 @@ async fn active_card(server: &TestServer, officers: &Officers) -> (String, CardS
     (id, card)
 }
 
-async fn post_raw(server: &TestServer, path: &str, browser: Option<&reqwest::Client>, body: &str) -> (u16, Value) {
+pub(crate) async fn post_raw(
+    server: &TestServer,
+    path: &str,
+    browser: Option<&reqwest::Client>,
+    body: &str,
+) -> (u16, Value) {
     let client = match browser {
         Some(b) => b.clone(),
         None => crate::support::server::http(),
@@ -230,7 +235,7 @@ async fn post_raw(server: &TestServer, path: &str, browser: Option<&reqwest::Cli
 }
 
 /// A login flow of the fixture RP `rp` (optionally asking `acr_values`) in a fresh browser.
-struct Login {
+pub(crate) struct Login {
     browser: reqwest::Client,
     flow: String,
     verifier: String,
@@ -246,7 +251,7 @@ async fn card_attempt(server: &TestServer, card: &CardStandIn) -> (Login, String
     (login, token, answer)
 }
 
-async fn start(server: &TestServer, client: &str, acr_values: Option<&str>) -> Login {
+pub(crate) async fn start(server: &TestServer, client: &str, acr_values: Option<&str>) -> Login {
     let (verifier, challenge) = pkce();
     let mut params = auth_params(client, &challenge);
     set_param(&mut params, "acr_values", acr_values);
@@ -260,7 +265,7 @@ async fn start(server: &TestServer, client: &str, acr_values: Option<&str>) -> L
 }
 
 impl Login {
-    async fn challenge(&self, server: &TestServer) -> String {
+    pub(crate) async fn challenge(&self, server: &TestServer) -> String {
         let (status, body) = post_raw(
             server,
             &format!("/authn/flows/{}/smartcard/challenge", self.flow),
@@ -274,7 +279,7 @@ impl Login {
         nonce
     }
 
-    async fn token(&self, server: &TestServer, token: &str) -> (u16, Value) {
+    pub(crate) async fn token(&self, server: &TestServer, token: &str) -> (u16, Value) {
         post_raw(
             server,
             &format!("/authn/flows/{}/smartcard/token", self.flow),
