@@ -55,7 +55,12 @@ pub async fn security_suspension(app: &App, means: MeansId) -> Result<bool, Life
         }
         // The newest change left the means active (or revoked): the caller's view of a
         // suspended means is stale, and the version check will refuse the change (409).
-        _ if data["to"].as_str().is_some_and(|to| to != MeansStatus::Suspended.as_str()) => false,
+        _ if data["to"]
+            .as_str()
+            .is_some_and(|to| to != MeansStatus::Suspended.as_str()) =>
+        {
+            false
+        }
         "means.reactivated" | "means.activated" | "means.imported" => false,
         // Suspended under any other event: treat as a security event (fail closed).
         _ => true,
