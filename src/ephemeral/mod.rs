@@ -157,7 +157,10 @@ pub(crate) fn reserve_step(state: Option<(u64, i64)>, policy: &BackoffPolicy, no
     }
     let n = n + 1;
     let wait = i64::try_from(policy.wait_after(n)).unwrap_or(i64::MAX);
-    (Reserved::Granted(n), (n, now_ms.saturating_add(wait)))
+    // No back-off due: the earliest next attempt stays where it was. (Setting it to `now`
+    // would make a concurrent request whose clock reading is a millisecond older wait.)
+    let next = if wait > 0 { now_ms.saturating_add(wait) } else { next };
+    (Reserved::Granted(n), (n, next))
 }
 
 /// Stores a serde value as JSON.
@@ -174,4 +177,33 @@ pub async fn put_json<T: Serialize + Sync>(
 /// Decodes JSON read from the store; undecodable values count as absent (fail closed).
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: Option<Vec<u8>>) -> Option<T> {
     bytes.and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+#[cfg(test)]
+mod reserve_tests {
+    use super::*;
+
+    #[test]
+    fn r_auth_4_free_attempts_out_of_clock_order_are_not_made_to_wait() {
+        let policy = BackoffPolicy {
+            free: 3,
+            base_ms: 2000,
+            max_ms: 900_000,
+            hard: 100,
+        };
+        // Two concurrent requests read the clock at 1005 and 1003 and reach the store in
+        // that order: the second is still a free attempt.
+        let (r1, state) = reserve_step(None, &policy, 1005);
+        assert_eq!(r1, Reserved::Granted(1));
+        let (r2, state) = reserve_step(Some(state), &policy, 1003);
+        assert_eq!(r2, Reserved::Granted(2));
+        let (r3, state) = reserve_step(Some(state), &policy, 1004);
+        assert_eq!(r3, Reserved::Granted(3));
+        // The fourth is over the free attempts: the back-off starts.
+        let (r4, state) = reserve_step(Some(state), &policy, 1006);
+        assert_eq!(r4, Reserved::Granted(4));
+        assert_eq!(state.1, 1006 + 2000);
+        let (r5, _) = reserve_step(Some(state), &policy, 1007);
+        assert_eq!(r5, Reserved::Wait(1999));
+    }
 }

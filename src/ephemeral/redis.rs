@@ -60,7 +60,8 @@ const RESERVE_SCRIPT: &str = "local n = tonumber(redis.call('HGET', KEYS[1], 'n'
     local over = n - tonumber(ARGV[2]) \
     local wait = 0 \
     if over > 0 then wait = math.min(tonumber(ARGV[3]) * 2 ^ math.min(over - 1, 40), tonumber(ARGV[4])) end \
-    redis.call('HSET', KEYS[1], 'n', n, 't', math.floor(now + wait)) \
+    if wait > 0 then t = math.floor(now + wait) end \
+    redis.call('HSET', KEYS[1], 'n', n, 't', t) \
     redis.call('PEXPIRE', KEYS[1], ARGV[6]) \
     return {0, n}";
 

@@ -560,7 +560,13 @@ async fn r_ops_1_sigterm_drains_in_flight_requests_and_signs_a_final_checkpoint(
                     .send()
                     .await;
                 let _ = tx.send(()).await;
-                r.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+                match r {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        Ok((status, r.text().await.unwrap_or_default()))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
             })
         })
         .collect();
@@ -569,7 +575,7 @@ async fn r_ops_1_sigterm_drains_in_flight_requests_and_signs_a_final_checkpoint(
     for step in steps {
         let answer = step.await.unwrap();
         assert!(
-            matches!(answer, Ok(200)),
+            matches!(answer, Ok((200, _))),
             "an in-flight login was not drained: {answer:?}"
         );
     }
