@@ -52,10 +52,10 @@ keep postgres it "scale::"
 EIDGATE_TEST_SERVER_DB=postgres cargo test --locked --test it -- --skip scale:: 2>&1 | tee -a "$results/postgres.txt"
 
 echo "== compliance evidence (every requirement needs a test that passed in both passes)"
-target/debug/eidgate compliance report --results "$results" >"$results/compliance-report.txt" || {
-  cat "$results/compliance-report.txt"
+target/debug/eidgate compliance report --results "$results" >target/compliance-report.txt || {
+  cat target/compliance-report.txt
   exit 1
 }
-tail -n 1 "$results/compliance-report.txt"
+tail -n 1 target/compliance-report.txt
 
 echo "== all tests passed"
