@@ -159,7 +159,10 @@ pub fn operator_code(server: &TestServer, identifier: &str) -> String {
     static USED: std::sync::Mutex<Option<HashMap<(String, String), i64>>> = std::sync::Mutex::new(None);
     let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
     let map = used.get_or_insert_with(HashMap::new);
-    let key = (server.url.clone(), identifier.to_owned());
+    // Keyed by the server's data directory, not its URL: a port is reused by later servers
+    // whose clocks start afresh (a stale step from a server whose clock was moved an hour
+    // ahead would move this one's clock past its flows).
+    let key = (server.app.config.data_dir.display().to_string(), identifier.to_owned());
     while map.get(&key).is_some_and(|last| *last >= step_of(server.app.now())) {
         let into = server.app.now().rem_euclid(30);
         server.app.clock.advance(30 - into);
