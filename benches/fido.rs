@@ -175,7 +175,7 @@ async fn run() {
             .await
             .unwrap();
         let mut key = SoftKey::new(&app.config.issuer);
-        let (stored, attestation) = register(&app.webauthn, &mut key);
+        let (stored, attestation) = register(&app.authn.webauthn, &mut key);
         let record = eidgate::store::FidoCredentialRecord {
             means: means.id,
             credential_id: stored.credential_id,

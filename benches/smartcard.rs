@@ -150,7 +150,7 @@ async fn run() {
             handles.push(tokio::spawn(async move {
                 while Instant::now() < deadline {
                     let now = app.now();
-                    let proven = eidgate::smartcard::ceremony::verify(&app, &nonce, &token, now)
+                    let proven = eidgate::smartcard::ceremony::verify(&app.cards, &nonce, &token, now)
                         .await
                         .unwrap();
                     let means = app.store.means(proven.certificate.means).await.unwrap().unwrap();

@@ -4,17 +4,23 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
+use crate::admin::state::Admin;
 use crate::authn::password::PasswordVerifier;
-use crate::clock::{Clock, SystemClock};
+use crate::authn::state::Authn;
+use crate::clock::{Clock, ClockAlarm, SystemClock};
 use crate::config::{Config, TlsMode};
 use crate::domain::UnixTime;
 use crate::ephemeral::memory::MemoryStore;
 use crate::ephemeral::Ephemeral;
 use crate::hsm::{HsmError, Pkcs11Hsm, Sealer, Signer};
+use crate::jobs::Jobs;
+use crate::lifecycle::state::Lifecycle;
+use crate::oidc::state::Oidc;
+use crate::smartcard::state::Cards;
 use crate::store::cached::CachedStore;
 use crate::store::{SqlStore, Store, StoreError};
+use crate::supervision::caps::LoaPolicy;
 
 /// The built-in first-party client behind `/account/login`.
 pub const ACCOUNT_CLIENT: &str = "eidgate-account";
@@ -81,10 +87,12 @@ pub enum AppError {
     Config(String),
 }
 
-/// Everything request handlers share.
+/// The composition root's state: the ports, and the narrow per-feature state built from
+/// them that handlers get through axum's `FromRef` (see [`crate::web::state`]). Services
+/// never see this type.
 pub struct App {
     /// Validated configuration.
-    pub config: Config,
+    pub config: Arc<Config>,
     /// Time source.
     pub clock: Arc<SystemClock>,
     /// Durable store.
@@ -99,70 +107,45 @@ pub struct App {
     pub hsm: Option<Arc<Pkcs11Hsm>>,
     /// argon2id pool.
     pub passwords: PasswordVerifier,
-    /// Keys of the device cookies and WebAuthn decoys (issue 19).
-    pub login_keys: crate::authn::device::LoginKeys,
     /// Pre-serialised discovery document.
     pub discovery: Arc<Vec<u8>>,
     /// External sink and alert rules (R-LOG-4).
     pub audit: Arc<crate::audit::sink::Shipper>,
-    /// When a clock jump was detected and not yet resolved by a security officer (UTC
-    /// seconds; 0 = none). While set, no token is issued (R-OPS-3, DESIGN "When a
-    /// dependency fails": clock jump).
-    pub clock_alarm: std::sync::atomic::AtomicI64,
+    /// An unresolved clock jump stops token issuance (R-OPS-3).
+    pub alarm: Arc<ClockAlarm>,
     /// Availability per service and open incidents (R-OPS-1, R-OPS-2).
-    pub availability: crate::monitor::availability::Availability,
+    pub availability: Arc<crate::monitor::availability::Availability>,
     /// The smartcard means: issuing CA in the HSM, trusted CAs, revocation status (issue 4).
     pub smartcard: Arc<crate::smartcard::Smartcard>,
-    /// The LoA caps from configuration, replaced when the configuration is reloaded
-    /// (SIGHUP) without a restart (R-SUP-2); see [`App::loa_caps`].
-    pub configured_caps: std::sync::RwLock<crate::domain::loa::LoaCaps>,
+    /// The LoA caps in force (R-SUP-2), reloadable.
+    pub caps: Arc<LoaPolicy>,
     /// Prometheus series (`/metrics`).
     pub metrics: Arc<crate::monitor::metrics::Metrics>,
     /// The per-IP request rate limit (R-SEC-5).
     pub rate_limiter: crate::web::limits::RateLimiter,
-    /// The WebAuthn relying party (RP ID, origin, attestation allow list).
-    pub webauthn: Arc<crate::authn::webauthn::Relying>,
+    /// The protocol engine's state.
+    pub oidc: Oidc,
+    /// The login services' state.
+    pub authn: Authn,
+    /// The lifecycle (and helpdesk) services' state.
+    pub lifecycle: Lifecycle,
+    /// The smartcard services' state.
+    pub cards: Cards,
+    /// The operator services' state.
+    pub admin: Admin,
+    /// The periodic jobs' state.
+    pub jobs: Arc<Jobs>,
 }
 
 impl App {
-    /// The LoA caps in force for a new login (R-SUP-2): the configured caps (reloadable)
-    /// lowered by a supervisor's withdrawal recorded in SQL (shared by every instance).
-    /// If the withdrawal cannot be read, this fails closed.
+    /// The LoA caps in force for a new login (R-SUP-2); fails closed.
     pub async fn loa_caps(&self) -> Result<crate::domain::loa::LoaCaps, crate::store::StoreError> {
-        let configured = match self.configured_caps.read() {
-            Ok(c) => *c,
-            Err(poisoned) => *poisoned.into_inner(),
-        };
-        let withdrawn = self.withdrawn_caps().await?;
-        Ok(configured.min(withdrawn))
+        self.caps.in_force().await
     }
 
-    /// The supervisor's withdrawal (`LoaCaps::OPEN` when none is recorded).
-    pub async fn withdrawn_caps(&self) -> Result<crate::domain::loa::LoaCaps, crate::store::StoreError> {
-        match self.store.provider_state(LOA_WITHDRAWAL).await? {
-            None => Ok(crate::domain::loa::LoaCaps::OPEN),
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|_| crate::store::StoreError::Corrupt("provider_state loa_caps".into())),
-        }
-    }
-
-    /// Applies a reloaded configuration's `[loa] caps` (SIGHUP): new logins follow at
-    /// once. Audited.
+    /// Applies a reloaded configuration's `[loa] caps` (SIGHUP). Audited.
     pub async fn reload_loa_caps(&self, caps: crate::domain::loa::LoaCaps) -> Result<(), crate::store::StoreError> {
-        let before = match self.configured_caps.write() {
-            Ok(mut c) => std::mem::replace(&mut *c, caps),
-            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), caps),
-        };
-        if before != caps {
-            let event = crate::audit::AuditEvent::new(
-                crate::audit::catalogue::CONFIG_LOA_CAPS_RELOADED,
-                "system",
-                "config",
-                serde_json::json!({"before": before, "after": caps}),
-            );
-            self.store.append(event).await?;
-        }
-        Ok(())
+        self.caps.reload(caps).await
     }
 
     /// Now, UTC seconds.
@@ -170,26 +153,14 @@ impl App {
         self.clock.now()
     }
 
-    /// Raises the clock alarm: token issuance stops until [`App::resolve_clock_alarm`].
+    /// Raises the clock alarm: token issuance stops until it is resolved.
     pub fn raise_clock_alarm(&self) {
-        let _ = self.clock_alarm.compare_exchange(
-            0,
-            self.now().max(1),
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::SeqCst,
-        );
+        self.alarm.raise(self.now());
     }
 
     /// When the unresolved clock alarm was raised, if any.
     pub fn clock_alarm(&self) -> Option<i64> {
-        let at = self.clock_alarm.load(std::sync::atomic::Ordering::SeqCst);
-        (at != 0).then_some(at)
-    }
-
-    /// Clears the clock alarm (a security officer checked the time source).
-    pub fn resolve_clock_alarm(&self) -> Option<i64> {
-        let at = self.clock_alarm.swap(0, std::sync::atomic::Ordering::SeqCst);
-        (at != 0).then_some(at)
+        self.alarm.raised()
     }
 
     /// Now, UTC milliseconds.
@@ -294,37 +265,112 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         .map_err(|e| AppError::Setup(format!("login secret: {e}")))?;
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
     let audit = Arc::new(shipper(&config)?);
-    let caps = config.loa.caps;
+    let caps = Arc::new(LoaPolicy::new(config.loa.caps, cached.clone()));
     let (rate_per_ip, rate_burst) = (config.limits.rate_per_ip, config.limits.rate_burst);
     let webauthn = Arc::new(crate::authn::webauthn::Relying::from_config(&config).map_err(AppError::Config)?);
-    let app = Arc::new(App {
-        config,
-        clock: Arc::new(SystemClock::default()),
-        store: cached,
-        ephemeral,
-        signer: Arc::new(crate::monitor::metrics::MeteredSigner::new(
-            hsm.clone(),
-            metrics.clone(),
-        )),
-        sealer: hsm.clone(),
-        hsm: Some(hsm.clone()),
-        passwords,
+    let config = Arc::new(config);
+    let clock = Arc::new(SystemClock::default());
+    let alarm = Arc::new(ClockAlarm::default());
+    let availability = Arc::new(crate::monitor::availability::Availability::default());
+    let store: Arc<dyn Store> = cached;
+    let signer: Arc<dyn Signer> = Arc::new(crate::monitor::metrics::MeteredSigner::new(
+        hsm.clone(),
+        metrics.clone(),
+    ));
+    let sealer: Arc<dyn Sealer> = hsm.clone();
+    let throttle = crate::authn::throttle::Throttle {
+        config: config.clone(),
+        clock: clock.clone(),
+        store: store.clone(),
+        ephemeral: ephemeral.clone(),
+    };
+    let oidc = Oidc {
+        config: config.clone(),
+        clock: clock.clone(),
+        alarm: alarm.clone(),
+        store: store.clone(),
+        ephemeral: ephemeral.clone(),
+        signer: signer.clone(),
+    };
+    let lifecycle = Lifecycle {
+        config: config.clone(),
+        clock: clock.clone(),
+        store: store.clone(),
+        ephemeral: ephemeral.clone(),
+        sealer: sealer.clone(),
+        passwords: passwords.clone(),
+        webauthn: webauthn.clone(),
+        throttle: throttle.clone(),
+        oidc: oidc.clone(),
+    };
+    let authn = Authn {
+        config: config.clone(),
+        clock: clock.clone(),
+        store: store.clone(),
+        ephemeral: ephemeral.clone(),
+        sealer: sealer.clone(),
+        passwords: passwords.clone(),
         login_keys,
+        webauthn,
+        metrics: metrics.clone(),
+        throttle,
+        caps: caps.clone(),
+        oidc: oidc.clone(),
+        lifecycle: lifecycle.clone(),
+    };
+    let cards = Cards {
+        config: config.clone(),
+        clock: clock.clone(),
+        store: store.clone(),
+        ephemeral: ephemeral.clone(),
+        smartcard: smartcard.clone(),
+        authn: authn.clone(),
+        lifecycle: lifecycle.clone(),
+    };
+    let admin = Admin {
+        config: config.clone(),
+        clock: clock.clone(),
+        store: store.clone(),
+        caps: caps.clone(),
+        oidc: oidc.clone(),
+        lifecycle: lifecycle.clone(),
+    };
+    let jobs = Arc::new(Jobs {
+        config: config.clone(),
+        clock: clock.clone(),
+        store: store.clone(),
+        hsm: Some(hsm.clone()),
+        signer: signer.clone(),
+        audit: audit.clone(),
+        alarm: alarm.clone(),
+        availability: availability.clone(),
+        lifecycle: lifecycle.clone(),
+    });
+    crate::jobs::spawn_all(&jobs);
+    Ok(Arc::new(App {
+        config,
+        clock,
+        store,
+        ephemeral,
+        signer,
+        sealer,
+        hsm: Some(hsm),
+        passwords,
         discovery,
         audit,
-        clock_alarm: std::sync::atomic::AtomicI64::new(0),
-        configured_caps: std::sync::RwLock::new(caps),
-        availability: crate::monitor::availability::Availability::default(),
-        rate_limiter: crate::web::limits::RateLimiter::new(rate_per_ip, rate_burst),
-        metrics,
+        alarm,
+        availability,
         smartcard,
-        webauthn,
-    });
-    spawn_key_refresh(&app, hsm);
-    spawn_expiry_sweep(&app);
-    spawn_availability(&app);
-    spawn_audit_jobs(&app);
-    Ok(app)
+        caps,
+        metrics,
+        rate_limiter: crate::web::limits::RateLimiter::new(rate_per_ip, rate_burst),
+        oidc,
+        authn,
+        lifecycle,
+        cards,
+        admin,
+        jobs,
+    }))
 }
 
 /// PKCS#11 sessions the signing pool may hold (as `hsm::pool` sizes it).
@@ -335,9 +381,6 @@ fn hsm_sessions(config: &Config) -> usize {
     };
     sessions.max(config.hsm.max_in_flight)
 }
-
-/// `provider_state` name of the supervisor's LoA withdrawal (R-SUP-2).
-pub const LOA_WITHDRAWAL: &str = "loa_caps";
 
 /// The sink tailer from `[audit]` (R-LOG-4).
 pub fn shipper(config: &Config) -> Result<crate::audit::sink::Shipper, AppError> {
@@ -360,177 +403,6 @@ pub fn shipper(config: &Config) -> Result<crate::audit::sink::Shipper, AppError>
         None => None,
     };
     Ok(crate::audit::sink::Shipper::new(a.sink_file(&config.data_dir), webhook, rules).with_syslog(syslog))
-}
-
-/// One pass of the audit jobs: ship to the sink and run the alert rules, sign a checkpoint
-/// when `min_new` records are unsigned, and destroy records past retention behind a signed
-/// anchor (R-LOG-2, R-LOG-4, R-LOG-6). Public so tests drive it without waiting for the timer.
-pub async fn audit_pass(app: &App, min_new: i64) -> Result<(), String> {
-    let store = app.store.as_ref();
-    app.audit.ship_pending(store).await.map_err(|e| e.to_string())?;
-    if let Some(hsm) = &app.hsm {
-        crate::audit::checkpoint::checkpoint_if_due(store, hsm.as_ref(), &app.audit, min_new, app.now())
-            .await
-            .map_err(|e| e.to_string())?;
-        let retention = i64::try_from(app.config.audit.retention.as_secs()).unwrap_or(i64::MAX);
-        crate::audit::retention::prune_expired(store, hsm.as_ref(), &app.audit, app.now(), retention)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-/// Writes the daily report (and on Mondays the weekly one) for the last complete period
-/// if not written yet (R-LOG-4). Public so tests drive it without waiting for the timer.
-pub async fn reports_due(app: &App) -> Result<(), StoreError> {
-    use crate::audit::report::{self, Period, DAY};
-    let now = app.now();
-    for period in [Period::Daily, Period::Weekly] {
-        let (from, to) = period.last_complete(now);
-        if period == Period::Weekly && (to / DAY + 3).rem_euclid(7) != 0 {
-            continue;
-        }
-        let cursor = format!("report.{}", period_name(period));
-        if app.store.audit_cursor(&cursor).await? >= to {
-            continue;
-        }
-        let built = report::build(app.store.as_ref(), from, to).await?;
-        let data = serde_json::to_value(&built).unwrap_or_default();
-        app.store
-            .append(crate::audit::AuditEvent::new(
-                crate::audit::catalogue::AUDIT_REPORT,
-                "system",
-                format!("report:{}", period_name(period)),
-                serde_json::json!({"period": period, "report": data}),
-            ))
-            .await?;
-        app.store.set_audit_cursor(&cursor, to).await?;
-    }
-    Ok(())
-}
-
-fn period_name(p: crate::audit::report::Period) -> &'static str {
-    match p {
-        crate::audit::report::Period::Daily => "daily",
-        crate::audit::report::Period::Weekly => "weekly",
-    }
-}
-
-/// Largest disagreement between the wall clock and the monotonic clock over one tick
-/// that is still taken as scheduling jitter (R-LOG-3).
-const CLOCK_JUMP_TOLERANCE: i64 = 2;
-
-/// Ships to the sink every `audit.sink_interval`, signs checkpoints every
-/// `checkpoint_every` records or `checkpoint_interval`, writes due reports, and records a
-/// wall-clock jump against the monotonic clock as `system.clock_jump` (R-LOG-3) and
-/// raises the clock alarm that stops token issuance until it is resolved (R-OPS-3).
-fn spawn_audit_jobs(app: &Arc<App>) {
-    let weak = Arc::downgrade(app);
-    let every = app.config.audit.sink_interval.max(Duration::from_millis(100));
-    let checkpoint_every = i64::try_from(app.config.audit.checkpoint_every).unwrap_or(i64::MAX);
-    let checkpoint_interval = app.config.audit.checkpoint_interval;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        let mut last_checkpoint = tokio::time::Instant::now();
-        let mut mono = std::time::Instant::now();
-        let mut wall = time::OffsetDateTime::now_utc().unix_timestamp();
-        loop {
-            tick.tick().await;
-            let Some(app) = weak.upgrade() else { return };
-            let (mono_now, wall_now) = (
-                std::time::Instant::now(),
-                time::OffsetDateTime::now_utc().unix_timestamp(),
-            );
-            let mono_delta = i64::try_from(mono_now.duration_since(mono).as_secs()).unwrap_or(i64::MAX);
-            let wall_delta = wall_now - wall;
-            (mono, wall) = (mono_now, wall_now);
-            if crate::audit::clock_jumped(wall_delta, mono_delta, CLOCK_JUMP_TOLERANCE) {
-                let event = crate::audit::AuditEvent::new(
-                    crate::audit::catalogue::SYSTEM_CLOCK_JUMP,
-                    "system",
-                    "clock",
-                    serde_json::json!({"wall_delta_seconds": wall_delta, "monotonic_delta_seconds": mono_delta}),
-                );
-                app.raise_clock_alarm();
-                if let Err(e) = app.store.append(event).await {
-                    tracing::warn!(error = %e, "could not record a clock jump");
-                }
-            }
-            let min_new = if last_checkpoint.elapsed() >= checkpoint_interval {
-                last_checkpoint = tokio::time::Instant::now();
-                1
-            } else {
-                checkpoint_every
-            };
-            if let Err(e) = audit_pass(&app, min_new).await {
-                tracing::warn!(error = %e, "audit jobs failed");
-            }
-            if let Err(e) = reports_due(&app).await {
-                tracing::warn!(error = %e, "audit report failed");
-            }
-        }
-    });
-}
-
-/// Re-reads the HSM key inventory periodically so that `eidgate hsm rotate` reaches a
-/// running server. Stops when the app is dropped.
-fn spawn_key_refresh(app: &Arc<App>, hsm: Arc<Pkcs11Hsm>) {
-    let every = app.config.hsm.key_refresh;
-    let weak = Arc::downgrade(app);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if weak.upgrade().is_none() {
-                return;
-            }
-            if let Err(e) = hsm.refresh_keys().await {
-                tracing::warn!(error = %e, "HSM key inventory refresh failed");
-            }
-        }
-    });
-}
-
-/// Probes readiness and evaluates availability every 30 s (R-OPS-1, R-OPS-2).
-fn spawn_availability(app: &Arc<App>) {
-    let weak = Arc::downgrade(app);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
-        loop {
-            tick.tick().await;
-            let Some(app) = weak.upgrade() else { return };
-            let ready = app.store.ping().await.is_ok() && app.signer.check().await.is_ok();
-            if !ready {
-                app.availability.probe_failed(app.now());
-            }
-            match crate::monitor::availability::evaluate(&app).await {
-                Ok(closed) if !closed.is_empty() => tracing::warn!(incidents = closed.len(), "incidents recorded"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "availability evaluation failed"),
-            }
-        }
-    });
-}
-
-/// Expires means whose activation period or validity ended, once a minute.
-fn spawn_expiry_sweep(app: &Arc<App>) {
-    let weak = Arc::downgrade(app);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let Some(app) = weak.upgrade() else { return };
-            match crate::lifecycle::service::expire_due(&app).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "means expired"),
-                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
-            }
-            if let Err(e) = crate::supervision::compromise::alert_overdue(&app).await {
-                tracing::warn!(error = %e, "overdue-notice check failed");
-            }
-        }
-    });
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
@@ -571,7 +443,7 @@ pub async fn serve(
     );
     app.store.append(audit_start).await?;
     // A checkpoint at start covers the start and whatever a crashed run left unsigned.
-    if let Err(e) = audit_pass(&app, 1).await {
+    if let Err(e) = crate::jobs::audit_pass(&app.jobs, 1).await {
         tracing::warn!(error = %e, "could not sign the start checkpoint");
     }
     let router = crate::web::router::router(app.clone());
@@ -604,7 +476,7 @@ pub async fn serve(
         tracing::warn!(error = %e, "could not record system stop");
     }
     // The final checkpoint covers everything up to the stop (R-LOG-2).
-    if let Err(e) = audit_pass(&app, 1).await {
+    if let Err(e) = crate::jobs::audit_pass(&app.jobs, 1).await {
         tracing::warn!(error = %e, "could not sign the shutdown checkpoint");
     }
     Ok(())

@@ -41,6 +41,35 @@ impl Clock for SystemClock {
     }
 }
 
+/// A detected wall-clock jump not yet resolved by a security officer (R-OPS-3, DESIGN
+/// "When a dependency fails": clock jump). While raised, no token is issued.
+#[derive(Debug, Default)]
+pub struct ClockAlarm {
+    /// When it was raised (UTC seconds; 0 = not raised).
+    raised_at: AtomicI64,
+}
+
+impl ClockAlarm {
+    /// Raises the alarm at `now` (keeps the first raise).
+    pub fn raise(&self, now: UnixTime) {
+        let _ = self
+            .raised_at
+            .compare_exchange(0, now.max(1), Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// When the unresolved alarm was raised, if any.
+    pub fn raised(&self) -> Option<UnixTime> {
+        let at = self.raised_at.load(Ordering::SeqCst);
+        (at != 0).then_some(at)
+    }
+
+    /// Clears the alarm (a security officer checked the time source); when it was raised.
+    pub fn resolve(&self) -> Option<UnixTime> {
+        let at = self.raised_at.swap(0, Ordering::SeqCst);
+        (at != 0).then_some(at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

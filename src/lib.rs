@@ -48,6 +48,7 @@ pub mod domain;
 pub mod ephemeral;
 pub mod helpdesk;
 pub mod hsm;
+pub mod jobs;
 pub mod lifecycle;
 pub mod monitor;
 pub mod oidc;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::App;
+use super::state::Admin;
 use crate::audit::AuditEvent;
 use crate::domain::loa::Loa;
 use crate::oidc::grant::AccessGrant;
@@ -75,7 +75,7 @@ pub fn shortfall(config: &OperatorsConfig, grant: &AccessGrant, now: i64) -> Opt
 }
 
 /// Audits a refusal for insufficient assurance (an attempt to exceed granted rights).
-pub async fn audit_refusal(app: &App, grant: &AccessGrant, why: &str) {
+pub async fn audit_refusal(app: &Admin, grant: &AccessGrant, why: &str) {
     let audit = AuditEvent::new(
         crate::audit::catalogue::OPERATOR_ACCESS_DENIED,
         format!("holder:{}", grant.authn.person),

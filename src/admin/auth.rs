@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::app::App;
+use super::state::Admin;
 use crate::audit::AuditEvent;
 use crate::domain::operator::Operator;
 
@@ -28,13 +28,13 @@ pub enum OperatorAuthError {
 }
 
 /// Resolves a bearer token to an operator.
-pub async fn authenticate(app: &App, bearer: Option<&str>) -> Result<Operator, OperatorAuthError> {
+pub async fn authenticate(app: &Admin, bearer: Option<&str>) -> Result<Operator, OperatorAuthError> {
     let token = bearer.ok_or(OperatorAuthError::Unauthenticated)?;
-    let grant = match crate::oidc::userinfo::validate_access_token(app, token).await {
+    let grant = match crate::oidc::userinfo::validate_access_token(&app.oidc, token).await {
         Ok(g) => g,
         Err(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
             // The ephemeral store may be down: the helpdesk must still work (R-LIFE-1).
-            match crate::oidc::operator_token::validate_durable(app, token).await {
+            match crate::oidc::operator_token::validate_durable(&app.oidc, token).await {
                 Ok(g) => g,
                 Err(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
                     return Err(OperatorAuthError::Unavailable)

@@ -84,7 +84,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Authenticates the operator of a request.
 pub async fn operator(app: &App, headers: &HeaderMap) -> Result<Operator, Problem> {
-    auth::authenticate(app, bearer(headers)).await.map_err(|e| {
+    auth::authenticate(&app.admin, bearer(headers)).await.map_err(|e| {
         let mut p = Problem::from(e);
         if p.status == 401 {
             p.detail = Some("send Authorization: Bearer <operator access token>".into());
@@ -110,7 +110,7 @@ fn no_store(body: impl serde::Serialize) -> Response {
 async fn post_person(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let body: registry::Registration = parse_json(&headers, &body)?;
-    let person = registry::register(&app, &Actor::Operator(op), body).await?;
+    let person = registry::register(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(registry::summary(&person)))
 }
 
@@ -125,7 +125,7 @@ async fn get_person(
     Query(q): Query<IdentifierQuery>,
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    let person = registry::find(&app, &Actor::Operator(op), &q.identifier).await?;
+    let person = registry::find(&app.admin, &Actor::Operator(op), &q.identifier).await?;
     Ok(no_store(registry::summary(&person)))
 }
 
@@ -152,7 +152,7 @@ async fn post_means(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
         loa: body.loa,
         renews: body.renews,
     };
-    let means = service::apply_for(&app, &Actor::Operator(op), application).await?;
+    let means = service::apply_for(&app.lifecycle, &Actor::Operator(op), application).await?;
     Ok(created(MeansView::from(&means)))
 }
 
@@ -166,7 +166,7 @@ async fn post_approve(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    let approved = service::approve(&app, &Actor::Operator(op), means_id(&id)?).await?;
+    let approved = service::approve(&app.lifecycle, &Actor::Operator(op), means_id(&id)?).await?;
     Ok(no_store(approved))
 }
 
@@ -189,7 +189,7 @@ async fn post_reject(
     } else {
         parse_json(&headers, &body)?
     };
-    let means = service::reject(&app, &Actor::Operator(op), means_id(&id)?, &body.reason).await?;
+    let means = service::reject(&app.lifecycle, &Actor::Operator(op), means_id(&id)?, &body.reason).await?;
     Ok(no_store(MeansView::from(&means)))
 }
 
@@ -205,7 +205,7 @@ async fn get_operator(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    let found = registry::operator_roles(&app, &Actor::Operator(op), &identifier).await?;
+    let found = registry::operator_roles(&app.admin, &Actor::Operator(op), &identifier).await?;
     Ok(no_store(json!({"person": identifier, "roles": found.roles})))
 }
 
@@ -217,7 +217,7 @@ async fn put_operator(
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let body: RolesBody = parse_json(&headers, &body)?;
-    let updated = registry::set_roles(&app, &Actor::Operator(op), &identifier, &body.roles).await?;
+    let updated = registry::set_roles(&app.admin, &Actor::Operator(op), &identifier, &body.roles).await?;
     Ok(no_store(json!({"person": identifier, "roles": updated.roles})))
 }
 
@@ -330,9 +330,13 @@ async fn post_compromised(
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let body: RejectBody = parse_json(&headers, &body)?;
-    let notice =
-        crate::supervision::compromise::mark_compromised(&app, &Actor::Operator(op), means_id(&id)?, &body.reason)
-            .await?;
+    let notice = crate::supervision::compromise::mark_compromised(
+        &app.lifecycle,
+        &Actor::Operator(op),
+        means_id(&id)?,
+        &body.reason,
+    )
+    .await?;
     Ok(created(notice))
 }
 
@@ -386,7 +390,7 @@ async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> 
         json!({"raised_at": raised, "paused_seconds": app.now() - raised}),
     );
     app.store.append(audit).await.map_err(|_| Problem::unavailable())?;
-    app.resolve_clock_alarm();
+    app.alarm.resolve();
     Ok(no_store(json!({ "clock_alarm": "resolved", "raised_at": raised })))
 }
 
@@ -415,7 +419,7 @@ async fn get_availability(State(app): State<Arc<App>>, headers: HeaderMap) -> Re
 async fn post_legal_person(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let body: legal::LegalRegistration = parse_json(&headers, &body)?;
-    let created_legal = legal::register(&app, &Actor::Operator(op), body).await?;
+    let created_legal = legal::register(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(created_legal))
 }
 
@@ -426,7 +430,7 @@ async fn get_legal_person(
     Query(q): Query<IdentifierQuery>,
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    let (found, mandates) = legal::find(&app, &Actor::Operator(op), &q.identifier).await?;
+    let (found, mandates) = legal::find(&app.admin, &Actor::Operator(op), &q.identifier).await?;
     Ok(no_store(json!({ "legal_person": found, "mandates": mandates })))
 }
 
@@ -434,8 +438,8 @@ async fn get_legal_person(
 async fn post_mandate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let body: legal::MandateRequest = parse_json(&headers, &body)?;
-    let (m, l) = legal::create(&app, &Actor::Operator(op), body).await?;
-    Ok(created(legal::view(&app, &m, &l).await?))
+    let (m, l) = legal::create(&app.admin, &Actor::Operator(op), body).await?;
+    Ok(created(legal::view(&app.admin, &m, &l).await?))
 }
 
 fn mandate_id(text: &str) -> Result<crate::domain::ids::MandateId, Problem> {
@@ -452,8 +456,8 @@ async fn post_delegate(
     let op = operator(&app, &headers).await?;
     let id = mandate_id(&id)?;
     let body: legal::DelegationRequest = parse_json(&headers, &body)?;
-    let (m, l) = legal::delegate(&app, &Actor::Operator(op), id, body).await?;
-    Ok(created(legal::view(&app, &m, &l).await?))
+    let (m, l) = legal::delegate(&app.admin, &Actor::Operator(op), id, body).await?;
+    Ok(created(legal::view(&app.admin, &m, &l).await?))
 }
 
 /// `POST /admin/v1/mandates/{id}/approve` (role registration, a second officer; R-BIND-1,
@@ -465,8 +469,8 @@ async fn post_mandate_approve(
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let id = mandate_id(&id)?;
-    let (m, l) = legal::approve(&app, &Actor::Operator(op), id).await?;
-    Ok(no_store(legal::view(&app, &m, &l).await?))
+    let (m, l) = legal::approve(&app.admin, &Actor::Operator(op), id).await?;
+    Ok(no_store(legal::view(&app.admin, &m, &l).await?))
 }
 
 /// `POST /admin/v1/mandates/{id}/suspend|revoke|reactivate` (roles helpdesk or
@@ -486,14 +490,14 @@ async fn post_mandate_change(
         _ => return Err(Problem::not_found()),
     };
     let body: legal::MandateChange = parse_json(&headers, &body)?;
-    let (m, l) = legal::change(&app, &Actor::Operator(op), id, action, body).await?;
-    Ok(no_store(legal::view(&app, &m, &l).await?))
+    let (m, l) = legal::change(&app.admin, &Actor::Operator(op), id, action, body).await?;
+    Ok(no_store(legal::view(&app.admin, &m, &l).await?))
 }
 
 /// `GET /admin/v1/loa/caps` (roles admin or security, R-SUP-2).
 async fn get_caps(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    Ok(no_store(legal::caps(&app, &Actor::Operator(op)).await?))
+    Ok(no_store(legal::caps(&app.admin, &Actor::Operator(op)).await?))
 }
 
 /// `PUT /admin/v1/loa/caps` (role admin, R-SUP-2): lowers or withdraws the LoA of kinds
@@ -501,5 +505,5 @@ async fn get_caps(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Res
 async fn put_caps(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     let body: legal::CapsChange = parse_json(&headers, &body)?;
-    Ok(no_store(legal::set_caps(&app, &Actor::Operator(op), body).await?))
+    Ok(no_store(legal::set_caps(&app.admin, &Actor::Operator(op), body).await?))
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::App;
+use super::state::Admin;
 use crate::audit::AuditEvent;
 use crate::domain::ids::{MandateId, PersonIdentifier};
 use crate::domain::legal::{
@@ -127,7 +127,7 @@ fn bounded(text: &str, what: &str) -> Result<(), LifecycleError> {
 }
 
 /// Records a legal person (role registration).
-pub async fn register(app: &App, actor: &Actor, r: LegalRegistration) -> Result<LegalPerson, LifecycleError> {
+pub async fn register(app: &Admin, actor: &Actor, r: LegalRegistration) -> Result<LegalPerson, LifecycleError> {
     actor.operator_with(Role::Registration)?;
     bounded(&r.legal_name, "legal_name")?;
     bounded(&r.legal_form, "legal_form")?;
@@ -162,7 +162,7 @@ pub async fn register(app: &App, actor: &Actor, r: LegalRegistration) -> Result<
 }
 
 /// A legal person and its mandates (roles registration, helpdesk, issuance).
-pub async fn find(app: &App, actor: &Actor, text: &str) -> Result<(LegalPerson, Vec<MandateView>), LifecycleError> {
+pub async fn find(app: &Admin, actor: &Actor, text: &str) -> Result<(LegalPerson, Vec<MandateView>), LifecycleError> {
     if ![Role::Registration, Role::Helpdesk, Role::Issuance]
         .iter()
         .any(|r| actor.operator_with(*r).is_ok())
@@ -174,11 +174,11 @@ pub async fn find(app: &App, actor: &Actor, text: &str) -> Result<(LegalPerson, 
         key_kind: "legal_person",
         key: text,
     };
-    lookup.admit(app, actor).await?;
+    lookup.admit(&app.lifecycle, actor).await?;
     let id = match identifier(text, "identifier") {
         Ok(id) => id,
         Err(e) => {
-            lookup.record(app, actor, None).await?;
+            lookup.record(&app.lifecycle, actor, None).await?;
             return Err(e);
         }
     };
@@ -188,7 +188,7 @@ pub async fn find(app: &App, actor: &Actor, text: &str) -> Result<(LegalPerson, 
         .await
         .map_err(LifecycleError::from);
     let legal = lookup
-        .recorded(app, actor, read, |l| format!("legal_person:{}", l.id))
+        .recorded(&app.lifecycle, actor, read, |l| format!("legal_person:{}", l.id))
         .await?;
     let mut views = Vec::new();
     for m in app.store.mandates_of_legal_person(legal.id).await? {
@@ -198,7 +198,7 @@ pub async fn find(app: &App, actor: &Actor, text: &str) -> Result<(LegalPerson, 
 }
 
 /// The view of a mandate.
-pub async fn view(app: &App, m: &Mandate, legal: &LegalPerson) -> Result<MandateView, LifecycleError> {
+pub async fn view(app: &Admin, m: &Mandate, legal: &LegalPerson) -> Result<MandateView, LifecycleError> {
     let who = |id| async move {
         app.store
             .person(id)
@@ -224,7 +224,7 @@ pub async fn view(app: &App, m: &Mandate, legal: &LegalPerson) -> Result<Mandate
 }
 
 /// Binds a representative to a legal person (role registration; R-BIND-1 checks).
-pub async fn create(app: &App, actor: &Actor, r: MandateRequest) -> Result<(Mandate, LegalPerson), LifecycleError> {
+pub async fn create(app: &Admin, actor: &Actor, r: MandateRequest) -> Result<(Mandate, LegalPerson), LifecycleError> {
     actor.operator_with(Role::Registration)?;
     let legal = app
         .store
@@ -275,7 +275,7 @@ pub async fn create(app: &App, actor: &Actor, r: MandateRequest) -> Result<(Mand
 /// Delegates a mandate to another person; the delegator stays on record and the
 /// delegation ends with its source (role registration; R-BIND-1).
 pub async fn delegate(
-    app: &App,
+    app: &Admin,
     actor: &Actor,
     source: MandateId,
     r: DelegationRequest,
@@ -335,7 +335,7 @@ pub async fn delegate(
 /// Suspends, revokes or asks to reactivate a mandate (roles helpdesk or registration); a
 /// reactivation leaves it `applied` until a second officer approves it.
 pub async fn change(
-    app: &App,
+    app: &Admin,
     actor: &Actor,
     id: MandateId,
     action: MandateAction,
@@ -363,7 +363,7 @@ pub async fn change(
 
 /// Writes mandate `m`'s new state with its audit record; the mandate and its legal person.
 async fn commit_status(
-    app: &App,
+    app: &Admin,
     m: &Mandate,
     next: MandateStatus,
     event: AuditEvent,
@@ -389,7 +389,7 @@ const REACTIVATION_REQUESTED: &str = crate::audit::catalogue::MANDATE_REACTIVATI
 /// Who asked for the mandate's pending state: the operator of its latest creation,
 /// delegation or reactivation request (from the audit chain; `None` if not found, which
 /// refuses the approval).
-async fn requester(app: &App, id: MandateId) -> Result<Option<String>, LifecycleError> {
+async fn requester(app: &Admin, id: MandateId) -> Result<Option<String>, LifecycleError> {
     let history = app.store.audit_by_subject(&format!("mandate:{id}"), 100_000).await?;
     Ok(history
         .iter()
@@ -409,7 +409,7 @@ async fn requester(app: &App, id: MandateId) -> Result<Option<String>, Lifecycle
 /// `applied` mandate `active` (R-BIND-1, R-SEC-3): never the officer who created,
 /// delegated or asked to reactivate it, never the representative, never someone who
 /// represents the legal person themselves (holds a mandate of it or delegated this one).
-pub async fn approve(app: &App, actor: &Actor, id: MandateId) -> Result<(Mandate, LegalPerson), LifecycleError> {
+pub async fn approve(app: &Admin, actor: &Actor, id: MandateId) -> Result<(Mandate, LegalPerson), LifecycleError> {
     let officer = actor.operator_with(Role::Registration)?;
     let m = app.store.mandate(id).await?.ok_or(LifecycleError::NotFound)?;
     let next = m.transition(MandateAction::Approve, app.now())?;
@@ -450,15 +450,12 @@ pub async fn approve(app: &App, actor: &Actor, id: MandateId) -> Result<(Mandate
 }
 
 /// The LoA caps: configured, withdrawn by the supervisor, in force (roles admin, security).
-pub async fn caps(app: &App, actor: &Actor) -> Result<serde_json::Value, LifecycleError> {
+pub async fn caps(app: &Admin, actor: &Actor) -> Result<serde_json::Value, LifecycleError> {
     if actor.operator_with(Role::Admin).is_err() {
         actor.operator_with(Role::Security)?;
     }
-    let configured = match app.configured_caps.read() {
-        Ok(c) => *c,
-        Err(p) => *p.into_inner(),
-    };
-    let withdrawn = app.withdrawn_caps().await?;
+    let configured = app.caps.configured();
+    let withdrawn = app.caps.withdrawn().await?;
     Ok(json!({"configured": configured, "withdrawn": withdrawn, "in_force": configured.min(withdrawn)}))
 }
 
@@ -475,7 +472,7 @@ pub struct CapsChange {
 }
 
 /// Applies a [`CapsChange`].
-pub async fn set_caps(app: &App, actor: &Actor, change: CapsChange) -> Result<serde_json::Value, LifecycleError> {
+pub async fn set_caps(app: &Admin, actor: &Actor, change: CapsChange) -> Result<serde_json::Value, LifecycleError> {
     actor.operator_with(Role::Admin)?;
     bounded(&change.reason, "reason")?;
     let mut withdrawn = LoaCaps::OPEN;
@@ -496,7 +493,7 @@ pub async fn set_caps(app: &App, actor: &Actor, change: CapsChange) -> Result<se
         json!({"withdrawn": withdrawn, "reason": change.reason}),
     );
     app.store
-        .set_provider_state(crate::app::LOA_WITHDRAWAL, &text, event)
+        .set_provider_state(crate::supervision::caps::LOA_WITHDRAWAL, &text, event)
         .await?;
     caps(app, actor).await
 }

@@ -8,3 +8,4 @@ pub mod import;
 mod import_legal;
 pub mod legal;
 pub mod registry;
+pub mod state;

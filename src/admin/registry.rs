@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::App;
+use super::state::Admin;
 use crate::audit::AuditEvent;
 use crate::domain::ids::{PersonId, PersonIdentifier};
 use crate::domain::loa::Loa;
@@ -68,7 +68,7 @@ pub fn summary(p: &NaturalPerson) -> PersonSummary {
 }
 
 /// Registers a person (role `registration`).
-pub async fn register(app: &App, actor: &Actor, r: Registration) -> Result<NaturalPerson, LifecycleError> {
+pub async fn register(app: &Admin, actor: &Actor, r: Registration) -> Result<NaturalPerson, LifecycleError> {
     let officer = actor.operator_with(Role::Registration)?;
     let identifier: PersonIdentifier = r
         .identifier
@@ -161,7 +161,7 @@ pub async fn register(app: &App, actor: &Actor, r: Registration) -> Result<Natur
 }
 
 /// Finds a person (any operator role that needs it).
-pub async fn find(app: &App, actor: &Actor, identifier: &str) -> Result<NaturalPerson, LifecycleError> {
+pub async fn find(app: &Admin, actor: &Actor, identifier: &str) -> Result<NaturalPerson, LifecycleError> {
     let allowed = [Role::Registration, Role::Issuance, Role::Helpdesk, Role::Security];
     if !allowed.iter().any(|r| actor.operator_with(*r).is_ok()) {
         return Err(LifecycleError::Forbidden(
@@ -174,7 +174,7 @@ pub async fn find(app: &App, actor: &Actor, identifier: &str) -> Result<NaturalP
 /// A natural person by identifier through the admin API: rate limited per operator and
 /// audited, hit or miss ([`crate::helpdesk::lookup`]); a malformed identifier is a miss.
 async fn looked_up(
-    app: &App,
+    app: &Admin,
     actor: &Actor,
     key_kind: &'static str,
     identifier: &str,
@@ -184,16 +184,18 @@ async fn looked_up(
         key_kind,
         key: identifier,
     };
-    lookup.admit(app, actor).await?;
+    lookup.admit(&app.lifecycle, actor).await?;
     let read = match identifier.parse::<PersonIdentifier>() {
         Ok(id) => app.store.person_by_identifier(&id).await.map_err(LifecycleError::from),
         Err(_) => Ok(None),
     };
-    lookup.recorded(app, actor, read, |p| format!("person:{}", p.id)).await
+    lookup
+        .recorded(&app.lifecycle, actor, read, |p| format!("person:{}", p.id))
+        .await
 }
 
 /// An operator's roles (roles `admin` or `security`).
-pub async fn operator_roles(app: &App, actor: &Actor, identifier: &str) -> Result<Operator, LifecycleError> {
+pub async fn operator_roles(app: &Admin, actor: &Actor, identifier: &str) -> Result<Operator, LifecycleError> {
     if actor.operator_with(Role::Admin).is_err() && actor.operator_with(Role::Security).is_err() {
         return Err(LifecycleError::Forbidden(
             "the operator lacks the admin or security role",
@@ -204,13 +206,13 @@ pub async fn operator_roles(app: &App, actor: &Actor, identifier: &str) -> Resul
         key_kind: "operator",
         key: identifier,
     };
-    lookup.admit(app, actor).await?;
+    lookup.admit(&app.lifecycle, actor).await?;
     let read = match identifier.parse::<PersonIdentifier>() {
         Ok(id) => app.store.person_by_identifier(&id).await.map_err(LifecycleError::from),
         Err(_) => Ok(None),
     };
     let person = lookup
-        .recorded(app, actor, read, |p| format!("person:{}", p.id))
+        .recorded(&app.lifecycle, actor, read, |p| format!("person:{}", p.id))
         .await?;
     Ok(app.store.operator(person.id).await?.unwrap_or(Operator {
         person: person.id,
@@ -221,7 +223,7 @@ pub async fn operator_roles(app: &App, actor: &Actor, identifier: &str) -> Resul
 /// Grants or removes roles (role `admin`; never one's own, R-SEC-3). Audited with the
 /// roles before and after.
 pub async fn set_roles(
-    app: &App,
+    app: &Admin,
     actor: &Actor,
     identifier: &str,
     roles: &[String],

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use super::flow::{self, FirstFactor, LoginFlow};
+use super::state::Authn;
 use super::totp::TotpSeed;
 use super::{session, throttle, AuthnError};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::MeansId;
 use crate::domain::loa::{Amr, Loa};
@@ -59,7 +59,7 @@ pub enum Step {
 /// canonical person id, whether anyone holds it or not, so that a known and an unknown
 /// identifier meet the same limits and answers.
 pub async fn password(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     identifier: &str,
     password: Password,
@@ -83,8 +83,13 @@ pub async fn password(
     let known = chosen
         .as_ref()
         .and_then(|m| app.login_keys.known(device, m.id, now).map(|d| (m.id, d.id)));
-    if let Err(refused) =
-        throttle::reserve_password(app, meta.ip, &canon.key, known.as_ref().map(|(m, d)| (*m, d.as_str()))).await
+    if let Err(refused) = throttle::reserve_password(
+        &app.throttle,
+        meta.ip,
+        &canon.key,
+        known.as_ref().map(|(m, d)| (*m, d.as_str())),
+    )
+    .await
     {
         let reason = match refused {
             AuthnError::TooManyAttempts(_) => "throttled",
@@ -118,7 +123,7 @@ pub async fn password(
     };
     let (Some(person), Some(means), true) = (person, chosen.clone(), verified) else {
         if let (Some(m), None) = (&chosen, &known) {
-            throttle::unknown_device_failed(app, &canon.key, m.id).await?;
+            throttle::unknown_device_failed(&app.throttle, &canon.key, m.id).await?;
         }
         spread_alert(app, meta, &canon.key).await?;
         audit(
@@ -145,16 +150,23 @@ pub async fn password(
         .await?;
         return Err(AuthnError::MeansNotActive);
     }
-    throttle::password_succeeded(app, &canon.key, means.id, known.as_ref().map(|(_, d)| d.as_str())).await?;
+    throttle::password_succeeded(
+        &app.throttle,
+        &canon.key,
+        means.id,
+        known.as_ref().map(|(_, d)| d.as_str()),
+    )
+    .await?;
     if super::operator_password::expired(app, person.id, &means).await? {
         return super::operator_password::require_change(app, flow, person.id, &means, meta).await;
     }
     if means.kind == MeansKind::Totp {
-        throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
+        throttle::clear_backoff(&app.throttle, means.id, AuthFactor::Password).await?;
         // The second factor is not asked for when this means cannot reach the requested
         // level anyway (e.g. `high` asked of a password + TOTP holder).
         let reachable = app
-            .loa_caps()
+            .caps
+            .in_force()
             .await?
             .reachable(means.kind, means.loa, person.proofing_loa);
         if reachable < flow.requested_loa() {
@@ -210,7 +222,7 @@ fn choose(means: Vec<EidMeans>, requested: Loa) -> Option<EidMeans> {
 
 /// A login that authenticated the holder marks this browser as known for `means`: the
 /// device cookie gets a fresh entry (rotated at each success).
-fn trust_device(app: &App, mut completed: Completed, device: Option<&str>, means: MeansId) -> Completed {
+fn trust_device(app: &Authn, mut completed: Completed, device: Option<&str>, means: MeansId) -> Completed {
     if completed.session_cookie.is_some() {
         let ttl = i64::try_from(app.config.login.device_ttl.as_secs()).unwrap_or(i64::MAX);
         completed.device_cookie = Some(app.login_keys.rotated(device, means, app.now(), ttl));
@@ -219,8 +231,8 @@ fn trust_device(app: &App, mut completed: Completed, device: Option<&str>, means
 }
 
 /// The one-address-many-accounts alert (R-OPS-2), on the address' /64.
-async fn spread_alert(app: &App, meta: &RequestMeta, account: &str) -> Result<(), AuthnError> {
-    if throttle::note_ip_spread(app, meta.ip, account).await? {
+async fn spread_alert(app: &Authn, meta: &RequestMeta, account: &str) -> Result<(), AuthnError> {
+    if throttle::note_ip_spread(&app.throttle, meta.ip, account).await? {
         let block = throttle::address_block(meta.ip);
         tracing::warn!(address = %block, "alert: one address failed on many accounts");
         let alert = AuditEvent::new(
@@ -239,14 +251,14 @@ async fn spread_alert(app: &App, meta: &RequestMeta, account: &str) -> Result<()
 /// code within ±1 step is accepted once (ephemeral replay cache and the last used step in
 /// SQL); failures back off exponentially and lock the means at `login.totp_lock_after`.
 pub async fn totp(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     code: &str,
     meta: &RequestMeta,
     device: Option<&str>,
 ) -> Result<Completed, AuthnError> {
-    throttle::attempt_global(app).await?;
-    throttle::attempt_from(app, meta.ip).await?;
+    throttle::attempt_global(&app.throttle).await?;
+    throttle::attempt_from(&app.throttle, meta.ip).await?;
     let Some(first) = flow.first_factor.clone() else {
         return Err(AuthnError::BadRequest("the password step comes first".into()));
     };
@@ -290,13 +302,13 @@ pub async fn totp(
 /// ephemeral replay cache, then the last used step in SQL). A failure is counted, audited
 /// and may lock the means; a success clears the counter.
 pub(crate) async fn verify_code(
-    app: &App,
+    app: &Authn,
     flow: Option<&LoginFlow>,
     means: &EidMeans,
     code: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthnError> {
-    throttle::check_backoff(app, means.id, AuthFactor::Otp).await?;
+    throttle::check_backoff(&app.throttle, means.id, AuthFactor::Otp).await?;
     let Credential::PasswordTotp { sealed_seed, .. } = app.store.credential(means.id).await? else {
         return Err(AuthnError::MeansNotActive);
     };
@@ -324,19 +336,19 @@ pub(crate) async fn verify_code(
         return Err(AuthnError::InvalidCredentials);
     }
     app.store.clear_auth_failures(means.id, AuthFactor::Otp).await?;
-    throttle::clear_backoff(app, means.id, AuthFactor::Otp).await?;
+    throttle::clear_backoff(&app.throttle, means.id, AuthFactor::Otp).await?;
     Ok(())
 }
 
 /// The password of a `totp` means outside a login (password change): back-off first, a
 /// failure counted, audited and possibly locking, a success clears the counter.
 pub(crate) async fn verify_password_factor(
-    app: &App,
+    app: &Authn,
     means: &EidMeans,
     password: Password,
     meta: &RequestMeta,
 ) -> Result<(), AuthnError> {
-    throttle::check_backoff(app, means.id, AuthFactor::Password).await?;
+    throttle::check_backoff(&app.throttle, means.id, AuthFactor::Password).await?;
     let phc = match app.store.credential(means.id).await? {
         Credential::PasswordTotp { password_phc, .. } => Some(password_phc),
         _ => None,
@@ -346,7 +358,7 @@ pub(crate) async fn verify_password_factor(
         return Err(AuthnError::InvalidCredentials);
     }
     app.store.clear_auth_failures(means.id, AuthFactor::Password).await?;
-    throttle::clear_backoff(app, means.id, AuthFactor::Password).await?;
+    throttle::clear_backoff(&app.throttle, means.id, AuthFactor::Password).await?;
     Ok(())
 }
 
@@ -361,7 +373,7 @@ fn replay_key(means: MeansId, step: i64) -> String {
 /// one-IP-many-accounts alert, then the hard lock (suspension until the helpdesk
 /// reactivates after identity re-verification) at the limit, else the back-off.
 async fn factor_failed(
-    app: &App,
+    app: &Authn,
     flow: Option<&LoginFlow>,
     means: &EidMeans,
     factor: AuthFactor,
@@ -391,14 +403,14 @@ async fn factor_failed(
     {
         lock(app, means, factor_name, failures).await?;
     } else {
-        throttle::back_off(app, means.id, factor, failures).await?;
+        throttle::back_off(&app.throttle, means.id, factor, failures).await?;
     }
     Ok(())
 }
 
 /// The hard lock: the means is suspended (committed before the answer, R-LIFE-4) and only
 /// a helpdesk reactivation after identity re-verification opens it again.
-async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Result<(), AuthnError> {
+async fn lock(app: &Authn, means: &EidMeans, factor: &str, failures: i64) -> Result<(), AuthnError> {
     let event = AuditEvent::new(
         crate::audit::catalogue::MEANS_LOCKED,
         "system",
@@ -427,7 +439,7 @@ async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Resul
         }
         Err(e) => return Err(e.into()),
     }
-    crate::lifecycle::service::publish(app, means.id).await;
+    crate::lifecycle::service::publish(&app.lifecycle, means.id).await;
     Ok(())
 }
 
@@ -436,7 +448,7 @@ async fn lock(app: &App, means: &EidMeans, factor: &str, failures: i64) -> Resul
 /// (`unmet_authentication_requirements`), the SSO session, then the steps after the
 /// ceremony and the code ([`super::release::proceed`]).
 pub async fn complete(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     person: &NaturalPerson,
     means: &EidMeans,
@@ -444,7 +456,7 @@ pub async fn complete(
     amr: Vec<Amr>,
     meta: &RequestMeta,
 ) -> Result<Completed, AuthnError> {
-    let caps = app.loa_caps().await?;
+    let caps = app.caps.in_force().await?;
     let achieved = Loa::achieved(means.loa.min(person.proofing_loa), caps.cap(means.kind), ceremony);
     let method = means.kind.as_str();
     if achieved < flow.requested_loa() {
@@ -483,7 +495,7 @@ pub async fn complete(
 /// The holder cannot reach the requested level with this means: the flow ends with
 /// `unmet_authentication_requirements`, audited, and never with a lower `acr`.
 pub async fn unmet(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     means: &EidMeans,
     reachable: Loa,
@@ -513,7 +525,7 @@ pub async fn unmet(
 }
 
 async fn audit(
-    app: &App,
+    app: &Authn,
     event: &str,
     method: &str,
     flow: Option<&LoginFlow>,
@@ -537,7 +549,7 @@ async fn audit(
 
 /// Counts a finished login attempt for `/metrics`: the achieved LoA on success, the
 /// requested one on failure.
-fn record_login_metric(app: &App, event: &str, method: &str, flow: Option<&LoginFlow>, data: &serde_json::Value) {
+fn record_login_metric(app: &Authn, event: &str, method: &str, flow: Option<&LoginFlow>, data: &serde_json::Value) {
     let success = event == crate::audit::catalogue::LOGIN_SUCCESS;
     if !success && event != crate::audit::catalogue::LOGIN_FAILURE {
         return;

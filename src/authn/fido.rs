@@ -22,9 +22,9 @@ use serde_json::json;
 
 use super::ceremony::{self, Completed, RequestMeta};
 use super::flow::LoginFlow;
+use super::state::Authn;
 use super::webauthn::{self, LoginKind, StoredCredential, WebauthnError};
 use super::{throttle, AuthnError};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::secret::fingerprint_hex;
@@ -44,13 +44,13 @@ fn key(flow: &LoginFlow) -> String {
 
 /// `POST /authn/flows/{flow}/webauthn/start`.
 pub async fn start(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     identifier: Option<&str>,
     meta: &RequestMeta,
 ) -> Result<serde_json::Value, AuthnError> {
-    throttle::attempt_global(app).await?;
-    throttle::attempt_from(app, meta.ip).await?;
+    throttle::attempt_global(&app.throttle).await?;
+    throttle::attempt_from(&app.throttle, meta.ip).await?;
     let mut credentials = Vec::new();
     if let Some(identifier) = identifier.map(str::trim).filter(|i| !i.is_empty()) {
         if identifier.len() > 128 {
@@ -97,9 +97,14 @@ pub async fn start(
 }
 
 /// `POST /authn/flows/{flow}/webauthn/finish` with the `PublicKeyCredential` JSON.
-pub async fn finish(app: &App, flow: &LoginFlow, response: &[u8], meta: &RequestMeta) -> Result<Completed, AuthnError> {
-    throttle::attempt_global(app).await?;
-    throttle::attempt_from(app, meta.ip).await?;
+pub async fn finish(
+    app: &Authn,
+    flow: &LoginFlow,
+    response: &[u8],
+    meta: &RequestMeta,
+) -> Result<Completed, AuthnError> {
+    throttle::attempt_global(&app.throttle).await?;
+    throttle::attempt_from(&app.throttle, meta.ip).await?;
     // Single use: whatever happens next, this challenge is gone.
     let Some(ceremony) = ephemeral::decode::<Ceremony>(app.ephemeral.take(&key(flow)).await?) else {
         failure(app, flow, None, "challenge_unknown_or_used", meta).await?;
@@ -181,7 +186,7 @@ fn attestation_of(rec: &FidoCredentialRecord) -> Option<super::attestation::Atte
 /// The means is suspended (durable before the answer, R-LIFE-4) with an
 /// `authn.counter_regression` audit record that raises the security alert (R-LOG-4).
 async fn counter_regression(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     means: &EidMeans,
     meta: &RequestMeta,
@@ -206,7 +211,7 @@ async fn counter_regression(
                 .set_status(current.id, current.version, MeansStatus::Suspended, event)
                 .await
             {
-                Ok(_) => crate::lifecycle::service::publish(app, means.id).await,
+                Ok(_) => crate::lifecycle::service::publish(&app.lifecycle, means.id).await,
                 Err(crate::store::StoreError::Conflict) => {
                     tracing::warn!(means = %means.id, "means changed while being suspended for a counter regression");
                 }
@@ -222,7 +227,7 @@ async fn counter_regression(
 }
 
 async fn failure(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     means: Option<&EidMeans>,
     reason: &str,

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::state::Authn;
 use super::AuthnError;
-use crate::app::App;
 use crate::domain::loa::Loa;
 use crate::domain::secret::{ct_eq, fingerprint, fingerprint_hex};
 use crate::domain::UnixTime;
@@ -98,7 +98,7 @@ fn address_key(ip: std::net::IpAddr) -> String {
 /// flow's lifetime), or when the store holds as many flows as it may (memory store);
 /// `BadRequest` when the flow would exceed [`MAX_FLOW_BYTES`].
 pub async fn start(
-    app: &App,
+    app: &Authn,
     mut request: AuthRequest,
     client_name: String,
     browser_cookie: &str,
@@ -142,7 +142,7 @@ pub async fn start(
 }
 
 /// Loads a flow for a request from `browser_cookie`.
-pub async fn load(app: &App, id: &str, browser_cookie: Option<&str>) -> Result<LoginFlow, AuthnError> {
+pub async fn load(app: &Authn, id: &str, browser_cookie: Option<&str>) -> Result<LoginFlow, AuthnError> {
     if id.len() != 43 {
         return Err(AuthnError::FlowNotFound);
     }
@@ -156,7 +156,7 @@ pub async fn load(app: &App, id: &str, browser_cookie: Option<&str>) -> Result<L
 }
 
 /// Stores a changed flow (a proven first factor) for the rest of its lifetime.
-pub async fn save(app: &App, flow: &LoginFlow) -> Result<(), AuthnError> {
+pub async fn save(app: &Authn, flow: &LoginFlow) -> Result<(), AuthnError> {
     let left = u64::try_from(flow.exp - app.now()).unwrap_or(0);
     if left == 0 {
         return Err(AuthnError::FlowNotFound);
@@ -175,7 +175,7 @@ pub async fn save(app: &App, flow: &LoginFlow) -> Result<(), AuthnError> {
 }
 
 /// Ends a flow (single use: a finished flow cannot be finished again).
-pub async fn finish(app: &App, flow: &LoginFlow) -> Result<bool, AuthnError> {
+pub async fn finish(app: &Authn, flow: &LoginFlow) -> Result<bool, AuthnError> {
     let ended = app.ephemeral.take(&key(&flow.id)).await?.is_some();
     if let (true, Some(counter)) = (ended, &flow.opened_from) {
         app.ephemeral.adjust(counter, -1, app.config.tokens.flow_ttl).await?;

@@ -74,7 +74,12 @@ impl From<AuthnError> for Problem {
 }
 
 async fn load(app: &App, id: &str, headers: &HeaderMap) -> Result<LoginFlow, Problem> {
-    Ok(flow::load(app, id, cookie(headers, BROWSER_COOKIE, app.config.secure_cookies())).await?)
+    Ok(flow::load(
+        &app.authn,
+        id,
+        cookie(headers, BROWSER_COOKIE, app.config.secure_cookies()),
+    )
+    .await?)
 }
 
 async fn get_flow(
@@ -164,7 +169,7 @@ async fn post_password(
     let body: PasswordBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
-    let step = ceremony::password(&app, &flow, &body.identifier, body.password, &meta, device).await?;
+    let step = ceremony::password(&app.authn, &flow, &body.identifier, body.password, &meta, device).await?;
     Ok(step_answer(&app, step))
 }
 
@@ -194,7 +199,7 @@ async fn post_password_change(
     let flow = load(&app, &id, &headers).await?;
     let body: PasswordChangeBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let step = super::operator_password::change(&app, &flow, body.new_password, &meta).await?;
+    let step = super::operator_password::change(&app.authn, &flow, body.new_password, &meta).await?;
     Ok(step_answer(&app, step))
 }
 
@@ -215,7 +220,7 @@ async fn post_totp(
     let body: TotpBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
-    let completed = ceremony::totp(&app, &flow, body.code.expose(), &meta, device).await?;
+    let completed = ceremony::totp(&app.authn, &flow, body.code.expose(), &meta, device).await?;
     Ok(done(&app, completed))
 }
 
@@ -225,7 +230,13 @@ async fn post_cancel(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let flow = load(&app, &id, &headers).await?;
-    let next = release::end_with_error(&app, &flow, ErrorCode::AccessDenied, "the holder cancelled the login").await?;
+    let next = release::end_with_error(
+        &app.authn,
+        &flow,
+        ErrorCode::AccessDenied,
+        "the holder cancelled the login",
+    )
+    .await?;
     Ok(step_done(&app, next))
 }
 
@@ -255,7 +266,7 @@ async fn post_consent(
 ) -> Result<Response, Problem> {
     let flow = load(&app, &id, &headers).await?;
     let body: ConsentBody = parse_json(&headers, &body)?;
-    let next = release::consent(&app, &flow, body.approve).await?;
+    let next = release::consent(&app.authn, &flow, body.approve).await?;
     Ok(step_done(&app, next))
 }
 
@@ -276,7 +287,7 @@ async fn post_legal_person(
     if body.legal_person.len() > 128 {
         return Err(AuthnError::BadRequest("legal_person too long".into()).into());
     }
-    let next = release::choose_legal_person(&app, &flow, &body.legal_person).await?;
+    let next = release::choose_legal_person(&app.authn, &flow, &body.legal_person).await?;
     Ok(step_done(&app, next))
 }
 
@@ -302,7 +313,7 @@ async fn post_webauthn_start(
         parse_json(&headers, &body)?
     };
     let meta = RequestMeta { ip: peer.ip() };
-    let options = super::fido::start(&app, &flow, body.identifier.as_deref(), &meta).await?;
+    let options = super::fido::start(&app.authn, &flow, body.identifier.as_deref(), &meta).await?;
     Ok(Json(options).into_response())
 }
 
@@ -317,7 +328,7 @@ async fn post_webauthn_finish(
     // The PublicKeyCredential JSON is parsed strictly by the ceremony itself.
     let _: serde_json::Value = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let completed = super::fido::finish(&app, &flow, &body, &meta).await?;
+    let completed = super::fido::finish(&app.authn, &flow, &body, &meta).await?;
     Ok(done(&app, completed))
 }
 
@@ -356,7 +367,7 @@ async fn post_login_reset(
         .await
         .map_err(AuthnError::from)?
         .ok_or_else(Problem::not_found)?;
-    super::throttle::reset_person(&app, &super::throttle::key_of(&person.identifier), means).await?;
+    super::throttle::reset_person(&app.authn.throttle, &super::throttle::key_of(&person.identifier), means).await?;
     let event = crate::audit::AuditEvent::new(
         crate::audit::catalogue::MEANS_LOGIN_RESET,
         actor.audit_name(),

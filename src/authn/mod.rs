@@ -13,14 +13,11 @@ pub mod password;
 pub mod password_change;
 pub mod release;
 pub mod session;
+pub mod state;
 pub mod throttle;
 pub mod totp;
+pub mod usable;
 pub mod webauthn;
-
-use crate::app::App;
-use crate::domain::ids::MeansId;
-use crate::domain::UnixTime;
-use crate::oidc::grant::Authentication;
 
 /// Errors of the ceremonies (mapped to problem+json in `http.rs`).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -83,24 +80,4 @@ impl From<password::HashError> for AuthnError {
         tracing::warn!(error = %e, "password hashing failed");
         AuthnError::Unavailable
     }
-}
-
-/// R-AUTH-1: the means behind an authentication still exists, belongs to the holder, is
-/// `active` and within its validity. Checked at every exchange, refresh, userinfo and
-/// introspection, so a suspension takes effect at once (R-LIFE-4). If the status cannot
-/// be read, this fails closed (`Unavailable`).
-pub async fn ensure_means_usable(app: &App, authn: &Authentication, now: UnixTime) -> Result<(), AuthnError> {
-    ensure_usable(app, authn.means, now).await.and_then(|holder| {
-        if holder == authn.person {
-            Ok(())
-        } else {
-            Err(AuthnError::MeansNotActive)
-        }
-    })
-}
-
-async fn ensure_usable(app: &App, means: MeansId, now: UnixTime) -> Result<crate::domain::ids::PersonId, AuthnError> {
-    let m = app.store.means(means).await?.ok_or(AuthnError::MeansNotActive)?;
-    m.check_usable(now).map_err(|_| AuthnError::MeansNotActive)?;
-    Ok(m.holder)
 }

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::ceremony::{complete, RequestMeta, Step};
 use super::flow::{self, FirstFactor, LoginFlow};
+use super::state::Authn;
 use super::AuthnError;
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::PersonId;
 use crate::domain::loa::{Amr, Loa};
@@ -19,13 +19,13 @@ use crate::domain::secret::Password;
 use crate::store::{Credential, TransitionWrite};
 
 /// Whether `person` is an operator (holds any role).
-pub async fn is_operator(app: &App, person: PersonId) -> Result<bool, AuthnError> {
+pub async fn is_operator(app: &Authn, person: PersonId) -> Result<bool, AuthnError> {
     Ok(app.store.operator(person).await?.is_some_and(|o| !o.roles.is_empty()))
 }
 
 /// Whether the password of operator `person`'s means `means` is older than allowed: since
 /// its last change, or since the means became valid when it never changed.
-pub async fn expired(app: &App, person: PersonId, means: &EidMeans) -> Result<bool, AuthnError> {
+pub async fn expired(app: &Authn, person: PersonId, means: &EidMeans) -> Result<bool, AuthnError> {
     if !is_operator(app, person).await? {
         return Ok(false);
     }
@@ -40,7 +40,7 @@ pub async fn expired(app: &App, person: PersonId, means: &EidMeans) -> Result<bo
     Ok(app.now().saturating_sub(set_at) > max_age)
 }
 
-async fn audit(app: &App, person: PersonId, means: &EidMeans, event: &str, data: serde_json::Value) {
+async fn audit(app: &Authn, person: PersonId, means: &EidMeans, event: &str, data: serde_json::Value) {
     let record = AuditEvent::new(event, format!("operator:{person}"), format!("means:{}", means.id), data);
     if let Err(e) = app.store.append(record).await {
         tracing::warn!(error = %e, "operator password event not audited");
@@ -51,7 +51,7 @@ async fn audit(app: &App, person: PersonId, means: &EidMeans, event: &str, data:
 /// of the last `password_history` of operator `person`'s means (audited). Also puts the
 /// current password into the history at the first change.
 pub async fn refuse_reuse(
-    app: &App,
+    app: &Authn,
     person: PersonId,
     means: &EidMeans,
     current: String,
@@ -86,7 +86,7 @@ pub async fn refuse_reuse(
 
 /// The password was right but expired: the flow waits for a new one.
 pub async fn require_change(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     person: PersonId,
     means: &EidMeans,
@@ -114,7 +114,7 @@ pub async fn require_change(
 /// rules, and none of the last `password_history`), then the login goes on: done for a
 /// `password` means, the TOTP step for a `totp` means.
 pub async fn change(
-    app: &App,
+    app: &Authn,
     flow: &LoginFlow,
     new_password: Password,
     meta: &RequestMeta,

@@ -7,9 +7,9 @@
 use serde_json::json;
 
 use super::ceremony::{verify_code, verify_password_factor, RequestMeta};
+use super::state::Authn;
 use super::totp;
 use super::{throttle, AuthnError};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::{MeansId, PersonId};
 use crate::domain::means::{MeansKind, MeansStatus};
@@ -31,14 +31,14 @@ pub struct PasswordChange {
 /// Changes the password of `holder`'s active `totp` means `means`. The new password's
 /// rules are checked first, so that a refused password does not spend a code.
 pub async fn change_password(
-    app: &App,
+    app: &Authn,
     holder: PersonId,
     means: MeansId,
     change: PasswordChange,
     meta: &RequestMeta,
 ) -> Result<(), AuthnError> {
-    throttle::attempt_global(app).await?;
-    throttle::attempt_from(app, meta.ip).await?;
+    throttle::attempt_global(&app.throttle).await?;
+    throttle::attempt_from(&app.throttle, meta.ip).await?;
     let m = app.store.means(means).await?.ok_or(AuthnError::MeansNotActive)?;
     if m.holder != holder || m.kind != MeansKind::Totp || m.check_usable(app.now()).is_err() {
         return Err(AuthnError::MeansNotActive);

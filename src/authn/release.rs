@@ -6,13 +6,12 @@
 use serde_json::json;
 
 use super::flow::{self, LoginFlow, PendingStep};
+use super::state::Authn;
+use super::usable::eligible_mandates;
 use super::AuthnError;
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::claims;
-use crate::domain::ids::{MandateId, PersonId, PersonIdentifier};
-use crate::domain::legal::{LegalPerson, Mandate, MandateStatus};
-use crate::domain::loa::Loa;
+use crate::domain::ids::{PersonId, PersonIdentifier};
 use crate::oidc::code;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::store::{Consent, StoreError};
@@ -26,71 +25,13 @@ pub enum Next {
     Step(PendingStep),
 }
 
-/// How many delegation links are followed before a chain counts as broken.
-const MAX_DELEGATION_DEPTH: usize = 8;
-
-/// The mandate `id` of `person` if it can be used now by a login at `achieved`: active,
-/// within validity, its LoA at most `achieved`, and every mandate it was delegated from
-/// still active (responsibility stays with the delegator, R-BIND-1). With its legal person.
-pub async fn usable_mandate(
-    app: &App,
-    id: MandateId,
-    person: PersonId,
-    achieved: Loa,
-) -> Result<Option<(Mandate, LegalPerson)>, StoreError> {
-    let now = app.now();
-    let Some(mandate) = app.store.mandate(id).await? else {
-        return Ok(None);
-    };
-    if mandate.person != person || !mandate.usable(now, achieved) {
-        return Ok(None);
-    }
-    let mut link = mandate.delegated_from;
-    let mut depth = 0;
-    while let Some(parent) = link {
-        depth += 1;
-        let Some(p) = app.store.mandate(parent).await? else {
-            return Ok(None);
-        };
-        if depth > MAX_DELEGATION_DEPTH
-            || p.status_at(now) != MandateStatus::Active
-            || p.legal_person != mandate.legal_person
-        {
-            return Ok(None);
-        }
-        link = p.delegated_from;
-    }
-    Ok(app
-        .store
-        .legal_person(mandate.legal_person)
-        .await?
-        .map(|legal| (mandate, legal)))
-}
-
-/// The mandates `person` may act under after a login at `achieved`.
-pub async fn eligible_mandates(
-    app: &App,
-    person: PersonId,
-    achieved: Loa,
-) -> Result<Vec<(Mandate, LegalPerson)>, StoreError> {
-    let mut out = Vec::new();
-    for m in app.store.mandates_of_person(person).await? {
-        if let Some(found) = usable_mandate(app, m.id, person, achieved).await? {
-            if !out.iter().any(|(_, l): &(Mandate, LegalPerson)| l.id == found.1.id) {
-                out.push(found);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn country<'a>(app: &'a App, client: &'a crate::domain::client::Client) -> &'a str {
+fn country<'a>(app: &'a Authn, client: &'a crate::domain::client::Client) -> &'a str {
     client.country.as_deref().unwrap_or(&app.config.country)
 }
 
 /// Runs the steps after the ceremony for a flow whose `authenticated` is set: waits for
 /// a step the holder has to take, or issues the code and ends the flow.
-pub async fn proceed(app: &App, mut flow: LoginFlow) -> Result<Next, AuthnError> {
+pub async fn proceed(app: &Authn, mut flow: LoginFlow) -> Result<Next, AuthnError> {
     let authn = flow.authenticated.clone().ok_or(AuthnError::FlowNotFound)?;
     let client = app
         .store
@@ -98,7 +39,7 @@ pub async fn proceed(app: &App, mut flow: LoginFlow) -> Result<Next, AuthnError>
         .await?
         .ok_or(AuthnError::FlowNotFound)?;
     if flow.request.has_scope("eidas_legal") && !flow.legal_chosen {
-        let choices = eligible_mandates(app, authn.person, authn.loa).await?;
+        let choices = eligible_mandates(app.store.as_ref(), authn.person, authn.loa, app.now()).await?;
         if choices.is_empty() {
             audit(
                 app,
@@ -149,13 +90,13 @@ pub async fn proceed(app: &App, mut flow: LoginFlow) -> Result<Next, AuthnError>
         .await?
         .ok_or(AuthnError::MeansNotActive)?;
     flow.pending = None;
-    let to = code::issue_code(app, &flow.request, &client, &person, authn)
+    let to = code::issue_code(&app.oidc, &flow.request, &client, &person, authn)
         .await
         .map_err(|_| AuthnError::Unavailable)?;
     Ok(Next::Redirect(to))
 }
 
-async fn wait(app: &App, mut flow: LoginFlow, next: &str, data: serde_json::Value) -> Result<Next, AuthnError> {
+async fn wait(app: &Authn, mut flow: LoginFlow, next: &str, data: serde_json::Value) -> Result<Next, AuthnError> {
     let step = PendingStep {
         next: next.to_owned(),
         data,
@@ -166,7 +107,7 @@ async fn wait(app: &App, mut flow: LoginFlow, next: &str, data: serde_json::Valu
 }
 
 /// Ends the flow with an error for the client.
-pub async fn end_with_error(app: &App, flow: &LoginFlow, code: ErrorCode, why: &str) -> Result<Next, AuthnError> {
+pub async fn end_with_error(app: &Authn, flow: &LoginFlow, code: ErrorCode, why: &str) -> Result<Next, AuthnError> {
     if !flow::finish(app, flow).await? {
         return Err(AuthnError::FlowNotFound);
     }
@@ -182,7 +123,7 @@ pub async fn end_with_error(app: &App, flow: &LoginFlow, code: ErrorCode, why: &
 /// Whether an SSO answer for `request` needs a step of the holder's first: the legal
 /// person to act for, or consent. `None` when the code may be issued at once.
 pub async fn sso_step(
-    app: &App,
+    app: &Authn,
     request: &crate::oidc::authorize::AuthRequest,
     client: &crate::domain::client::Client,
     authn: &crate::oidc::grant::Authentication,
@@ -214,7 +155,7 @@ fn waiting_for<'a>(flow: &'a LoginFlow, step: &str) -> Result<&'a PendingStep, A
 
 /// `POST /authn/flows/{flow}/legal_person`: the holder acts for this legal person, under
 /// a mandate that is usable now at the level reached (R-BIND-1).
-pub async fn choose_legal_person(app: &App, flow: &LoginFlow, identifier: &str) -> Result<Next, AuthnError> {
+pub async fn choose_legal_person(app: &Authn, flow: &LoginFlow, identifier: &str) -> Result<Next, AuthnError> {
     waiting_for(flow, "legal_person")?;
     let mut flow = flow.clone();
     let Some(mut authn) = flow.authenticated.clone() else {
@@ -223,7 +164,7 @@ pub async fn choose_legal_person(app: &App, flow: &LoginFlow, identifier: &str) 
     let wanted: PersonIdentifier = identifier
         .parse()
         .map_err(|_| AuthnError::BadRequest("legal_person is not an identifier".into()))?;
-    let choices = eligible_mandates(app, authn.person, authn.loa).await?;
+    let choices = eligible_mandates(app.store.as_ref(), authn.person, authn.loa, app.now()).await?;
     let Some((mandate, legal)) = choices.into_iter().find(|(_, l)| l.identifier == wanted) else {
         audit(
             app,
@@ -252,7 +193,7 @@ pub async fn choose_legal_person(app: &App, flow: &LoginFlow, identifier: &str) 
 
 /// `POST /authn/flows/{flow}/consent`: the holder approves the release of the listed
 /// claims (stored, audited) or refuses it (`access_denied`, no code) (R-DATA-4).
-pub async fn consent(app: &App, flow: &LoginFlow, approve: bool) -> Result<Next, AuthnError> {
+pub async fn consent(app: &Authn, flow: &LoginFlow, approve: bool) -> Result<Next, AuthnError> {
     let step = waiting_for(flow, "consent")?;
     let Some(authn) = flow.authenticated.clone() else {
         return Err(AuthnError::FlowNotFound);
@@ -304,7 +245,7 @@ pub async fn consent(app: &App, flow: &LoginFlow, approve: bool) -> Result<Next,
 }
 
 async fn audit(
-    app: &App,
+    app: &Authn,
     event: &str,
     person: PersonId,
     subject: String,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::state::Authn;
 use super::AuthnError;
-use crate::app::App;
 use crate::domain::loa::Loa;
 use crate::domain::secret::fingerprint_hex;
 use crate::domain::UnixTime;
@@ -35,7 +35,7 @@ fn key(cookie: &str) -> String {
 }
 
 /// Longest session for a level (NIST 800-63B re-authentication bounds).
-pub fn max_age(app: &App, loa: Loa) -> Duration {
+pub fn max_age(app: &Authn, loa: Loa) -> Duration {
     let s = &app.config.session;
     match loa {
         Loa::Low => s.max_age_low,
@@ -45,7 +45,7 @@ pub fn max_age(app: &App, loa: Loa) -> Duration {
 }
 
 /// Longest idle time for a level (NIST 800-63B: substantial 30 min, high 15 min).
-pub fn idle(app: &App, loa: Loa) -> Duration {
+pub fn idle(app: &Authn, loa: Loa) -> Duration {
     let s = &app.config.session;
     match loa {
         Loa::Low => s.idle_low,
@@ -55,7 +55,7 @@ pub fn idle(app: &App, loa: Loa) -> Duration {
 }
 
 /// Creates a session; returns the cookie value.
-pub async fn create(app: &App, authn: &Authentication) -> Result<String, AuthnError> {
+pub async fn create(app: &Authn, authn: &Authentication) -> Result<String, AuthnError> {
     let cookie = crate::random::token();
     let ttl = max_age(app, authn.loa);
     let session = SsoSession {
@@ -69,7 +69,7 @@ pub async fn create(app: &App, authn: &Authentication) -> Result<String, AuthnEr
 
 /// Loads a live session: within its level's maximum age and idle bound. A session whose
 /// level has lapsed is no session (`prompt=none` gets `login_required`).
-pub async fn load(app: &App, cookie: &str) -> Result<Option<SsoSession>, AuthnError> {
+pub async fn load(app: &Authn, cookie: &str) -> Result<Option<SsoSession>, AuthnError> {
     if cookie.len() != 43 {
         return Ok(None);
     }
@@ -82,7 +82,7 @@ pub async fn load(app: &App, cookie: &str) -> Result<Option<SsoSession>, AuthnEr
 }
 
 /// Marks a session used now (an SSO answer), for the rest of its lifetime.
-pub async fn touch(app: &App, cookie: &str, session: &SsoSession) -> Result<(), AuthnError> {
+pub async fn touch(app: &Authn, cookie: &str, session: &SsoSession) -> Result<(), AuthnError> {
     let now = app.now();
     let left = u64::try_from(session.exp - now).unwrap_or(0);
     if left == 0 {
@@ -95,6 +95,6 @@ pub async fn touch(app: &App, cookie: &str, session: &SsoSession) -> Result<(), 
 }
 
 /// Ends a session.
-pub async fn end(app: &App, cookie: &str) -> Result<Option<SsoSession>, AuthnError> {
+pub async fn end(app: &Authn, cookie: &str) -> Result<Option<SsoSession>, AuthnError> {
     Ok(ephemeral::decode(app.ephemeral.take(&key(cookie)).await?))
 }

@@ -21,11 +21,34 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::AuthnError;
-use crate::app::App;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::secret::fingerprint_hex;
 use crate::ephemeral::{BackoffPolicy, Reserved};
 use crate::store::AuthFactor;
+
+/// What the login limits need: the shared ephemeral store (counters), the durable store,
+/// the clock and `[login]`.
+#[derive(Clone)]
+pub struct Throttle {
+    /// Validated configuration (`[login]`).
+    pub config: std::sync::Arc<crate::config::Config>,
+    /// Time source.
+    pub clock: std::sync::Arc<crate::clock::SystemClock>,
+    /// Durable store.
+    pub store: std::sync::Arc<dyn crate::store::Store>,
+    /// Counters shared by every instance.
+    pub ephemeral: std::sync::Arc<dyn crate::ephemeral::Ephemeral>,
+}
+
+impl Throttle {
+    fn now(&self) -> crate::domain::UnixTime {
+        crate::clock::Clock::now(self.clock.as_ref())
+    }
+
+    fn now_ms(&self) -> i64 {
+        crate::clock::Clock::now_ms(self.clock.as_ref())
+    }
+}
 
 /// The address a per-address limit or alert counts on: an IPv4 address as it is, an IPv6
 /// address by its /64 (one subscriber line gets a whole /64; counting single addresses
@@ -109,7 +132,7 @@ fn device_key(means: MeansId, device: &str) -> String {
 }
 
 /// Counts an attempt from `ip` (its /64) and refuses when the address is over its limit.
-pub async fn attempt_from(app: &App, ip: IpAddr) -> Result<(), AuthnError> {
+pub async fn attempt_from(app: &Throttle, ip: IpAddr) -> Result<(), AuthnError> {
     let limits = &app.config.login;
     let n = app.ephemeral.hit(&ip_key(ip), limits.window).await?;
     if n > limits.ip_attempts {
@@ -125,7 +148,7 @@ fn global_key() -> &'static str {
 
 /// Counts a login attempt against the global limit (all clients together): a flood
 /// guard so that a botnet spread over many IPs still meets a ceiling.
-pub async fn attempt_global(app: &App) -> Result<(), AuthnError> {
+pub async fn attempt_global(app: &Throttle) -> Result<(), AuthnError> {
     let limits = &app.config.login;
     let n = app.ephemeral.hit(global_key(), limits.window).await?;
     if n > limits.global_attempts {
@@ -135,7 +158,7 @@ pub async fn attempt_global(app: &App) -> Result<(), AuthnError> {
     Ok(())
 }
 
-fn policy(app: &App) -> BackoffPolicy {
+fn policy(app: &Throttle) -> BackoffPolicy {
     let l = &app.config.login;
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     BackoffPolicy {
@@ -148,7 +171,7 @@ fn policy(app: &App) -> BackoffPolicy {
 
 /// How long consecutive failures are remembered after the last one: long enough for the
 /// hard limit to be reachable through the capped back-off.
-fn memory(app: &App) -> Duration {
+fn memory(app: &Throttle) -> Duration {
     (app.config.login.backoff_max * 4).max(Duration::from_secs(24 * 3600))
 }
 
@@ -165,7 +188,7 @@ fn answer(reserved: Reserved) -> Result<(), AuthnError> {
 /// per-address limits, the hard limit and the back-off of the person (`person`: the
 /// canonical id, whether anyone holds it or not).
 pub async fn reserve_password(
-    app: &App,
+    app: &Throttle,
     ip: IpAddr,
     person: &str,
     known: Option<(MeansId, &str)>,
@@ -192,7 +215,7 @@ pub async fn reserve_password(
 
 /// A failed password from an unknown browser on an existing means: the durable count of
 /// consecutive failures, so that the hard limit survives a restart of the ephemeral store.
-pub async fn unknown_device_failed(app: &App, person: &str, means: MeansId) -> Result<(), AuthnError> {
+pub async fn unknown_device_failed(app: &Throttle, person: &str, means: MeansId) -> Result<(), AuthnError> {
     let failures = app.store.count_auth_failure(means, AuthFactor::Password).await?;
     let hard = i64::try_from(app.config.login.password_lock_after).unwrap_or(i64::MAX);
     if failures >= hard {
@@ -204,7 +227,7 @@ pub async fn unknown_device_failed(app: &App, person: &str, means: MeansId) -> R
 
 /// A successful password: the failures of the person and of this browser are forgotten.
 pub async fn password_succeeded(
-    app: &App,
+    app: &Throttle,
     person: &str,
     means: MeansId,
     device: Option<&str>,
@@ -218,7 +241,7 @@ pub async fn password_succeeded(
 
 /// Clears the per-person back-off and the hard limit (a known browser's success, or the
 /// helpdesk after verifying the holder).
-pub async fn reset_person(app: &App, person: &str, means: MeansId) -> Result<(), AuthnError> {
+pub async fn reset_person(app: &Throttle, person: &str, means: MeansId) -> Result<(), AuthnError> {
     app.ephemeral.delete(&person_key(person)).await?;
     app.ephemeral.delete(&blocked_key(person)).await?;
     app.store.clear_auth_failures(means, AuthFactor::Password).await?;
@@ -241,7 +264,7 @@ fn backoff_key(means: MeansId, factor: AuthFactor) -> String {
 
 /// Refuses while `factor` of `means` is backing off (R-AUTH-4): 429 with the seconds
 /// left. Time is the app clock.
-pub async fn check_backoff(app: &App, means: MeansId, factor: AuthFactor) -> Result<(), AuthnError> {
+pub async fn check_backoff(app: &Throttle, means: MeansId, factor: AuthFactor) -> Result<(), AuthnError> {
     let stored: Option<Backoff> = crate::ephemeral::decode(app.ephemeral.get(&backoff_key(means, factor)).await?);
     match stored {
         Some(b) if b.until > app.now() => Err(AuthnError::TooManyAttempts(
@@ -253,13 +276,18 @@ pub async fn check_backoff(app: &App, means: MeansId, factor: AuthFactor) -> Res
 
 /// The back-off after `failures` consecutive failures: none for the first
 /// `backoff_free`, then `backoff_base` doubling each time, at most `backoff_max`.
-pub fn backoff_after(app: &App, failures: i64) -> Duration {
+pub fn backoff_after(app: &Throttle, failures: i64) -> Duration {
     Duration::from_millis(policy(app).wait_after(u64::try_from(failures).unwrap_or(0)))
 }
 
 /// Starts the back-off of `factor` of `means` after `failures` consecutive failures.
 /// Returns it (zero: none yet).
-pub async fn back_off(app: &App, means: MeansId, factor: AuthFactor, failures: i64) -> Result<Duration, AuthnError> {
+pub async fn back_off(
+    app: &Throttle,
+    means: MeansId,
+    factor: AuthFactor,
+    failures: i64,
+) -> Result<Duration, AuthnError> {
     let wait = backoff_after(app, failures);
     if !wait.is_zero() {
         let until = app.now() + i64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(i64::MAX);
@@ -275,7 +303,7 @@ pub async fn back_off(app: &App, means: MeansId, factor: AuthFactor, failures: i
 }
 
 /// Ends the back-off of `factor` of `means` after a success.
-pub async fn clear_backoff(app: &App, means: MeansId, factor: AuthFactor) -> Result<(), AuthnError> {
+pub async fn clear_backoff(app: &Throttle, means: MeansId, factor: AuthFactor) -> Result<(), AuthnError> {
     app.ephemeral.delete(&backoff_key(means, factor)).await?;
     Ok(())
 }
@@ -284,7 +312,7 @@ pub async fn clear_backoff(app: &App, means: MeansId, factor: AuthFactor) -> Res
 /// returns `true` exactly when the number of distinct accounts this address failed on
 /// within the window reaches `ip_spread_alert` (one address trying many accounts: password
 /// spraying, R-OPS-2).
-pub async fn note_ip_spread(app: &App, ip: IpAddr, account: &str) -> Result<bool, AuthnError> {
+pub async fn note_ip_spread(app: &Throttle, ip: IpAddr, account: &str) -> Result<bool, AuthnError> {
     let window = app.config.login.window;
     let block = address_block(ip);
     let pair = format!("rl:ipm:{}", fingerprint_hex(&format!("{block}|{account}")));

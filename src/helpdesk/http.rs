@@ -40,7 +40,7 @@ pub fn routes() -> Router<Arc<App>> {
 /// `GET /helpdesk/v1/approvals`: open two-person requests (roles security or helpdesk).
 async fn get_approvals(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
-    let open = approvals::open(&app, &Actor::Operator(op)).await?;
+    let open = approvals::open(&app.lifecycle, &Actor::Operator(op)).await?;
     Ok(no_store(serde_json::json!({ "approvals": open })))
 }
 
@@ -75,7 +75,7 @@ async fn post_decision(
     if id.len() > 64 {
         return Err(Problem::not_found());
     }
-    let decided = approvals::decide(&app, &Actor::Operator(op), &id, approve, &body.reason).await?;
+    let decided = approvals::decide(&app.lifecycle, &Actor::Operator(op), &id, approve, &body.reason).await?;
     Ok(no_store(decided))
 }
 
@@ -105,7 +105,7 @@ async fn get_holder(
 ) -> Result<Response, Problem> {
     let op = operator(&app, &headers).await?;
     Ok(no_store(
-        service::holder(&app, &Actor::Operator(op), &q.identifier).await?,
+        service::holder(&app.lifecycle, &Actor::Operator(op), &q.identifier).await?,
     ))
 }
 
@@ -118,7 +118,7 @@ async fn get_means(
     let actor = Actor::Operator(op);
     // Role first (in the service): a caller without the helpdesk role learns nothing
     // about existence.
-    Ok(no_store(service::means(&app, &actor, &id).await?))
+    Ok(no_store(service::means(&app.lifecycle, &actor, &id).await?))
 }
 
 #[derive(Deserialize)]
@@ -163,7 +163,7 @@ async fn status(
         request_sha256,
     };
     let answer = change_status(
-        &app,
+        &app.lifecycle,
         &actor,
         id_parsed,
         command,

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::lifecycle::actor::Actor;
+use crate::lifecycle::state::Lifecycle;
 use crate::lifecycle::LifecycleError;
 
 /// The look-up window.
@@ -39,7 +39,13 @@ impl Lookup<'_> {
         format!("lookup:{}", crate::domain::secret::fingerprint_hex(self.key))
     }
 
-    async fn audit(&self, app: &App, actor: &Actor, subject: String, outcome: &str) -> Result<(), LifecycleError> {
+    async fn audit(
+        &self,
+        app: &Lifecycle,
+        actor: &Actor,
+        subject: String,
+        outcome: &str,
+    ) -> Result<(), LifecycleError> {
         app.store
             .append(AuditEvent::new(
                 crate::audit::catalogue::HELPDESK_LOOKUP,
@@ -53,7 +59,7 @@ impl Lookup<'_> {
 
     /// Counts the look-up against the operator's limit; beyond it audits the refusal and
     /// answers `TooManyAttempts`. Call after the role check, before reading.
-    pub async fn admit(&self, app: &App, actor: &Actor) -> Result<(), LifecycleError> {
+    pub async fn admit(&self, app: &Lifecycle, actor: &Actor) -> Result<(), LifecycleError> {
         let limit = u64::from(app.config.limits.operator_lookups_per_minute);
         let seen = app
             .ephemeral
@@ -69,7 +75,7 @@ impl Lookup<'_> {
 
     /// Audits the look-up: `found` names the record, `None` is a miss. Call before the
     /// answer leaves (a failed audit write fails the look-up).
-    pub async fn record(&self, app: &App, actor: &Actor, found: Option<String>) -> Result<(), LifecycleError> {
+    pub async fn record(&self, app: &Lifecycle, actor: &Actor, found: Option<String>) -> Result<(), LifecycleError> {
         match found {
             Some(subject) => self.audit(app, actor, subject, "found").await,
             None => self.audit(app, actor, self.miss_subject(), "not_found").await,
@@ -79,7 +85,7 @@ impl Lookup<'_> {
     /// [`Self::record`] of the outcome of a read, passing the read on.
     pub async fn recorded<T>(
         &self,
-        app: &App,
+        app: &Lifecycle,
         actor: &Actor,
         read: Result<Option<T>, LifecycleError>,
         subject: impl FnOnce(&T) -> String,

@@ -5,11 +5,11 @@
 use serde::Serialize;
 
 use super::lookup::Lookup;
-use crate::app::App;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::operator::Role;
 use crate::lifecycle::actor::Actor;
 use crate::lifecycle::service::MeansView;
+use crate::lifecycle::state::Lifecycle;
 use crate::lifecycle::LifecycleError;
 
 /// A holder and their means.
@@ -50,7 +50,7 @@ pub struct MeansDetail {
 
 /// `GET /helpdesk/v1/holders?identifier=…`.
 /// Rate limited per operator and audited, hit or miss ([`Lookup`]).
-pub async fn holder(app: &App, actor: &Actor, identifier: &str) -> Result<HolderView, LifecycleError> {
+pub async fn holder(app: &Lifecycle, actor: &Actor, identifier: &str) -> Result<HolderView, LifecycleError> {
     actor.operator_with(Role::Helpdesk)?;
     let lookup = Lookup {
         api: "helpdesk",
@@ -83,7 +83,7 @@ pub async fn holder(app: &App, actor: &Actor, identifier: &str) -> Result<Holder
 
 /// `GET /helpdesk/v1/means/{id}`; rate limited per operator and audited, hit or miss
 /// ([`Lookup`]).
-pub async fn means(app: &App, actor: &Actor, text: &str) -> Result<MeansDetail, LifecycleError> {
+pub async fn means(app: &Lifecycle, actor: &Actor, text: &str) -> Result<MeansDetail, LifecycleError> {
     actor.operator_with(Role::Helpdesk)?;
     let lookup = Lookup {
         api: "helpdesk",

@@ -9,9 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::change::Changes;
+use super::state::Lifecycle;
 use super::{codes, LifecycleError};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authn::totp::{self, PasswordRule, TotpSeed};
 use crate::domain::ids::{MeansId, PersonId, PersonIdentifier};
@@ -86,8 +85,8 @@ pub(crate) fn key(id: &str) -> String {
 }
 
 /// `POST /activation/start`: checks the code; one answer for every refusal.
-pub async fn start(app: &App, identifier: &str, code: &str, ip: IpAddr) -> Result<Started, LifecycleError> {
-    crate::authn::throttle::attempt_from(app, ip)
+pub async fn start(app: &Lifecycle, identifier: &str, code: &str, ip: IpAddr) -> Result<Started, LifecycleError> {
+    crate::authn::throttle::attempt_from(&app.throttle, ip)
         .await
         .map_err(|_| LifecycleError::TooManyAttempts)?;
     if identifier.len() > 128 || code.len() > 64 {
@@ -160,7 +159,7 @@ pub async fn start(app: &App, identifier: &str, code: &str, ip: IpAddr) -> Resul
     })
 }
 
-pub(crate) async fn load(app: &App, activation: &str) -> Result<Pending, LifecycleError> {
+pub(crate) async fn load(app: &Lifecycle, activation: &str) -> Result<Pending, LifecycleError> {
     if activation.len() != 43 {
         return Err(LifecycleError::NotFound);
     }
@@ -169,7 +168,7 @@ pub(crate) async fn load(app: &App, activation: &str) -> Result<Pending, Lifecyc
 
 /// `POST /activation/{id}/accept`: the holder's explicit act (R-REG-1, R-ISS-3). The
 /// versions must be the ones in force.
-pub async fn accept(app: &App, activation: &str, terms: &str, advice: &str) -> Result<(), LifecycleError> {
+pub async fn accept(app: &Lifecycle, activation: &str, terms: &str, advice: &str) -> Result<(), LifecycleError> {
     let mut pending = load(app, activation).await?;
     if terms != app.config.terms.terms_version || advice != app.config.terms.security_advice_version {
         return Err(LifecycleError::Unprocessable(
@@ -201,7 +200,11 @@ pub(crate) fn accepted(pending: &Pending) -> Result<(String, String), LifecycleE
 /// `POST /activation/{id}/password`: for a `password` means sets the password and makes
 /// the means `active`; for a `totp` means keeps the password's hash until the app is
 /// enrolled and confirmed.
-pub async fn set_password(app: &App, activation: &str, password: Password) -> Result<PasswordSet, LifecycleError> {
+pub async fn set_password(
+    app: &Lifecycle,
+    activation: &str,
+    password: Password,
+) -> Result<PasswordSet, LifecycleError> {
     let mut pending = load(app, activation).await?;
     if !matches!(pending.kind, MeansKind::Password | MeansKind::Totp) {
         return Err(LifecycleError::Unprocessable(
@@ -230,7 +233,7 @@ pub async fn set_password(app: &App, activation: &str, password: Password) -> Re
 /// `GET /activation/{id}/totp`: after the password, a fresh 160-bit seed (generated on
 /// the first call, sealed in the HSM at once and kept sealed; later calls show the same
 /// one) as an `otpauth://` URI and an SVG QR code (R-ISS-2).
-pub async fn totp_enrolment(app: &App, activation: &str) -> Result<TotpEnrolment, LifecycleError> {
+pub async fn totp_enrolment(app: &Lifecycle, activation: &str) -> Result<TotpEnrolment, LifecycleError> {
     let mut pending = load(app, activation).await?;
     if pending.kind != MeansKind::Totp {
         return Err(LifecycleError::Unprocessable(
@@ -263,7 +266,7 @@ pub async fn totp_enrolment(app: &App, activation: &str) -> Result<TotpEnrolment
 /// code from the enrolled app (proof that the holder holds the seed). The code's step is
 /// recorded as used, so it cannot log in afterwards. Wrong codes count against the
 /// activation's attempt budget.
-pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<MeansId, LifecycleError> {
+pub async fn confirm_totp(app: &Lifecycle, activation: &str, code: &str) -> Result<MeansId, LifecycleError> {
     let pending = load(app, activation).await?;
     if pending.kind != MeansKind::Totp {
         return Err(LifecycleError::Unprocessable(
@@ -322,7 +325,10 @@ pub async fn confirm_totp(app: &App, activation: &str, code: &str) -> Result<Mea
 
 /// The smartcard steps (`/activation/{id}/smartcard/...`, issue 4): the means and the
 /// holder of a started `smartcard` activation whose terms were accepted.
-pub(crate) async fn smartcard_pending(app: &App, activation: &str) -> Result<(MeansId, PersonId), LifecycleError> {
+pub(crate) async fn smartcard_pending(
+    app: &Lifecycle,
+    activation: &str,
+) -> Result<(MeansId, PersonId), LifecycleError> {
     let pending = load(app, activation).await?;
     if pending.kind != MeansKind::Smartcard {
         return Err(LifecycleError::Unprocessable(
@@ -336,7 +342,7 @@ pub(crate) async fn smartcard_pending(app: &App, activation: &str) -> Result<(Me
 /// Ends a `smartcard` activation once the card proved possession of the key of the
 /// means' certificate (R-ISS-2, R-ISS-3): the means becomes `active`. The certificate
 /// itself is recorded with the means since issuance.
-pub(crate) async fn finish_smartcard(app: &App, activation: &str) -> Result<MeansId, LifecycleError> {
+pub(crate) async fn finish_smartcard(app: &Lifecycle, activation: &str) -> Result<MeansId, LifecycleError> {
     let pending = load(app, activation).await?;
     if pending.kind != MeansKind::Smartcard {
         return Err(LifecycleError::NotFound);
@@ -347,7 +353,7 @@ pub(crate) async fn finish_smartcard(app: &App, activation: &str) -> Result<Mean
 }
 
 pub(crate) async fn finish(
-    app: &App,
+    app: &Lifecycle,
     activation: &str,
     pending: &Pending,
     (terms, advice): (String, String),
@@ -368,7 +374,7 @@ pub(crate) async fn finish(
     }
     let proof = ActivationAccepted::new(CodeVerified::after_check(), terms.clone(), advice.clone());
     let to = state::apply(rec.means.status, &Command::Activate(proof))?;
-    let changes = Changes::of(app);
+    let changes = app.changes();
     let mut write = TransitionWrite::status(rec.means.id, rec.means.version, to);
     write.credential = Some(credential);
     write.acceptance = Some(Acceptance {
@@ -404,7 +410,7 @@ pub(crate) async fn finish(
 }
 
 /// The revocation (reason `renewed`) of the renewed means `old`, if it is not final yet.
-async fn retirement(app: &App, old: MeansId, new: MeansId) -> Result<Option<Retire>, LifecycleError> {
+async fn retirement(app: &Lifecycle, old: MeansId, new: MeansId) -> Result<Option<Retire>, LifecycleError> {
     let Some(old) = app.store.means_record(old).await?.map(|r| r.means) else {
         return Ok(None);
     };

@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::actor::Actor;
 use super::service::{record, Answer, Idempotency, MeansView, StatusCommand};
+use super::state::Lifecycle;
 use super::LifecycleError;
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::MeansId;
 use crate::domain::loa::Loa;
@@ -28,7 +28,7 @@ use crate::store::{Approval, IdempotentResponse, MeansRecord, StoreError, Transi
 
 /// Why a means is suspended, as its audit trail tells. Suspensions whose cause cannot be
 /// established count as security suspensions (fail closed).
-pub async fn security_suspension(app: &App, means: MeansId) -> Result<bool, LifecycleError> {
+pub async fn security_suspension(app: &Lifecycle, means: MeansId) -> Result<bool, LifecycleError> {
     let history = app.store.audit_by_subject(&format!("means:{means}"), 100_000).await?;
     // The newest record that changed the means' status: its event type, or a stated `to`.
     let last = history.iter().rev().find(|r| {
@@ -69,7 +69,7 @@ pub async fn security_suspension(app: &App, means: MeansId) -> Result<bool, Life
 
 /// Whether `command` on `rec` with the caller verified by `method` needs a second person.
 pub async fn needs_second_person(
-    app: &App,
+    app: &Lifecycle,
     rec: &MeansRecord,
     command: StatusCommand,
     method: VerificationMethod,
@@ -87,7 +87,7 @@ pub async fn needs_second_person(
 /// unchanged). A repeated `Idempotency-Key` gets the same answer.
 #[allow(clippy::too_many_arguments)]
 pub async fn request(
-    app: &App,
+    app: &Lifecycle,
     actor: &Actor,
     rec: &MeansRecord,
     command: StatusCommand,
@@ -142,7 +142,7 @@ pub async fn request(
 }
 
 /// Open approvals, oldest first (roles `security` or `helpdesk`).
-pub async fn open(app: &App, actor: &Actor) -> Result<Vec<Approval>, LifecycleError> {
+pub async fn open(app: &Lifecycle, actor: &Actor) -> Result<Vec<Approval>, LifecycleError> {
     if actor.operator_with(Role::Security).is_err() {
         actor.operator_with(Role::Helpdesk)?;
     }
@@ -162,7 +162,13 @@ pub struct Decision {
 
 /// Approves (and carries out) or rejects an open approval: role `security`, not the
 /// requester, not the holder of the means.
-pub async fn decide(app: &App, actor: &Actor, id: &str, approve: bool, note: &str) -> Result<Decision, LifecycleError> {
+pub async fn decide(
+    app: &Lifecycle,
+    actor: &Actor,
+    id: &str,
+    approve: bool,
+    note: &str,
+) -> Result<Decision, LifecycleError> {
     let officer = actor.operator_with(Role::Security)?;
     let approval = app.store.approval(id).await?.ok_or(LifecycleError::NotFound)?;
     if approval.requested_by == officer.person {
@@ -211,7 +217,12 @@ pub async fn decide(app: &App, actor: &Actor, id: &str, approve: bool, note: &st
 }
 
 /// The approved change, as one transition with its audit record naming both operators.
-async fn carry_out(app: &App, actor: &Actor, a: &Approval, rec: MeansRecord) -> Result<MeansView, LifecycleError> {
+async fn carry_out(
+    app: &Lifecycle,
+    actor: &Actor,
+    a: &Approval,
+    rec: MeansRecord,
+) -> Result<MeansView, LifecycleError> {
     let method: VerificationMethod = serde_json::from_value(json!(a.method))
         .map_err(|_| LifecycleError::Conflict("the approval's verification method is unknown".into()))?;
     let cmd = if a.command == StatusCommand::Reactivate.as_str() {
@@ -246,7 +257,8 @@ async fn carry_out(app: &App, actor: &Actor, a: &Approval, rec: MeansRecord) -> 
                "evidence_ref": a.evidence_ref, "approval": a.id, "requested_by": a.requested_by}),
     );
     // The one change path: commit with the audit record, marker, status event.
-    let updated = super::change::Changes::of(app)
+    let updated = app
+        .changes()
         .commit(&TransitionWrite::status(a.means, rec.means.version, to), audit)
         .await
         .map_err(super::service::conflict_as_retry)?;

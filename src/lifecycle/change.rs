@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::clock::Clock;
 use crate::domain::ids::MeansId;
@@ -28,17 +27,7 @@ pub struct Changes<'a> {
 }
 
 impl<'a> Changes<'a> {
-    /// The running server's.
-    pub fn of(app: &'a App) -> Self {
-        Self {
-            store: app.store.as_ref(),
-            ephemeral: app.ephemeral.as_ref(),
-            clock: app.clock.as_ref(),
-            marker_ttl: app.config.tokens.access_ttl,
-        }
-    }
-
-    /// Outside a server (the CLI), over the same stores the servers use.
+    /// Over the stores the servers use (a server's [`super::state::Lifecycle::changes`], the CLI).
     pub fn new(store: &'a dyn Store, ephemeral: &'a dyn Ephemeral, clock: &'a dyn Clock, marker_ttl: Duration) -> Self {
         Self {
             store,

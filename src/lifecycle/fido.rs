@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::activation::{self, Pending};
+use super::state::Lifecycle;
 use super::LifecycleError;
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authn::webauthn::{Relying, WebauthnError};
 use crate::domain::ids::MeansId;
@@ -45,7 +45,7 @@ fn fido_pending(pending: &Pending) -> Result<(), LifecycleError> {
 
 /// `POST /activation/{id}/webauthn/start`: `PublicKeyCredentialCreationOptions` for the
 /// holder's authenticator (UV required, resident key preferred, direct attestation).
-pub async fn start(app: &App, activation_id: &str) -> Result<serde_json::Value, LifecycleError> {
+pub async fn start(app: &Lifecycle, activation_id: &str) -> Result<serde_json::Value, LifecycleError> {
     let pending = activation::load(app, activation_id).await?;
     fido_pending(&pending)?;
     activation::accepted(&pending)?;
@@ -79,7 +79,7 @@ pub async fn start(app: &App, activation_id: &str) -> Result<serde_json::Value, 
 
 /// `POST /activation/{id}/webauthn/finish`: verifies the new credential (challenge single
 /// use), records it with its attestation, and activates the means.
-pub async fn finish(app: &App, activation_id: &str, response: &[u8]) -> Result<MeansId, LifecycleError> {
+pub async fn finish(app: &Lifecycle, activation_id: &str, response: &[u8]) -> Result<MeansId, LifecycleError> {
     let pending = activation::load(app, activation_id).await?;
     fido_pending(&pending)?;
     let terms = activation::accepted(&pending)?;
@@ -142,7 +142,7 @@ pub async fn finish(app: &App, activation_id: &str, response: &[u8]) -> Result<M
 /// A failed registration: audited with the precise reason, counted against the
 /// activation's attempts; the holder gets a short reason they can act on.
 async fn failed(
-    app: &App,
+    app: &Lifecycle,
     activation_id: &str,
     pending: &Pending,
     e: &WebauthnError,

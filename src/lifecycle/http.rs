@@ -91,7 +91,13 @@ async fn post_start(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let body: StartBody = parse_json(&headers, &body)?;
-    let started = activation::start(&app, &body.identifier, body.activation_code.expose(), peer.ip()).await?;
+    let started = activation::start(
+        &app.lifecycle,
+        &body.identifier,
+        body.activation_code.expose(),
+        peer.ip(),
+    )
+    .await?;
     Ok(Json(started).into_response())
 }
 
@@ -109,7 +115,7 @@ async fn post_accept(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let body: AcceptBody = parse_json(&headers, &body)?;
-    activation::accept(&app, &id, &body.terms_version, &body.security_advice_version).await?;
+    activation::accept(&app.lifecycle, &id, &body.terms_version, &body.security_advice_version).await?;
     Ok(Json(json!({"next": "credential"})).into_response())
 }
 
@@ -126,14 +132,14 @@ async fn post_password(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let body: PasswordBody = parse_json(&headers, &body)?;
-    match activation::set_password(&app, &id, body.password).await? {
+    match activation::set_password(&app.lifecycle, &id, body.password).await? {
         activation::PasswordSet::Active(means) => Ok(Json(json!({"state": "active", "means": means})).into_response()),
         activation::PasswordSet::TotpNext => Ok(Json(json!({"next": "totp"})).into_response()),
     }
 }
 
 async fn get_totp(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
-    let enrolment = activation::totp_enrolment(&app, &id).await?;
+    let enrolment = activation::totp_enrolment(&app.lifecycle, &id).await?;
     let mut response = Json(json!({"otpauth_uri": enrolment.otpauth_uri, "qr_svg": enrolment.qr_svg})).into_response();
     // The seed is in this answer: no cache may keep it.
     response.headers_mut().insert(
@@ -156,12 +162,12 @@ async fn post_totp_confirm(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let body: ConfirmBody = parse_json(&headers, &body)?;
-    let means = activation::confirm_totp(&app, &id, body.code.expose()).await?;
+    let means = activation::confirm_totp(&app.lifecycle, &id, body.code.expose()).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 
 async fn post_webauthn_start(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
-    let options = super::fido::start(&app, &id).await?;
+    let options = super::fido::start(&app.lifecycle, &id).await?;
     Ok(Json(options).into_response())
 }
 
@@ -173,7 +179,7 @@ async fn post_webauthn_finish(
 ) -> Result<Response, Problem> {
     // Well-formed JSON first; the PublicKeyCredential is then parsed by the ceremony.
     let _: serde_json::Value = parse_json(&headers, &body)?;
-    let means = super::fido::finish(&app, &id, &body).await?;
+    let means = super::fido::finish(&app.lifecycle, &id, &body).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 
@@ -291,11 +297,11 @@ async fn holder(app: &App, headers: &HeaderMap) -> Result<crate::authn::session:
         app.config.secure_cookies(),
     )
     .ok_or_else(log_in)?;
-    let session = crate::authn::session::load(app, cookie)
+    let session = crate::authn::session::load(&app.authn, cookie)
         .await
         .map_err(|_| Problem::unavailable())?
         .ok_or_else(log_in)?;
-    match crate::authn::ensure_means_usable(app, &session.authn, app.now()).await {
+    match crate::authn::usable::ensure_means_usable(app.store.as_ref(), &session.authn, app.now()).await {
         Ok(()) => Ok(session),
         Err(crate::authn::AuthnError::Unavailable) => Err(Problem::unavailable()),
         Err(_) => Err(log_in()),
@@ -407,7 +413,7 @@ async fn account_status(
     } else {
         body.reason.chars().take(1024).collect()
     };
-    let answer = super::service::change_status(&app, &actor, id, command, &reason, None, None).await?;
+    let answer = super::service::change_status(&app.lifecycle, &actor, id, command, &reason, None, None).await?;
     let mut r = (StatusCode::OK, answer.body).into_response();
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
@@ -455,7 +461,7 @@ async fn post_account_password(
         new_password: body.new_password,
     };
     let meta = crate::authn::ceremony::RequestMeta { ip: peer.ip() };
-    crate::authn::password_change::change_password(&app, session.authn.person, means, change, &meta).await?;
+    crate::authn::password_change::change_password(&app.authn, session.authn.person, means, change, &meta).await?;
     Ok(Json(json!({"state": "active", "means": means, "password": "changed"})).into_response())
 }
 

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::actor::Actor;
 use super::service::{conflict_as_retry, record, MeansView};
+use super::state::Lifecycle;
 use super::{codes, LifecycleError};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::delivery::{self, Delivered, DeliveryError};
 use crate::domain::ids::MeansId;
@@ -46,7 +46,7 @@ impl From<DeliveryError> for LifecycleError {
 /// Approves an application (role `issuance`, a different officer than the registrar,
 /// R-ISS-3) → `issued`, with a fresh activation code and revocation secret delivered to
 /// the holder.
-pub async fn approve(app: &App, actor: &Actor, id: MeansId) -> Result<Approved, LifecycleError> {
+pub async fn approve(app: &Lifecycle, actor: &Actor, id: MeansId) -> Result<Approved, LifecycleError> {
     let officer = actor.operator_with(Role::Issuance)?;
     if crate::supervision::termination::started(app.store.as_ref()).await? {
         return Err(LifecycleError::IssuanceStopped);
@@ -91,10 +91,7 @@ pub async fn approve(app: &App, actor: &Actor, id: MeansId) -> Result<Approved, 
                "revocation_secret_generated": true, "delivery": delivered,
                "adapter": format!("{:?}", app.config.delivery.adapter).to_lowercase()}),
     );
-    let means = super::change::Changes::of(app)
-        .commit(&write, audit)
-        .await
-        .map_err(conflict_as_retry)?;
+    let means = app.changes().commit(&write, audit).await.map_err(conflict_as_retry)?;
     for d in &delivered {
         let audit = AuditEvent::new(
             crate::audit::catalogue::DELIVERY_SENT,

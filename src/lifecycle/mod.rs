@@ -14,6 +14,7 @@ pub mod http;
 pub mod issue;
 pub mod registry;
 pub mod service;
+pub mod state;
 
 use crate::domain::means::state::TransitionError;
 

@@ -8,9 +8,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::actor::Actor;
-use super::change::Changes;
+use super::state::Lifecycle;
 use super::{codes, LifecycleError};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::loa::Loa;
@@ -81,16 +80,16 @@ pub struct Application {
 /// After a committed status change: marks the means' older access tokens dead and tells
 /// every instance to drop cached state (see [`super::change`]; for changes committed
 /// elsewhere, e.g. the login lock).
-pub(crate) async fn publish(app: &App, means: MeansId) {
-    Changes::of(app).published(means).await;
+pub(crate) async fn publish(app: &Lifecycle, means: MeansId) {
+    app.changes().published(means).await;
 }
 
-pub(crate) async fn record(app: &App, id: MeansId) -> Result<MeansRecord, LifecycleError> {
+pub(crate) async fn record(app: &Lifecycle, id: MeansId) -> Result<MeansRecord, LifecycleError> {
     app.store.means_record(id).await?.ok_or(LifecycleError::NotFound)
 }
 
 /// Registers an application (role `registration`) → `applied`.
-pub async fn apply_for(app: &App, actor: &Actor, application: Application) -> Result<EidMeans, LifecycleError> {
+pub async fn apply_for(app: &Lifecycle, actor: &Actor, application: Application) -> Result<EidMeans, LifecycleError> {
     let officer = actor.operator_with(Role::Registration)?;
     if crate::supervision::termination::started(app.store.as_ref()).await? {
         return Err(LifecycleError::IssuanceStopped);
@@ -160,7 +159,7 @@ pub async fn apply_for(app: &App, actor: &Actor, application: Application) -> Re
 /// (or a person the register does not know) stops the renewal and is audited with the
 /// names of the differing fields, never their values. No register: fail closed.
 async fn recheck_identity(
-    app: &App,
+    app: &Lifecycle,
     actor: &Actor,
     holder: &crate::domain::person::NaturalPerson,
     old: MeansId,
@@ -207,7 +206,7 @@ pub(crate) fn free_text(field: &str, value: &str, max_chars: usize) -> Result<()
 }
 
 /// Rejects an application (role `issuance`) → `rejected`.
-pub async fn reject(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Result<EidMeans, LifecycleError> {
+pub async fn reject(app: &Lifecycle, actor: &Actor, id: MeansId, reason: &str) -> Result<EidMeans, LifecycleError> {
     free_text("reason", reason, 1024)?;
     actor.operator_with(Role::Issuance)?;
     let rec = record(app, id).await?;
@@ -218,7 +217,8 @@ pub async fn reject(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Resu
         format!("means:{id}"),
         json!({"reason": reason}),
     );
-    let means = Changes::of(app)
+    let means = app
+        .changes()
         .commit(&TransitionWrite::status(id, rec.means.version, to), audit)
         .await
         .map_err(conflict_as_retry)?;
@@ -280,7 +280,7 @@ pub struct Answer {
 /// Returns the answer to send; an `Idempotency-Key` repeated with the same request gets
 /// the stored answer, with another request `Unprocessable`.
 pub async fn change_status(
-    app: &App,
+    app: &Lifecycle,
     actor: &Actor,
     id: MeansId,
     command: StatusCommand,
@@ -357,7 +357,7 @@ pub fn refusal_body(e: &LifecycleError) -> (u16, String) {
 
 #[allow(clippy::too_many_arguments)]
 async fn change_status_once(
-    app: &App,
+    app: &Lifecycle,
     actor: &Actor,
     id: MeansId,
     command: StatusCommand,
@@ -453,7 +453,7 @@ async fn change_status_once(
             json!({"reason": reason, "verification": method.0.as_str(), "from": current.status, "to": to,
                    "evidence_ref": verification.map(evidence_reference)}),
         );
-        match Changes::of(app).commit(&write, audit).await {
+        match app.changes().commit(&write, audit).await {
             Ok(updated) => return Ok((Answer { status: 200, body }, updated)),
             Err(StoreError::Conflict) => {
                 if let Some(idem) = idempotency {
@@ -491,7 +491,7 @@ fn evidence_reference(v: &Verification) -> serde_json::Value {
 /// the LoA it reached. Failures are audited and counted; repeated wrong revocation
 /// secrets lock that method for the means.
 async fn verify_caller(
-    app: &App,
+    app: &Lifecycle,
     actor: &Actor,
     rec: &MeansRecord,
     command: StatusCommand,
@@ -548,7 +548,7 @@ async fn verify_caller(
             Ok((VerificationMethod::LawEnforcementOrder, rec.means.loa))
         }
         VerificationMethod::AuthenticatedHolder => {
-            match crate::oidc::logout::verify_holder_id_token(app, &v.evidence) {
+            match crate::oidc::logout::verify_holder_id_token(&app.oidc, &v.evidence) {
                 Some(e) if holder_evidence_holds(app, &e, rec).await? => {
                     Ok((VerificationMethod::AuthenticatedHolder, e.loa))
                 }
@@ -565,7 +565,7 @@ async fn verify_caller(
 /// in at the helpdesk desk), and is newer than the means' last change: a token from
 /// before a suspension proves nothing about who asks to undo it (R-LIFE-3).
 async fn holder_evidence_holds(
-    app: &App,
+    app: &Lifecycle,
     e: &crate::oidc::logout::HolderEvidence,
     rec: &MeansRecord,
 ) -> Result<bool, LifecycleError> {
@@ -597,7 +597,7 @@ async fn holder_evidence_holds(
 
 /// Expires means whose activation period or validity ended (run periodically); a
 /// suspended means expires too when its validity ends.
-pub async fn expire_due(app: &App) -> Result<usize, LifecycleError> {
+pub async fn expire_due(app: &Lifecycle) -> Result<usize, LifecycleError> {
     let now = app.now();
     let due = app.store.due_for_expiry(now, 500).await?;
     let mut n = 0;
@@ -611,7 +611,8 @@ pub async fn expire_due(app: &App) -> Result<usize, LifecycleError> {
             format!("means:{}", m.id),
             json!({"from": m.status}),
         );
-        match Changes::of(app)
+        match app
+            .changes()
             .commit(&TransitionWrite::status(m.id, m.version, to), audit)
             .await
         {

@@ -13,7 +13,6 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::store::{IncidentRecord, StoreError};
 
@@ -141,11 +140,15 @@ impl Availability {
 /// Evaluates every complete minute not yet evaluated, up to the minute before `now`:
 /// opens incidents on unavailable minutes and closes, stores and classifies them on
 /// recovery. Returns the incidents closed.
-pub async fn evaluate(app: &App) -> Result<Vec<IncidentRecord>, StoreError> {
-    let now = app.now();
+pub async fn evaluate(
+    availability: &Availability,
+    store: &dyn crate::store::Store,
+    issuer: &str,
+    now: crate::domain::UnixTime,
+) -> Result<Vec<IncidentRecord>, StoreError> {
     let last_complete = now.div_euclid(60) - 1;
     let first = {
-        let mut checked = lock(&app.availability.checked_up_to);
+        let mut checked = lock(&availability.checked_up_to);
         let first = checked.map(|c| c + 1).unwrap_or(last_complete);
         *checked = Some(last_complete);
         first
@@ -153,9 +156,9 @@ pub async fn evaluate(app: &App) -> Result<Vec<IncidentRecord>, StoreError> {
     let mut closed = Vec::new();
     for minute in first..=last_complete {
         for service in SERVICES {
-            let m = app.availability.minute(service, minute);
+            let m = availability.minute(service, minute);
             let finished = {
-                let mut open = lock(&app.availability.open);
+                let mut open = lock(&availability.open);
                 match (m.unavailable(), open.get_mut(service)) {
                     (true, Some(o)) => {
                         o.total += m.total;
@@ -178,7 +181,7 @@ pub async fn evaluate(app: &App) -> Result<Vec<IncidentRecord>, StoreError> {
                 }
             };
             if let Some((o, end_minute)) = finished {
-                closed.push(store_incident(app, service, o, end_minute).await?);
+                closed.push(store_incident(store, issuer, service, o, end_minute).await?);
             }
         }
     }
@@ -186,7 +189,8 @@ pub async fn evaluate(app: &App) -> Result<Vec<IncidentRecord>, StoreError> {
 }
 
 async fn store_incident(
-    app: &App,
+    store: &dyn crate::store::Store,
+    issuer: &str,
     service: &'static str,
     o: Open,
     end_minute: i64,
@@ -209,8 +213,8 @@ async fn store_incident(
             o.failed, o.total
         )),
     };
-    let answer = crate::supervision::incident::assess(&report, &app.config.issuer)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let answer =
+        crate::supervision::incident::assess(&report, issuer).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let record = IncidentRecord {
         id: uuid::Uuid::new_v4().to_string(),
         service: service.to_owned(),
@@ -230,7 +234,7 @@ async fn store_incident(
         json!({"service": service, "duration_minutes": duration_minutes, "affected_percent": affected,
                "significant": answer.classification.significant}),
     );
-    app.store.insert_incident(&record, audit).await?;
+    store.insert_incident(&record, audit).await?;
     if answer.classification.significant {
         tracing::error!(
             service,

@@ -4,15 +4,15 @@
 use super::authorize::AuthRequest;
 use super::error::OAuthError;
 use super::grant::{self, Authentication, CodeGrant};
+use super::state::Oidc;
 use super::subject::subject;
-use crate::app::App;
 use crate::domain::client::Client;
 use crate::domain::person::NaturalPerson;
 use crate::ephemeral;
 
 /// Issues a single-use authorization code for `request` and returns the redirect.
 pub async fn issue_code(
-    app: &App,
+    app: &Oidc,
     request: &AuthRequest,
     client: &Client,
     person: &NaturalPerson,
@@ -66,7 +66,7 @@ pub fn sso_event(client: &Client, authn: &Authentication) -> crate::audit::Audit
 /// two cannot share a database transaction; this order means no code ever exists without
 /// its record, and a failed record issues none).
 pub async fn issue_sso_code(
-    app: &App,
+    app: &Oidc,
     request: &AuthRequest,
     client: &Client,
     person: &NaturalPerson,

@@ -268,7 +268,7 @@ async fn authorize(
     } else {
         client.client_name.clone()
     };
-    let mut flow = match flow::start(app, request.clone(), client_name, &browser, ip).await {
+    let mut flow = match flow::start(&app.authn, request.clone(), client_name, &browser, ip).await {
         Ok(flow) => flow,
         // Too many open login flows from this address, or in the store (issue 19).
         Err(crate::authn::AuthnError::TooManyAttempts(secs)) => {
@@ -295,7 +295,7 @@ async fn authorize(
             .await
             .map_err(|e| request.error(e.into()))?;
         flow.authenticated = Some(authn);
-        if let crate::authn::release::Next::Redirect(to) = crate::authn::release::proceed(app, flow.clone())
+        if let crate::authn::release::Next::Redirect(to) = crate::authn::release::proceed(&app.authn, flow.clone())
             .await
             .map_err(|_| request.error(OAuthError::unavailable()))?
         {
@@ -331,13 +331,13 @@ async fn from_session(
     match session_authentication(app, request, client, cookie).await? {
         None => Ok(Sso::None),
         Some((authn, person)) => {
-            let step = crate::authn::release::sso_step(app, request, client, &authn)
+            let step = crate::authn::release::sso_step(&app.authn, request, client, &authn)
                 .await
                 .map_err(|e| request.error(e.into()))?;
             if let Some(code) = step {
                 return Ok(Sso::Steps(authn, code));
             }
-            let redirect = code::issue_sso_code(app, request, client, &person, authn)
+            let redirect = code::issue_sso_code(&app.oidc, request, client, &person, authn)
                 .await
                 .map_err(|e| request.error(e))?;
             Ok(Sso::Code(redirect))
@@ -358,7 +358,7 @@ async fn session_authentication(
         return Ok(None);
     }
     let unavailable = |_| request.error(OAuthError::unavailable());
-    let Some(s) = session::load(app, cookie).await.map_err(unavailable)? else {
+    let Some(s) = session::load(&app.authn, cookie).await.map_err(unavailable)? else {
         return Ok(None);
     };
     let now = app.now();
@@ -372,7 +372,10 @@ async fn session_authentication(
     if request.requested_loa.is_some_and(|r| r > s.authn.loa) {
         return Ok(None);
     }
-    if crate::authn::ensure_means_usable(app, &s.authn, now).await.is_err() {
+    if crate::authn::usable::ensure_means_usable(app.store.as_ref(), &s.authn, now)
+        .await
+        .is_err()
+    {
         return Ok(None);
     }
     // A cap lowered since the login (R-SUP-2) ends the session's use for SSO: the holder
@@ -397,11 +400,11 @@ async fn session_authentication(
     };
     if let Some(hint) = &request.id_token_hint {
         let expected = super::subject::subject(client, &person, &app.config.country);
-        if super::logout::hint_subject(app, hint).as_deref() != Some(expected.as_str()) {
+        if super::logout::hint_subject(&app.oidc, hint).as_deref() != Some(expected.as_str()) {
             return Ok(None);
         }
     }
-    session::touch(app, cookie, &s).await.map_err(unavailable)?;
+    session::touch(&app.authn, cookie, &s).await.map_err(unavailable)?;
     Ok(Some((s.authn, person)))
 }
 
@@ -452,7 +455,7 @@ async fn post_token(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
     let mut params = back_channel_params(&app, &headers, &body).await?;
     let client = authenticate_client(&app, &headers, &mut params, "/token").await?;
     let request = token::TokenRequest::parse(&params)?;
-    let response = token::exchange(&app, &client, request).await?;
+    let response = token::exchange(&app.oidc, &client, request).await?;
     Ok(json_no_store(response, StatusCode::OK))
 }
 
@@ -512,7 +515,7 @@ async fn userinfo_endpoint(
         }
         None => return Err(OAuthError::new(ErrorCode::InvalidToken, "no access token").into()),
     };
-    let claims = userinfo::userinfo(&app, &token).await?;
+    let claims = userinfo::userinfo(&app.oidc, &token).await?;
     Ok(json_no_store(claims, StatusCode::OK))
 }
 
@@ -522,7 +525,7 @@ async fn post_introspect(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let answer = introspect::introspect(&app, &client, token, params.get("token_type_hint")).await?;
+    let answer = introspect::introspect(&app.oidc, &client, token, params.get("token_type_hint")).await?;
     Ok(json_no_store(answer, StatusCode::OK))
 }
 
@@ -532,7 +535,7 @@ async fn post_revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    introspect::revoke(&app, &client, token).await?;
+    introspect::revoke(&app.oidc, &client, token).await?;
     // The token itself is never logged; the client and its hint are.
     let event = AuditEvent::new(
         crate::audit::catalogue::TOKEN_REVOKED,
@@ -556,7 +559,7 @@ async fn logout_endpoint(
         Err(e) => return message_page(StatusCode::BAD_REQUEST, "Logout request refused", &e.to_string()),
     };
     let ended = match cookie(&headers, SESSION_COOKIE, app.config.secure_cookies()) {
-        Some(c) => session::end(&app, c).await.ok().flatten(),
+        Some(c) => session::end(&app.authn, c).await.ok().flatten(),
         None => None,
     };
     if let Some(s) = &ended {
@@ -570,7 +573,7 @@ async fn logout_endpoint(
             tracing::warn!(error = %e, "logout audit record failed");
         }
     }
-    let target = super::logout::post_logout_redirect(&app, &params).await;
+    let target = super::logout::post_logout_redirect(&app.oidc, &params).await;
     let mut response = match target {
         Some(uri) => Redirect::to(&uri).into_response(),
         None => message_page(StatusCode::OK, "Logged out", "You have been logged out of eidgate."),

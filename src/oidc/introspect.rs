@@ -6,15 +6,15 @@ use serde_json::{json, Value};
 
 use super::error::OAuthError;
 use super::grant;
+use super::state::Oidc;
 use super::token::revoke_grant;
 use super::userinfo::validate_access_token;
-use crate::app::App;
 use crate::domain::client::Client;
 use crate::domain::secret::fingerprint_hex;
 use crate::oidc::grant::RefreshGrant;
 
 /// Introspects `token` for `client`.
-pub async fn introspect(app: &App, client: &Client, token: &str, hint: Option<&str>) -> Result<Value, OAuthError> {
+pub async fn introspect(app: &Oidc, client: &Client, token: &str, hint: Option<&str>) -> Result<Value, OAuthError> {
     let inactive = json!({ "active": false });
     let refresh_first = hint == Some("refresh_token");
     for kind in if refresh_first {
@@ -52,7 +52,7 @@ pub async fn introspect(app: &App, client: &Client, token: &str, hint: Option<&s
                 let Ok(data) = serde_json::from_value::<RefreshGrant>(r.grant_data.clone()) else {
                     return Ok(inactive);
                 };
-                return match crate::authn::ensure_means_usable(app, &data.authn, now).await {
+                return match crate::authn::usable::ensure_means_usable(app.store.as_ref(), &data.authn, now).await {
                     Ok(()) => Ok(json!({
                         "active": true,
                         "token_type": "refresh_token",
@@ -74,7 +74,7 @@ pub async fn introspect(app: &App, client: &Client, token: &str, hint: Option<&s
 
 /// Revokes `token` if it belongs to `client` (RFC 7009 §2.1: a refresh token revokes its
 /// whole grant). Unknown tokens are not an error.
-pub async fn revoke(app: &App, client: &Client, token: &str) -> Result<(), OAuthError> {
+pub async fn revoke(app: &Oidc, client: &Client, token: &str) -> Result<(), OAuthError> {
     let key = grant::access_key(token);
     if let Some(g) = crate::ephemeral::decode::<grant::AccessGrant>(app.ephemeral.get(&key).await?) {
         if g.client_id == client.client_id {

@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use super::params::Params;
-use crate::app::App;
+use super::state::Oidc;
 use crate::domain::ids::ClientId;
 
 #[derive(serde::Deserialize)]
@@ -40,7 +40,7 @@ pub struct HolderEvidence {
 /// (helpdesk `authenticated_holder`): our signature, issued at most 10 minutes ago, a
 /// public `sub` in the eIDAS form, a single audience. The caller checks the audience
 /// and that the token is newer than the means' last change.
-pub fn verify_holder_id_token(app: &App, token: &str) -> Option<HolderEvidence> {
+pub fn verify_holder_id_token(app: &Oidc, token: &str) -> Option<HolderEvidence> {
     let claims = verify_hint(app, token)?;
     let iat = claims.iat?;
     let now = app.now();
@@ -61,7 +61,7 @@ pub fn verify_holder_id_token(app: &App, token: &str) -> Option<HolderEvidence> 
     })
 }
 
-fn verify_hint(app: &App, hint: &str) -> Option<HintClaims> {
+fn verify_hint(app: &Oidc, hint: &str) -> Option<HintClaims> {
     let header = jsonwebtoken::decode_header(hint).ok()?;
     if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256 | Algorithm::PS256) {
         return None;
@@ -81,12 +81,12 @@ fn verify_hint(app: &App, hint: &str) -> Option<HintClaims> {
 }
 
 /// The `sub` of a valid `id_token_hint` issued by this provider.
-pub fn hint_subject(app: &App, hint: &str) -> Option<String> {
+pub fn hint_subject(app: &Oidc, hint: &str) -> Option<String> {
     verify_hint(app, hint).map(|c| c.sub)
 }
 
 /// Where to send the browser after logout, if anywhere.
-pub async fn post_logout_redirect(app: &App, params: &Params) -> Option<String> {
+pub async fn post_logout_redirect(app: &Oidc, params: &Params) -> Option<String> {
     let uri = params.get("post_logout_redirect_uri")?;
     let from_hint = params
         .get("id_token_hint")

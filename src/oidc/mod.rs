@@ -15,6 +15,7 @@ pub mod logout;
 pub mod operator_token;
 pub mod params;
 pub mod pkce;
+pub mod state;
 pub mod subject;
 pub mod token;
 pub mod userinfo;

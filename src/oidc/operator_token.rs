@@ -12,12 +12,12 @@
 
 use super::error::{ErrorCode, OAuthError};
 use super::grant::AccessGrant;
-use crate::app::App;
+use super::state::Oidc;
 use crate::domain::client::Client;
 use crate::domain::secret::fingerprint_hex;
 
 /// Records `token` of `client` durably when `client` is the operators' console.
-pub async fn remember(app: &App, client: &Client, token: &str, access: &AccessGrant) -> Result<(), OAuthError> {
+pub async fn remember(app: &Oidc, client: &Client, token: &str, access: &AccessGrant) -> Result<(), OAuthError> {
     if !client.operator_console {
         return Ok(());
     }
@@ -29,7 +29,7 @@ pub async fn remember(app: &App, client: &Client, token: &str, access: &AccessGr
 }
 
 /// Validates an operator token from SQL (only while the ephemeral store is down).
-pub async fn validate_durable(app: &App, token: &str) -> Result<AccessGrant, OAuthError> {
+pub async fn validate_durable(app: &Oidc, token: &str) -> Result<AccessGrant, OAuthError> {
     let invalid = || {
         OAuthError::new(
             ErrorCode::InvalidToken,
@@ -44,7 +44,7 @@ pub async fn validate_durable(app: &App, token: &str) -> Result<AccessGrant, OAu
     if grant.exp <= now {
         return Err(invalid());
     }
-    match crate::authn::ensure_means_usable(app, &grant.authn, now).await {
+    match crate::authn::usable::ensure_means_usable(app.store.as_ref(), &grant.authn, now).await {
         Ok(()) => Ok(grant),
         Err(crate::authn::AuthnError::Unavailable) => Err(OAuthError::unavailable()),
         Err(_) => Err(invalid()),
@@ -53,7 +53,7 @@ pub async fn validate_durable(app: &App, token: &str) -> Result<AccessGrant, OAu
 
 /// The operator token recorded in SQL for `token`, if it is one and unexpired at `now`
 /// (nothing else is checked here).
-pub async fn durable(app: &App, token: &str, now: crate::domain::UnixTime) -> Result<Option<AccessGrant>, OAuthError> {
+pub async fn durable(app: &Oidc, token: &str, now: crate::domain::UnixTime) -> Result<Option<AccessGrant>, OAuthError> {
     let Some(data) = app.store.operator_token(&fingerprint_hex(token), now).await? else {
         return Ok(None);
     };

@@ -16,8 +16,8 @@ use super::authorize::ClaimsRequest;
 use super::error::{ErrorCode, OAuthError};
 use super::grant::{self, AccessGrant, Authentication, CodeGrant, RefreshGrant};
 use super::params::Params;
+use super::state::Oidc;
 use super::{jws, pkce};
-use crate::app::App;
 use crate::domain::client::Client;
 use crate::domain::ids::GrantId;
 use crate::domain::secret::fingerprint_hex;
@@ -144,9 +144,9 @@ impl From<crate::hsm::HsmError> for OAuthError {
 }
 
 /// Runs a token request for an authenticated `client`.
-pub async fn exchange(app: &App, client: &Client, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+pub async fn exchange(app: &Oidc, client: &Client, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
     // R-OPS-3: after a clock jump no token carries a time we cannot vouch for.
-    if app.clock_alarm().is_some() {
+    if app.alarm.raised().is_some() {
         return Err(OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
             "token issuance is paused until the clock is checked",
@@ -165,7 +165,7 @@ pub async fn exchange(app: &App, client: &Client, request: TokenRequest) -> Resu
 }
 
 async fn redeem_code(
-    app: &App,
+    app: &Oidc,
     client: &Client,
     code: &str,
     redirect_uri: Option<&str>,
@@ -190,7 +190,7 @@ async fn redeem_code(
         (None, None) => {}
         _ => return Err(OAuthError::invalid_grant()),
     }
-    crate::authn::ensure_means_usable(app, &grant.authn, now)
+    crate::authn::usable::ensure_means_usable(app.store.as_ref(), &grant.authn, now)
         .await
         .map_err(|_| OAuthError::invalid_grant())?;
 
@@ -230,7 +230,7 @@ async fn redeem_code(
     .await
 }
 
-async fn refresh(app: &App, client: &Client, token: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+async fn refresh(app: &Oidc, client: &Client, token: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
     let presented = fingerprint_hex(token);
     let Some(current) = app.store.refresh(&presented, now).await? else {
@@ -260,7 +260,7 @@ async fn refresh(app: &App, client: &Client, token: &str, scope: Option<&str>) -
     }
     let stored: RefreshGrant =
         serde_json::from_value(current.grant_data.clone()).map_err(|_| OAuthError::invalid_grant())?;
-    crate::authn::ensure_means_usable(app, &stored.authn, now)
+    crate::authn::usable::ensure_means_usable(app.store.as_ref(), &stored.authn, now)
         .await
         .map_err(|_| OAuthError::invalid_grant())?;
     let scope: Vec<String> = match scope {
@@ -315,7 +315,7 @@ async fn refresh(app: &App, client: &Client, token: &str, scope: Option<&str>) -
 
 #[allow(clippy::too_many_arguments)]
 fn refresh_record(
-    app: &App,
+    app: &Oidc,
     client: &Client,
     grant_id: GrantId,
     token: &str,
@@ -348,7 +348,7 @@ fn refresh_record(
 
 /// Revokes a grant everywhere: refresh tokens in SQL (durable first), then the marker
 /// that stops its access tokens, then the event for other instances.
-pub async fn revoke_grant(app: &App, grant_id: GrantId, reason: &str) -> Result<(), OAuthError> {
+pub async fn revoke_grant(app: &Oidc, grant_id: GrantId, reason: &str) -> Result<(), OAuthError> {
     app.store.revoke_grant(grant_id).await?;
     app.store.revoke_operator_tokens(grant_id).await?;
     app.ephemeral
@@ -366,7 +366,7 @@ pub async fn revoke_grant(app: &App, grant_id: GrantId, reason: &str) -> Result<
 
 #[allow(clippy::too_many_arguments)]
 async fn issue(
-    app: &App,
+    app: &Oidc,
     client: &Client,
     grant_id: GrantId,
     sub: &str,

@@ -7,14 +7,14 @@ use serde_json::{Map, Value};
 use super::error::{ErrorCode, OAuthError};
 use super::grant::Authentication;
 use super::grant::{self, AccessGrant};
-use crate::app::App;
+use super::state::Oidc;
 use crate::domain::claims;
 use crate::domain::client::Client;
 use crate::ephemeral;
 
 /// Looks up and checks an access token. Any failure is `invalid_token`, except an
 /// unavailable dependency (`temporarily_unavailable`: fail closed, never "valid").
-pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant, OAuthError> {
+pub async fn validate_access_token(app: &Oidc, token: &str) -> Result<AccessGrant, OAuthError> {
     let invalid = || {
         OAuthError::new(
             ErrorCode::InvalidToken,
@@ -61,7 +61,7 @@ pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant
             }
         }
     }
-    match crate::authn::ensure_means_usable(app, &grant.authn, now).await {
+    match crate::authn::usable::ensure_means_usable(app.store.as_ref(), &grant.authn, now).await {
         Ok(()) => Ok(grant),
         Err(crate::authn::AuthnError::Unavailable) => Err(OAuthError::unavailable()),
         Err(_) => Err(invalid()),
@@ -69,7 +69,7 @@ pub async fn validate_access_token(app: &App, token: &str) -> Result<AccessGrant
 }
 
 /// The userinfo response for a valid access token.
-pub async fn userinfo(app: &App, token: &str) -> Result<Map<String, Value>, OAuthError> {
+pub async fn userinfo(app: &Oidc, token: &str) -> Result<Map<String, Value>, OAuthError> {
     let grant = validate_access_token(app, token).await?;
     let client = app
         .store
@@ -88,7 +88,7 @@ pub async fn userinfo(app: &App, token: &str) -> Result<Map<String, Value>, OAut
 /// individually) and that `client` may receive (R-AUTH-2, R-DATA-4); the legal person's
 /// claims only while the mandate the holder chose is still usable (R-BIND-1).
 pub async fn released_claims(
-    app: &App,
+    app: &Oidc,
     client: &Client,
     authn: &Authentication,
     scopes: &[String],
@@ -102,7 +102,9 @@ pub async fn released_claims(
     let country = client.country.as_deref().unwrap_or(&app.config.country);
     let mut available = claims::all_natural(&person, country);
     if let Some(mandate) = authn.mandate {
-        match crate::authn::release::usable_mandate(app, mandate, authn.person, authn.loa).await {
+        match crate::authn::usable::usable_mandate(app.store.as_ref(), mandate, authn.person, authn.loa, app.now())
+            .await
+        {
             Ok(Some((_, legal))) => available.extend(legal.claims(country)),
             Ok(None) => {}
             Err(_) => return Err(OAuthError::unavailable()),
@@ -118,7 +120,7 @@ pub async fn released_claims(
 /// `verified_claims` (DESIGN "Claims"): trust framework `eidas`, the achieved LoA as the
 /// assurance level; the same allow list applies. `None` when nothing is released.
 pub async fn verified_claims(
-    app: &App,
+    app: &Oidc,
     client: &Client,
     authn: &Authentication,
     names: &[String],

@@ -359,7 +359,7 @@ pub fn csr_der(input: &[u8]) -> Option<Vec<u8>> {
 
 /// The current CRL of our CA: re-signed when the withdrawn set changed or half its
 /// validity passed (R-LOG-1: revocation status generation).
-pub async fn current_crl(app: &crate::app::App) -> Result<Arc<Vec<u8>>, crate::store::StoreError> {
+pub async fn current_crl(app: &super::state::Cards) -> Result<Arc<Vec<u8>>, crate::store::StoreError> {
     let smartcard = app.smartcard.clone();
     let now = app.now();
     let withdrawn = app

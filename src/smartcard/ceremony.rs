@@ -18,8 +18,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::state::Cards;
 use super::{webeid, x509, Rejection};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authn::ceremony::{Completed, RequestMeta};
 use crate::authn::flow::LoginFlow;
@@ -92,7 +92,7 @@ impl From<crate::ephemeral::EphemeralError> for Failure {
 
 /// Issues a fresh challenge (32 bytes from the CSPRNG, base64) for `scope`, replacing
 /// any earlier one, valid `smartcard.nonce_ttl` (R-AUTH-5).
-pub async fn challenge(app: &App, scope: Scope<'_>) -> Result<String, crate::ephemeral::EphemeralError> {
+pub async fn challenge(app: &Cards, scope: Scope<'_>) -> Result<String, crate::ephemeral::EphemeralError> {
     let nonce = STANDARD.encode(crate::random::bytes::<32>());
     let ttl = app.config.smartcard.nonce_ttl;
     let record = Challenge {
@@ -110,7 +110,7 @@ pub async fn challenge(app: &App, scope: Scope<'_>) -> Result<String, crate::eph
 }
 
 /// Takes (consumes) the challenge of `scope`.
-async fn take_challenge(app: &App, scope: Scope<'_>) -> Result<String, Failure> {
+async fn take_challenge(app: &Cards, scope: Scope<'_>) -> Result<String, Failure> {
     let name = scope.name();
     let used_key = format!("smartcard:used:{name}");
     let taken = app.ephemeral.take(&format!("smartcard:challenge:{name}")).await?;
@@ -138,7 +138,7 @@ pub struct Proven {
 }
 
 /// Checks a token body against `nonce` at `now` (everything but the means' state).
-pub async fn verify(app: &App, nonce: &str, body: &str, now: UnixTime) -> Result<Proven, Failure> {
+pub async fn verify(app: &Cards, nonce: &str, body: &str, now: UnixTime) -> Result<Proven, Failure> {
     let token = webeid::parse(body)?;
     let smartcard = &app.smartcard;
     let chain = {
@@ -166,7 +166,7 @@ pub async fn verify(app: &App, nonce: &str, body: &str, now: UnixTime) -> Result
 }
 
 async fn refuse(
-    app: &App,
+    app: &Cards,
     event: &str,
     subject: String,
     means: Option<&EidMeans>,
@@ -189,9 +189,9 @@ async fn refuse(
 
 /// `POST /authn/flows/{flow}/smartcard/token`: the login ceremony (LoA high, amr `sc hwk
 /// pin mfa`). Every refusal is [`AuthnError::InvalidCredentials`] to the client.
-pub async fn login(app: &App, flow: &LoginFlow, body: &str, meta: &RequestMeta) -> Result<Completed, AuthnError> {
-    crate::authn::throttle::attempt_global(app).await?;
-    crate::authn::throttle::attempt_from(app, meta.ip).await?;
+pub async fn login(app: &Cards, flow: &LoginFlow, body: &str, meta: &RequestMeta) -> Result<Completed, AuthnError> {
+    crate::authn::throttle::attempt_global(&app.authn.throttle).await?;
+    crate::authn::throttle::attempt_from(&app.authn.throttle, meta.ip).await?;
     let outcome = login_checks(app, flow, body).await;
     let (proven, means) = match outcome {
         Ok(found) => found,
@@ -216,7 +216,7 @@ pub async fn login(app: &App, flow: &LoginFlow, body: &str, meta: &RequestMeta) 
         .ok_or(AuthnError::InvalidCredentials)?;
     tracing::debug!(algorithm = proven.algorithm.as_str(), "smartcard login verified");
     crate::authn::ceremony::complete(
-        app,
+        &app.authn,
         flow,
         &person,
         &means,
@@ -229,7 +229,7 @@ pub async fn login(app: &App, flow: &LoginFlow, body: &str, meta: &RequestMeta) 
 
 type Checked = Result<(Proven, EidMeans), (Failure, Option<EidMeans>)>;
 
-async fn login_checks(app: &App, flow: &LoginFlow, body: &str) -> Checked {
+async fn login_checks(app: &Cards, flow: &LoginFlow, body: &str) -> Checked {
     let nonce = take_challenge(app, Scope::Flow(&flow.id))
         .await
         .map_err(|f| (f, None))?;
@@ -263,8 +263,8 @@ impl From<crate::lifecycle::LifecycleError> for ActivationFailure {
 }
 
 /// `POST /activation/{id}/smartcard/challenge`.
-pub async fn activation_challenge(app: &App, activation: &str) -> Result<String, ActivationFailure> {
-    crate::lifecycle::activation::smartcard_pending(app, activation).await?;
+pub async fn activation_challenge(app: &Cards, activation: &str) -> Result<String, ActivationFailure> {
+    crate::lifecycle::activation::smartcard_pending(&app.lifecycle, activation).await?;
     challenge(app, Scope::Activation(activation))
         .await
         .map_err(|e| ActivationFailure::Lifecycle(e.into()))
@@ -273,8 +273,8 @@ pub async fn activation_challenge(app: &App, activation: &str) -> Result<String,
 /// `POST /activation/{id}/smartcard/token`: the card proves possession of the key of the
 /// certificate issued to this means (with the activation code already checked at start,
 /// R-ISS-2); the means becomes `active`.
-pub async fn activation_token(app: &App, activation: &str, body: &str) -> Result<MeansId, ActivationFailure> {
-    let (means_id, person) = crate::lifecycle::activation::smartcard_pending(app, activation).await?;
+pub async fn activation_token(app: &Cards, activation: &str, body: &str) -> Result<MeansId, ActivationFailure> {
+    let (means_id, person) = crate::lifecycle::activation::smartcard_pending(&app.lifecycle, activation).await?;
     let now = app.now();
     let checked = async {
         let nonce = take_challenge(app, Scope::Activation(activation)).await?;
@@ -292,7 +292,7 @@ pub async fn activation_token(app: &App, activation: &str, body: &str) -> Result
     match checked {
         Ok(proven) => {
             tracing::debug!(algorithm = proven.algorithm.as_str(), "smartcard activation verified");
-            Ok(crate::lifecycle::activation::finish_smartcard(app, activation).await?)
+            Ok(crate::lifecycle::activation::finish_smartcard(&app.lifecycle, activation).await?)
         }
         Err(Failure::Unavailable) => Err(crate::lifecycle::LifecycleError::Unavailable.into()),
         Err(Failure::Rejected(reason)) => {

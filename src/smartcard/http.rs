@@ -61,8 +61,13 @@ async fn post_login_challenge(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let flow = flow::load(&app, &id, cookie(&headers, BROWSER_COOKIE, app.config.secure_cookies())).await?;
-    let nonce = ceremony::challenge(&app, Scope::Flow(&flow.id))
+    let flow = flow::load(
+        &app.authn,
+        &id,
+        cookie(&headers, BROWSER_COOKIE, app.config.secure_cookies()),
+    )
+    .await?;
+    let nonce = ceremony::challenge(&app.cards, Scope::Flow(&flow.id))
         .await
         .map_err(AuthnError::from)?;
     Ok(no_store(json!({ "nonce": nonce })))
@@ -80,9 +85,14 @@ async fn post_login_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let flow = flow::load(&app, &id, cookie(&headers, BROWSER_COOKIE, app.config.secure_cookies())).await?;
+    let flow = flow::load(
+        &app.authn,
+        &id,
+        cookie(&headers, BROWSER_COOKIE, app.config.secure_cookies()),
+    )
+    .await?;
     let meta = RequestMeta { ip: peer.ip() };
-    let completed = ceremony::login(&app, &flow, body_text(&body), &meta).await?;
+    let completed = ceremony::login(&app.cards, &flow, body_text(&body), &meta).await?;
     Ok(crate::authn::http::done(&app, completed))
 }
 
@@ -100,7 +110,7 @@ impl From<ActivationFailure> for Problem {
 }
 
 async fn post_activation_challenge(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
-    let nonce = ceremony::activation_challenge(&app, &id).await?;
+    let nonce = ceremony::activation_challenge(&app.cards, &id).await?;
     Ok(no_store(json!({ "nonce": nonce })))
 }
 
@@ -109,7 +119,7 @@ async fn post_activation_token(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let means = ceremony::activation_token(&app, &id, body_text(&body)).await?;
+    let means = ceremony::activation_token(&app.cards, &id, body_text(&body)).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 
@@ -137,7 +147,7 @@ async fn post_certificate(
             .decode(body.csr.trim())
             .map_err(|_| LifecycleError::BadRequest("csr must be PEM or base64 DER".into()))?
     };
-    let issued = super::issuance::personalise(&app, &Actor::Operator(op), id, &csr).await?;
+    let issued = super::issuance::personalise(&app.cards, &Actor::Operator(op), id, &csr).await?;
     let mut r = (StatusCode::CREATED, Json(issued)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -152,7 +162,7 @@ async fn get_ca(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn get_crl(State(app): State<Arc<App>>) -> Result<Response, Problem> {
-    let der = match super::ca::current_crl(&app).await {
+    let der = match super::ca::current_crl(&app.cards).await {
         Ok(der) => der,
         Err(e) => {
             tracing::error!(error = %e, "CRL unavailable");

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::ca::{CardSubject, IssueError};
-use crate::app::App;
+use super::state::Cards;
 use crate::audit::AuditEvent;
 use crate::domain::ids::MeansId;
 use crate::domain::means::{MeansKind, MeansStatus};
@@ -49,7 +49,7 @@ impl From<IssueError> for LifecycleError {
 
 /// Issues the certificate of smartcard means `id` from `csr` (role `issuance`, not on
 /// one's own means; the means is `issued` and has no certificate yet).
-pub async fn personalise(app: &App, actor: &Actor, id: MeansId, csr: &[u8]) -> Result<Personalised, LifecycleError> {
+pub async fn personalise(app: &Cards, actor: &Actor, id: MeansId, csr: &[u8]) -> Result<Personalised, LifecycleError> {
     let officer = actor.operator_with(Role::Issuance)?;
     if csr.len() > MAX_CSR_BYTES {
         return Err(LifecycleError::BadRequest("CSR too large".into()));

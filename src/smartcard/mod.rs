@@ -25,6 +25,7 @@ pub mod ceremony;
 pub mod http;
 pub mod issuance;
 pub mod ocsp;
+pub mod state;
 pub mod status;
 pub mod webeid;
 pub mod x509;

@@ -4,13 +4,12 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::domain::ids::MeansId;
 use crate::domain::means::state::{self, Command};
 use crate::domain::operator::Role;
 use crate::lifecycle::actor::Actor;
-use crate::lifecycle::change::Changes;
+use crate::lifecycle::state::Lifecycle;
 use crate::lifecycle::LifecycleError;
 use crate::store::{Notice, StoreError, TransitionWrite};
 
@@ -19,7 +18,12 @@ pub const NOTICE_DEADLINE: i64 = 7 * 86_400;
 
 /// Marks `id` compromised: suspends it (it must be active: 409 otherwise) and queues a
 /// notice to the holder.
-pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &str) -> Result<Notice, LifecycleError> {
+pub async fn mark_compromised(
+    app: &Lifecycle,
+    actor: &Actor,
+    id: MeansId,
+    reason: &str,
+) -> Result<Notice, LifecycleError> {
     actor.operator_with(Role::Security)?;
     if reason.trim().is_empty() || reason.len() > 1024 {
         return Err(LifecycleError::BadRequest("reason must be 1 to 1024 characters".into()));
@@ -36,7 +40,8 @@ pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &st
         format!("means:{id}"),
         json!({"reason": format!("compromised: {reason}"), "verification": "security_officer", "from": means.status, "to": to}),
     );
-    match Changes::of(app)
+    match app
+        .changes()
         .commit(&TransitionWrite::status(id, means.version, to), audit)
         .await
     {
@@ -69,7 +74,7 @@ pub async fn mark_compromised(app: &App, actor: &Actor, id: MeansId, reason: &st
 
 /// Raises an alert for every notice older than the deadline and still unsent (at most once
 /// a day per notice). Returns how many alerts were raised.
-pub async fn alert_overdue(app: &App) -> Result<usize, LifecycleError> {
+pub async fn alert_overdue(app: &Lifecycle) -> Result<usize, LifecycleError> {
     let now = app.now();
     let overdue = app.store.pending_notices(now - NOTICE_DEADLINE, 1000).await?;
     let mut raised = 0;

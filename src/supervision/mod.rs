@@ -1,6 +1,7 @@
 //! Supervision (R-SUP-*, R-OPS-*): incident classification with the national CERT
 //! notification draft, the annual report to the supervisor, and the compliance report.
 
+pub mod caps;
 pub mod compliance;
 pub mod compromise;
 pub mod evidence;

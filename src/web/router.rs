@@ -95,7 +95,7 @@ async fn audit_denials(
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     if let Some(denied) = response.extensions().get::<crate::web::problem::Denied>() {
-        let actor = match crate::admin::auth::authenticate(&app, bearer.as_deref()).await {
+        let actor = match crate::admin::auth::authenticate(&app.admin, bearer.as_deref()).await {
             Ok(op) => format!("operator:{}", op.person),
             Err(_) => "unknown".to_owned(),
         };

@@ -338,7 +338,7 @@ async fn r_log_4_failed_logins_reach_the_sink_and_raise_brute_force_and_ip_alert
         let (status, _) = password_step(&server, &browser, &flow, HOLDER, "wrong password").await;
         assert_eq!(status, 401);
     }
-    eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
+    eidgate::jobs::audit_pass(&server.app.jobs, i64::MAX).await.unwrap();
     let lines = sink_lines(server.app.audit.sink_path());
     let failures = lines.iter().filter(|l| l["event_type"] == "login.failure").count();
     assert_eq!(failures, 3, "{lines:?}");
@@ -370,7 +370,7 @@ async fn r_log_4_failed_logins_reach_the_sink_and_raise_brute_force_and_ip_alert
         let (status, _) = password_step(&server, &browser, &flow, other, "whatever").await;
         assert_eq!(status, 401);
     }
-    eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
+    eidgate::jobs::audit_pass(&server.app.jobs, i64::MAX).await.unwrap();
     let lines = sink_lines(server.app.audit.sink_path());
     let rules: Vec<&str> = lines
         .iter()
@@ -391,7 +391,7 @@ async fn r_log_4_failed_logins_reach_the_sink_and_raise_brute_force_and_ip_alert
 async fn r_log_2_a_served_log_with_signed_checkpoints_verifies_and_a_foreign_key_does_not() {
     let server = TestServer::start_with(|c| c.audit.sink_interval = std::time::Duration::from_secs(3600)).await;
     server.provision().await;
-    eidgate::app::audit_pass(&server.app, 1).await.unwrap();
+    eidgate::jobs::audit_pass(&server.app.jobs, 1).await.unwrap();
     let store = server.app.store.as_ref();
     let checkpoints = store.checkpoints().await.unwrap();
     let first = checkpoints.first().expect("a checkpoint was signed").seq;
@@ -554,7 +554,7 @@ async fn r_log_4_an_operator_exceeding_their_role_and_repeated_helpdesk_failures
         .await;
         assert_eq!(wrong.status, 403, "{}", wrong.body);
     }
-    eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
+    eidgate::jobs::audit_pass(&server.app.jobs, i64::MAX).await.unwrap();
     let lines = sink_lines(server.app.audit.sink_path());
     let pid = crate::support::operators::person_id(&server, HELPDESK).await;
     let denial = lines

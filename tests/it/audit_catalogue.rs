@@ -271,7 +271,7 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
         &[catalogue::LOGIN_FAILURE],
     )
     .await;
-    eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
+    eidgate::jobs::audit_pass(&server.app.jobs, i64::MAX).await.unwrap();
     walk.check(
         "analysis pass after a failure (threshold 1)",
         &[],
@@ -473,7 +473,7 @@ async fn r_log_1_every_catalogued_event_is_recorded_by_its_action() {
 
     // The daily analysis for yesterday is due on a fresh server (the scheduler may have
     // written it already; then this pass adds nothing and it is in the log anyway).
-    eidgate::app::reports_due(&server.app).await.unwrap();
+    eidgate::jobs::reports_due(&server.app.jobs).await.unwrap();
     let all = server.app.store.audit_after(0, 100_000).await.unwrap();
     assert!(
         all.iter().any(|r| r.event.event_type == catalogue::AUDIT_REPORT),

@@ -505,11 +505,18 @@ async fn r_iss_3_expiry_sweep_expires_an_issued_means_whose_code_ran_out() {
     activate(&server, APPLICANT, &active.activation_code, APPLICANT_PASSWORD).await;
 
     // Nothing is due yet.
-    assert_eq!(eidgate::lifecycle::service::expire_due(&server.app).await.unwrap(), 0);
+    assert_eq!(
+        eidgate::lifecycle::service::expire_due(&server.app.lifecycle)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(state_of(&server, &issued.id).await, "issued");
 
     server.app.clock.advance(72 * HOUR + 1);
-    let n = eidgate::lifecycle::service::expire_due(&server.app).await.unwrap();
+    let n = eidgate::lifecycle::service::expire_due(&server.app.lifecycle)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     assert_eq!(state_of(&server, &issued.id).await, "expired");
     assert_eq!(
@@ -522,7 +529,12 @@ async fn r_iss_3_expiry_sweep_expires_an_issued_means_whose_code_ran_out() {
         1
     );
     // A second sweep finds nothing more.
-    assert_eq!(eidgate::lifecycle::service::expire_due(&server.app).await.unwrap(), 0);
+    assert_eq!(
+        eidgate::lifecycle::service::expire_due(&server.app.lifecycle)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 // ---- the holder's self-service ---------------------------------------------------------

@@ -300,7 +300,10 @@ async fn r_life_4_a_suspended_means_expires_when_its_validity_ends() {
     let r = helpdesk_in_person(&server, &helpdesk, &staff.holder_means, "suspend").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let app = &server.app;
-    assert_eq!(eidgate::lifecycle::service::expire_due(app).await.unwrap(), 0);
+    assert_eq!(
+        eidgate::lifecycle::service::expire_due(&app.lifecycle).await.unwrap(),
+        0
+    );
     let means = app
         .store
         .means(staff.holder_means.parse().unwrap())
@@ -308,7 +311,7 @@ async fn r_life_4_a_suspended_means_expires_when_its_validity_ends() {
         .unwrap()
         .unwrap();
     app.clock.advance(means.valid_until - app.now() + 1);
-    assert!(eidgate::lifecycle::service::expire_due(app).await.unwrap() >= 1);
+    assert!(eidgate::lifecycle::service::expire_due(&app.lifecycle).await.unwrap() >= 1);
     assert_eq!(state_of(&server, &staff.holder_means).await, "expired");
     let last = audit_events(&server, &format!("means:{}", staff.holder_means)).await;
     assert_eq!(last.last().unwrap().event.event_type, "means.expired");

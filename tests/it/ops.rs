@@ -313,7 +313,7 @@ async fn busy_server(url: String) -> TestServer {
     let server = TestServer::start_with(move |c| c.database.url = url).await;
     server.provision().await;
     tokens_for(&server, "rp").await;
-    eidgate::app::audit_pass(&server.app, 1).await.unwrap();
+    eidgate::jobs::audit_pass(&server.app.jobs, 1).await.unwrap();
     server
 }
 

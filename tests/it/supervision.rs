@@ -6,7 +6,6 @@ use std::process::Command;
 
 use eidgate::audit::AuditEvent;
 use eidgate::domain::means::MeansStatus;
-use eidgate::lifecycle::change::Changes;
 use serde_json::{json, Value};
 
 use crate::support::server::TestServer;
@@ -219,12 +218,12 @@ async fn r_sup_3_termination_stops_issuance_and_revokes_every_means_resumably() 
     assert_eq!(refused.status, 503, "{}", refused.body);
     assert!(refused.body["type"].as_str().unwrap().ends_with("issuance-stopped"));
 
-    let n = eidgate::supervision::termination::revoke_all(Changes::of(&server.app), "test")
+    let n = eidgate::supervision::termination::revoke_all(server.app.lifecycle.changes(), "test")
         .await
         .unwrap();
     assert!(n >= 6, "the holder's, four operators' and the pending application: {n}");
     assert_eq!(
-        eidgate::supervision::termination::revoke_all(Changes::of(&server.app), "test")
+        eidgate::supervision::termination::revoke_all(server.app.lifecycle.changes(), "test")
             .await
             .unwrap(),
         0,
@@ -332,11 +331,23 @@ async fn r_ops_4_compromised_means_is_suspended_and_an_unsent_notice_alerts_afte
     assert_eq!(pending.body["notices"][0]["id"], notice.as_str());
 
     let app = &server.app;
-    assert_eq!(eidgate::supervision::compromise::alert_overdue(app).await.unwrap(), 0);
-    app.clock.advance(7 * 86_400 + 1);
-    assert_eq!(eidgate::supervision::compromise::alert_overdue(app).await.unwrap(), 1);
     assert_eq!(
-        eidgate::supervision::compromise::alert_overdue(app).await.unwrap(),
+        eidgate::supervision::compromise::alert_overdue(&app.lifecycle)
+            .await
+            .unwrap(),
+        0
+    );
+    app.clock.advance(7 * 86_400 + 1);
+    assert_eq!(
+        eidgate::supervision::compromise::alert_overdue(&app.lifecycle)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        eidgate::supervision::compromise::alert_overdue(&app.lifecycle)
+            .await
+            .unwrap(),
         0,
         "once a day"
     );
@@ -433,17 +444,30 @@ async fn r_ops_1_r_ops_2_availability_is_tracked_and_an_outage_becomes_a_classif
     assert!(total >= 1 && failed == 0, "{total} {failed}");
 
     // An hour and a minute of a failing token service, then recovery.
-    assert!(evaluate(app).await.unwrap().is_empty());
+    assert!(
+        evaluate(&app.availability, app.store.as_ref(), &app.config.issuer, app.now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     for _ in 0..61 {
         for _ in 0..4 {
             app.availability.record("token", true, app.now());
         }
         app.clock.advance(60);
-        assert!(evaluate(app).await.unwrap().is_empty(), "still open");
+        assert!(
+            evaluate(&app.availability, app.store.as_ref(), &app.config.issuer, app.now())
+                .await
+                .unwrap()
+                .is_empty(),
+            "still open"
+        );
     }
     app.availability.record("token", false, app.now());
     app.clock.advance(60);
-    let closed = evaluate(app).await.unwrap();
+    let closed = evaluate(&app.availability, app.store.as_ref(), &app.config.issuer, app.now())
+        .await
+        .unwrap();
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].service, "token");
     assert_eq!(closed[0].record["significant"], true, "{}", closed[0].record);

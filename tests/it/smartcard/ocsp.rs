@@ -299,7 +299,7 @@ async fn r_auth_7_ocsp_responder_down_fails_closed() {
     refused(&server, &card, "revocation_status_unknown").await;
     crl_task.abort();
     // DESIGN "When a dependency fails": an external OCSP/CRL outage raises an alert.
-    eidgate::app::audit_pass(&server.app, i64::MAX).await.unwrap();
+    eidgate::jobs::audit_pass(&server.app.jobs, i64::MAX).await.unwrap();
     let sink = std::fs::read_to_string(server.app.audit.sink_path()).unwrap_or_default();
     let rules: Vec<String> = sink
         .lines()
