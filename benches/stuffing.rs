@@ -150,7 +150,7 @@ async fn run() {
     let serving = app.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        eidgate::app::serve(serving, listener, async move {
+        eidgate::web::serve::serve(serving, listener, async move {
             let _ = stopped.await;
         })
         .await

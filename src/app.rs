@@ -1,8 +1,8 @@
-//! Composition root: builds the ports from [`Config`] (store, ephemeral store, HSM),
-//! the services' shared state [`App`], and serves the router on a given listener until
-//! a shutdown future completes (mini-redis `run` shape; tests bind port 0).
+//! Composition root: builds the ports from [`Config`] (store, ephemeral store, HSM) and
+//! from them the narrow per-feature state each service takes ([`Oidc`], [`Authn`],
+//! [`Lifecycle`], [`Cards`], [`Admin`], [`Jobs`]), held by [`App`]; starts the jobs.
+//! Serving is [`crate::web::serve`]; nothing below the transport names this module.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use crate::admin::state::Admin;
@@ -121,8 +121,6 @@ pub struct App {
     pub caps: Arc<LoaPolicy>,
     /// Prometheus series (`/metrics`).
     pub metrics: Arc<crate::monitor::metrics::Metrics>,
-    /// The per-IP request rate limit (R-SEC-5).
-    pub rate_limiter: crate::web::limits::RateLimiter,
     /// The protocol engine's state.
     pub oidc: Oidc,
     /// The login services' state.
@@ -266,7 +264,6 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let discovery = Arc::new(crate::oidc::discovery::document(&config));
     let audit = Arc::new(shipper(&config)?);
     let caps = Arc::new(LoaPolicy::new(config.loa.caps, cached.clone()));
-    let (rate_per_ip, rate_burst) = (config.limits.rate_per_ip, config.limits.rate_burst);
     let webauthn = Arc::new(crate::authn::webauthn::Relying::from_config(&config).map_err(AppError::Config)?);
     let config = Arc::new(config);
     let clock = Arc::new(SystemClock::default());
@@ -363,7 +360,6 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         smartcard,
         caps,
         metrics,
-        rate_limiter: crate::web::limits::RateLimiter::new(rate_per_ip, rate_burst),
         oidc,
         authn,
         lifecycle,
@@ -403,81 +399,4 @@ pub fn shipper(config: &Config) -> Result<crate::audit::sink::Shipper, AppError>
         None => None,
     };
     Ok(crate::audit::sink::Shipper::new(a.sink_file(&config.data_dir), webhook, rules).with_syslog(syslog))
-}
-
-/// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
-pub async fn serve(
-    app: Arc<App>,
-    listener: std::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), AppError> {
-    crate::web::tls::install_provider();
-    listener.set_nonblocking(true)?;
-    let mode = app.config.tls.mode;
-    let tls_files = match mode {
-        TlsMode::Off => None,
-        TlsMode::Dev => Some(crate::web::tls::dev_certificate(
-            &app.config.data_dir,
-            &app.config.issuer,
-        )?),
-        TlsMode::Files => match (&app.config.tls.cert, &app.config.tls.key) {
-            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-            _ => None,
-        },
-    };
-    let audit_start = crate::audit::AuditEvent::new(
-        crate::audit::catalogue::SYSTEM_START,
-        "system",
-        "eidgate",
-        serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "tls": format!("{mode:?}").to_lowercase(),
-            // Logging parameters in force from this start on (R-LOG-1).
-            "audit": {
-                "checkpoint_every": app.config.audit.checkpoint_every,
-                "checkpoint_interval_seconds": app.config.audit.checkpoint_interval.as_secs(),
-                "retention_seconds": app.config.audit.retention.as_secs(),
-                "webhook": app.config.audit.webhook_url.is_some(),
-            },
-        }),
-    );
-    app.store.append(audit_start).await?;
-    // A checkpoint at start covers the start and whatever a crashed run left unsigned.
-    if let Err(e) = crate::jobs::audit_pass(&app.jobs, 1).await {
-        tracing::warn!(error = %e, "could not sign the start checkpoint");
-    }
-    let router = crate::web::router::router(app.clone());
-    let acceptor = match &tls_files {
-        None => {
-            tracing::warn!("TLS is off: serve only behind a TLS-terminating proxy");
-            None
-        }
-        Some((cert, key)) => {
-            Some(crate::web::server::tls_acceptor(cert, key).map_err(|e| AppError::Setup(e.to_string()))?)
-        }
-    };
-    crate::web::server::run(
-        router,
-        listener,
-        acceptor,
-        (&app.config.limits).into(),
-        app.metrics.clone(),
-        shutdown,
-    )
-    .await
-    .map_err(|e| AppError::Setup(e.to_string()))?;
-    let audit_stop = crate::audit::AuditEvent::new(
-        crate::audit::catalogue::SYSTEM_STOP,
-        "system",
-        "eidgate",
-        serde_json::json!({}),
-    );
-    if let Err(e) = app.store.append(audit_stop).await {
-        tracing::warn!(error = %e, "could not record system stop");
-    }
-    // The final checkpoint covers everything up to the stop (R-LOG-2).
-    if let Err(e) = crate::jobs::audit_pass(&app.jobs, 1).await {
-        tracing::warn!(error = %e, "could not sign the shutdown checkpoint");
-    }
-    Ok(())
 }

@@ -2,8 +2,6 @@
 //! R-AUTH-4, R-AUTH-5) and the common end of every ceremony: achieved LoA
 //! (R-SUP-2), the LoA the RP asked for (never a lower `acr`), the SSO session, the code.
 
-use std::net::IpAddr;
-
 use serde_json::json;
 
 use super::flow::{self, FirstFactor, LoginFlow};
@@ -32,12 +30,7 @@ pub struct Completed {
     pub device_cookie: Option<String>,
 }
 
-/// Request facts the ceremonies log and rate-limit on.
-#[derive(Clone, Debug)]
-pub struct RequestMeta {
-    /// Client IP.
-    pub ip: IpAddr,
-}
+pub use super::flow::RequestMeta;
 
 /// The answer of a step that does not end the flow, or the end of the flow.
 #[derive(Debug)]
@@ -158,7 +151,8 @@ pub async fn password(
     )
     .await?;
     if super::operator_password::expired(app, person.id, &means).await? {
-        return super::operator_password::require_change(app, flow, person.id, &means, meta).await;
+        super::operator_password::require_change(app, flow, person.id, &means, meta).await?;
+        return Ok(Step::Next("password_change"));
     }
     if means.kind == MeansKind::Totp {
         throttle::clear_backoff(&app.throttle, means.id, AuthFactor::Password).await?;

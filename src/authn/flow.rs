@@ -182,3 +182,10 @@ pub async fn finish(app: &Authn, flow: &LoginFlow) -> Result<bool, AuthnError> {
     }
     Ok(ended)
 }
+
+/// Request facts the ceremonies log and rate-limit on.
+#[derive(Clone, Debug)]
+pub struct RequestMeta {
+    /// Client IP.
+    pub ip: std::net::IpAddr,
+}

@@ -199,7 +199,22 @@ async fn post_password_change(
     let flow = load(&app, &id, &headers).await?;
     let body: PasswordChangeBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let step = super::operator_password::change(&app.authn, &flow, body.new_password, &meta).await?;
+    let step = match super::operator_password::change(&app.authn, &flow, body.new_password, &meta).await? {
+        super::operator_password::PasswordChanged::Totp => Step::Next("totp"),
+        super::operator_password::PasswordChanged::Complete { flow, person, means } => {
+            let amr = vec![crate::domain::loa::Amr::Pwd];
+            let done = ceremony::complete(
+                &app.authn,
+                &flow,
+                &person,
+                &means,
+                crate::domain::loa::Loa::Low,
+                amr,
+                &meta,
+            );
+            Step::Done(done.await?)
+        }
+    };
     Ok(step_answer(&app, step))
 }
 

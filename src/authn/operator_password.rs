@@ -7,13 +7,11 @@
 
 use serde_json::json;
 
-use super::ceremony::{complete, RequestMeta, Step};
-use super::flow::{self, FirstFactor, LoginFlow};
+use super::flow::{self, FirstFactor, LoginFlow, RequestMeta};
 use super::state::Authn;
 use super::AuthnError;
 use crate::audit::AuditEvent;
 use crate::domain::ids::PersonId;
-use crate::domain::loa::{Amr, Loa};
 use crate::domain::means::{EidMeans, MeansKind};
 use crate::domain::secret::Password;
 use crate::store::{Credential, TransitionWrite};
@@ -91,7 +89,7 @@ pub async fn require_change(
     person: PersonId,
     means: &EidMeans,
     meta: &RequestMeta,
-) -> Result<Step, AuthnError> {
+) -> Result<(), AuthnError> {
     audit(
         app,
         person,
@@ -106,8 +104,7 @@ pub async fn require_change(
         person,
         means: means.id,
     });
-    flow::save(app, &waiting).await?;
-    Ok(Step::Next("password_change"))
+    flow::save(app, &waiting).await
 }
 
 /// `POST /authn/flows/{flow}/password_change`: sets the new password (the activation
@@ -118,7 +115,7 @@ pub async fn change(
     flow: &LoginFlow,
     new_password: Password,
     meta: &RequestMeta,
-) -> Result<Step, AuthnError> {
+) -> Result<PasswordChanged, AuthnError> {
     let Some(pending) = flow.password_change.clone() else {
         return Err(AuthnError::BadRequest(
             "no password change is pending in this login".into(),
@@ -168,10 +165,28 @@ pub async fn change(
     if updated.kind == MeansKind::Totp {
         next.first_factor = Some(pending);
         flow::save(app, &next).await?;
-        return Ok(Step::Next("totp"));
+        return Ok(PasswordChanged::Totp);
     }
     flow::save(app, &next).await?;
-    complete(app, &next, &person, &updated, Loa::Low, vec![Amr::Pwd], meta)
-        .await
-        .map(Step::Done)
+    Ok(PasswordChanged::Complete {
+        flow: Box::new(next),
+        person: Box::new(person),
+        means: Box::new(updated),
+    })
+}
+
+/// What follows a changed operator password.
+#[derive(Debug)]
+pub enum PasswordChanged {
+    /// The TOTP step (a `totp` means).
+    Totp,
+    /// The login completes with the password (a `password` means).
+    Complete {
+        /// The flow, saved.
+        flow: Box<LoginFlow>,
+        /// The operator.
+        person: Box<crate::domain::person::NaturalPerson>,
+        /// The means, with its new password.
+        means: Box<EidMeans>,
+    },
 }

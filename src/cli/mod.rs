@@ -315,7 +315,7 @@ async fn serve(config: Config, path: Option<std::path::PathBuf>) -> anyhow::Resu
     spawn_reload_on_hangup(&app, path);
     let listener = std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
     tracing::info!(issuer = %app.config.issuer, %listen, "eidgate is serving");
-    crate::app::serve(app, listener, shutdown_signal()).await?;
+    crate::web::serve::serve(app, listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::actor::Actor;
-use super::service::{record, Answer, Idempotency, MeansView, StatusCommand};
 use super::state::Lifecycle;
+use super::view::{record, Answer, Idempotency, MeansView, StatusCommand};
 use super::LifecycleError;
 use crate::audit::AuditEvent;
 use crate::domain::ids::MeansId;
@@ -261,6 +261,6 @@ async fn carry_out(
         .changes()
         .commit(&TransitionWrite::status(a.means, rec.means.version, to), audit)
         .await
-        .map_err(super::service::conflict_as_retry)?;
+        .map_err(super::view::conflict_as_retry)?;
     Ok(MeansView::from(&updated))
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::actor::Actor;
-use super::service::{conflict_as_retry, record, MeansView};
 use super::state::Lifecycle;
+use super::view::{conflict_as_retry, record, MeansView};
 use super::{codes, LifecycleError};
 use crate::audit::AuditEvent;
 use crate::delivery::{self, Delivered, DeliveryError};

@@ -15,6 +15,8 @@ pub mod issue;
 pub mod registry;
 pub mod service;
 pub mod state;
+pub mod status;
+pub mod view;
 
 use crate::domain::means::state::TransitionError;
 

@@ -19,7 +19,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::Problem;
-use crate::app::App;
+use crate::config::Config;
+use crate::monitor::metrics::Metrics;
 
 /// The address a limit is counted against: IPv4 as is, IPv6 by its /64 prefix (an
 /// IPv4-mapped IPv6 address as the IPv4 address).
@@ -97,9 +98,30 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
+/// What [`enforce`] needs: the limits, this instance's buckets and the metrics.
+pub struct Enforcement {
+    /// Configuration (`[limits]`).
+    pub config: Arc<Config>,
+    /// The per-IP buckets.
+    pub limiter: RateLimiter,
+    /// Counts refusals.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Enforcement {
+    /// From `[limits]`.
+    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            limiter: RateLimiter::new(config.limits.rate_per_ip, config.limits.rate_burst),
+            config,
+            metrics,
+        }
+    }
+}
+
 /// The rate limit and the head size check, as one middleware.
 pub async fn enforce(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Enforcement>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -127,7 +149,7 @@ pub async fn enforce(
     if !exempt(request.uri().path()) {
         let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         if let Some(ip) = peer {
-            if let Err(wait) = app.rate_limiter.check(ip, Instant::now()) {
+            if let Err(wait) = app.limiter.check(ip, Instant::now()) {
                 app.metrics.rate_limited();
                 tracing::warn!(peer = %client_key(ip), "rate limit exceeded");
                 let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")

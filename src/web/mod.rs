@@ -8,6 +8,7 @@ pub mod pages;
 pub mod problem;
 pub mod proxy;
 pub mod router;
+pub mod serve;
 pub mod server;
 pub mod tls;
 

@@ -63,7 +63,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(ConcurrencyLimitLayer::new(limits.concurrency))
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
+            Arc::new(super::limits::Enforcement::new(app.config.clone(), app.metrics.clone())),
             super::limits::enforce,
         ))
         .layer(axum::middleware::from_fn_with_state(

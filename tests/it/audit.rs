@@ -629,7 +629,7 @@ async fn r_log_2_shutdown_signs_a_final_checkpoint_over_the_system_stop() {
     config.finish().unwrap();
     let app = eidgate::app::build(config).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(eidgate::app::serve(app.clone(), listener, async move {
+    let serving = tokio::spawn(eidgate::web::serve::serve(app.clone(), listener, async move {
         let _ = stopped.await;
     }));
     stop.send(()).unwrap();

@@ -67,7 +67,7 @@ impl TestServer {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            eidgate::app::serve(serving, listener, shutdown).await.unwrap();
+            eidgate::web::serve::serve(serving, listener, shutdown).await.unwrap();
         });
         Self {
             url: format!("http://127.0.0.1:{port}"),
