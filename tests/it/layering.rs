@@ -226,7 +226,6 @@ fn layering_no_src_file_over_600_lines() {
 }
 
 #[test]
-#[ignore = "until the four long test files are split"]
 fn layering_no_test_file_over_800_lines() {
     holds("tests/ files over 800 lines", rules::too_long(&load("tests"), 800));
 }
