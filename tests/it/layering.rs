@@ -82,10 +82,11 @@ pub(crate) fn layer_of(rel: &str) -> Layer {
 /// `std`/`core`/`alloc` (without their I/O parts, [`DOMAIN_STD_DENIED`]); `serde`,
 /// `serde_json` (wire forms and canonical records are data); `thiserror` (typed errors);
 /// `time` (calendar arithmetic on given instants, never `now_utc`); `url` (redirect URIs are
-/// domain values); `uuid` (ids, generated outside); `base64`, `hex` (encodings); `sha2`
-/// (hash chain, fingerprints); `subtle` (constant-time comparison of secrets); `zeroize`
-/// (secrets wiped on drop). All compute on their arguments only: no I/O, no clock, no
-/// randomness. Anything else (tokio, sqlx, reqwest, axum, rand, …) fails the rule.
+/// domain values); `uuid` (typed ids; one exception to "no randomness": `Uuid::new_v4` in
+/// `domain/ids.rs` draws from the OS generator through `getrandom`); `base64`, `hex`
+/// (encodings); `sha2` (hash chain, fingerprints); `subtle` (constant-time comparison of
+/// secrets); `zeroize` (secrets wiped on drop). Otherwise they compute on their arguments
+/// only: no I/O, no clock. Anything else (tokio, sqlx, reqwest, axum, rand, …) fails.
 pub(crate) const DOMAIN_CRATES: &[&str] = &[
     "std",
     "core",
