@@ -1,13 +1,14 @@
 //! The eIDAS minimum data set and consent: per-client allowed claims, pairwise subjects,
 //! consent asked, refused, stored and revoked, verified claims (R-DATA-1..4).
 
+use serde_json::{json, Value};
+
 use super::*;
 use crate::support::operators::count_events;
 use crate::support::server::{
     auth_params, authorize_url, client_entry, exchange, jwt_part, password_step, pkce, query, set_param, start_login,
     Answer, HOLDER,
 };
-use serde_json::{json, Value};
 
 #[tokio::test]
 async fn r_data_4_a_client_allowed_only_names_never_receives_birthdate_even_when_it_asks() {

@@ -1,13 +1,14 @@
 //! LoA policy and step-up: caps from configuration, unmet levels, step-up ceremonies,
 //! idle lapse, what discovery announces (R-AUTH-2, R-SUP-2).
 
+use eidgate::domain::loa::{Loa, LoaCaps};
+use serde_json::{json, Value};
+
 use super::*;
 use crate::support::operators::{align_to_step, count_events, operator_token, ADMIN, HELPDESK};
 use crate::support::server::{
     auth_params, authorize_url, jwt_part, password_step, pkce, query, set_param, Answer, TestServer, HOLDER,
 };
-use eidgate::domain::loa::{Loa, LoaCaps};
-use serde_json::{json, Value};
 
 #[tokio::test]
 async fn r_auth_2_r_sup_2_substantial_with_totp_then_a_withdrawn_cap_is_followed_by_the_next_login() {

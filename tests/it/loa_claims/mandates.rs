@@ -1,10 +1,11 @@
 //! Legal persons and mandates: four-eyes approval, acting for a legal person, the
 //! binding rules (R-BIND-1, R-REG-5, R-DATA-2, R-SEC-3).
 
+use serde_json::{json, Value};
+
 use super::*;
 use crate::support::operators::{count_events, operator_token, post, HELPDESK, REGISTRAR};
 use crate::support::server::{client_entry, query, Answer, TestServer, HOLDER};
-use serde_json::{json, Value};
 
 /// Registers `COMPANY` and binds `representative` at `loa`; returns the mandate id.
 async fn mandate(server: &TestServer, representative: &str, loa: &str) -> String {

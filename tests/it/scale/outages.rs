@@ -1,10 +1,11 @@
 //! Outages of what the instances share: Redis down or restarting empty, SIGTERM draining,
 //! the HSM session lost (R-OPS-1, R-LIFE-1).
 
+use serde_json::json;
+
 use super::cluster::{free_port, wait_until, Cluster, Node};
 use super::*;
 use crate::support::server::{auth_params, browser, http, pkce, query, start_login, HOLDER, PASSWORD, REDIRECT};
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn r_ops_1_redis_down_fails_logins_closed_while_the_helpdesk_suspends_and_revokes_then_resumes() {

@@ -1,10 +1,12 @@
 //! The Redis ephemeral store across instances: single use, counters, atomic reservations,
 //! resync after an outage, an evicting Redis refused (R-AUTH-4).
 
-use super::*;
+use std::time::Duration;
+
 use eidgate::ephemeral::redis::RedisStore;
 use eidgate::ephemeral::{Ephemeral, StatusEvent};
-use std::time::Duration;
+
+use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn r_auth_4_redis_store_is_single_use_and_counts_across_instances_and_resyncs_after_an_outage() {

@@ -2,11 +2,12 @@
 //! from the CLI, a PostgreSQL restart and a SIGKILL under a burst of revocations (R-LIFE-1,
 //! R-LIFE-4, R-SUP-3).
 
+use serde_json::json;
+
 use super::cluster::free_port;
 use super::*;
 use crate::support::operators::{status_body, IN_PERSON};
 use crate::support::server::{auth_params, browser, http, pkce, HOLDER, PASSWORD};
-use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn r_life_4_login_started_on_a_finishes_on_b_and_a_revocation_on_b_blocks_a_at_once() {

@@ -1,11 +1,12 @@
 //! A card issued, personalised, activated and logging in at LoA high; the card key signs
 //! only after the holder's PIN (R-MEANS-3, R-MEANS-4, R-ISS-2).
 
+use serde_json::{json, Value};
+use x509_parser::prelude::FromDer;
+
 use super::*;
 use crate::support::operators::{activation_start, activation_step, post};
 use crate::support::server::{exchange, jwt_part, query, REDIRECT};
-use serde_json::{json, Value};
-use x509_parser::prelude::FromDer;
 
 #[tokio::test]
 async fn r_means_3_card_issued_end_to_end_logs_in_at_high_with_sc_hwk_pin() {

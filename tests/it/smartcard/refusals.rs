@@ -3,11 +3,12 @@
 //! suspended or revoked means, and the CRL (R-AUTH-5, R-AUTH-7, R-MEANS-3, R-SEC-5,
 //! R-LIFE-4, R-LOG-1).
 
+use serde_json::{json, Value};
+use x509_parser::prelude::FromDer;
+
 use super::*;
 use crate::support::operators::helpdesk_in_person;
 use crate::support::server::client_entry;
-use serde_json::{json, Value};
-use x509_parser::prelude::FromDer;
 
 #[tokio::test]
 async fn r_auth_5_replayed_nonce_is_refused() {

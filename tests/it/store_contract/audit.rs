@@ -1,12 +1,14 @@
 //! Store contract, the audit chain: one record per change, none for a failed one, a
 //! gap-free verifying chain under concurrent writers, append-only (R-LOG-1, R-LOG-2).
 
-use super::*;
+use std::sync::Arc;
+
 use eidgate::domain::ids::PersonId;
 use eidgate::domain::means::MeansStatus;
 use eidgate::store::{AuditRepo, ClientRepo, Credential, LifecycleRepo, MeansRepo, PersonRepo, StoreError};
 use sqlx::{AnyConnection, Connection};
-use std::sync::Arc;
+
+use super::*;
 
 #[tokio::test]
 async fn r_log_1_every_audited_write_appends_exactly_one_record() {

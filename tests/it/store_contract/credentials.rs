@@ -1,12 +1,13 @@
 //! Store contract, means and their credentials: versions, the PHC hash stored as given,
 //! TOTP last step and failure counters (R-AUTH-1, R-AUTH-3, R-AUTH-4, R-AUTH-5).
 
-use super::*;
 use eidgate::domain::ids::{MeansId, PersonId};
 use eidgate::domain::loa::Loa;
 use eidgate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use eidgate::store::{AuditRepo, AuthFactor, Credential, MeansRepo, PersonRepo, StoreError};
 use sqlx::{AnyConnection, Connection, Row};
+
+use super::*;
 
 #[tokio::test]
 async fn r_auth_1_means_round_trip_and_a_stale_version_conflicts() {

@@ -1,10 +1,11 @@
 //! Store contract, the engine: ping and reconnect, connection errors, migrations.
 
-use super::*;
-use crate::support::db::databases;
 use eidgate::domain::ids::PersonId;
 use eidgate::domain::means::MeansStatus;
 use eidgate::store::{AuditRepo, Backend, LifecycleRepo, SqlStore, Store, StoreError};
+
+use super::*;
+use crate::support::db::databases;
 
 #[tokio::test]
 async fn ping_reports_the_engine_and_reconnecting_keeps_the_data() {

@@ -2,11 +2,13 @@
 //! codes and their counters, idempotent answers, expiry, renewal (R-ISS-3, R-LIFE-2,
 //! R-RENEW-1).
 
-use super::*;
+use std::sync::Arc;
+
 use eidgate::domain::ids::{MeansId, PersonId};
 use eidgate::domain::means::{EidMeans, MeansStatus};
 use eidgate::store::{Acceptance, Credential, LifecycleRepo, MeansRepo, PersonRepo, StoreError, TransitionWrite};
-use std::sync::Arc;
+
+use super::*;
 
 #[tokio::test]
 async fn r_iss_3_an_application_is_approved_activated_suspended_and_revoked_with_one_record_each() {

@@ -1,12 +1,14 @@
 //! Store contract, refresh tokens: rotation, reuse and replay revoke the grant, expiry,
 //! suspension revokes them (R-AUTH-1, R-AUTH-4, R-LIFE-4).
 
-use super::*;
+use std::sync::Arc;
+
 use eidgate::domain::ids::GrantId;
 use eidgate::domain::means::MeansStatus;
 use eidgate::store::{GrantRepo, MeansRepo, RefreshOutcome};
 use serde_json::json;
-use std::sync::Arc;
+
+use super::*;
 
 #[tokio::test]
 async fn r_life_4_suspending_a_means_revokes_its_refresh_tokens() {

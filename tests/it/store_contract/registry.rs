@@ -1,7 +1,6 @@
 //! Store contract, the registry: persons, clients, operator roles, proofing facts,
 //! acceptances (R-REG-1/2/3/4, R-DATA-4, R-SEC-3).
 
-use super::*;
 use eidgate::domain::ids::{MeansId, PersonId, PersonIdentifier};
 use eidgate::domain::loa::Loa;
 use eidgate::domain::means::{EidMeans, MeansStatus};
@@ -11,6 +10,8 @@ use eidgate::store::{
     Acceptance, ClientRepo, Credential, LifecycleRepo, MeansRepo, PersonRepo, StoreError, TransitionWrite,
 };
 use sqlx::{AnyConnection, Connection, Row};
+
+use super::*;
 
 #[tokio::test]
 async fn r_reg_2_persons_round_trip_and_identifier_is_unique() {

@@ -1,7 +1,8 @@
 //! Store contract, what a transition does besides the state: refresh tokens revoked, the
 //! cached means dropped, fifty racing transitions on one means (R-LIFE-4).
 
-use super::*;
+use std::sync::Arc;
+
 use eidgate::audit::AuditEvent;
 use eidgate::domain::ids::{GrantId, MeansId};
 use eidgate::domain::loa::Loa;
@@ -12,7 +13,8 @@ use eidgate::store::cached::CachedStore;
 use eidgate::store::{GrantRepo, LifecycleRepo, MeansRepo, SqlStore, Store, StoreError, TransitionWrite};
 use rand::Rng;
 use serde_json::json;
-use std::sync::Arc;
+
+use super::*;
 
 #[tokio::test]
 async fn r_life_4_a_transition_away_from_active_revokes_the_means_refresh_tokens() {
