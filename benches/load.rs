@@ -1,6 +1,6 @@
 //! Load on a scaled deployment (issue 9): two `eidgate serve` processes sharing one
 //! PostgreSQL cluster, one `redis-server` and one SoftHSM token, all on loopback and
-//! started here (the same harness as `tests/it/scale.rs`).
+//! started here (the same harness as `tests/it/scale/`).
 //!
 //! Phases of `EIDGATE_BENCH_SECS` (default 30) seconds each:
 //! 1. **saturated**: `EIDGATE_BENCH_CONCURRENCY` (default 8) workers run logins back to

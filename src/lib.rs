@@ -4,28 +4,38 @@
 //! Every key that matters lives in an HSM used through PKCS#11.
 //!
 //! # Layout
-//! Data flows one way: **transport → services → domain → ports**.
+//! Data flows one way: **transport → services → ports → domain**; a file imports only its
+//! own layer or lower ones.
 //!
-//! | module | role |
-//! | --- | --- |
-//! | [`domain`] | pure types and rules (ids, LoA, secrets, clients, persons, means); no I/O |
-//! | [`hsm`] | the only module that touches PKCS#11 (`cryptoki`): signing keys, JWKS, token init |
-//! | [`store`] | durable state through sqlx (SQLite default, PostgreSQL) |
-//! | [`ephemeral`] | short-lived state: flows, codes, access tokens, rate counters |
-//! | [`audit`] | hash-chained audit events (written with the change they record) |
-//! | [`authn`] | login ceremonies (password for now) and the login API |
-//! | [`oidc`] | the OpenID Connect protocol engine and its HTTP endpoints |
-//! | [`smartcard`] | the smartcard means: Web eID tokens, the issuing CA in the HSM, CRL |
-//! | [`admin`] | `import` of clients, persons and means |
-//! | [`delivery`] | activation codes and revocation secrets to the holder: outbox, SMTP, webhook |
-//! | [`backup`] | encrypted, authenticated backups (HSM `data-wrap` key) and restore |
-//! | [`web`] | server shell: router, TLS, limits, problem+json |
-//! | [`app`] | composition root: builds ports from config and serves |
-//! | [`cli`] | the `eidgate` command line |
+//! | module | layer | role |
+//! | --- | --- | --- |
+//! | [`domain`] | domain | pure types and rules (ids, LoA, secrets, clients, persons, means); no I/O |
+//! | [`audit`] | services | hash-chained audit events (the record in `audit/mod.rs` is domain), sinks, checkpoints, export |
+//! | [`hsm`] | ports | the only module that touches PKCS#11 (`cryptoki`): signing keys, JWKS, token init |
+//! | [`store`] | ports | durable state through sqlx (SQLite default, PostgreSQL) |
+//! | [`ephemeral`] | ports | short-lived state: flows, codes, access tokens, rate counters |
+//! | [`clock`] | ports | the clock: services read `now` here, domain rules take it as an argument |
+//! | [`random`] | ports | the CSPRNG behind every secret, code, challenge and id |
+//! | [`config`] | ports | the typed configuration (TOML file + `EIDGATE_*`), read by every layer above the domain |
+//! | [`authn`] | services | login ceremonies (password, TOTP, FIDO2), SSO session, throttling, the login API |
+//! | [`oidc`] | services | the OpenID Connect protocol engine and its HTTP endpoints |
+//! | [`smartcard`] | services | the smartcard means: Web eID tokens, the issuing CA in the HSM, CRL, OCSP |
+//! | [`lifecycle`] | services | the eID means lifecycle: application, approval, activation, suspension, revocation, expiry |
+//! | [`helpdesk`] | services | the 24/7 helpdesk API: look-up, suspension and revocation with caller verification |
+//! | [`admin`] | services | operators (authentication, roles), the registry, legal persons, the admin API, `import` |
+//! | [`delivery`] | services | activation codes and revocation secrets to the holder: outbox, SMTP, webhook |
+//! | [`backup`] | services | encrypted, authenticated backups (HSM `data-wrap` key) and restore |
+//! | [`monitor`] | services | availability per service and incident detection |
+//! | [`supervision`] | services | incident notification, the annual report to the supervisor, compliance |
+//! | [`web`] | transport | server shell: router, TLS, limits, problem+json |
+//! | [`app`] | transport | composition root: builds ports from config and serves |
+//! | [`cli`] | transport | the `eidgate` command line |
 //!
-//! Dependency rule (checked by `tests/it/layering.rs`): `domain` imports no I/O crate;
-//! `axum`/`tower` appear only in `*/http.rs`, `web/` and `app.rs`; `sqlx` only in `store/`;
-//! `cryptoki` only in `hsm/`.
+//! Every `*/http.rs` is transport. Rules checked by `tests/it/layering.rs`: the direction
+//! above, no import cycle, `crate::app` named only in transport files, no `*/http.rs`
+//! importing another feature's, services never build HTTP answers, the domain uses only
+//! allowlisted crates, this table lists every module; `axum`/`tower` appear only in
+//! transport files, `sqlx` only in `store/`, `cryptoki` only in `hsm/`.
 
 /// mimalloc instead of the system allocator, for every binary built on this library (the
 /// server, the CLI, tests and benches alike). A token exchange makes a few hundred small

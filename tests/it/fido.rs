@@ -13,6 +13,7 @@ use crate::support::operators::{
     activation_start, activation_step, count_events, helpdesk_in_person, issue_kind, operator_token, provision_staff,
     register, state_of, HELPDESK, ISSUER, REGISTRAR,
 };
+use crate::support::problem::assert_problem;
 use crate::support::server::{
     auth_params, authorize_url, browser, exchange, jwt_part, pkce, query, set_param, start_login, Answer, TestServer,
     REDIRECT,
@@ -126,12 +127,6 @@ async fn id_token(server: &TestServer, login: &Login, done: &Answer) -> Value {
     let tokens = exchange(server, "rp", &code, &login.verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     jwt_part(tokens.body["id_token"].as_str().unwrap(), 1)
-}
-
-fn assert_problem(answer: &Answer, status: u16, kind: &str) {
-    assert_eq!(answer.status, status, "{}", answer.body);
-    let t = answer.body["type"].as_str().unwrap_or("");
-    assert!(t.ends_with(kind), "type {t} should end with {kind}: {}", answer.body);
 }
 
 /// Failed FIDO logins audited for `means` with `reason`.

@@ -13,24 +13,13 @@ use crate::support::operators::{
     provision_staff, register, state_of, status_body, Issued, Staff, CONSOLE, HELPDESK, IN_PERSON, ISSUER,
     OPERATOR_PASSWORD, REGISTRAR,
 };
-use crate::support::server::{Answer, TestServer, HOLDER, PASSWORD};
+use crate::support::problem::assert_problem;
+use crate::support::server::{TestServer, HOLDER, PASSWORD};
 
 /// A person registered and issued a means through the admin API (it has a revocation
 /// secret, which imported means do not).
 const APPLICANT: &str = "LT/LT/48505050505";
 const APPLICANT_PASSWORD: &str = "my own long pass phrase";
-
-fn assert_problem(answer: &Answer, status: u16, kind: &str) {
-    assert_eq!(answer.status, status, "{}", answer.body);
-    assert_eq!(
-        answer.header("content-type"),
-        Some("application/problem+json"),
-        "{}",
-        answer.body
-    );
-    let t = answer.body["type"].as_str().unwrap_or("");
-    assert!(t.ends_with(kind), "type {t} should end with {kind}: {}", answer.body);
-}
 
 /// A server with the fixture and the staff, plus the helpdesk operator's token.
 async fn desk() -> (TestServer, Staff, String) {

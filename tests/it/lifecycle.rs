@@ -12,6 +12,7 @@ use crate::support::operators::{
     issue, login_attempt, login_tokens, operator_token, person_id, post, provision_staff, register, registration,
     state_of, status_body, stored, ADMIN, HELPDESK, IN_PERSON, ISSUER, REGISTRAR,
 };
+use crate::support::problem::assert_problem;
 use crate::support::server::{
     auth_params, authorize_url, browser, introspect_active, location, password_step, pkce, refresh_with, start_login,
     userinfo_status, Answer, TestServer, HOLDER, PASSWORD, REDIRECT,
@@ -23,19 +24,6 @@ const APPLICANT: &str = "LT/LT/48505050505";
 const APPLICANT_PASSWORD: &str = "my own long pass phrase";
 
 const HOUR: i64 = 3600;
-
-/// Asserts a problem+json answer with `status` whose `type` ends with `kind`.
-fn assert_problem(answer: &Answer, status: u16, kind: &str) {
-    assert_eq!(answer.status, status, "{}", answer.body);
-    assert_eq!(
-        answer.header("content-type"),
-        Some("application/problem+json"),
-        "{}",
-        answer.body
-    );
-    let t = answer.body["type"].as_str().unwrap_or("");
-    assert!(t.ends_with(kind), "type {t} should end with {kind}: {}", answer.body);
-}
 
 /// A server with the fixture and the staff, the applicant registered (proofing `high`)
 /// and the registrar's and issuer's tokens.

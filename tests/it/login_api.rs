@@ -5,6 +5,7 @@
 
 use serde_json::{json, Value};
 
+use crate::support::problem::assert_problem_media_type;
 use crate::support::server::{
     auth_params, authorize_url, browser, browser as fresh_browser, exchange, http, jwt_part, location, login,
     password_step, pkce, query, set_param, start_login, TestServer, HOLDER, PASSWORD, REDIRECT,
@@ -35,11 +36,6 @@ async fn goes_to_login(browser: &reqwest::Client, url: &str) -> bool {
     let r = browser.get(url).send().await.unwrap();
     assert_eq!(r.status(), 303);
     location(&r).unwrap().starts_with("/login?flow=")
-}
-
-fn assert_problem(status: u16, headers: &reqwest::header::HeaderMap) {
-    let content_type = headers[reqwest::header::CONTENT_TYPE].to_str().unwrap();
-    assert_eq!(content_type, "application/problem+json", "status {status}");
 }
 
 async fn post_json(browser: &reqwest::Client, url: String, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -78,7 +74,7 @@ async fn r_auth_4_unknown_identifier_and_wrong_password_answer_alike() {
     .await;
     for (status, headers) in [(s1, &h1), (s2, &h2)] {
         assert_eq!(status, 401);
-        assert_problem(status, headers);
+        assert_problem_media_type(status, headers);
     }
     assert_eq!(s3, 401);
     assert_eq!(unknown, wrong, "the two failures must be indistinguishable");
@@ -107,7 +103,7 @@ async fn r_auth_4_account_lockout_answers_429_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    assert_problem(429, r.headers());
+    assert_problem_media_type(429, r.headers());
     let retry: u64 = r.headers()[reqwest::header::RETRY_AFTER]
         .to_str()
         .unwrap()
@@ -142,7 +138,7 @@ async fn r_sec_5_flow_without_its_browser_cookie_is_not_found() {
     for client in [http(), other] {
         let r = client.get(&flow_url).send().await.unwrap();
         assert_eq!(r.status(), 404);
-        assert_problem(404, r.headers());
+        assert_problem_media_type(404, r.headers());
         let (status, _, body) = post_json(&client, format!("{flow_url}/password"), password.clone()).await;
         assert_eq!(status, 404, "{body}");
         assert_eq!(body["type"], "urn:eidgate:problem:flow-not-found");
@@ -229,7 +225,7 @@ async fn r_sec_5_malformed_json_is_a_400_problem_and_spends_nothing() {
             .await
             .unwrap();
         assert_eq!(r.status(), 400, "{body}");
-        assert_problem(400, r.headers());
+        assert_problem_media_type(400, r.headers());
         let problem: Value = r.json().await.unwrap();
         assert_eq!(problem["type"], "urn:eidgate:problem:bad-request");
         assert_eq!(problem["status"], 400);
@@ -254,7 +250,7 @@ async fn r_sec_5_wrong_content_type_is_415() {
         }
         let r = r.send().await.unwrap();
         assert_eq!(r.status(), 415, "{content_type:?}");
-        assert_problem(415, r.headers());
+        assert_problem_media_type(415, r.headers());
         let problem: Value = r.json().await.unwrap();
         assert_eq!(problem["type"], "urn:eidgate:problem:unsupported-media-type");
     }

@@ -9,16 +9,11 @@ use crate::support::operators::{
     operator_token, outbox_messages, post, provision_staff, register, state_of, status_body, stored, CONSOLE, HELPDESK,
     ISSUER, OPERATOR_PASSWORD, REGISTRAR, REGISTRAR2, SECURITY,
 };
+use crate::support::problem::assert_problem;
 use crate::support::server::{auth_params, authorize_url, browser, password_step, pkce, start_login, TestServer};
 
 const APPLICANT: &str = "LT/LT/48505050505";
 const APPLICANT_PASSWORD: &str = "my own long pass phrase";
-
-fn assert_problem(answer: &crate::support::server::Answer, status: u16, kind: &str) {
-    assert_eq!(answer.status, status, "{}", answer.body);
-    let t = answer.body["type"].as_str().unwrap_or("");
-    assert_eq!(t, format!("urn:eidgate:problem:{kind}"), "{}", answer.body);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_iss_1_r_iss_2_approve_answer_has_no_secret_and_the_holder_activates_with_the_outbox_code() {

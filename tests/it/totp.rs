@@ -15,6 +15,7 @@ use crate::support::operators::{
     helpdesk_in_person, issue_kind, operator_token, otpauth_secret, provision_staff, register, state_of, totp_at,
     totp_now, HELPDESK, ISSUER, REGISTRAR,
 };
+use crate::support::problem::assert_problem;
 use crate::support::server::{
     auth_params, authorize_url, browser, exchange, jwt_part, password_step, pkce, query, set_param, start_login,
     Answer, TestServer, HOLDER, PASSWORD, REDIRECT,
@@ -133,12 +134,6 @@ async fn id_token_of(server: &TestServer, login: &Login, done: &Answer) -> Value
 fn assert_substantial_mfa(claims: &Value) {
     assert_eq!(claims["acr"], SUBSTANTIAL, "{claims}");
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]), "{claims}");
-}
-
-fn assert_problem(answer: &Answer, status: u16, kind: &str) {
-    assert_eq!(answer.status, status, "{}", answer.body);
-    let t = answer.body["type"].as_str().unwrap_or("");
-    assert!(t.ends_with(kind), "type {t} should end with {kind}: {}", answer.body);
 }
 
 // ---- activation and login end to end ---------------------------------------------------
