@@ -26,12 +26,15 @@
 //! | [`delivery`] | services | activation codes and revocation secrets to the holder: outbox, SMTP, webhook |
 //! | [`backup`] | services | encrypted, authenticated backups (HSM `data-wrap` key) and restore |
 //! | [`monitor`] | services | availability per service and incident detection |
-//! | [`supervision`] | services | incident notification, the annual report to the supervisor, compliance |
-//! | [`web`] | transport | server shell: router, TLS, limits, problem+json |
-//! | [`app`] | transport | composition root: builds ports from config and serves |
+//! | [`supervision`] | services | incident notification, the annual report to the supervisor, compliance, LoA caps |
+//! | [`jobs`] | services | the periodic jobs: audit shipping, checkpoints, retention, reports, expiry, availability |
+//! | [`web`] | transport | server shell: router, `serve`, TLS, limits, extractors, problem+json |
+//! | [`app`] | transport | composition root: builds ports and each feature's narrow state (`Oidc`, `Authn`, `Lifecycle`, `Cards`, `Admin`, `Jobs`) |
 //! | [`cli`] | transport | the `eidgate` command line |
 //!
-//! Every `*/http.rs` is transport. Rules checked by `tests/it/layering.rs`: the direction
+//! Every `*/http.rs` is transport. Each service takes its feature's narrow state (its
+//! `state.rs`: only the ports it uses), which handlers extract with axum's `FromRef`
+//! ([`web::state`]); the composition root's `App` never reaches a service. Rules checked by `tests/it/layering.rs`: the direction
 //! above, no import cycle, `crate::app` named only in transport files, no `*/http.rs`
 //! importing another feature's, services never build HTTP answers, the domain uses only
 //! allowlisted crates, this table lists every module; `axum`/`tower` appear only in

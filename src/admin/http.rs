@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{self, OperatorAuthError};
 use super::{legal, registry};
 use crate::app::App;
 use crate::domain::ids::{MeansId, PersonIdentifier};
@@ -51,47 +50,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/admin/v1/loa/caps", get(get_caps).put(put_caps))
 }
 
-impl From<OperatorAuthError> for Problem {
-    fn from(e: OperatorAuthError) -> Self {
-        match e {
-            OperatorAuthError::Unauthenticated => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "Operator authentication required",
-            ),
-            OperatorAuthError::NotAnOperator => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not an operator"),
-            OperatorAuthError::Assurance(why) => Problem::new(
-                StatusCode::FORBIDDEN,
-                "operator-assurance",
-                "Operator login too weak or too old",
-            )
-            .detail(format!(
-                "{why}: log in again at the required level (operators.minimum_acr) within operators.max_auth_age"
-            )),
-            OperatorAuthError::Unavailable => Problem::unavailable(),
-        }
-    }
-}
-
-/// The bearer token of a request.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-}
-
-/// Authenticates the operator of a request.
-pub async fn operator(app: &App, headers: &HeaderMap) -> Result<Operator, Problem> {
-    auth::authenticate(&app.admin, bearer(headers)).await.map_err(|e| {
-        let mut p = Problem::from(e);
-        if p.status == 401 {
-            p.detail = Some("send Authorization: Bearer <operator access token>".into());
-        }
-        p
-    })
-}
+pub use crate::web::extract::{bearer, operator};
 
 fn created(body: impl serde::Serialize) -> Response {
     let mut r = (StatusCode::CREATED, Json(body)).into_response();
@@ -107,8 +66,12 @@ fn no_store(body: impl serde::Serialize) -> Response {
     r
 }
 
-async fn post_person(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn post_person(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let body: registry::Registration = parse_json(&headers, &body)?;
     let person = registry::register(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(registry::summary(&person)))
@@ -121,10 +84,9 @@ struct IdentifierQuery {
 
 async fn get_person(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<IdentifierQuery>,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let person = registry::find(&app.admin, &Actor::Operator(op), &q.identifier).await?;
     Ok(no_store(registry::summary(&person)))
 }
@@ -139,8 +101,12 @@ struct MeansBody {
     renews: Option<MeansId>,
 }
 
-async fn post_means(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn post_means(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let body: MeansBody = parse_json(&headers, &body)?;
     let holder: PersonIdentifier = body
         .holder
@@ -162,10 +128,9 @@ fn means_id(id: &str) -> Result<MeansId, Problem> {
 
 async fn post_approve(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let approved = service::approve(&app.lifecycle, &Actor::Operator(op), means_id(&id)?).await?;
     Ok(no_store(approved))
 }
@@ -179,11 +144,11 @@ struct RejectBody {
 
 async fn post_reject(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let body: RejectBody = if body.is_empty() {
         RejectBody::default()
     } else {
@@ -201,21 +166,20 @@ struct RolesBody {
 
 async fn get_operator(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(identifier): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let found = registry::operator_roles(&app.admin, &Actor::Operator(op), &identifier).await?;
     Ok(no_store(json!({"person": identifier, "roles": found.roles})))
 }
 
 async fn put_operator(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(identifier): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let body: RolesBody = parse_json(&headers, &body)?;
     let updated = registry::set_roles(&app.admin, &Actor::Operator(op), &identifier, &body.roles).await?;
     Ok(no_store(json!({"person": identifier, "roles": updated.roles})))
@@ -247,10 +211,9 @@ struct YearQuery {
 /// `GET /admin/v1/reports/annual?year=YYYY` (R-SUP-1; roles security or admin).
 async fn get_annual_report(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<YearQuery>,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     security_or_admin(&op)?;
     match crate::supervision::report::annual(app.store.as_ref(), q.year).await {
         Ok(report) if q.format.as_deref() == Some("html") => {
@@ -271,8 +234,12 @@ async fn get_annual_report(
 
 /// `POST /admin/v1/incidents` (R-OPS-2; roles security or admin): classification and,
 /// when significant, the notification draft for the national CERT. Audited.
-async fn post_incident(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn post_incident(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     security_or_admin(&op)?;
     let report: crate::supervision::incident::IncidentReport = parse_json(&headers, &body)?;
     let answer = crate::supervision::incident::assess(&report, &app.config.issuer)
@@ -290,8 +257,12 @@ async fn post_incident(State(app): State<Arc<App>>, headers: HeaderMap, body: By
 
 /// `POST /admin/v1/maintenance` (R-OPS-1; role admin): announce planned downtime at least
 /// one working day ahead.
-async fn post_maintenance(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn post_maintenance(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     require_any(&op, &[Role::Admin])?;
     let window: crate::supervision::maintenance::Window = parse_json(&headers, &body)?;
     match crate::supervision::maintenance::announce(
@@ -324,11 +295,11 @@ async fn get_maintenance(State(app): State<Arc<App>>) -> Result<Response, Proble
 /// `POST /admin/v1/means/{id}/compromised` (R-OPS-4; role security).
 async fn post_compromised(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let body: RejectBody = parse_json(&headers, &body)?;
     let notice = crate::supervision::compromise::mark_compromised(
         &app.lifecycle,
@@ -341,8 +312,10 @@ async fn post_compromised(
 }
 
 /// `GET /admin/v1/notices`: pending notices, oldest first (roles security or admin).
-async fn get_notices(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn get_notices(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+) -> Result<Response, Problem> {
     security_or_admin(&op)?;
     let pending = app
         .store
@@ -355,10 +328,9 @@ async fn get_notices(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<
 /// `POST /admin/v1/notices/{id}/sent` (roles security or admin).
 async fn post_notice_sent(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     security_or_admin(&op)?;
     let audit = crate::audit::AuditEvent::new(
         crate::audit::catalogue::NOTICE_SENT,
@@ -375,8 +347,10 @@ async fn post_notice_sent(
 
 /// `POST /admin/v1/clock/resolve` (R-OPS-3; role security): the time source was checked;
 /// token issuance resumes. Audited with how long issuance was paused.
-async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn post_clock_resolve(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+) -> Result<Response, Problem> {
     require_any(&op, &[Role::Security])?;
     // Recorded before it is cleared: when the record cannot be written, issuance stays
     // paused (fail closed) rather than resuming without a trace.
@@ -395,8 +369,10 @@ async fn post_clock_resolve(State(app): State<Arc<App>>, headers: HeaderMap) -> 
 }
 
 /// `GET /admin/v1/incidents` (roles security or admin): recorded incidents, newest first.
-async fn get_incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn get_incidents(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+) -> Result<Response, Problem> {
     security_or_admin(&op)?;
     let list = app.store.incidents(500).await.map_err(|_| Problem::unavailable())?;
     Ok(no_store(json!({ "incidents": list })))
@@ -404,8 +380,10 @@ async fn get_incidents(State(app): State<Arc<App>>, headers: HeaderMap) -> Resul
 
 /// `GET /admin/v1/availability` (roles security or admin): today's availability per
 /// service (R-OPS-1: at least 98% of each day).
-async fn get_availability(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn get_availability(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+) -> Result<Response, Problem> {
     security_or_admin(&op)?;
     let now = app.now();
     let days: Vec<_> = crate::monitor::availability::SERVICES
@@ -416,8 +394,12 @@ async fn get_availability(State(app): State<Arc<App>>, headers: HeaderMap) -> Re
 }
 
 /// `POST /admin/v1/legal-persons` (role registration, R-REG-5).
-async fn post_legal_person(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn post_legal_person(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let body: legal::LegalRegistration = parse_json(&headers, &body)?;
     let created_legal = legal::register(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(created_legal))
@@ -426,17 +408,20 @@ async fn post_legal_person(State(app): State<Arc<App>>, headers: HeaderMap, body
 /// `GET /admin/v1/legal-persons?identifier=...`: the legal person and its mandates.
 async fn get_legal_person(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<IdentifierQuery>,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let (found, mandates) = legal::find(&app.admin, &Actor::Operator(op), &q.identifier).await?;
     Ok(no_store(json!({ "legal_person": found, "mandates": mandates })))
 }
 
 /// `POST /admin/v1/mandates` (role registration, R-BIND-1).
-async fn post_mandate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn post_mandate(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let body: legal::MandateRequest = parse_json(&headers, &body)?;
     let (m, l) = legal::create(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(legal::view(&app.admin, &m, &l).await?))
@@ -449,11 +434,11 @@ fn mandate_id(text: &str) -> Result<crate::domain::ids::MandateId, Problem> {
 /// `POST /admin/v1/mandates/{id}/delegate` (role registration, R-BIND-1).
 async fn post_delegate(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let id = mandate_id(&id)?;
     let body: legal::DelegationRequest = parse_json(&headers, &body)?;
     let (m, l) = legal::delegate(&app.admin, &Actor::Operator(op), id, body).await?;
@@ -464,10 +449,9 @@ async fn post_delegate(
 /// R-SEC-3): `applied` → `active`.
 async fn post_mandate_approve(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let id = mandate_id(&id)?;
     let (m, l) = legal::approve(&app.admin, &Actor::Operator(op), id).await?;
     Ok(no_store(legal::view(&app.admin, &m, &l).await?))
@@ -477,11 +461,11 @@ async fn post_mandate_approve(
 /// registration, R-BIND-1).
 async fn post_mandate_change(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let id = mandate_id(&id)?;
     let action = match action.as_str() {
         "suspend" => crate::domain::legal::MandateAction::Suspend,
@@ -495,15 +479,21 @@ async fn post_mandate_change(
 }
 
 /// `GET /admin/v1/loa/caps` (roles admin or security, R-SUP-2).
-async fn get_caps(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn get_caps(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+) -> Result<Response, Problem> {
     Ok(no_store(legal::caps(&app.admin, &Actor::Operator(op)).await?))
 }
 
 /// `PUT /admin/v1/loa/caps` (role admin, R-SUP-2): lowers or withdraws the LoA of kinds
 /// of means for new logins, at once, on every instance.
-async fn put_caps(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn put_caps(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
     let body: legal::CapsChange = parse_json(&headers, &body)?;
     Ok(no_store(legal::set_caps(&app.admin, &Actor::Operator(op), body).await?))
 }

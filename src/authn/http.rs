@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,13 +16,12 @@ use super::ceremony::{self, Completed, RequestMeta, Step};
 use super::device::DEVICE_COOKIE;
 use super::flow::{self, LoginFlow, BROWSER_COOKIE};
 use super::release::{self, Next};
-use super::session::SESSION_COOKIE;
 use super::AuthnError;
 use crate::app::App;
 use crate::domain::claims;
 use crate::domain::secret::Password;
 use crate::oidc::error::ErrorCode;
-use crate::web::middleware::{cookie, set_cookie};
+use crate::web::middleware::cookie;
 use crate::web::problem::parse_json;
 use crate::web::Problem;
 
@@ -130,33 +129,7 @@ struct PasswordBody {
     password: Password,
 }
 
-pub(crate) fn done(app: &App, completed: Completed) -> Response {
-    let body = match completed.next {
-        Next::Redirect(to) => json!({ "next": "done", "redirect_to": to }),
-        Next::Step(step) => {
-            let mut body = step.data;
-            if let Some(obj) = body.as_object_mut() {
-                obj.insert("next".into(), json!(step.next));
-            }
-            body
-        }
-    };
-    let mut response = Json(body).into_response();
-    let secure = app.config.secure_cookies();
-    if let Some(value) = completed.session_cookie {
-        let max_age = crate::oidc::token::secs(app.config.session.max_age_low.max(app.config.session.max_age_high));
-        if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, secure) {
-            response.headers_mut().append(header::SET_COOKIE, c);
-        }
-    }
-    if let Some(value) = completed.device_cookie {
-        let max_age = crate::oidc::token::secs(app.config.login.device_ttl);
-        if let Some(c) = set_cookie(DEVICE_COOKIE, &value, max_age, secure) {
-            response.headers_mut().append(header::SET_COOKIE, c);
-        }
-    }
-    response
-}
+pub(crate) use crate::web::login::done;
 
 async fn post_password(
     State(app): State<Arc<App>>,
@@ -176,7 +149,7 @@ async fn post_password(
 /// The answer of a ceremony step: the next step's name, or the end of the flow.
 fn step_answer(app: &App, step: Step) -> Response {
     match step {
-        Step::Done(completed) => done(app, completed),
+        Step::Done(completed) => done(&app.config, completed),
         Step::Next(next) => Json(json!({ "next": next })).into_response(),
     }
 }
@@ -236,7 +209,7 @@ async fn post_totp(
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
     let completed = ceremony::totp(&app.authn, &flow, body.code.expose(), &meta, device).await?;
-    Ok(done(&app, completed))
+    Ok(done(&app.config, completed))
 }
 
 async fn post_cancel(
@@ -258,7 +231,7 @@ async fn post_cancel(
 /// The answer of a step after the ceremony (the session cookie was set by the ceremony).
 fn step_done(app: &App, next: Next) -> Response {
     done(
-        app,
+        &app.config,
         Completed {
             next,
             session_cookie: None,
@@ -344,7 +317,7 @@ async fn post_webauthn_finish(
     let _: serde_json::Value = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
     let completed = super::fido::finish(&app.authn, &flow, &body, &meta).await?;
-    Ok(done(&app, completed))
+    Ok(done(&app.config, completed))
 }
 
 #[derive(Deserialize)]
@@ -358,11 +331,11 @@ struct LoginResetBody {
 /// operator has spoken with the holder. Audited; the means' status is not touched.
 async fn post_login_reset(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = crate::admin::http::operator(&app, &headers).await?;
     let actor = crate::lifecycle::actor::Actor::Operator(op);
     actor.operator_with(crate::domain::operator::Role::Helpdesk)?;
     let body: LoginResetBody = parse_json(&headers, &body)?;

@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod client;
 pub mod client_keys;
+pub mod html;
 pub mod ids;
 pub mod incident;
 pub mod legal;

@@ -14,7 +14,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{openapi, service};
-use crate::admin::http::operator;
 use crate::app::App;
 use crate::domain::ids::MeansId;
 use crate::domain::means::proof::Verification;
@@ -38,8 +37,10 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 /// `GET /helpdesk/v1/approvals`: open two-person requests (roles security or helpdesk).
-async fn get_approvals(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+async fn get_approvals(
+    State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
+) -> Result<Response, Problem> {
     let open = approvals::open(&app.lifecycle, &Actor::Operator(op)).await?;
     Ok(no_store(serde_json::json!({ "approvals": open })))
 }
@@ -54,11 +55,11 @@ struct DecisionBody {
 /// `POST /helpdesk/v1/approvals/{id}/approve|reject` (role security, not the requester).
 async fn post_decision(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path((id, decision)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let approve = match decision.as_str() {
         "approve" => true,
         "reject" => false,
@@ -100,10 +101,9 @@ fn no_store(body: impl serde::Serialize) -> Response {
 
 async fn get_holder(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<HolderQuery>,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     Ok(no_store(
         service::holder(&app.lifecycle, &Actor::Operator(op), &q.identifier).await?,
     ))
@@ -111,10 +111,9 @@ async fn get_holder(
 
 async fn get_means(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
     let actor = Actor::Operator(op);
     // Role first (in the service): a caller without the helpdesk role learns nothing
     // about existence.
@@ -136,7 +135,7 @@ async fn status(
     body: Bytes,
     command: StatusCommand,
 ) -> Result<Response, Problem> {
-    let op = operator(&app, &headers).await?;
+    let op = crate::web::extract::operator(&app.admin, &headers).await?;
     let actor = Actor::Operator(op.clone());
     actor.operator_with(crate::domain::operator::Role::Helpdesk)?;
     let key = headers
@@ -161,6 +160,7 @@ async fn status(
         operator: op.person,
         key,
         request_sha256,
+        refusal: refusal_body,
     };
     let answer = change_status(
         &app.lifecycle,
@@ -211,4 +211,15 @@ async fn post_reactivate(
     body: Bytes,
 ) -> Result<Response, Problem> {
     status(app, id, headers, body, StatusCommand::Reactivate).await
+}
+
+/// The problem body stored for a refusal (same shape as the live answer).
+fn refusal_body(e: &crate::lifecycle::LifecycleError) -> (u16, String) {
+    let (status, kind, title) = match e {
+        crate::lifecycle::LifecycleError::Transition(_) => (409, "transition-not-allowed", "Transition not allowed"),
+        crate::lifecycle::LifecycleError::Verification(_) => (403, "verification-failed", "Caller verification failed"),
+        _ => (403, "forbidden", "Forbidden"),
+    };
+    let body = serde_json::json!({"type": format!("urn:eidgate:problem:{kind}"), "title": title, "status": status, "detail": e.to_string()});
+    (status, body.to_string())
 }

@@ -17,7 +17,7 @@ use crate::domain::means::{EidMeans, MeansKind, MeansStatus};
 use crate::domain::operator::Role;
 use crate::store::{StoreError, TransitionWrite};
 
-pub use super::status::{change_status, refusal_body};
+pub use super::status::change_status;
 pub use super::view::*;
 
 /// An application for a new means.

@@ -47,7 +47,7 @@ pub async fn change_status(
         Ok((answer, _)) => Ok(answer),
         // Refusals are answers too: a retry must get the same one (nothing changed).
         Err(e @ (LifecycleError::Transition(_) | LifecycleError::Verification(_) | LifecycleError::Forbidden(_))) => {
-            let (status, body) = refusal_body(&e);
+            let (status, body) = (idem.refusal)(&e);
             let response = IdempotentResponse {
                 operator: idem.operator,
                 key: idem.key.clone(),
@@ -83,17 +83,6 @@ fn replay(stored: IdempotentResponse, idem: &Idempotency) -> Result<Answer, Life
         status: stored.status,
         body: stored.body,
     })
-}
-
-/// The problem body stored for a refusal (same shape as the live answer).
-pub fn refusal_body(e: &LifecycleError) -> (u16, String) {
-    let (status, kind, title) = match e {
-        LifecycleError::Transition(_) => (409, "transition-not-allowed", "Transition not allowed"),
-        LifecycleError::Verification(_) => (403, "verification-failed", "Caller verification failed"),
-        _ => (403, "forbidden", "Forbidden"),
-    };
-    let body = json!({"type": format!("urn:eidgate:problem:{kind}"), "title": title, "status": status, "detail": e.to_string()});
-    (status, body.to_string())
 }
 
 #[allow(clippy::too_many_arguments)]

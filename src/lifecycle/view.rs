@@ -112,6 +112,9 @@ pub struct Idempotency {
     pub key: String,
     /// SHA-256 of method, path and body.
     pub request_sha256: String,
+    /// How the transport answers a refusal (status and body), stored so that a repeated
+    /// key gets the same answer. The service never shapes HTTP answers itself.
+    pub refusal: fn(&super::LifecycleError) -> (u16, String),
 }
 
 /// The answer of a status change: the HTTP status and JSON body to send (also what is

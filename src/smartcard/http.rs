@@ -93,7 +93,7 @@ async fn post_login_token(
     .await?;
     let meta = RequestMeta { ip: peer.ip() };
     let completed = ceremony::login(&app.cards, &flow, body_text(&body), &meta).await?;
-    Ok(crate::authn::http::done(&app, completed))
+    Ok(crate::web::login::done(&app.config, completed))
 }
 
 impl From<ActivationFailure> for Problem {
@@ -132,11 +132,11 @@ struct CertificateBody {
 
 async fn post_certificate(
     State(app): State<Arc<App>>,
+    crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let op = crate::admin::http::operator(&app, &headers).await?;
     let body: CertificateBody = parse_json(&headers, &body)?;
     let id = id.parse().map_err(|_| Problem::not_found())?;
     let csr = if body.csr.trim_start().starts_with("-----BEGIN") {

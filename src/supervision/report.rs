@@ -176,7 +176,7 @@ pub async fn annual(store: &dyn Store, year: i32) -> Result<AnnualReport, Report
 
 /// The report as an HTML fragment (tables; every value escaped).
 pub fn html_body(report: &AnnualReport) -> String {
-    use crate::web::pages::escape;
+    use crate::domain::html::escape;
     let table = |caption: &str, counts: &Counts| {
         let mut rows = String::new();
         for (kind, n) in &counts.by_kind {

@@ -91,21 +91,7 @@ pub async fn get_style() -> Response {
     with_type(STYLE_CSS, "text/css; charset=utf-8")
 }
 
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::domain::html::escape;
 
 /// A small HTML page with a title and an HTML body the caller escaped.
 pub fn html_page(status: StatusCode, title: &str, body_html: &str) -> Response {
