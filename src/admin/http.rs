@@ -69,10 +69,8 @@ fn no_store(body: impl serde::Serialize) -> Response {
 async fn post_person(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<registry::Registration>,
 ) -> Result<Response, Problem> {
-    let body: registry::Registration = parse_json(&headers, &body)?;
     let person = registry::register(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(registry::summary(&person)))
 }
@@ -104,10 +102,8 @@ struct MeansBody {
 async fn post_means(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<MeansBody>,
 ) -> Result<Response, Problem> {
-    let body: MeansBody = parse_json(&headers, &body)?;
     let holder: PersonIdentifier = body
         .holder
         .parse()
@@ -177,10 +173,8 @@ async fn put_operator(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(identifier): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<RolesBody>,
 ) -> Result<Response, Problem> {
-    let body: RolesBody = parse_json(&headers, &body)?;
     let updated = registry::set_roles(&app.admin, &Actor::Operator(op), &identifier, &body.roles).await?;
     Ok(no_store(json!({"person": identifier, "roles": updated.roles})))
 }
@@ -297,10 +291,8 @@ async fn post_compromised(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<RejectBody>,
 ) -> Result<Response, Problem> {
-    let body: RejectBody = parse_json(&headers, &body)?;
     let notice = crate::supervision::compromise::mark_compromised(
         &app.lifecycle,
         &Actor::Operator(op),
@@ -397,10 +389,8 @@ async fn get_availability(
 async fn post_legal_person(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<legal::LegalRegistration>,
 ) -> Result<Response, Problem> {
-    let body: legal::LegalRegistration = parse_json(&headers, &body)?;
     let created_legal = legal::register(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(created_legal))
 }
@@ -419,10 +409,8 @@ async fn get_legal_person(
 async fn post_mandate(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<legal::MandateRequest>,
 ) -> Result<Response, Problem> {
-    let body: legal::MandateRequest = parse_json(&headers, &body)?;
     let (m, l) = legal::create(&app.admin, &Actor::Operator(op), body).await?;
     Ok(created(legal::view(&app.admin, &m, &l).await?))
 }
@@ -491,9 +479,7 @@ async fn get_caps(
 async fn put_caps(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<legal::CapsChange>,
 ) -> Result<Response, Problem> {
-    let body: legal::CapsChange = parse_json(&headers, &body)?;
     Ok(no_store(legal::set_caps(&app.admin, &Actor::Operator(op), body).await?))
 }

@@ -14,7 +14,6 @@ use serde_json::json;
 
 use super::ceremony::{self, Completed, RequestMeta, Step};
 use super::device::DEVICE_COOKIE;
-use super::flow::{self, LoginFlow, BROWSER_COOKIE};
 use super::release::{self, Next};
 use super::AuthnError;
 use crate::app::App;
@@ -72,21 +71,11 @@ impl From<AuthnError> for Problem {
     }
 }
 
-async fn load(app: &App, id: &str, headers: &HeaderMap) -> Result<LoginFlow, Problem> {
-    Ok(flow::load(
-        &app.authn,
-        id,
-        cookie(headers, BROWSER_COOKIE, app.config.secure_cookies()),
-    )
-    .await?)
-}
-
 async fn get_flow(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
+    _headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
     let requested = flow.requested_loa();
     if let Some(pending) = &flow.pending {
         // The holder has authenticated; the page shows the step the flow waits for.
@@ -133,13 +122,11 @@ pub(crate) use crate::web::login::done;
 
 async fn post_password(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<PasswordBody>,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
-    let body: PasswordBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
     let step = ceremony::password(&app.authn, &flow, &body.identifier, body.password, &meta, device).await?;
@@ -164,13 +151,10 @@ struct PasswordChangeBody {
 /// (R-SEC-4) and the login goes on.
 async fn post_password_change(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<PasswordChangeBody>,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
-    let body: PasswordChangeBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
     let step = match super::operator_password::change(&app.authn, &flow, body.new_password, &meta).await? {
         super::operator_password::PasswordChanged::Totp => Step::Next("totp"),
@@ -199,13 +183,11 @@ struct TotpBody {
 
 async fn post_totp(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<TotpBody>,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
-    let body: TotpBody = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
     let completed = ceremony::totp(&app.authn, &flow, body.code.expose(), &meta, device).await?;
@@ -214,10 +196,9 @@ async fn post_totp(
 
 async fn post_cancel(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
+    _headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
     let next = release::end_with_error(
         &app.authn,
         &flow,
@@ -248,12 +229,9 @@ struct ConsentBody {
 
 async fn post_consent(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<ConsentBody>,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
-    let body: ConsentBody = parse_json(&headers, &body)?;
     let next = release::consent(&app.authn, &flow, body.approve).await?;
     Ok(step_done(&app, next))
 }
@@ -266,12 +244,9 @@ struct LegalPersonBody {
 
 async fn post_legal_person(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<LegalPersonBody>,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
-    let body: LegalPersonBody = parse_json(&headers, &body)?;
     if body.legal_person.len() > 128 {
         return Err(AuthnError::BadRequest("legal_person too long".into()).into());
     }
@@ -289,12 +264,11 @@ struct WebauthnStartBody {
 
 async fn post_webauthn_start(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
     let body: WebauthnStartBody = if body.is_empty() {
         WebauthnStartBody::default()
     } else {
@@ -307,12 +281,11 @@ async fn post_webauthn_start(
 
 async fn post_webauthn_finish(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let flow = load(&app, &id, &headers).await?;
     // The PublicKeyCredential JSON is parsed strictly by the ceremony itself.
     let _: serde_json::Value = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };

@@ -87,10 +87,8 @@ struct StartBody {
 async fn post_start(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<StartBody>,
 ) -> Result<Response, Problem> {
-    let body: StartBody = parse_json(&headers, &body)?;
     let started = activation::start(
         &app.lifecycle,
         &body.identifier,
@@ -111,10 +109,8 @@ struct AcceptBody {
 async fn post_accept(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<AcceptBody>,
 ) -> Result<Response, Problem> {
-    let body: AcceptBody = parse_json(&headers, &body)?;
     activation::accept(&app.lifecycle, &id, &body.terms_version, &body.security_advice_version).await?;
     Ok(Json(json!({"next": "credential"})).into_response())
 }
@@ -128,10 +124,8 @@ struct PasswordBody {
 async fn post_password(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<PasswordBody>,
 ) -> Result<Response, Problem> {
-    let body: PasswordBody = parse_json(&headers, &body)?;
     match activation::set_password(&app.lifecycle, &id, body.password).await? {
         activation::PasswordSet::Active(means) => Ok(Json(json!({"state": "active", "means": means})).into_response()),
         activation::PasswordSet::TotpNext => Ok(Json(json!({"next": "totp"})).into_response()),
@@ -158,10 +152,8 @@ struct ConfirmBody {
 async fn post_totp_confirm(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<ConfirmBody>,
 ) -> Result<Response, Problem> {
-    let body: ConfirmBody = parse_json(&headers, &body)?;
     let means = activation::confirm_totp(&app.lifecycle, &id, body.code.expose()).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }

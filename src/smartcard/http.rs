@@ -23,7 +23,6 @@ use crate::authn::AuthnError;
 use crate::lifecycle::actor::Actor;
 use crate::lifecycle::LifecycleError;
 use crate::web::middleware::cookie;
-use crate::web::problem::parse_json;
 use crate::web::Problem;
 
 /// Routes of the smartcard means.
@@ -134,10 +133,8 @@ async fn post_certificate(
     State(app): State<Arc<App>>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<CertificateBody>,
 ) -> Result<Response, Problem> {
-    let body: CertificateBody = parse_json(&headers, &body)?;
     let id = id.parse().map_err(|_| Problem::not_found())?;
     let csr = if body.csr.trim_start().starts_with("-----BEGIN") {
         body.csr.into_bytes()

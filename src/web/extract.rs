@@ -1,5 +1,6 @@
 //! Extractors shared by the transport files: the operator behind a bearer token
-//! ([`Operator`]) and a strict JSON body ([`JsonBody`]). Each answers refusals as
+//! ([`Operator`]), the login flow of the path bound to this browser ([`Flow`]) and a strict
+//! JSON body ([`JsonBody`]). Each answers refusals as
 //! problem+json, so handlers start from typed input.
 
 use axum::body::Bytes;
@@ -11,13 +12,16 @@ use super::problem::parse_json;
 use super::Problem;
 use crate::admin::auth::{self, OperatorAuthError};
 use crate::admin::state::Admin;
+use crate::authn::flow::{LoginFlow, BROWSER_COOKIE};
+use crate::authn::state::Authn;
+use crate::authn::AuthnError;
 
 impl From<OperatorAuthError> for Problem {
     fn from(e: OperatorAuthError) -> Self {
         match e {
             OperatorAuthError::Unauthenticated => Problem::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                "unauthenticated",
                 "Operator authentication required",
             ),
             OperatorAuthError::NotAnOperator => Problem::new(StatusCode::FORBIDDEN, "forbidden", "Not an operator"),
@@ -94,5 +98,27 @@ where
             )
         })?;
         parse_json(&headers, &body).map(JsonBody)
+    }
+}
+
+/// The login flow named by the request path (`/authn/flows/{id}/...`), loaded only with
+/// the browser cookie it is bound to; anything else is 404 `flow-not-found`.
+#[derive(Debug)]
+pub struct Flow(pub LoginFlow);
+
+impl<S> FromRequestParts<S> for Flow
+where
+    Authn: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let authn = Authn::from_ref(state);
+        let axum::extract::Path(id) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Problem::from(AuthnError::FlowNotFound))?;
+        let browser = super::middleware::cookie(&parts.headers, BROWSER_COOKIE, authn.config.secure_cookies());
+        Ok(Flow(crate::authn::flow::load(&authn, &id, browser).await?))
     }
 }
