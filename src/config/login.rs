@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::durations::duration;
+use super::error::ConfigError;
 
 /// Login limits (R-AUTH-4).
 #[derive(Debug, Deserialize)]
@@ -68,6 +69,57 @@ impl Default for LoginConfig {
             ip_spread_alert: 5,
             flows_per_address: 50,
             device_ttl: Duration::from_secs(180 * 24 * 3600),
+        }
+    }
+}
+
+impl LoginConfig {
+    /// NIST 800-63B 5.2.2: at most 100 consecutive failed attempts on one account.
+    pub(super) fn validate_locks(&self) -> Result<(), ConfigError> {
+        let login = self;
+        if !(1..=100).contains(&login.totp_lock_after) || !(1..=100).contains(&login.password_lock_after) {
+            return Err(ConfigError::Invalid {
+                key: "login.totp_lock_after / login.password_lock_after",
+                why: "between 1 and 100 (NIST 800-63B 5.2.2)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A positive back-off base no longer than the maximum.
+    pub(super) fn validate_backoff(&self) -> Result<(), ConfigError> {
+        let login = self;
+        if login.backoff_base.is_zero() || login.backoff_max < login.backoff_base {
+            return Err(ConfigError::Invalid {
+                key: "login.backoff_base / login.backoff_max",
+                why: "a positive base no longer than the maximum".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+
+    #[test]
+    fn r_auth_4_lock_limits_stay_within_nist_and_parse_from_toml() {
+        let mut c = Config::from_toml("[login]\ntotp_lock_after = 5\nbackoff_max = \"1m\"").unwrap();
+        c.finish().unwrap();
+        assert_eq!(c.login.totp_lock_after, 5);
+        assert_eq!(c.login.password_lock_after, 100);
+        assert_eq!(c.login.backoff_max, Duration::from_secs(60));
+        for bad in [
+            "[login]\ntotp_lock_after = 0",
+            "[login]\npassword_lock_after = 101",
+            "[login]\nbackoff_base = \"0s\"",
+            "[login]\nbackoff_base = \"2m\"\nbackoff_max = \"1m\"",
+        ] {
+            let mut c = Config::from_toml(bad).unwrap();
+            assert!(c.finish().is_err(), "{bad}");
         }
     }
 }

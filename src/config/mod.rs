@@ -21,6 +21,7 @@ mod means;
 mod metrics;
 mod operators;
 mod registry;
+mod scale_out;
 mod session;
 mod smartcard;
 mod terms;
@@ -55,6 +56,8 @@ pub use terms::TermsConfig;
 pub use tls::{TlsConfig, TlsMode};
 pub use tokens::TokenConfig;
 pub use webauthn::{AttestationTrustConfig, WebauthnConfig};
+
+use scale_out::check_scale_out;
 
 /// The source of every section's struct, for the compliance report's check that each key
 /// it names is a configuration field.
@@ -175,51 +178,6 @@ impl Config {
             .unwrap_or_else(|| "eidgate".to_owned())
     }
 
-    /// Scale-out rules: the ephemeral store is `memory` or Redis; several instances share
-    /// Redis (a memory store would split flows, codes, counters and status events per
-    /// process) and a database server (not one SQLite file per instance).
-    fn check_scale_out(&self) -> Result<(), ConfigError> {
-        let url = self.ephemeral.url.as_str();
-        let redis = url.starts_with("redis://") || url.starts_with("redis+unix://");
-        if url != "memory" && !redis {
-            return Err(ConfigError::Invalid {
-                key: "ephemeral.url",
-                why: "\"memory\", redis:// or redis+unix:// expected".into(),
-            });
-        }
-        if self.ephemeral.timeout.is_zero() || self.ephemeral.timeout > Duration::from_secs(30) {
-            return Err(ConfigError::Invalid {
-                key: "ephemeral.timeout",
-                why: "between 1 ms and 30 s".into(),
-            });
-        }
-        if self.instances == 0 {
-            return Err(ConfigError::Invalid {
-                key: "instances",
-                why: "at least 1".into(),
-            });
-        }
-        if self.instances > 1 && !redis {
-            return Err(ConfigError::Invalid {
-                key: "ephemeral.url",
-                why: format!(
-                    "{} instances are declared: a shared Redis is required, \"memory\" is per process",
-                    self.instances
-                ),
-            });
-        }
-        if self.instances > 1 && self.database.url.starts_with("sqlite:") {
-            return Err(ConfigError::Invalid {
-                key: "database.url",
-                why: format!(
-                    "{} instances are declared: a shared PostgreSQL is required",
-                    self.instances
-                ),
-            });
-        }
-        Ok(())
-    }
-
     /// Loads the file (if any), applies `EIDGATE_*` overrides and validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let mut config = match path {
@@ -306,7 +264,7 @@ impl Config {
                 why: "sqlite:// or postgres:// expected".into(),
             });
         }
-        self.check_scale_out()?;
+        check_scale_out(&self.ephemeral, &self.database, self.instances)?;
         if let Some(url) = &self.registry.url {
             if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
                 || self.registry.timeout.is_zero()
@@ -361,39 +319,10 @@ impl Config {
         self.smartcard.validate_status_checks()?;
         self.limits.validate()?;
         self.metrics.load_token()?;
-        // NIST 800-63B 5.2.2: at most 100 consecutive failed attempts on one account.
+        self.login.validate_locks()?;
+        self.webauthn.validate()?;
+        self.login.validate_backoff()?;
         let login = &self.login;
-        if !(1..=100).contains(&login.totp_lock_after) || !(1..=100).contains(&login.password_lock_after) {
-            return Err(ConfigError::Invalid {
-                key: "login.totp_lock_after / login.password_lock_after",
-                why: "between 1 and 100 (NIST 800-63B 5.2.2)".into(),
-            });
-        }
-        if self.webauthn.challenge_ttl.is_zero() || self.webauthn.challenge_ttl > Duration::from_secs(600) {
-            return Err(ConfigError::Invalid {
-                key: "webauthn.challenge_ttl",
-                why: "between 1 s and 10 min".into(),
-            });
-        }
-        if self
-            .webauthn
-            .attestation
-            .iter()
-            .any(|a| a.ca_files.is_empty() && a.aaguids.is_empty())
-            || (!self.webauthn.attestation.is_empty()
-                && self.webauthn.attestation.iter().all(|a| a.ca_files.is_empty()))
-        {
-            return Err(ConfigError::Invalid {
-                key: "webauthn.attestation",
-                why: "each entry needs ca_files or aaguids, and at least one entry a CA".into(),
-            });
-        }
-        if login.backoff_base.is_zero() || login.backoff_max < login.backoff_base {
-            return Err(ConfigError::Invalid {
-                key: "login.backoff_base / login.backoff_max",
-                why: "a positive base no longer than the maximum".into(),
-            });
-        }
         if login.flows_per_address == 0 || self.ephemeral.memory_flows == 0 || login.device_ttl.is_zero() {
             return Err(ConfigError::Invalid {
                 key: "login.flows_per_address / ephemeral.memory_flows / login.device_ttl",
@@ -426,26 +355,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scale_out_refuses_memory_or_sqlite_with_several_instances() {
-        let mut c = Config::from_toml("instances = 2").unwrap();
-        let e = c.finish().unwrap_err().to_string();
-        assert!(e.contains("ephemeral.url") && e.contains("Redis"), "{e}");
-        let mut c = Config::from_toml("instances = 2\n[ephemeral]\nurl = \"redis://127.0.0.1:6379\"").unwrap();
-        assert!(c.finish().unwrap_err().to_string().contains("database.url"));
-        let mut c = Config::from_toml(
-            "instances = 3\n[database]\nurl = \"postgres://db/eid\"\n[ephemeral]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"250ms\"",
-        )
-        .unwrap();
-        c.finish().unwrap();
-        assert_eq!(c.ephemeral.timeout, Duration::from_millis(250));
-        let mut c = Config::from_toml("[ephemeral]\nurl = \"memcached://x\"").unwrap();
-        assert!(c.finish().is_err());
-        let mut c = Config::default();
-        c.apply_env(|k| (k == "EIDGATE_INSTANCES").then(|| "2".to_owned()));
-        assert!(c.finish().is_err(), "memory with two instances from the environment");
-    }
-
-    #[test]
     fn defaults_are_valid_and_derive_the_database() {
         let mut c = Config::default();
         c.finish().unwrap();
@@ -458,24 +367,6 @@ mod tests {
         assert!(Config::from_toml("nonsense = 1").is_err());
         let mut c = Config::from_toml("[tokens]\ncode_ttl = \"5m\"").unwrap();
         assert!(c.finish().is_err());
-    }
-
-    #[test]
-    fn r_auth_4_lock_limits_stay_within_nist_and_parse_from_toml() {
-        let mut c = Config::from_toml("[login]\ntotp_lock_after = 5\nbackoff_max = \"1m\"").unwrap();
-        c.finish().unwrap();
-        assert_eq!(c.login.totp_lock_after, 5);
-        assert_eq!(c.login.password_lock_after, 100);
-        assert_eq!(c.login.backoff_max, Duration::from_secs(60));
-        for bad in [
-            "[login]\ntotp_lock_after = 0",
-            "[login]\npassword_lock_after = 101",
-            "[login]\nbackoff_base = \"0s\"",
-            "[login]\nbackoff_base = \"2m\"\nbackoff_max = \"1m\"",
-        ] {
-            let mut c = Config::from_toml(bad).unwrap();
-            assert!(c.finish().is_err(), "{bad}");
-        }
     }
 
     #[test]

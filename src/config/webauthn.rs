@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::durations::duration;
+use super::error::ConfigError;
 
 /// FIDO2 / WebAuthn settings (DESIGN "FIDO2 login"). The origin is the top-level `origin`.
 #[derive(Debug, Deserialize)]
@@ -45,4 +46,29 @@ pub struct AttestationTrustConfig {
     /// Certified authenticator models by AAGUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
     #[serde(default)]
     pub aaguids: Vec<String>,
+}
+
+impl WebauthnConfig {
+    /// Challenge lifetime within 10 minutes; every attestation entry names CA files or
+    /// AAGUIDs, and at least one names a CA.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.challenge_ttl.is_zero() || self.challenge_ttl > Duration::from_secs(600) {
+            return Err(ConfigError::Invalid {
+                key: "webauthn.challenge_ttl",
+                why: "between 1 s and 10 min".into(),
+            });
+        }
+        if self
+            .attestation
+            .iter()
+            .any(|a| a.ca_files.is_empty() && a.aaguids.is_empty())
+            || (!self.attestation.is_empty() && self.attestation.iter().all(|a| a.ca_files.is_empty()))
+        {
+            return Err(ConfigError::Invalid {
+                key: "webauthn.attestation",
+                why: "each entry needs ca_files or aaguids, and at least one entry a CA".into(),
+            });
+        }
+        Ok(())
+    }
 }
