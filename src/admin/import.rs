@@ -4,7 +4,7 @@
 //! item is audited as imported (R-LOG-1). Passwords are hashed with argon2id and client
 //! secrets stored as SHA-256 fingerprints; neither is ever written in clear.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::AuditEvent;
@@ -19,26 +19,10 @@ use crate::domain::operator::Operator;
 use crate::domain::person::{valid_birthdate, NaturalPerson, OptionalAttributes};
 use crate::domain::secret::{fingerprint_hex, ClientSecret, Password};
 use crate::hsm::Sealer;
-use crate::store::{Credential, Store, StoreError};
+use crate::store::{Credential, Store};
 
-/// Import failures; nothing is written when validation fails.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The document does not parse.
-    #[error("invalid import document: {0}")]
-    Parse(String),
-    /// An item is invalid.
-    #[error("{item}: {why}")]
-    Invalid {
-        /// Which item.
-        item: String,
-        /// Why.
-        why: String,
-    },
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-}
+use super::import_legal::invalid;
+pub use super::import_legal::{ImportError, ImportReport};
 
 /// The import document (CONTRACT).
 #[derive(Deserialize)]
@@ -94,40 +78,6 @@ struct MeansEntry {
     totp_secret: Option<Password>,
     certificate_pem: Option<String>,
     revocation_secret: Option<Password>,
-}
-
-/// What was imported.
-#[derive(Debug, Default, Serialize)]
-pub struct ImportReport {
-    /// Clients written.
-    pub clients: usize,
-    /// Persons written.
-    pub persons: usize,
-    /// Persons already present (left unchanged).
-    pub persons_existing: usize,
-    /// Legal persons written.
-    pub legal_persons: usize,
-    /// Legal persons already present (left unchanged).
-    pub legal_persons_existing: usize,
-    /// Mandates written (active).
-    pub mandates: usize,
-    /// Mandates already present and active (left unchanged).
-    pub mandates_existing: usize,
-    /// Operators written.
-    pub operators: usize,
-    /// Means written.
-    pub means: usize,
-    /// Ids of the imported means, in document order.
-    pub means_ids: Vec<String>,
-    /// Secrets generated for clients that had none (shown once).
-    pub generated_client_secrets: Vec<(String, String)>,
-}
-
-pub(super) fn invalid(item: impl Into<String>, why: impl Into<String>) -> ImportError {
-    ImportError::Invalid {
-        item: item.into(),
-        why: why.into(),
-    }
 }
 
 /// Imports `text` into `store`; `totp` means are refused (no HSM to seal their seeds).

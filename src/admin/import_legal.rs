@@ -3,17 +3,72 @@
 //! being the operator's act of record. Each item is audited as imported; an item already
 //! present (same identifier; an active mandate of the same representative for the same
 //! legal person) is left as it is, so an import can be run again.
+//!
+//! Also holds the import's error and report types, which `import` re-exports.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::import::{invalid, ImportError, ImportReport};
 use crate::audit::AuditEvent;
 use crate::domain::ids::{LegalPersonId, MandateId, PersonIdentifier};
 use crate::domain::legal::{LegalAttributes, LegalPerson, Mandate, MandateStatus, RegisterCheck};
 use crate::domain::loa::Loa;
 use crate::domain::UnixTime;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// Import failures; nothing is written when validation fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The document does not parse.
+    #[error("invalid import document: {0}")]
+    Parse(String),
+    /// An item is invalid.
+    #[error("{item}: {why}")]
+    Invalid {
+        /// Which item.
+        item: String,
+        /// Why.
+        why: String,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What was imported.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportReport {
+    /// Clients written.
+    pub clients: usize,
+    /// Persons written.
+    pub persons: usize,
+    /// Persons already present (left unchanged).
+    pub persons_existing: usize,
+    /// Legal persons written.
+    pub legal_persons: usize,
+    /// Legal persons already present (left unchanged).
+    pub legal_persons_existing: usize,
+    /// Mandates written (active).
+    pub mandates: usize,
+    /// Mandates already present and active (left unchanged).
+    pub mandates_existing: usize,
+    /// Operators written.
+    pub operators: usize,
+    /// Means written.
+    pub means: usize,
+    /// Ids of the imported means, in document order.
+    pub means_ids: Vec<String>,
+    /// Secrets generated for clients that had none (shown once).
+    pub generated_client_secrets: Vec<(String, String)>,
+}
+
+/// An invalid item of the document.
+pub(super) fn invalid(item: impl Into<String>, why: impl Into<String>) -> ImportError {
+    ImportError::Invalid {
+        item: item.into(),
+        why: why.into(),
+    }
+}
 
 /// Default mandate validity when none is given: one year.
 const YEAR: i64 = 365 * 86_400;

@@ -20,7 +20,7 @@ use cryptoki::types::AuthPin;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use super::pkcs11::find_token_slot;
+use super::pkcs11::token::find_token_slot;
 use super::HsmError;
 use crate::config::HsmConfig;
 

@@ -4,7 +4,7 @@
 //! (R-AUTH-6, R-AUTH-7, R-SEC-2).
 //!
 //! Only public material is ever handled here; private keys stay in the token and are known
-//! by label and `CKA_ID` only. Reading objects from the token is `pkcs11.rs`'s job.
+//! by label and `CKA_ID` only. Reading objects from the token is `pkcs11/objects.rs`'s job.
 
 use std::fmt;
 use std::time::Duration;

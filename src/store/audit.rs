@@ -5,14 +5,21 @@
 //! Checkpoints are not chained records: they sign the chain. The HSM signs, the caller
 //! (`audit::checkpoint`) hands the signed value here.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::rows::{self, audit_columns};
 use super::sql::SqlStore;
-use super::{Backend, Store as _, StoreError};
-use crate::audit::{AuditRecord, Checkpoint, CheckpointKind, Link};
+use super::{AuditRepo, Backend, Store as _, StoreError};
+use crate::audit::{AuditEvent, AuditRecord, Checkpoint, CheckpointKind, Link};
 
+/// Records with `seq` in `[$1, $2)`.
+const SELECT_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_columns!(),
+    " FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq"
+);
 const SELECT_AUDIT_AFTER: &str = concat!(
     "SELECT ",
     audit_columns!(),
@@ -46,7 +53,7 @@ const SELECT_CURSOR: &str = "SELECT value FROM audit_cursors WHERE name = $1";
 const UPSERT_CURSOR: &str = "INSERT INTO audit_cursors (name, value) VALUES ($1, $2) \
                              ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 
-pub(super) async fn audit_after(store: &SqlStore, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+async fn audit_after(store: &SqlStore, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
     if limit <= 0 {
         return Ok(Vec::new());
     }
@@ -58,7 +65,7 @@ pub(super) async fn audit_after(store: &SqlStore, after: i64, limit: i64) -> Res
     found.iter().map(rows::audit_record).collect()
 }
 
-pub(super) async fn audit_head(store: &SqlStore) -> Result<(i64, [u8; 32]), StoreError> {
+async fn audit_head(store: &SqlStore) -> Result<(i64, [u8; 32]), StoreError> {
     let row = sqlx::query(SELECT_HEAD)
         .fetch_optional(&store.pool)
         .await?
@@ -66,7 +73,7 @@ pub(super) async fn audit_head(store: &SqlStore) -> Result<(i64, [u8; 32]), Stor
     Ok((row.try_get("seq")?, rows::hash32(row.try_get("hash")?)?))
 }
 
-pub(super) async fn insert_checkpoint(store: &SqlStore, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+async fn insert_checkpoint(store: &SqlStore, checkpoint: &Checkpoint) -> Result<(), StoreError> {
     let link = checkpoint.link.as_ref();
     sqlx::query(INSERT_CHECKPOINT)
         .bind(checkpoint.kind.as_str())
@@ -84,17 +91,17 @@ pub(super) async fn insert_checkpoint(store: &SqlStore, checkpoint: &Checkpoint)
     Ok(())
 }
 
-pub(super) async fn chain_tip(store: &SqlStore) -> Result<Option<Checkpoint>, StoreError> {
+async fn chain_tip(store: &SqlStore) -> Result<Option<Checkpoint>, StoreError> {
     let row = sqlx::query(SELECT_CHAIN_TIP).fetch_optional(&store.pool).await?;
     row.as_ref().map(checkpoint).transpose()
 }
 
-pub(super) async fn checkpoints(store: &SqlStore) -> Result<Vec<Checkpoint>, StoreError> {
+async fn checkpoints(store: &SqlStore) -> Result<Vec<Checkpoint>, StoreError> {
     let found: Vec<AnyRow> = sqlx::query(SELECT_CHECKPOINTS).fetch_all(&store.pool).await?;
     found.iter().map(checkpoint).collect()
 }
 
-pub(super) async fn last_checkpoint(store: &SqlStore, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
+async fn last_checkpoint(store: &SqlStore, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
     let row = sqlx::query(SELECT_LAST_CHECKPOINT)
         .bind(kind.as_str())
         .fetch_optional(&store.pool)
@@ -102,7 +109,7 @@ pub(super) async fn last_checkpoint(store: &SqlStore, kind: CheckpointKind) -> R
     row.as_ref().map(checkpoint).transpose()
 }
 
-pub(super) async fn checkpoint_covering(store: &SqlStore, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
+async fn checkpoint_covering(store: &SqlStore, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
     let row = sqlx::query(SELECT_COVERING)
         .bind(seq)
         .fetch_optional(&store.pool)
@@ -110,7 +117,7 @@ pub(super) async fn checkpoint_covering(store: &SqlStore, seq: i64) -> Result<Op
     row.as_ref().map(checkpoint).transpose()
 }
 
-pub(super) async fn checkpoints_in(store: &SqlStore, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError> {
+async fn checkpoints_in(store: &SqlStore, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError> {
     let found: Vec<AnyRow> = sqlx::query(SELECT_CHECKPOINTS_IN)
         .bind(after)
         .bind(up_to)
@@ -149,7 +156,7 @@ fn checkpoint(row: &AnyRow) -> Result<Checkpoint, StoreError> {
     })
 }
 
-pub(super) async fn audit_cursor(store: &SqlStore, name: &str) -> Result<i64, StoreError> {
+async fn audit_cursor(store: &SqlStore, name: &str) -> Result<i64, StoreError> {
     let row = sqlx::query(SELECT_CURSOR)
         .bind(name)
         .fetch_optional(&store.pool)
@@ -160,7 +167,7 @@ pub(super) async fn audit_cursor(store: &SqlStore, name: &str) -> Result<i64, St
     }
 }
 
-pub(super) async fn set_audit_cursor(store: &SqlStore, name: &str, value: i64) -> Result<(), StoreError> {
+async fn set_audit_cursor(store: &SqlStore, name: &str, value: i64) -> Result<(), StoreError> {
     sqlx::query(UPSERT_CURSOR)
         .bind(name)
         .bind(value)
@@ -169,7 +176,7 @@ pub(super) async fn set_audit_cursor(store: &SqlStore, name: &str, value: i64) -
     Ok(())
 }
 
-pub(super) async fn prune_audit(store: &SqlStore, up_to: i64) -> Result<u64, StoreError> {
+async fn prune_audit(store: &SqlStore, up_to: i64) -> Result<u64, StoreError> {
     let mut conn = store.pool.acquire().await?;
     let sqlite = store.backend() == Backend::Sqlite;
     if sqlite {
@@ -181,4 +188,67 @@ pub(super) async fn prune_audit(store: &SqlStore, up_to: i64) -> Result<u64, Sto
         sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *conn).await?;
     }
     Ok(deleted?.rows_affected())
+}
+
+#[async_trait]
+impl AuditRepo for SqlStore {
+    async fn append(&self, event: AuditEvent) -> Result<i64, StoreError> {
+        self.begin_audited().await?.commit(&event).await
+    }
+
+    async fn audit_records(&self, from: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let found: Vec<AnyRow> = sqlx::query(SELECT_AUDIT)
+            .bind(from)
+            .bind(from.saturating_add(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::audit_record).collect()
+    }
+
+    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        audit_after(self, after, limit).await
+    }
+
+    async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError> {
+        audit_head(self).await
+    }
+
+    async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        insert_checkpoint(self, checkpoint).await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        checkpoints(self).await
+    }
+
+    async fn last_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
+        last_checkpoint(self, kind).await
+    }
+
+    async fn chain_tip(&self) -> Result<Option<Checkpoint>, StoreError> {
+        chain_tip(self).await
+    }
+
+    async fn checkpoint_covering(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
+        checkpoint_covering(self, seq).await
+    }
+
+    async fn checkpoints_in(&self, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError> {
+        checkpoints_in(self, after, up_to).await
+    }
+
+    async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError> {
+        audit_cursor(self, name).await
+    }
+
+    async fn set_audit_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
+        set_audit_cursor(self, name, value).await
+    }
+
+    async fn prune_audit(&self, up_to: i64) -> Result<u64, StoreError> {
+        prune_audit(self, up_to).await
+    }
 }

@@ -1,10 +1,11 @@
 //! [`SqlStore`]: every store trait over `sqlx::AnyPool`, one SQL text for SQLite and
 //! PostgreSQL (R-AUTH-3, R-LOG-1, R-LOG-2, R-LIFE-4).
 //!
-//! Owns: the store handle, the audited transaction (`AuditedTx`) and the SQL of clients,
-//! persons, means, refresh grants and the audit chain (`const`s below). Connecting, the
-//! durability checks, migrations and driver-error mapping are in `connect.rs`; the
-//! lifecycle repository (transitions, counters, operators, idempotency) in `lifecycle.rs`.
+//! Owns: the store handle, the audited transaction (`AuditedTx`, which appends to the
+//! audit chain) and the SQL of clients, persons, means and refresh grants (`const`s
+//! below). Connecting, the durability checks, migrations and driver-error mapping are in
+//! `connect.rs`; the lifecycle repository (transitions, counters, operators, idempotency)
+//! in `lifecycle.rs`; the audit repository (reading the chain, checkpoints) in `audit.rs`.
 //!
 //! **Audited writes.** Each one is a single transaction whose *first* statement locks the
 //! audit chain head (`UPDATE audit_head SET seq = seq ... RETURNING`). On SQLite that
@@ -18,16 +19,15 @@
 //! argon2 PHC strings made by the caller), or put a database password in an error.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use super::connect;
-use super::rows::{self, audit_columns, means_columns, person_columns, refresh_columns};
+use super::rows::{self, means_columns, person_columns, refresh_columns};
 use super::{
-    AuditRepo, AuthFactor, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo,
-    RefreshOutcome, RefreshRecord, Store, StoreError, TransitionWrite,
+    AuthFactor, Backend, ClientRepo, Credential, GrantRepo, LifecycleRepo, MeansRepo, PersonRepo, RefreshOutcome,
+    RefreshRecord, Store, StoreError, TransitionWrite,
 };
-use crate::audit::{chain_hash, AuditEvent, AuditRecord, Checkpoint, CheckpointKind};
+use crate::audit::{chain_hash, AuditEvent};
 use crate::domain::client::Client;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId, PersonIdentifier};
 use crate::domain::means::{EidMeans, MeansStatus};
@@ -44,12 +44,6 @@ const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, time, event_type, actor,
                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 /// Moves the head to the record just appended.
 const ADVANCE_AUDIT_HEAD: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
-/// Records with `seq` in `[$1, $2)`.
-const SELECT_AUDIT: &str = concat!(
-    "SELECT ",
-    audit_columns!(),
-    " FROM audit_log WHERE seq >= $1 AND seq < $2 ORDER BY seq"
-);
 
 const SELECT_CLIENT: &str = "SELECT config FROM clients WHERE client_id = $1";
 const UPSERT_CLIENT: &str = "INSERT INTO clients (client_id, config, created_at, updated_at) VALUES ($1, $2, $3, $3) \
@@ -506,69 +500,6 @@ async fn insert_refresh(conn: &mut AnyConnection, record: &RefreshRecord) -> Res
         .execute(conn)
         .await?;
     Ok(())
-}
-
-#[async_trait]
-impl AuditRepo for SqlStore {
-    async fn append(&self, event: AuditEvent) -> Result<i64, StoreError> {
-        self.begin_audited().await?.commit(&event).await
-    }
-
-    async fn audit_records(&self, from: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-        if limit <= 0 {
-            return Ok(Vec::new());
-        }
-        let found: Vec<AnyRow> = sqlx::query(SELECT_AUDIT)
-            .bind(from)
-            .bind(from.saturating_add(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::audit_record).collect()
-    }
-
-    async fn audit_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-        super::audit::audit_after(self, after, limit).await
-    }
-
-    async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError> {
-        super::audit::audit_head(self).await
-    }
-
-    async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        super::audit::insert_checkpoint(self, checkpoint).await
-    }
-
-    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        super::audit::checkpoints(self).await
-    }
-
-    async fn last_checkpoint(&self, kind: CheckpointKind) -> Result<Option<Checkpoint>, StoreError> {
-        super::audit::last_checkpoint(self, kind).await
-    }
-
-    async fn chain_tip(&self) -> Result<Option<Checkpoint>, StoreError> {
-        super::audit::chain_tip(self).await
-    }
-
-    async fn checkpoint_covering(&self, seq: i64) -> Result<Option<Checkpoint>, StoreError> {
-        super::audit::checkpoint_covering(self, seq).await
-    }
-
-    async fn checkpoints_in(&self, after: i64, up_to: i64) -> Result<Vec<Checkpoint>, StoreError> {
-        super::audit::checkpoints_in(self, after, up_to).await
-    }
-
-    async fn audit_cursor(&self, name: &str) -> Result<i64, StoreError> {
-        super::audit::audit_cursor(self, name).await
-    }
-
-    async fn set_audit_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
-        super::audit::set_audit_cursor(self, name, value).await
-    }
-
-    async fn prune_audit(&self, up_to: i64) -> Result<u64, StoreError> {
-        super::audit::prune_audit(self, up_to).await
-    }
 }
 
 #[async_trait]

@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn compliance_configuration_keys_exist_in_the_config() {
-        let source = include_str!("../config.rs");
+        let source = crate::config::SOURCE;
         for (_, keys) in CONFIGURATION {
             for key in *keys {
                 let field = key.rsplit('.').next().unwrap_or(key);

@@ -8,6 +8,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod caps;
+
+pub use caps::LoaCaps;
+
 /// An eIDAS level of assurance. Ordered: `Low < Substantial < High`; a higher level
 /// includes every requirement of the lower ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -82,87 +86,6 @@ impl FromStr for Loa {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown level of assurance")]
 pub struct UnknownLoa;
-
-/// The LoA cap per kind of means (R-SUP-2): configuration, lowered (withdrawn) at run
-/// time by a supervisor's decision without a restart.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoaCaps {
-    /// Smartcard cap.
-    pub smartcard: Loa,
-    /// FIDO cap.
-    pub fido: Loa,
-    /// Password + TOTP cap.
-    pub totp: Loa,
-    /// Password cap.
-    pub password: Loa,
-}
-
-impl Default for LoaCaps {
-    fn default() -> Self {
-        Self {
-            smartcard: Loa::High,
-            fido: Loa::High,
-            totp: Loa::Substantial,
-            password: Loa::Low,
-        }
-    }
-}
-
-impl LoaCaps {
-    /// The cap of a kind, never above what the kind's factors can prove.
-    pub fn cap(&self, kind: crate::domain::means::MeansKind) -> Loa {
-        let configured = match kind {
-            crate::domain::means::MeansKind::Fido => self.fido,
-            crate::domain::means::MeansKind::Password => self.password,
-            crate::domain::means::MeansKind::Smartcard => self.smartcard,
-            crate::domain::means::MeansKind::Totp => self.totp,
-        };
-        configured.min(kind.ceiling())
-    }
-}
-
-impl LoaCaps {
-    /// No restriction (every kind at its ceiling).
-    pub const OPEN: LoaCaps = LoaCaps {
-        smartcard: Loa::High,
-        fido: Loa::High,
-        totp: Loa::High,
-        password: Loa::High,
-    };
-
-    /// The lower of two caps per kind (configured caps and a supervisor's withdrawal).
-    pub fn min(self, other: LoaCaps) -> LoaCaps {
-        LoaCaps {
-            smartcard: self.smartcard.min(other.smartcard),
-            fido: self.fido.min(other.fido),
-            totp: self.totp.min(other.totp),
-            password: self.password.min(other.password),
-        }
-    }
-
-    /// The login API methods (DESIGN "Login API") that can reach `requested` under these
-    /// caps, strongest first: the login page offers only these.
-    pub fn methods_for(&self, requested: Loa) -> Vec<&'static str> {
-        use crate::domain::means::MeansKind;
-        [
-            ("smartcard", MeansKind::Smartcard),
-            ("webauthn", MeansKind::Fido),
-            ("password_totp", MeansKind::Totp),
-            ("password", MeansKind::Password),
-        ]
-        .into_iter()
-        .filter(|(_, kind)| self.cap(*kind) >= requested)
-        .map(|(name, _)| name)
-        .collect()
-    }
-
-    /// The most a means can achieve: its assigned LoA, the holder's proofing LoA, the
-    /// kind's cap and the ceremony's ceiling, whichever is lowest.
-    pub fn reachable(&self, kind: crate::domain::means::MeansKind, assigned: Loa, proofing: Loa) -> Loa {
-        Loa::achieved(assigned.min(proofing), self.cap(kind), kind.ceiling())
-    }
-}
 
 /// Authentication Method Reference values (RFC 8176) that eidgate emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
