@@ -22,42 +22,6 @@ use crate::store::cached::CachedStore;
 use crate::store::{SqlStore, Store, StoreError};
 use crate::supervision::caps::LoaPolicy;
 
-/// The built-in first-party client behind `/account/login`.
-pub const ACCOUNT_CLIENT: &str = "eidgate-account";
-
-/// Registers (or updates) the built-in account client: redirect back to `/account`, no
-/// consent, a secret nobody knows (its codes are never redeemed).
-async fn ensure_account_client(store: &dyn Store, issuer: &str) -> Result<(), AppError> {
-    let account = format!("{issuer}/account");
-    let id: crate::domain::ids::ClientId = ACCOUNT_CLIENT
-        .parse()
-        .map_err(|_| AppError::Setup("account client id".into()))?;
-    if let Some(existing) = store.client(&id).await? {
-        if existing.redirect_uris == [account.clone()] {
-            return Ok(());
-        }
-    }
-    let client: crate::domain::client::Client = serde_json::from_value(serde_json::json!({
-        "client_id": ACCOUNT_CLIENT,
-        "client_name": "Your eID account",
-        "secret_sha256": crate::domain::secret::fingerprint_hex(&crate::random::token()),
-        "redirect_uris": [account],
-        "post_logout_redirect_uris": [account],
-        "allowed_claims": [],
-        "token_endpoint_auth_method": "client_secret_basic",
-        "consent": "never"
-    }))
-    .map_err(|e| AppError::Setup(format!("account client: {e}")))?;
-    let audit = crate::audit::AuditEvent::new(
-        crate::audit::catalogue::CLIENT_BUILTIN_REGISTERED,
-        "system",
-        format!("client:{ACCOUNT_CLIENT}"),
-        serde_json::json!({"redirect_uri": client.redirect_uris}),
-    );
-    store.upsert_client(&client, audit).await?;
-    Ok(())
-}
-
 /// Start-up and serving errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -218,7 +182,9 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let store = open_store(&config).await?;
     let ephemeral = open_ephemeral(&config).await?;
     let (config, hsm) = open_hsm(config).await?;
-    ensure_account_client(store.as_ref(), &config.issuer).await?;
+    crate::admin::builtin::ensure_account_client(store.as_ref(), &config.issuer)
+        .await
+        .map_err(|e| AppError::Setup(format!("account client: {e}")))?;
     // The issuing CA key `ca-1` is generated here on first start, so it is audited below.
     let (config, smartcard) = {
         let hsm = hsm.clone();
@@ -288,6 +254,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         store: store.clone(),
         ephemeral: ephemeral.clone(),
         signer: signer.clone(),
+        discovery: discovery.clone(),
     };
     let lifecycle = Lifecycle {
         config: config.clone(),
@@ -331,6 +298,8 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         caps: caps.clone(),
         oidc: oidc.clone(),
         lifecycle: lifecycle.clone(),
+        alarm: alarm.clone(),
+        availability: availability.clone(),
     };
     let jobs = Arc::new(Jobs {
         config: config.clone(),

@@ -3,9 +3,8 @@
 //! operator roles. Callers are operators with a console access token; roles are checked
 //! by the services.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{legal, registry};
-use crate::app::App;
 use crate::domain::ids::{MeansId, PersonIdentifier};
 use crate::domain::loa::Loa;
 use crate::domain::means::MeansKind;
@@ -26,7 +24,11 @@ use crate::web::problem::parse_json;
 use crate::web::Problem;
 
 /// Routes of the admin API.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::admin::state::Admin: FromRef<S>,
+{
     Router::new()
         .route("/admin/v1/persons", post(post_person).get(get_person))
         .route("/admin/v1/means", post(post_means))
@@ -67,11 +69,11 @@ fn no_store(body: impl serde::Serialize) -> Response {
 }
 
 async fn post_person(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<registry::Registration>,
 ) -> Result<Response, Problem> {
-    let person = registry::register(&app.admin, &Actor::Operator(op), body).await?;
+    let person = registry::register(&app, &Actor::Operator(op), body).await?;
     Ok(created(registry::summary(&person)))
 }
 
@@ -81,11 +83,11 @@ struct IdentifierQuery {
 }
 
 async fn get_person(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<IdentifierQuery>,
 ) -> Result<Response, Problem> {
-    let person = registry::find(&app.admin, &Actor::Operator(op), &q.identifier).await?;
+    let person = registry::find(&app, &Actor::Operator(op), &q.identifier).await?;
     Ok(no_store(registry::summary(&person)))
 }
 
@@ -100,7 +102,7 @@ struct MeansBody {
 }
 
 async fn post_means(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<MeansBody>,
 ) -> Result<Response, Problem> {
@@ -123,7 +125,7 @@ fn means_id(id: &str) -> Result<MeansId, Problem> {
 }
 
 async fn post_approve(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -139,7 +141,7 @@ struct RejectBody {
 }
 
 async fn post_reject(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -161,21 +163,21 @@ struct RolesBody {
 }
 
 async fn get_operator(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(identifier): Path<String>,
 ) -> Result<Response, Problem> {
-    let found = registry::operator_roles(&app.admin, &Actor::Operator(op), &identifier).await?;
+    let found = registry::operator_roles(&app, &Actor::Operator(op), &identifier).await?;
     Ok(no_store(json!({"person": identifier, "roles": found.roles})))
 }
 
 async fn put_operator(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(identifier): Path<String>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<RolesBody>,
 ) -> Result<Response, Problem> {
-    let updated = registry::set_roles(&app.admin, &Actor::Operator(op), &identifier, &body.roles).await?;
+    let updated = registry::set_roles(&app, &Actor::Operator(op), &identifier, &body.roles).await?;
     Ok(no_store(json!({"person": identifier, "roles": updated.roles})))
 }
 
@@ -204,7 +206,7 @@ struct YearQuery {
 
 /// `GET /admin/v1/reports/annual?year=YYYY` (R-SUP-1; roles security or admin).
 async fn get_annual_report(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<YearQuery>,
 ) -> Result<Response, Problem> {
@@ -229,7 +231,7 @@ async fn get_annual_report(
 /// `POST /admin/v1/incidents` (R-OPS-2; roles security or admin): classification and,
 /// when significant, the notification draft for the national CERT. Audited.
 async fn post_incident(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     headers: HeaderMap,
     body: Bytes,
@@ -252,7 +254,7 @@ async fn post_incident(
 /// `POST /admin/v1/maintenance` (R-OPS-1; role admin): announce planned downtime at least
 /// one working day ahead.
 async fn post_maintenance(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     headers: HeaderMap,
     body: Bytes,
@@ -279,7 +281,7 @@ async fn post_maintenance(
 }
 
 /// `GET /maintenance` (public): the announced window, for the login page.
-async fn get_maintenance(State(app): State<Arc<App>>) -> Result<Response, Problem> {
+async fn get_maintenance(State(app): State<crate::admin::state::Admin>) -> Result<Response, Problem> {
     let window = crate::supervision::maintenance::current(app.store.as_ref(), app.now())
         .await
         .map_err(|_| Problem::unavailable())?;
@@ -288,7 +290,7 @@ async fn get_maintenance(State(app): State<Arc<App>>) -> Result<Response, Proble
 
 /// `POST /admin/v1/means/{id}/compromised` (R-OPS-4; role security).
 async fn post_compromised(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<RejectBody>,
@@ -305,7 +307,7 @@ async fn post_compromised(
 
 /// `GET /admin/v1/notices`: pending notices, oldest first (roles security or admin).
 async fn get_notices(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
 ) -> Result<Response, Problem> {
     security_or_admin(&op)?;
@@ -319,7 +321,7 @@ async fn get_notices(
 
 /// `POST /admin/v1/notices/{id}/sent` (roles security or admin).
 async fn post_notice_sent(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -340,13 +342,13 @@ async fn post_notice_sent(
 /// `POST /admin/v1/clock/resolve` (R-OPS-3; role security): the time source was checked;
 /// token issuance resumes. Audited with how long issuance was paused.
 async fn post_clock_resolve(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
 ) -> Result<Response, Problem> {
     require_any(&op, &[Role::Security])?;
     // Recorded before it is cleared: when the record cannot be written, issuance stays
     // paused (fail closed) rather than resuming without a trace.
-    let Some(raised) = app.clock_alarm() else {
+    let Some(raised) = app.alarm.raised() else {
         return Ok(no_store(json!({ "clock_alarm": "none" })));
     };
     let audit = crate::audit::AuditEvent::new(
@@ -362,7 +364,7 @@ async fn post_clock_resolve(
 
 /// `GET /admin/v1/incidents` (roles security or admin): recorded incidents, newest first.
 async fn get_incidents(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
 ) -> Result<Response, Problem> {
     security_or_admin(&op)?;
@@ -373,7 +375,7 @@ async fn get_incidents(
 /// `GET /admin/v1/availability` (roles security or admin): today's availability per
 /// service (R-OPS-1: at least 98% of each day).
 async fn get_availability(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
 ) -> Result<Response, Problem> {
     security_or_admin(&op)?;
@@ -387,32 +389,32 @@ async fn get_availability(
 
 /// `POST /admin/v1/legal-persons` (role registration, R-REG-5).
 async fn post_legal_person(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<legal::LegalRegistration>,
 ) -> Result<Response, Problem> {
-    let created_legal = legal::register(&app.admin, &Actor::Operator(op), body).await?;
+    let created_legal = legal::register(&app, &Actor::Operator(op), body).await?;
     Ok(created(created_legal))
 }
 
 /// `GET /admin/v1/legal-persons?identifier=...`: the legal person and its mandates.
 async fn get_legal_person(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<IdentifierQuery>,
 ) -> Result<Response, Problem> {
-    let (found, mandates) = legal::find(&app.admin, &Actor::Operator(op), &q.identifier).await?;
+    let (found, mandates) = legal::find(&app, &Actor::Operator(op), &q.identifier).await?;
     Ok(no_store(json!({ "legal_person": found, "mandates": mandates })))
 }
 
 /// `POST /admin/v1/mandates` (role registration, R-BIND-1).
 async fn post_mandate(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<legal::MandateRequest>,
 ) -> Result<Response, Problem> {
-    let (m, l) = legal::create(&app.admin, &Actor::Operator(op), body).await?;
-    Ok(created(legal::view(&app.admin, &m, &l).await?))
+    let (m, l) = legal::create(&app, &Actor::Operator(op), body).await?;
+    Ok(created(legal::view(&app, &m, &l).await?))
 }
 
 fn mandate_id(text: &str) -> Result<crate::domain::ids::MandateId, Problem> {
@@ -421,7 +423,7 @@ fn mandate_id(text: &str) -> Result<crate::domain::ids::MandateId, Problem> {
 
 /// `POST /admin/v1/mandates/{id}/delegate` (role registration, R-BIND-1).
 async fn post_delegate(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -429,26 +431,26 @@ async fn post_delegate(
 ) -> Result<Response, Problem> {
     let id = mandate_id(&id)?;
     let body: legal::DelegationRequest = parse_json(&headers, &body)?;
-    let (m, l) = legal::delegate(&app.admin, &Actor::Operator(op), id, body).await?;
-    Ok(created(legal::view(&app.admin, &m, &l).await?))
+    let (m, l) = legal::delegate(&app, &Actor::Operator(op), id, body).await?;
+    Ok(created(legal::view(&app, &m, &l).await?))
 }
 
 /// `POST /admin/v1/mandates/{id}/approve` (role registration, a second officer; R-BIND-1,
 /// R-SEC-3): `applied` → `active`.
 async fn post_mandate_approve(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id = mandate_id(&id)?;
-    let (m, l) = legal::approve(&app.admin, &Actor::Operator(op), id).await?;
-    Ok(no_store(legal::view(&app.admin, &m, &l).await?))
+    let (m, l) = legal::approve(&app, &Actor::Operator(op), id).await?;
+    Ok(no_store(legal::view(&app, &m, &l).await?))
 }
 
 /// `POST /admin/v1/mandates/{id}/suspend|revoke|reactivate` (roles helpdesk or
 /// registration, R-BIND-1).
 async fn post_mandate_change(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
@@ -462,24 +464,24 @@ async fn post_mandate_change(
         _ => return Err(Problem::not_found()),
     };
     let body: legal::MandateChange = parse_json(&headers, &body)?;
-    let (m, l) = legal::change(&app.admin, &Actor::Operator(op), id, action, body).await?;
-    Ok(no_store(legal::view(&app.admin, &m, &l).await?))
+    let (m, l) = legal::change(&app, &Actor::Operator(op), id, action, body).await?;
+    Ok(no_store(legal::view(&app, &m, &l).await?))
 }
 
 /// `GET /admin/v1/loa/caps` (roles admin or security, R-SUP-2).
 async fn get_caps(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
 ) -> Result<Response, Problem> {
-    Ok(no_store(legal::caps(&app.admin, &Actor::Operator(op)).await?))
+    Ok(no_store(legal::caps(&app, &Actor::Operator(op)).await?))
 }
 
 /// `PUT /admin/v1/loa/caps` (role admin, R-SUP-2): lowers or withdraws the LoA of kinds
 /// of means for new logins, at once, on every instance.
 async fn put_caps(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<legal::CapsChange>,
 ) -> Result<Response, Problem> {
-    Ok(no_store(legal::set_caps(&app.admin, &Actor::Operator(op), body).await?))
+    Ok(no_store(legal::set_caps(&app, &Actor::Operator(op), body).await?))
 }

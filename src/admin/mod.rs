@@ -3,6 +3,7 @@
 
 pub mod assurance;
 pub mod auth;
+pub mod builtin;
 pub mod http;
 pub mod import;
 mod import_legal;

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, ClockAlarm, SystemClock};
 use crate::config::Config;
 use crate::domain::UnixTime;
 use crate::lifecycle::state::Lifecycle;
+use crate::monitor::availability::Availability;
 use crate::oidc::state::Oidc;
 use crate::store::Store;
 use crate::supervision::caps::LoaPolicy;
@@ -26,6 +27,10 @@ pub struct Admin {
     pub oidc: Oidc,
     /// Look-ups are rate limited and audited like the helpdesk's.
     pub lifecycle: Lifecycle,
+    /// The clock alarm a security officer resolves (R-OPS-3).
+    pub alarm: Arc<ClockAlarm>,
+    /// Availability per service (R-OPS-1).
+    pub availability: Arc<Availability>,
 }
 
 impl Admin {

@@ -2,23 +2,25 @@
 //! as a JWKS whose `kid`s are RFC 7638 thumbprints. A supervisor pins them once and checks
 //! exported bundles offline with `eidgate audit verify-bundle FILE --trust KEYS`.
 
-use std::sync::Arc;
-
+use axum::extract::FromRef;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::app::App;
 use crate::hsm::AuditSigner as _;
 
 /// The route.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::jobs::Jobs: FromRef<S>,
+{
     Router::new().route("/audit/keys", get(get_keys))
 }
 
-async fn get_keys(State(app): State<Arc<App>>) -> Response {
+async fn get_keys(State(app): State<crate::jobs::Jobs>) -> Response {
     let keys = app.hsm.as_ref().map(|h| h.audit_keys()).unwrap_or_default();
     let mut r = Json(super::trust::jwks(&keys)).into_response();
     r.headers_mut().insert(

@@ -1,9 +1,9 @@
 //! The login API (DESIGN "Login API", CONTRACT): JSON in, JSON or problem+json out.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,6 @@ use super::ceremony::{self, Completed, RequestMeta, Step};
 use super::device::DEVICE_COOKIE;
 use super::release::{self, Next};
 use super::AuthnError;
-use crate::app::App;
 use crate::domain::claims;
 use crate::domain::secret::Password;
 use crate::oidc::error::ErrorCode;
@@ -25,7 +24,12 @@ use crate::web::problem::parse_json;
 use crate::web::Problem;
 
 /// Routes of the login API.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::authn::state::Authn: FromRef<S>,
+    crate::admin::state::Admin: FromRef<S>,
+{
     Router::new()
         .route("/authn/flows/{flow}", get(get_flow))
         .route("/authn/flows/{flow}/password", post(post_password))
@@ -72,7 +76,7 @@ impl From<AuthnError> for Problem {
 }
 
 async fn get_flow(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     _headers: HeaderMap,
 ) -> Result<Response, Problem> {
@@ -88,7 +92,12 @@ async fn get_flow(
         return Ok(Json(body).into_response());
     }
     // Only methods that can reach the requested level under the caps in force now.
-    let methods = app.loa_caps().await.map_err(AuthnError::from)?.methods_for(requested);
+    let methods = app
+        .caps
+        .in_force()
+        .await
+        .map_err(AuthnError::from)?
+        .methods_for(requested);
     let client = app
         .store
         .client(&flow.request.client_id)
@@ -121,7 +130,7 @@ struct PasswordBody {
 pub(crate) use crate::web::login::done;
 
 async fn post_password(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -129,12 +138,12 @@ async fn post_password(
 ) -> Result<Response, Problem> {
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
-    let step = ceremony::password(&app.authn, &flow, &body.identifier, body.password, &meta, device).await?;
+    let step = ceremony::password(&app, &flow, &body.identifier, body.password, &meta, device).await?;
     Ok(step_answer(&app, step))
 }
 
 /// The answer of a ceremony step: the next step's name, or the end of the flow.
-fn step_answer(app: &App, step: Step) -> Response {
+fn step_answer(app: &crate::authn::state::Authn, step: Step) -> Response {
     match step {
         Step::Done(completed) => done(&app.config, completed),
         Step::Next(next) => Json(json!({ "next": next })).into_response(),
@@ -150,25 +159,17 @@ struct PasswordChangeBody {
 /// `POST /authn/flows/{flow}/password_change`: an operator's expired password is replaced
 /// (R-SEC-4) and the login goes on.
 async fn post_password_change(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<PasswordChangeBody>,
 ) -> Result<Response, Problem> {
     let meta = RequestMeta { ip: peer.ip() };
-    let step = match super::operator_password::change(&app.authn, &flow, body.new_password, &meta).await? {
+    let step = match super::operator_password::change(&app, &flow, body.new_password, &meta).await? {
         super::operator_password::PasswordChanged::Totp => Step::Next("totp"),
         super::operator_password::PasswordChanged::Complete { flow, person, means } => {
             let amr = vec![crate::domain::loa::Amr::Pwd];
-            let done = ceremony::complete(
-                &app.authn,
-                &flow,
-                &person,
-                &means,
-                crate::domain::loa::Loa::Low,
-                amr,
-                &meta,
-            );
+            let done = ceremony::complete(&app, &flow, &person, &means, crate::domain::loa::Loa::Low, amr, &meta);
             Step::Done(done.await?)
         }
     };
@@ -182,7 +183,7 @@ struct TotpBody {
 }
 
 async fn post_totp(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -190,27 +191,21 @@ async fn post_totp(
 ) -> Result<Response, Problem> {
     let meta = RequestMeta { ip: peer.ip() };
     let device = cookie(&headers, DEVICE_COOKIE, app.config.secure_cookies());
-    let completed = ceremony::totp(&app.authn, &flow, body.code.expose(), &meta, device).await?;
+    let completed = ceremony::totp(&app, &flow, body.code.expose(), &meta, device).await?;
     Ok(done(&app.config, completed))
 }
 
 async fn post_cancel(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     _headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let next = release::end_with_error(
-        &app.authn,
-        &flow,
-        ErrorCode::AccessDenied,
-        "the holder cancelled the login",
-    )
-    .await?;
+    let next = release::end_with_error(&app, &flow, ErrorCode::AccessDenied, "the holder cancelled the login").await?;
     Ok(step_done(&app, next))
 }
 
 /// The answer of a step after the ceremony (the session cookie was set by the ceremony).
-fn step_done(app: &App, next: Next) -> Response {
+fn step_done(app: &crate::authn::state::Authn, next: Next) -> Response {
     done(
         &app.config,
         Completed {
@@ -228,11 +223,11 @@ struct ConsentBody {
 }
 
 async fn post_consent(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<ConsentBody>,
 ) -> Result<Response, Problem> {
-    let next = release::consent(&app.authn, &flow, body.approve).await?;
+    let next = release::consent(&app, &flow, body.approve).await?;
     Ok(step_done(&app, next))
 }
 
@@ -243,14 +238,14 @@ struct LegalPersonBody {
 }
 
 async fn post_legal_person(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<LegalPersonBody>,
 ) -> Result<Response, Problem> {
     if body.legal_person.len() > 128 {
         return Err(AuthnError::BadRequest("legal_person too long".into()).into());
     }
-    let next = release::choose_legal_person(&app.authn, &flow, &body.legal_person).await?;
+    let next = release::choose_legal_person(&app, &flow, &body.legal_person).await?;
     Ok(step_done(&app, next))
 }
 
@@ -263,7 +258,7 @@ struct WebauthnStartBody {
 }
 
 async fn post_webauthn_start(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -275,12 +270,12 @@ async fn post_webauthn_start(
         parse_json(&headers, &body)?
     };
     let meta = RequestMeta { ip: peer.ip() };
-    let options = super::fido::start(&app.authn, &flow, body.identifier.as_deref(), &meta).await?;
+    let options = super::fido::start(&app, &flow, body.identifier.as_deref(), &meta).await?;
     Ok(Json(options).into_response())
 }
 
 async fn post_webauthn_finish(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Flow(flow): crate::web::extract::Flow,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -289,7 +284,7 @@ async fn post_webauthn_finish(
     // The PublicKeyCredential JSON is parsed strictly by the ceremony itself.
     let _: serde_json::Value = parse_json(&headers, &body)?;
     let meta = RequestMeta { ip: peer.ip() };
-    let completed = super::fido::finish(&app.authn, &flow, &body, &meta).await?;
+    let completed = super::fido::finish(&app, &flow, &body, &meta).await?;
     Ok(done(&app.config, completed))
 }
 
@@ -303,7 +298,7 @@ struct LoginResetBody {
 /// password attempts from unknown browsers and the holder's back-off (issue 19), after the
 /// operator has spoken with the holder. Audited; the means' status is not touched.
 async fn post_login_reset(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -328,7 +323,7 @@ async fn post_login_reset(
         .await
         .map_err(AuthnError::from)?
         .ok_or_else(Problem::not_found)?;
-    super::throttle::reset_person(&app.authn.throttle, &super::throttle::key_of(&person.identifier), means).await?;
+    super::throttle::reset_person(&app.throttle, &super::throttle::key_of(&person.identifier), means).await?;
     let event = crate::audit::AuditEvent::new(
         crate::audit::catalogue::MEANS_LOGIN_RESET,
         actor.audit_name(),

@@ -13,6 +13,7 @@ pub mod password;
 pub mod password_change;
 pub mod release;
 pub mod session;
+pub mod sso;
 pub mod state;
 pub mod throttle;
 pub mod totp;

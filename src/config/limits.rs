@@ -42,7 +42,7 @@ pub struct LimitsConfig {
     /// header is ignored. Per-IP rate limits, login limits, audit records and the
     /// `/metrics` loopback check then use the forwarded address; connection limits stay
     /// on the TCP peer.
-    pub trusted_proxies: Vec<crate::web::proxy::Network>,
+    pub trusted_proxies: Vec<super::network::Network>,
     /// Look-ups of personal data (helpdesk and admin) one operator may make per minute
     /// (429 beyond; every look-up is audited, hit or miss).
     pub operator_lookups_per_minute: u32,

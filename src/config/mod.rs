@@ -10,6 +10,7 @@
 
 mod audit;
 mod database;
+pub mod delivery;
 mod durations;
 mod ephemeral;
 mod error;
@@ -19,6 +20,7 @@ mod loa;
 mod login;
 mod means;
 mod metrics;
+pub mod network;
 mod operators;
 mod registry;
 mod scale_out;
@@ -66,6 +68,7 @@ pub(crate) const SOURCE: &str = concat!(
     include_str!("mod.rs"),
     include_str!("audit.rs"),
     include_str!("database.rs"),
+    include_str!("delivery.rs"),
     include_str!("ephemeral.rs"),
     include_str!("hsm.rs"),
     include_str!("limits.rs"),
@@ -133,7 +136,7 @@ pub struct Config {
     /// The authoritative person register renewals at high are checked against (R-RENEW-2).
     pub registry: RegistryConfig,
     /// `[delivery]`: how activation codes and revocation secrets reach holders.
-    pub delivery: crate::delivery::DeliveryConfig,
+    pub delivery: delivery::DeliveryConfig,
     /// `[operators]`: operator assurance and password rules (R-SEC-4).
     pub operators: OperatorsConfig,
 }

@@ -13,7 +13,6 @@
 //! Messages carry a secret: they never print (`Debug` redacts), and the audit records only
 //! the kind and channel of each message.
 
-pub mod config;
 pub mod smtp;
 pub mod webhook;
 
@@ -22,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use config::{DeliveryAdapter, DeliveryConfig};
+pub use crate::config::delivery::{DeliveryAdapter, DeliveryConfig};
 
 use crate::domain::ids::MeansId;
 use crate::domain::person::NaturalPerson;

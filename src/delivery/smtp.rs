@@ -6,8 +6,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use super::config::SmtpConfig;
 use super::{DeliveryError, Message, SecretKind};
+use crate::config::delivery::SmtpConfig;
 
 /// Sends `message` by e-mail.
 pub async fn send(config: &SmtpConfig, message: &Message) -> Result<(), DeliveryError> {

@@ -1,8 +1,8 @@
 //! The HTTP webhook adapter: the message JSON (the outbox fields) is POSTed to an SMS or
 //! registered-mail gateway over TLS; any answer but 2xx is a failure.
 
-use super::config::WebhookConfig;
 use super::{DeliveryError, Message};
+use crate::config::delivery::WebhookConfig;
 use secrecy::ExposeSecret;
 
 /// POSTs `message` to the gateway.

@@ -2,9 +2,8 @@
 //! `Idempotency-Key` header; the answer is 200 only after the change is durable; a
 //! repeated request gets the same answer; the same key with another request is 422.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{openapi, service};
-use crate::app::App;
 use crate::domain::ids::MeansId;
 use crate::domain::means::proof::Verification;
 use crate::lifecycle::actor::Actor;
@@ -24,7 +22,11 @@ use crate::web::problem::parse_json;
 use crate::web::Problem;
 
 /// Routes of the helpdesk API.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::admin::state::Admin: FromRef<S>,
+{
     Router::new()
         .route("/helpdesk/v1/openapi.json", get(get_openapi))
         .route("/helpdesk/v1/holders", get(get_holder))
@@ -38,7 +40,7 @@ pub fn routes() -> Router<Arc<App>> {
 
 /// `GET /helpdesk/v1/approvals`: open two-person requests (roles security or helpdesk).
 async fn get_approvals(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
 ) -> Result<Response, Problem> {
     let open = approvals::open(&app.lifecycle, &Actor::Operator(op)).await?;
@@ -54,7 +56,7 @@ struct DecisionBody {
 
 /// `POST /helpdesk/v1/approvals/{id}/approve|reject` (role security, not the requester).
 async fn post_decision(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path((id, decision)): Path<(String, String)>,
     headers: HeaderMap,
@@ -100,7 +102,7 @@ fn no_store(body: impl serde::Serialize) -> Response {
 }
 
 async fn get_holder(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Query(q): Query<HolderQuery>,
 ) -> Result<Response, Problem> {
@@ -110,7 +112,7 @@ async fn get_holder(
 }
 
 async fn get_means(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
@@ -129,13 +131,13 @@ struct StatusBody {
 }
 
 async fn status(
-    app: Arc<App>,
+    app: crate::admin::state::Admin,
     id: String,
     headers: HeaderMap,
     body: Bytes,
     command: StatusCommand,
 ) -> Result<Response, Problem> {
-    let op = crate::web::extract::operator(&app.admin, &headers).await?;
+    let op = crate::web::extract::operator(&app, &headers).await?;
     let actor = Actor::Operator(op.clone());
     actor.operator_with(crate::domain::operator::Role::Helpdesk)?;
     let key = headers
@@ -187,7 +189,7 @@ async fn status(
 }
 
 async fn post_suspend(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -196,7 +198,7 @@ async fn post_suspend(
 }
 
 async fn post_revoke(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -205,7 +207,7 @@ async fn post_revoke(
 }
 
 async fn post_reactivate(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::admin::state::Admin>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,

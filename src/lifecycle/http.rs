@@ -1,9 +1,9 @@
 //! The activation API (DESIGN "Activation API", CONTRACT).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,13 +13,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{activation, LifecycleError};
-use crate::app::App;
 use crate::domain::secret::Password;
 use crate::web::problem::parse_json;
 use crate::web::Problem;
 
 /// Routes of the activation API.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::authn::state::Authn: FromRef<S>,
+    crate::admin::state::Admin: FromRef<S>,
+{
     Router::new()
         .route("/activation/start", post(post_start))
         .route("/activation/{id}/accept", post(post_accept))
@@ -85,7 +89,7 @@ struct StartBody {
 }
 
 async fn post_start(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<StartBody>,
 ) -> Result<Response, Problem> {
@@ -107,7 +111,7 @@ struct AcceptBody {
 }
 
 async fn post_accept(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<AcceptBody>,
 ) -> Result<Response, Problem> {
@@ -122,7 +126,7 @@ struct PasswordBody {
 }
 
 async fn post_password(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<PasswordBody>,
 ) -> Result<Response, Problem> {
@@ -132,7 +136,7 @@ async fn post_password(
     }
 }
 
-async fn get_totp(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn get_totp(State(app): State<crate::authn::state::Authn>, Path(id): Path<String>) -> Result<Response, Problem> {
     let enrolment = activation::totp_enrolment(&app.lifecycle, &id).await?;
     let mut response = Json(json!({"otpauth_uri": enrolment.otpauth_uri, "qr_svg": enrolment.qr_svg})).into_response();
     // The seed is in this answer: no cache may keep it.
@@ -150,7 +154,7 @@ struct ConfirmBody {
 }
 
 async fn post_totp_confirm(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<ConfirmBody>,
 ) -> Result<Response, Problem> {
@@ -158,13 +162,16 @@ async fn post_totp_confirm(
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 
-async fn post_webauthn_start(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn post_webauthn_start(
+    State(app): State<crate::authn::state::Authn>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     let options = super::fido::start(&app.lifecycle, &id).await?;
     Ok(Json(options).into_response())
 }
 
 async fn post_webauthn_finish(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -178,7 +185,12 @@ async fn post_webauthn_finish(
 /// Routes of the holder's self-service (`/account`): their means, suspend or revoke one
 /// (lost card). Authenticated by the SSO session cookie; state changes need a JSON body
 /// (a cross-site form cannot send one) and a same-origin `Origin` when the browser sends it.
-pub fn account_routes() -> Router<Arc<App>> {
+pub fn account_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::authn::state::Authn: FromRef<S>,
+    crate::admin::state::Admin: FromRef<S>,
+{
     Router::new()
         .route("/account", axum::routing::get(crate::web::pages::get_account))
         .route("/account/login", axum::routing::get(get_account_login))
@@ -196,7 +208,10 @@ pub fn account_routes() -> Router<Arc<App>> {
 
 /// `GET /account/api/consents` (R-DATA-4): the clients the holder consented to and the
 /// claims each may receive.
-async fn get_account_consents(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+async fn get_account_consents(
+    State(app): State<crate::authn::state::Authn>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let session = holder(&app, &headers).await?;
     let consents = app
         .store
@@ -214,7 +229,7 @@ async fn get_account_consents(State(app): State<Arc<App>>, headers: HeaderMap) -
 /// `POST /account/api/consents/{client}/revoke` (R-DATA-4): the holder withdraws a
 /// consent; the next login at that client asks again. Audited.
 async fn post_account_consent_revoke(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(client): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -259,7 +274,7 @@ async fn post_account_consent_revoke(
 /// client, so the holder logs in with the same ceremonies and rate limits as anywhere
 /// else. The code that comes back to `/account` is never redeemed: the page only needs
 /// the SSO session the login created.
-async fn get_account_login(State(app): State<Arc<App>>) -> Response {
+async fn get_account_login(State(app): State<crate::authn::state::Authn>) -> Response {
     use base64::Engine;
     let verifier = crate::random::token();
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -269,7 +284,7 @@ async fn get_account_login(State(app): State<Arc<App>>) -> Response {
         Err(_) => return Problem::unavailable().into_response(),
     };
     url.query_pairs_mut()
-        .append_pair("client_id", crate::app::ACCOUNT_CLIENT)
+        .append_pair("client_id", crate::admin::builtin::ACCOUNT_CLIENT)
         .append_pair("redirect_uri", &format!("{}/account", app.config.issuer))
         .append_pair("response_type", "code")
         .append_pair("scope", "openid")
@@ -281,7 +296,10 @@ async fn get_account_login(State(app): State<Arc<App>>) -> Response {
 
 /// The holder's SSO session, only while the means it rests on is still usable (R-AUTH-1,
 /// R-LIFE-4: a suspended or revoked means ends the sessions that rely on it at once).
-async fn holder(app: &App, headers: &HeaderMap) -> Result<crate::authn::session::SsoSession, Problem> {
+async fn holder(
+    app: &crate::authn::state::Authn,
+    headers: &HeaderMap,
+) -> Result<crate::authn::session::SsoSession, Problem> {
     let log_in = || Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in first");
     let cookie = crate::web::middleware::cookie(
         headers,
@@ -289,7 +307,7 @@ async fn holder(app: &App, headers: &HeaderMap) -> Result<crate::authn::session:
         app.config.secure_cookies(),
     )
     .ok_or_else(log_in)?;
-    let session = crate::authn::session::load(&app.authn, cookie)
+    let session = crate::authn::session::load(app, cookie)
         .await
         .map_err(|_| Problem::unavailable())?
         .ok_or_else(log_in)?;
@@ -300,7 +318,10 @@ async fn holder(app: &App, headers: &HeaderMap) -> Result<crate::authn::session:
     }
 }
 
-async fn get_account_means(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+async fn get_account_means(
+    State(app): State<crate::authn::state::Authn>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let session = holder(&app, &headers).await?;
     let means: Vec<super::service::MeansView> = app
         .store
@@ -324,7 +345,10 @@ const HOLDER_EVENTS_PER_MEANS: i64 = 200;
 /// `GET /account/api/me` (R-SUP-4, GDPR art. 15): the personal data held about the holder,
 /// their means, and the audit events of their own means (time in UTC, event, who acted as
 /// a role, and the non-secret details).
-async fn get_account_me(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, Problem> {
+async fn get_account_me(
+    State(app): State<crate::authn::state::Authn>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let session = holder(&app, &headers).await?;
     let person_id = session.authn.person;
     let person = app
@@ -386,7 +410,7 @@ struct AccountStatusBody {
 }
 
 async fn account_status(
-    app: Arc<App>,
+    app: crate::authn::state::Authn,
     id: String,
     headers: HeaderMap,
     body: Bytes,
@@ -415,7 +439,7 @@ async fn account_status(
 }
 
 /// Refuses a state change whose `Origin` (when the browser sends one) is not the issuer's.
-fn check_origin(app: &App, headers: &HeaderMap) -> Result<(), Problem> {
+fn check_origin(app: &crate::authn::state::Authn, headers: &HeaderMap) -> Result<(), Problem> {
     match headers.get(axum::http::header::ORIGIN) {
         Some(origin) if !same_origin(&app.config.issuer, origin.as_bytes()) => Err(Problem::new(
             StatusCode::FORBIDDEN,
@@ -437,7 +461,7 @@ struct PasswordChangeBody {
 /// `POST /account/api/means/{id}/password`: the holder changes the password of a `totp`
 /// means with the current password and a fresh one-time code.
 async fn post_account_password(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -453,7 +477,7 @@ async fn post_account_password(
         new_password: body.new_password,
     };
     let meta = crate::authn::ceremony::RequestMeta { ip: peer.ip() };
-    crate::authn::password_change::change_password(&app.authn, session.authn.person, means, change, &meta).await?;
+    crate::authn::password_change::change_password(&app, session.authn.person, means, change, &meta).await?;
     Ok(Json(json!({"state": "active", "means": means, "password": "changed"})).into_response())
 }
 
@@ -464,7 +488,7 @@ fn same_origin(issuer: &str, origin: &[u8]) -> bool {
 }
 
 async fn post_account_suspend(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -473,7 +497,7 @@ async fn post_account_suspend(
 }
 
 async fn post_account_revoke(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,

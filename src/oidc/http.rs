@@ -1,10 +1,10 @@
 //! HTTP endpoints of the OpenID Provider: form/query → typed requests, errors → OAuth
 //! JSON, redirects to the client, or the 400 page (never a redirect to an untrusted URI).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,12 +12,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::authorize::{self, AuthRequest, PAR_URN_PREFIX};
+use super::authorize::{self, PAR_URN_PREFIX};
 use super::client_auth::{self, Authenticated};
 use super::error::{AuthorizeError, ErrorCode, OAuthError};
 use super::params::Params;
 use super::{code, introspect, token, userinfo};
-use crate::app::App;
 use crate::audit::AuditEvent;
 use crate::authn::flow::{self, BROWSER_COOKIE};
 use crate::authn::session::{self, SESSION_COOKIE};
@@ -28,7 +27,12 @@ use crate::web::middleware::{cookie, set_cookie};
 use crate::web::pages::message_page;
 
 /// Routes of the OpenID Provider.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::authn::state::Authn: FromRef<S>,
+    crate::admin::state::Admin: FromRef<S>,
+{
     Router::new()
         .route("/.well-known/openid-configuration", get(get_discovery))
         .route("/jwks.json", get(get_jwks))
@@ -88,12 +92,12 @@ fn json_no_store(value: impl serde::Serialize, status: StatusCode) -> Response {
     r
 }
 
-async fn get_discovery(State(app): State<Arc<App>>) -> Response {
-    bytes_json(app.discovery.as_ref().clone())
+async fn get_discovery(State(app): State<crate::authn::state::Authn>) -> Response {
+    bytes_json(app.oidc.discovery.as_ref().clone())
 }
 
-async fn get_jwks(State(app): State<Arc<App>>) -> Response {
-    let mut r = bytes_json(app.signer.jwks_json().as_ref().clone());
+async fn get_jwks(State(app): State<crate::authn::state::Authn>) -> Response {
+    let mut r = bytes_json(app.oidc.signer.jwks_json().as_ref().clone());
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),
@@ -112,7 +116,7 @@ fn bytes_json(bytes: Vec<u8>) -> Response {
 
 /// Reads the parameters of a GET (query) or POST (form body) request.
 fn request_params(
-    app: &App,
+    app: &crate::authn::state::Authn,
     method: &Method,
     query: Option<String>,
     headers: &HeaderMap,
@@ -141,7 +145,7 @@ fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
     }
 }
 
-async fn load_client(app: &App, id: Option<&str>) -> Result<Option<Client>, OAuthError> {
+async fn load_client(app: &crate::authn::state::Authn, id: Option<&str>) -> Result<Option<Client>, OAuthError> {
     match id.and_then(|i| i.parse::<ClientId>().ok()) {
         Some(id) => Ok(app.store.client(&id).await?),
         None => Ok(None),
@@ -169,13 +173,18 @@ fn untrusted(error: &OAuthError) -> Response {
     )
 }
 
-fn to_client(app: &App, redirect_uri: &str, state: Option<&str>, error: &OAuthError) -> Response {
+fn to_client(
+    app: &crate::authn::state::Authn,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+) -> Response {
     tracing::info!(error = %error, "authorization error returned to the client");
     Redirect::to(&code::error_redirect(redirect_uri, state, error, &app.config.issuer)).into_response()
 }
 
 async fn authorize_endpoint(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     method: Method,
     RawQuery(query): RawQuery,
@@ -193,12 +202,8 @@ async fn authorize_endpoint(
     }
 }
 
-fn par_key(request_uri: &str) -> String {
-    format!("par:{}", fingerprint_hex(request_uri))
-}
-
 async fn authorize(
-    app: &App,
+    app: &crate::authn::state::Authn,
     ip: std::net::IpAddr,
     method: &Method,
     query: Option<String>,
@@ -213,25 +218,9 @@ async fn authorize(
         .map(str::to_owned)
     {
         // RFC 9126 §4: only the pushed parameters count; client_id must match.
-        let stored = app
-            .ephemeral
-            .take(&par_key(&uri))
+        params = super::par::take(&app.oidc, &uri, params.get("client_id"))
             .await
-            .map_err(|e| AuthorizeError::Untrusted(e.into()))?;
-        let stored: Vec<(String, String)> = crate::ephemeral::decode(stored).ok_or_else(|| {
-            AuthorizeError::Untrusted(OAuthError::new(
-                ErrorCode::InvalidRequestUri,
-                "request_uri is unknown, used or expired",
-            ))
-        })?;
-        let pushed_params = Params::from_pairs(stored);
-        if pushed_params.get("client_id") != params.get("client_id") {
-            return Err(AuthorizeError::Untrusted(OAuthError::new(
-                ErrorCode::InvalidRequestUri,
-                "client_id does not match the pushed request",
-            )));
-        }
-        params = pushed_params;
+            .map_err(AuthorizeError::Untrusted)?;
         pushed = true;
     }
     let client = load_client(app, params.get("client_id"))
@@ -245,17 +234,17 @@ async fn authorize(
 
     // An SSO session that satisfies the request issues a code without interaction.
     let session_cookie = cookie(headers, SESSION_COOKIE, app.config.secure_cookies());
-    let from_sso = from_session(app, &request, &client, session_cookie).await?;
+    let from_sso = crate::authn::sso::from_session(app, &request, &client, session_cookie).await?;
     let preset = match from_sso {
-        Sso::Code(redirect) => return Ok(Redirect::to(&redirect).into_response()),
-        Sso::Steps(_, code) if request.prompt.none => {
+        crate::authn::sso::Sso::Code(redirect) => return Ok(Redirect::to(&redirect).into_response()),
+        crate::authn::sso::Sso::Steps(_, code) if request.prompt.none => {
             return Err(request.error(OAuthError::new(code, "the holder must take a step at the provider")))
         }
-        Sso::Steps(authn, _) => Some(authn),
-        Sso::None if request.prompt.none => {
+        crate::authn::sso::Sso::Steps(authn, _) => Some(authn),
+        crate::authn::sso::Sso::None if request.prompt.none => {
             return Err(request.error(OAuthError::new(ErrorCode::LoginRequired, "the holder must log in")))
         }
-        Sso::None => None,
+        crate::authn::sso::Sso::None => None,
     };
 
     let (browser, new_cookie) =
@@ -268,7 +257,7 @@ async fn authorize(
     } else {
         client.client_name.clone()
     };
-    let mut flow = match flow::start(&app.authn, request.clone(), client_name, &browser, ip).await {
+    let mut flow = match flow::start(app, request.clone(), client_name, &browser, ip).await {
         Ok(flow) => flow,
         // Too many open login flows from this address, or in the store (issue 19).
         Err(crate::authn::AuthnError::TooManyAttempts(secs)) => {
@@ -295,7 +284,7 @@ async fn authorize(
             .await
             .map_err(|e| request.error(e.into()))?;
         flow.authenticated = Some(authn);
-        if let crate::authn::release::Next::Redirect(to) = crate::authn::release::proceed(&app.authn, flow.clone())
+        if let crate::authn::release::Next::Redirect(to) = crate::authn::release::proceed(app, flow.clone())
             .await
             .map_err(|_| request.error(OAuthError::unavailable()))?
         {
@@ -311,106 +300,9 @@ async fn authorize(
     Ok(response)
 }
 
-/// What an SSO session can do for an authorization request.
-enum Sso {
-    /// Nothing: the holder must log in.
-    None,
-    /// The code, at once.
-    Code(String),
-    /// The authentication holds, but the holder must take a step first (consent, legal
-    /// person); with the error for `prompt=none`.
-    Steps(crate::oidc::grant::Authentication, ErrorCode),
-}
-
-async fn from_session(
-    app: &App,
-    request: &AuthRequest,
-    client: &Client,
-    cookie: Option<&str>,
-) -> Result<Sso, AuthorizeError> {
-    match session_authentication(app, request, client, cookie).await? {
-        None => Ok(Sso::None),
-        Some((authn, person)) => {
-            let step = crate::authn::release::sso_step(&app.authn, request, client, &authn)
-                .await
-                .map_err(|e| request.error(e.into()))?;
-            if let Some(code) = step {
-                return Ok(Sso::Steps(authn, code));
-            }
-            let redirect = code::issue_sso_code(&app.oidc, request, client, &person, authn)
-                .await
-                .map_err(|e| request.error(e))?;
-            Ok(Sso::Code(redirect))
-        }
-    }
-}
-
-/// The authentication of a live SSO session that satisfies the request (level, age,
-/// means still usable, `id_token_hint`), marked used.
-async fn session_authentication(
-    app: &App,
-    request: &AuthRequest,
-    client: &Client,
-    cookie: Option<&str>,
-) -> Result<Option<(crate::oidc::grant::Authentication, crate::domain::person::NaturalPerson)>, AuthorizeError> {
-    let Some(cookie) = cookie else { return Ok(None) };
-    if request.prompt.login {
-        return Ok(None);
-    }
-    let unavailable = |_| request.error(OAuthError::unavailable());
-    let Some(s) = session::load(&app.authn, cookie).await.map_err(unavailable)? else {
-        return Ok(None);
-    };
-    let now = app.now();
-    if let Some(max_age) = request.max_age {
-        // OIDC Core §3.1.2.1: "max_age=0 is equivalent to prompt=login". Times are whole
-        // seconds, so an authentication within the same second must not satisfy it.
-        if max_age == 0 || now - s.authn.auth_time > i64::try_from(max_age).unwrap_or(i64::MAX) {
-            return Ok(None);
-        }
-    }
-    if request.requested_loa.is_some_and(|r| r > s.authn.loa) {
-        return Ok(None);
-    }
-    if crate::authn::usable::ensure_means_usable(app.store.as_ref(), &s.authn, now)
-        .await
-        .is_err()
-    {
-        return Ok(None);
-    }
-    // A cap lowered since the login (R-SUP-2) ends the session's use for SSO: the holder
-    // logs in again and gets the level in force now.
-    let caps = app.loa_caps().await.map_err(|e| request.error(e.into()))?;
-    let kind = app
-        .store
-        .means(s.authn.means)
-        .await
-        .map_err(|e| request.error(e.into()))?
-        .map(|m| m.kind);
-    if kind.is_none_or(|k| caps.cap(k) < s.authn.loa) {
-        return Ok(None);
-    }
-    let Some(person) = app
-        .store
-        .person(s.authn.person)
-        .await
-        .map_err(|e| request.error(e.into()))?
-    else {
-        return Ok(None);
-    };
-    if let Some(hint) = &request.id_token_hint {
-        let expected = super::subject::subject(client, &person, &app.config.country);
-        if super::logout::hint_subject(&app.oidc, hint).as_deref() != Some(expected.as_str()) {
-            return Ok(None);
-        }
-    }
-    session::touch(&app.authn, cookie, &s).await.map_err(unavailable)?;
-    Ok(Some((s.authn, person)))
-}
-
 /// Authenticates the calling client at a back-channel endpoint (`endpoint` = its path).
 async fn authenticate_client(
-    app: &App,
+    app: &crate::authn::state::Authn,
     headers: &HeaderMap,
     params: &mut Params,
     endpoint: &str,
@@ -446,12 +338,20 @@ async fn authenticate_client(
     Ok(client)
 }
 
-async fn back_channel_params(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthError> {
+async fn back_channel_params(
+    app: &crate::authn::state::Authn,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Params, OAuthError> {
     require_form(headers)?;
     Params::parse(body, app.config.limits.param_chars)
 }
 
-async fn post_token(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+async fn post_token(
+    State(app): State<crate::authn::state::Authn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthJson> {
     let mut params = back_channel_params(&app, &headers, &body).await?;
     let client = authenticate_client(&app, &headers, &mut params, "/token").await?;
     let request = token::TokenRequest::parse(&params)?;
@@ -459,7 +359,11 @@ async fn post_token(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes
     Ok(json_no_store(response, StatusCode::OK))
 }
 
-async fn post_par(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+async fn post_par(
+    State(app): State<crate::authn::state::Authn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthJson> {
     let mut params = back_channel_params(&app, &headers, &body).await?;
     let client = authenticate_client(&app, &headers, &mut params, "/par").await?;
     if params.has("request_uri") {
@@ -477,16 +381,7 @@ async fn post_par(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
     {
         return Err(e.into());
     }
-    let request_uri = format!("{PAR_URN_PREFIX}{}", crate::random::token());
-    let pairs: Vec<(String, String)> = with_client.pairs().map(|(k, v)| (k.clone(), v.clone())).collect();
-    crate::ephemeral::put_json(
-        app.ephemeral.as_ref(),
-        &par_key(&request_uri),
-        &pairs,
-        app.config.tokens.par_ttl,
-    )
-    .await
-    .map_err(OAuthError::from)?;
+    let request_uri = super::par::push(&app.oidc, &with_client).await?;
     Ok(json_no_store(
         json!({ "request_uri": request_uri, "expires_in": app.config.tokens.par_ttl.as_secs() }),
         StatusCode::CREATED,
@@ -494,7 +389,7 @@ async fn post_par(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
 }
 
 async fn userinfo_endpoint(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     method: Method,
     headers: HeaderMap,
     body: Bytes,
@@ -519,7 +414,11 @@ async fn userinfo_endpoint(
     Ok(json_no_store(claims, StatusCode::OK))
 }
 
-async fn post_introspect(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+async fn post_introspect(
+    State(app): State<crate::authn::state::Authn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthJson> {
     let mut params = back_channel_params(&app, &headers, &body).await?;
     let client = authenticate_client(&app, &headers, &mut params, "/introspect").await?;
     let token = params
@@ -529,7 +428,11 @@ async fn post_introspect(State(app): State<Arc<App>>, headers: HeaderMap, body: 
     Ok(json_no_store(answer, StatusCode::OK))
 }
 
-async fn post_revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthJson> {
+async fn post_revoke(
+    State(app): State<crate::authn::state::Authn>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthJson> {
     let mut params = back_channel_params(&app, &headers, &body).await?;
     let client = authenticate_client(&app, &headers, &mut params, "/revoke").await?;
     let token = params
@@ -548,7 +451,7 @@ async fn post_revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
 }
 
 async fn logout_endpoint(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::authn::state::Authn>,
     method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -559,7 +462,7 @@ async fn logout_endpoint(
         Err(e) => return message_page(StatusCode::BAD_REQUEST, "Logout request refused", &e.to_string()),
     };
     let ended = match cookie(&headers, SESSION_COOKIE, app.config.secure_cookies()) {
-        Some(c) => session::end(&app.authn, c).await.ok().flatten(),
+        Some(c) => session::end(&app, c).await.ok().flatten(),
         None => None,
     };
     if let Some(s) = &ended {

@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod jws;
 pub mod logout;
 pub mod operator_token;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod state;

@@ -25,6 +25,8 @@ pub struct Oidc {
     pub ephemeral: Arc<dyn Ephemeral>,
     /// Signing keys in the HSM.
     pub signer: Arc<dyn Signer>,
+    /// The discovery document, serialised once.
+    pub discovery: Arc<Vec<u8>>,
 }
 
 impl Oidc {

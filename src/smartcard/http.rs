@@ -3,9 +3,9 @@
 //! officer, and the CA certificate and CRL (R-LOG-1) for relying software.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::FromRef;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,6 @@ use serde_json::json;
 
 use super::ca::{CA_PATH, CRL_PATH};
 use super::ceremony::{self, ActivationFailure, Scope};
-use crate::app::App;
 use crate::authn::ceremony::RequestMeta;
 use crate::authn::flow::{self, BROWSER_COOKIE};
 use crate::authn::AuthnError;
@@ -26,7 +25,12 @@ use crate::web::middleware::cookie;
 use crate::web::Problem;
 
 /// Routes of the smartcard means.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    crate::smartcard::state::Cards: FromRef<S>,
+    crate::admin::state::Admin: FromRef<S>,
+{
     Router::new()
         .route("/authn/flows/{flow}/smartcard/challenge", post(post_login_challenge))
         .route("/authn/flows/{flow}/smartcard/token", post(post_login_token))
@@ -56,7 +60,7 @@ fn no_store(body: serde_json::Value) -> Response {
 }
 
 async fn post_login_challenge(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::smartcard::state::Cards>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
@@ -66,7 +70,7 @@ async fn post_login_challenge(
         cookie(&headers, BROWSER_COOKIE, app.config.secure_cookies()),
     )
     .await?;
-    let nonce = ceremony::challenge(&app.cards, Scope::Flow(&flow.id))
+    let nonce = ceremony::challenge(&app, Scope::Flow(&flow.id))
         .await
         .map_err(AuthnError::from)?;
     Ok(no_store(json!({ "nonce": nonce })))
@@ -78,7 +82,7 @@ fn body_text(body: &Bytes) -> &str {
 }
 
 async fn post_login_token(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::smartcard::state::Cards>,
     Path(id): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -91,7 +95,7 @@ async fn post_login_token(
     )
     .await?;
     let meta = RequestMeta { ip: peer.ip() };
-    let completed = ceremony::login(&app.cards, &flow, body_text(&body), &meta).await?;
+    let completed = ceremony::login(&app, &flow, body_text(&body), &meta).await?;
     Ok(crate::web::login::done(&app.config, completed))
 }
 
@@ -108,17 +112,20 @@ impl From<ActivationFailure> for Problem {
     }
 }
 
-async fn post_activation_challenge(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Response, Problem> {
-    let nonce = ceremony::activation_challenge(&app.cards, &id).await?;
+async fn post_activation_challenge(
+    State(app): State<crate::smartcard::state::Cards>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let nonce = ceremony::activation_challenge(&app, &id).await?;
     Ok(no_store(json!({ "nonce": nonce })))
 }
 
 async fn post_activation_token(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::smartcard::state::Cards>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let means = ceremony::activation_token(&app.cards, &id, body_text(&body)).await?;
+    let means = ceremony::activation_token(&app, &id, body_text(&body)).await?;
     Ok(Json(json!({"state": "active", "means": means})).into_response())
 }
 
@@ -130,7 +137,7 @@ struct CertificateBody {
 }
 
 async fn post_certificate(
-    State(app): State<Arc<App>>,
+    State(app): State<crate::smartcard::state::Cards>,
     crate::web::extract::Operator(op): crate::web::extract::Operator,
     Path(id): Path<String>,
     crate::web::extract::JsonBody(body): crate::web::extract::JsonBody<CertificateBody>,
@@ -144,22 +151,22 @@ async fn post_certificate(
             .decode(body.csr.trim())
             .map_err(|_| LifecycleError::BadRequest("csr must be PEM or base64 DER".into()))?
     };
-    let issued = super::issuance::personalise(&app.cards, &Actor::Operator(op), id, &csr).await?;
+    let issued = super::issuance::personalise(&app, &Actor::Operator(op), id, &csr).await?;
     let mut r = (StatusCode::CREATED, Json(issued)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
 }
 
-async fn get_ca(State(app): State<Arc<App>>) -> Response {
+async fn get_ca(State(app): State<crate::smartcard::state::Cards>) -> Response {
     let mut r = app.smartcard.ca.certificate().to_vec().into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pkix-cert"));
     r
 }
 
-async fn get_crl(State(app): State<Arc<App>>) -> Result<Response, Problem> {
-    let der = match super::ca::current_crl(&app.cards).await {
+async fn get_crl(State(app): State<crate::smartcard::state::Cards>) -> Result<Response, Problem> {
+    let der = match super::ca::current_crl(&app).await {
         Ok(der) => der,
         Err(e) => {
             tracing::error!(error = %e, "CRL unavailable");

@@ -96,7 +96,7 @@ impl Report {
 }
 
 /// Configuration keys per requirement (a unit test checks that each key's field exists in
-/// `config.rs`).
+/// the configuration sources, `config::SOURCE`).
 pub const CONFIGURATION: &[(&str, &[&str])] = &[
     (
         "R-AUTH-4",

@@ -9,6 +9,7 @@ use axum::extract::FromRef;
 use crate::admin::state::Admin;
 use crate::app::App;
 use crate::authn::state::Authn;
+use crate::jobs::Jobs;
 use crate::lifecycle::state::Lifecycle;
 use crate::oidc::state::Oidc;
 use crate::smartcard::state::Cards;
@@ -40,5 +41,11 @@ impl FromRef<Arc<App>> for Cards {
 impl FromRef<Arc<App>> for Admin {
     fn from_ref(app: &Arc<App>) -> Self {
         app.admin.clone()
+    }
+}
+
+impl FromRef<Arc<App>> for Jobs {
+    fn from_ref(app: &Arc<App>) -> Self {
+        (*app.jobs).clone()
     }
 }

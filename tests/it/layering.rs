@@ -169,13 +169,11 @@ fn holds(rule: &str, violations: Vec<String>) {
 }
 
 #[test]
-#[ignore = "issue 21: enabled when the refactor lands"]
 fn layering_no_import_cycle() {
     holds("import cycles among src/ files", rules::import_cycles(src()));
 }
 
 #[test]
-#[ignore = "issue 21: enabled when the refactor lands"]
 fn layering_crate_app_named_only_by_transport() {
     holds(
         "crate::app named outside app.rs, cli/, web/, */http.rs",
@@ -184,7 +182,6 @@ fn layering_crate_app_named_only_by_transport() {
 }
 
 #[test]
-#[ignore = "issue 21: enabled when the refactor lands"]
 fn layering_imports_point_down() {
     holds(
         "import against the direction transport → services → ports → domain",
@@ -193,7 +190,6 @@ fn layering_imports_point_down() {
 }
 
 #[test]
-#[ignore = "issue 21: enabled when the refactor lands"]
 fn layering_no_http_file_imports_another_features_http_file() {
     holds(
         "*/http.rs importing another feature's http.rs",
@@ -202,7 +198,6 @@ fn layering_no_http_file_imports_another_features_http_file() {
 }
 
 #[test]
-#[ignore = "issue 21: enabled when the refactor lands"]
 fn layering_services_build_no_http_answers() {
     holds("HTTP answer built in a service file", rules::services_build_http(src()));
 }
@@ -221,7 +216,6 @@ fn layering_lib_layout_table_lists_every_module() {
 }
 
 #[test]
-#[ignore = "issue 21: enabled when the refactor lands"]
 fn layering_no_src_file_over_600_lines() {
     holds("src/ files over 600 lines", rules::too_long(src(), 600));
 }

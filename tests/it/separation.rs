@@ -433,7 +433,7 @@ async fn r_iss_1_the_webhook_adapter_carries_both_messages_to_the_gateway() {
     std::fs::write(&token_file, "gateway-token-123\n").unwrap();
     let server = TestServer::start_with(|c| {
         c.delivery.adapter = eidgate::delivery::DeliveryAdapter::Gateways;
-        c.delivery.webhook = Some(eidgate::delivery::config::WebhookConfig {
+        c.delivery.webhook = Some(eidgate::config::delivery::WebhookConfig {
             url,
             token_file: Some(token_file),
             token: None,

@@ -1,0 +1,43 @@
+//! Pushed authorization requests (RFC 9126): the validated parameters are kept in the
+//! ephemeral store under a one-time `request_uri`; `/authorize` takes them back once.
+
+use super::authorize::PAR_URN_PREFIX;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::state::Oidc;
+use crate::domain::secret::fingerprint_hex;
+
+fn key(request_uri: &str) -> String {
+    format!("par:{}", fingerprint_hex(request_uri))
+}
+
+/// Stores validated pushed parameters (with the authenticated `client_id`); the new
+/// `request_uri`, valid for `tokens.par_ttl`.
+pub async fn push(app: &Oidc, params: &Params) -> Result<String, OAuthError> {
+    let request_uri = format!("{PAR_URN_PREFIX}{}", crate::random::token());
+    let pairs: Vec<(String, String)> = params.pairs().map(|(k, v)| (k.clone(), v.clone())).collect();
+    crate::ephemeral::put_json(
+        app.ephemeral.as_ref(),
+        &key(&request_uri),
+        &pairs,
+        app.config.tokens.par_ttl,
+    )
+    .await?;
+    Ok(request_uri)
+}
+
+/// Takes the pushed parameters of `request_uri` (single use). RFC 9126 §4: only the
+/// pushed parameters count, and the `client_id` of the front-channel request must match.
+pub async fn take(app: &Oidc, request_uri: &str, client_id: Option<&str>) -> Result<Params, OAuthError> {
+    let stored = app.ephemeral.take(&key(request_uri)).await?;
+    let stored: Vec<(String, String)> = crate::ephemeral::decode(stored)
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequestUri, "request_uri is unknown, used or expired"))?;
+    let pushed = Params::from_pairs(stored);
+    if pushed.get("client_id") != client_id {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequestUri,
+            "client_id does not match the pushed request",
+        ));
+    }
+    Ok(pushed)
+}
