@@ -34,10 +34,12 @@ pub async fn authenticate(app: &Admin, bearer: Option<&str>) -> Result<Operator,
         Ok(g) => g,
         Err(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
             // The ephemeral store may be down: the helpdesk must still work (R-LIFE-1).
+            e.log_cause();
             match crate::oidc::operator_token::validate_durable(&app.oidc, token).await {
                 Ok(g) => g,
                 Err(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
-                    return Err(OperatorAuthError::Unavailable)
+                    e.log_cause();
+                    return Err(OperatorAuthError::Unavailable);
                 }
                 Err(_) => return Err(OperatorAuthError::Unauthenticated),
             }

@@ -71,6 +71,10 @@ impl From<AuthnError> for Problem {
             ),
             AuthnError::BadRequest(why) => Problem::bad_request(why),
             AuthnError::Unavailable => Problem::unavailable(),
+            AuthnError::Dependency(cause) => {
+                tracing::warn!(error = %crate::domain::cause::chain(&cause), "a dependency failed during authentication");
+                Problem::unavailable()
+            }
         }
     }
 }

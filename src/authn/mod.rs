@@ -46,39 +46,37 @@ pub enum AuthnError {
     /// A dependency is down: fail closed.
     #[error("temporarily unavailable")]
     Unavailable,
+    /// A dependency failed; the cause is kept and logged once, at the edge (fail closed).
+    #[error("a dependency failed")]
+    Dependency(#[source] crate::domain::cause::Cause),
 }
 
 impl From<crate::store::StoreError> for AuthnError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::warn!(error = %e, "store error during authentication");
-        AuthnError::Unavailable
+        AuthnError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<crate::ephemeral::EphemeralError> for AuthnError {
     fn from(e: crate::ephemeral::EphemeralError) -> Self {
-        tracing::warn!(error = %e, "ephemeral store error during authentication");
-        AuthnError::Unavailable
+        AuthnError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<crate::hsm::HsmError> for AuthnError {
     fn from(e: crate::hsm::HsmError) -> Self {
-        tracing::error!(error = %e, "HSM error during authentication");
-        AuthnError::Unavailable
+        AuthnError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<totp::TotpError> for AuthnError {
     fn from(e: totp::TotpError) -> Self {
-        tracing::error!(error = %e, "TOTP computation failed");
-        AuthnError::Unavailable
+        AuthnError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<password::HashError> for AuthnError {
     fn from(e: password::HashError) -> Self {
-        tracing::warn!(error = %e, "password hashing failed");
-        AuthnError::Unavailable
+        AuthnError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }

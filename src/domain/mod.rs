@@ -1,6 +1,7 @@
 //! Pure types and rules. No I/O: only std, serde, time, uuid, thiserror, secrecy/zeroize,
 //! subtle and sha2 (for constant-time comparison and fingerprints of secrets).
 
+pub mod cause;
 pub mod claims;
 pub mod client;
 pub mod client_keys;

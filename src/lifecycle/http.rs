@@ -77,6 +77,10 @@ impl From<LifecycleError> for Problem {
                 "Issuance of new means has stopped",
             ),
             LifecycleError::Unavailable => Problem::unavailable(),
+            LifecycleError::Dependency(cause) => {
+                tracing::warn!(error = %crate::domain::cause::chain(&cause), "a dependency failed in the lifecycle service");
+                Problem::unavailable()
+            }
         }
     }
 }
@@ -313,7 +317,9 @@ async fn holder(
         .ok_or_else(log_in)?;
     match crate::authn::usable::ensure_means_usable(app.store.as_ref(), &session.authn, app.now()).await {
         Ok(()) => Ok(session),
-        Err(crate::authn::AuthnError::Unavailable) => Err(Problem::unavailable()),
+        Err(crate::authn::AuthnError::Unavailable | crate::authn::AuthnError::Dependency(_)) => {
+            Err(Problem::unavailable())
+        }
         Err(_) => Err(log_in()),
     }
 }

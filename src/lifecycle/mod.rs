@@ -57,44 +57,41 @@ pub enum LifecycleError {
     /// A dependency is down: nothing was changed (503).
     #[error("temporarily unavailable")]
     Unavailable,
+    /// A dependency failed: nothing was changed (503); the cause is kept and logged once,
+    /// at the edge.
+    #[error("a dependency failed")]
+    Dependency(#[source] crate::domain::cause::Cause),
 }
 
 impl From<crate::store::StoreError> for LifecycleError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::NotFound => LifecycleError::NotFound,
-            other => {
-                tracing::warn!(error = %other, "store error in the lifecycle service");
-                LifecycleError::Unavailable
-            }
+            other => LifecycleError::Dependency(crate::domain::cause::Cause::new(other)),
         }
     }
 }
 
 impl From<crate::ephemeral::EphemeralError> for LifecycleError {
     fn from(e: crate::ephemeral::EphemeralError) -> Self {
-        tracing::warn!(error = %e, "ephemeral store error in the lifecycle service");
-        LifecycleError::Unavailable
+        LifecycleError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<crate::hsm::HsmError> for LifecycleError {
     fn from(e: crate::hsm::HsmError) -> Self {
-        tracing::error!(error = %e, "HSM error in the lifecycle service");
-        LifecycleError::Unavailable
+        LifecycleError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<crate::authn::totp::TotpError> for LifecycleError {
     fn from(e: crate::authn::totp::TotpError) -> Self {
-        tracing::error!(error = %e, "TOTP computation failed in the lifecycle service");
-        LifecycleError::Unavailable
+        LifecycleError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<crate::authn::password::HashError> for LifecycleError {
     fn from(e: crate::authn::password::HashError) -> Self {
-        tracing::warn!(error = %e, "hashing failed in the lifecycle service");
-        LifecycleError::Unavailable
+        LifecycleError::Dependency(crate::domain::cause::Cause::new(e))
     }
 }

@@ -62,7 +62,7 @@ pub async fn change_status(
             }
             Err(e)
         }
-        Err(LifecycleError::Unavailable) => {
+        Err(LifecycleError::Unavailable | LifecycleError::Dependency(_)) => {
             // A concurrent request with the same key may have won; give its answer.
             if let Ok(Some(stored)) = app.store.idempotent_response(idem.operator, &idem.key).await {
                 return replay(stored, &idem);

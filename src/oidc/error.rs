@@ -95,6 +95,9 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// `error_description`.
     pub description: Option<String>,
+    /// The dependency's failure behind a `temporarily_unavailable` (never sent; logged
+    /// once where the answer leaves, [`OAuthError::log_cause`]).
+    pub cause: Option<crate::domain::cause::Cause>,
 }
 
 impl OAuthError {
@@ -103,6 +106,7 @@ impl OAuthError {
         Self {
             code,
             description: Some(description.into()),
+            cause: None,
         }
     }
 
@@ -128,6 +132,21 @@ impl OAuthError {
     pub fn unavailable() -> Self {
         Self::new(ErrorCode::TemporarilyUnavailable, "service temporarily unavailable")
     }
+
+    /// `temporarily_unavailable` because `cause` failed.
+    pub fn dependency(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            cause: Some(crate::domain::cause::Cause::new(cause)),
+            ..Self::unavailable()
+        }
+    }
+
+    /// Logs the cause, if any: once, where the answer leaves.
+    pub fn log_cause(&self) {
+        if let Some(cause) = &self.cause {
+            tracing::warn!(error = %crate::domain::cause::chain(cause), "a dependency failed at the OAuth layer");
+        }
+    }
 }
 
 impl fmt::Display for OAuthError {
@@ -139,7 +158,11 @@ impl fmt::Display for OAuthError {
     }
 }
 
-impl std::error::Error for OAuthError {}
+impl std::error::Error for OAuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_ref().map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Where an authorization error goes (zitadel's `redirectDisabled` split).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -50,6 +50,7 @@ pub struct OAuthJson(pub OAuthError);
 
 impl IntoResponse for OAuthJson {
     fn into_response(self) -> Response {
+        self.0.log_cause();
         let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         let mut body = json!({ "error": self.0.code.as_str() });
         if let (Some(d), Some(obj)) = (&self.0.description, body.as_object_mut()) {
@@ -153,6 +154,7 @@ async fn load_client(app: &crate::authn::state::Authn, id: Option<&str>) -> Resu
 }
 
 fn untrusted(error: &OAuthError) -> Response {
+    error.log_cause();
     if error.code == ErrorCode::TemporarilyUnavailable {
         // A dependency is down before the request could be checked: not the RP's fault.
         tracing::warn!(error = %error, "authorization request refused: dependency down");
@@ -179,6 +181,7 @@ fn to_client(
     state: Option<&str>,
     error: &OAuthError,
 ) -> Response {
+    error.log_cause();
     tracing::info!(error = %error, "authorization error returned to the client");
     Redirect::to(&code::error_redirect(redirect_uri, state, error, &app.config.issuer)).into_response()
 }

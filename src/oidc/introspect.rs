@@ -63,7 +63,9 @@ pub async fn introspect(app: &Oidc, client: &Client, token: &str, hint: Option<&
                         "iat": r.created_at,
                         "iss": app.config.issuer,
                     })),
-                    Err(crate::authn::AuthnError::Unavailable) => Err(OAuthError::unavailable()),
+                    Err(crate::authn::AuthnError::Unavailable | crate::authn::AuthnError::Dependency(_)) => {
+                        Err(OAuthError::unavailable())
+                    }
                     Err(_) => Ok(inactive),
                 };
             }

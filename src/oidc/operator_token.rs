@@ -46,7 +46,9 @@ pub async fn validate_durable(app: &Oidc, token: &str) -> Result<AccessGrant, OA
     }
     match crate::authn::usable::ensure_means_usable(app.store.as_ref(), &grant.authn, now).await {
         Ok(()) => Ok(grant),
-        Err(crate::authn::AuthnError::Unavailable) => Err(OAuthError::unavailable()),
+        Err(crate::authn::AuthnError::Unavailable | crate::authn::AuthnError::Dependency(_)) => {
+            Err(OAuthError::unavailable())
+        }
         Err(_) => Err(invalid()),
     }
 }

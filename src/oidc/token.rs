@@ -124,22 +124,19 @@ pub struct TokenResponse {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "store error at the OAuth layer");
-        OAuthError::unavailable()
+        OAuthError::dependency(e)
     }
 }
 
 impl From<crate::ephemeral::EphemeralError> for OAuthError {
     fn from(e: crate::ephemeral::EphemeralError) -> Self {
-        tracing::warn!(error = %e, "ephemeral store error at the OAuth layer");
-        OAuthError::unavailable()
+        OAuthError::dependency(e)
     }
 }
 
 impl From<crate::hsm::HsmError> for OAuthError {
     fn from(e: crate::hsm::HsmError) -> Self {
-        tracing::error!(error = %e, "HSM error: failing closed");
-        OAuthError::unavailable()
+        OAuthError::dependency(e)
     }
 }
 

@@ -68,6 +68,8 @@ pub enum Failure {
     Rejected(Rejection),
     /// Fail closed (503).
     Unavailable,
+    /// A dependency failed: fail closed (503); the cause is logged once, at the edge.
+    Dependency(crate::domain::cause::Cause),
 }
 
 impl From<Rejection> for Failure {
@@ -78,15 +80,13 @@ impl From<Rejection> for Failure {
 
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::warn!(error = %e, "store error in the smartcard ceremony");
-        Failure::Unavailable
+        Failure::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
 impl From<crate::ephemeral::EphemeralError> for Failure {
     fn from(e: crate::ephemeral::EphemeralError) -> Self {
-        tracing::warn!(error = %e, "ephemeral store error in the smartcard ceremony");
-        Failure::Unavailable
+        Failure::Dependency(crate::domain::cause::Cause::new(e))
     }
 }
 
@@ -196,6 +196,7 @@ pub async fn login(app: &Cards, flow: &LoginFlow, body: &str, meta: &RequestMeta
     let (proven, means) = match outcome {
         Ok(found) => found,
         Err((Failure::Unavailable, _)) => return Err(AuthnError::Unavailable),
+        Err((Failure::Dependency(cause), _)) => return Err(AuthnError::Dependency(cause)),
         Err((Failure::Rejected(reason), means)) => {
             tracing::info!(reason = %reason, "smartcard login refused");
             refuse(
@@ -295,6 +296,7 @@ pub async fn activation_token(app: &Cards, activation: &str, body: &str) -> Resu
             Ok(crate::lifecycle::activation::finish_smartcard(&app.lifecycle, activation).await?)
         }
         Err(Failure::Unavailable) => Err(crate::lifecycle::LifecycleError::Unavailable.into()),
+        Err(Failure::Dependency(cause)) => Err(crate::lifecycle::LifecycleError::Dependency(cause).into()),
         Err(Failure::Rejected(reason)) => {
             let audit = AuditEvent::new(
                 crate::audit::catalogue::ACTIVATION_FAILED,
