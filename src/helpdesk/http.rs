@@ -163,6 +163,7 @@ async fn status(
         key,
         request_sha256,
         refusal: refusal_body,
+        status_of,
     };
     let answer = change_status(
         &app.lifecycle,
@@ -174,9 +175,13 @@ async fn status(
         Some(idem),
     )
     .await?;
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let mut r = (status, answer.body).into_response();
-    let content_type = if answer.status < 300 {
+    let status = status_of(&answer);
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        answer.body().to_owned(),
+    )
+        .into_response();
+    let content_type = if status < 300 {
         "application/json"
     } else {
         "application/problem+json"
@@ -224,4 +229,15 @@ fn refusal_body(e: &crate::lifecycle::LifecycleError) -> (u16, String) {
     };
     let body = serde_json::json!({"type": format!("urn:eidgate:problem:{kind}"), "title": title, "status": status, "detail": e.to_string()});
     (status, body.to_string())
+}
+
+/// The status of an outcome: 200 changed, 202 waiting for a second person, a replay as
+/// it was answered the first time.
+fn status_of(answer: &crate::lifecycle::view::Answer) -> u16 {
+    use crate::lifecycle::view::Answer;
+    match answer {
+        Answer::Changed(_) => 200,
+        Answer::AwaitingApproval(_) => 202,
+        Answer::Replayed { status, .. } => *status,
+    }
 }

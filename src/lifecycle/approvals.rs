@@ -129,7 +129,7 @@ pub async fn request(
             operator: idem.operator,
             key: idem.key.clone(),
             request_sha256: idem.request_sha256.clone(),
-            status: 202,
+            status: (idem.status_of)(&Answer::AwaitingApproval(body.clone())),
             body: body.clone(),
             created_at: now,
         };
@@ -138,7 +138,7 @@ pub async fn request(
             Err(e) => tracing::warn!(error = %e, "idempotent approval answer not stored"),
         }
     }
-    Ok(Answer { status: 202, body })
+    Ok(Answer::AwaitingApproval(body))
 }
 
 /// Open approvals, oldest first (roles `security` or `helpdesk`).

@@ -436,7 +436,7 @@ async fn account_status(
         body.reason.chars().take(1024).collect()
     };
     let answer = super::service::change_status(&app.lifecycle, &actor, id, command, &reason, None, None).await?;
-    let mut r = (StatusCode::OK, answer.body).into_response();
+    let mut r = (StatusCode::OK, answer.body().to_owned()).into_response();
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),

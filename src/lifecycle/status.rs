@@ -79,7 +79,7 @@ fn replay(stored: IdempotentResponse, idem: &Idempotency) -> Result<Answer, Life
             "Idempotency-Key was used for a different request".into(),
         ));
     }
-    Ok(Answer {
+    Ok(Answer::Replayed {
         status: stored.status,
         body: stored.body,
     })
@@ -166,7 +166,7 @@ async fn change_status_once(
                 operator: idem.operator,
                 key: idem.key.clone(),
                 request_sha256: idem.request_sha256.clone(),
-                status: 200,
+                status: (idem.status_of)(&Answer::Changed(body.clone())),
                 body: body.clone(),
                 created_at: app.now(),
             });
@@ -184,7 +184,7 @@ async fn change_status_once(
                    "evidence_ref": verification.map(evidence_reference)}),
         );
         match app.changes().commit(&write, audit).await {
-            Ok(updated) => return Ok((Answer { status: 200, body }, updated)),
+            Ok(updated) => return Ok((Answer::Changed(body), updated)),
             Err(StoreError::Conflict) => {
                 if let Some(idem) = idempotency {
                     if app.store.idempotent_response(idem.operator, &idem.key).await?.is_some() {

@@ -115,14 +115,32 @@ pub struct Idempotency {
     /// How the transport answers a refusal (status and body), stored so that a repeated
     /// key gets the same answer. The service never shapes HTTP answers itself.
     pub refusal: fn(&super::LifecycleError) -> (u16, String),
+    /// How the transport answers an outcome (its status), stored with the body.
+    pub status_of: fn(&Answer) -> u16,
 }
 
-/// The answer of a status change: the HTTP status and JSON body to send (also what is
-/// stored for a repeated `Idempotency-Key`).
+/// The outcome of a status change, typed; the transport decides how it is answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    /// HTTP status.
-    pub status: u16,
-    /// JSON body.
-    pub body: String,
+pub enum Answer {
+    /// The change was made: the means as it is now (JSON).
+    Changed(String),
+    /// A second person must approve first (JSON naming the open approval).
+    AwaitingApproval(String),
+    /// A repeated `Idempotency-Key`: the answer stored the first time, as the transport
+    /// rendered it then.
+    Replayed {
+        /// As rendered by [`Idempotency::status_of`] or [`Idempotency::refusal`].
+        status: u16,
+        /// JSON.
+        body: String,
+    },
+}
+
+impl Answer {
+    /// The JSON body.
+    pub fn body(&self) -> &str {
+        match self {
+            Answer::Changed(b) | Answer::AwaitingApproval(b) | Answer::Replayed { body: b, .. } => b,
+        }
+    }
 }
