@@ -269,7 +269,7 @@ pub async fn import_sealed(
         report.operators += 1;
     }
     super::import_legal::write(store, doc.legal_persons, doc.mandates, now, &mut report).await?;
-    let validity = crate::oidc::token::secs(config.means.validity);
+    let validity = crate::domain::secs(config.means.validity);
     for m in doc.means {
         let identifier: PersonIdentifier = m
             .holder

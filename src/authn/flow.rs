@@ -112,7 +112,7 @@ pub async fn start(
         request,
         client_name,
         browser: hex::encode(fingerprint(browser_cookie)),
-        exp: app.now() + crate::oidc::token::secs(ttl),
+        exp: app.now() + crate::domain::secs(ttl),
         first_factor: None,
         password_change: None,
         authenticated: None,

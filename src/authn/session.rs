@@ -60,7 +60,7 @@ pub async fn create(app: &Authn, authn: &Authentication) -> Result<String, Authn
     let ttl = max_age(app, authn.loa);
     let session = SsoSession {
         authn: authn.clone(),
-        exp: authn.auth_time + crate::oidc::token::secs(ttl),
+        exp: authn.auth_time + crate::domain::secs(ttl),
         last_seen: authn.auth_time,
     };
     ephemeral::put_json(app.ephemeral.as_ref(), &key(&cookie), &session, ttl).await?;
@@ -76,7 +76,7 @@ pub async fn load(app: &Authn, cookie: &str) -> Result<Option<SsoSession>, Authn
     let session: Option<SsoSession> = ephemeral::decode(app.ephemeral.get(&key(cookie)).await?);
     let now = app.now();
     Ok(session.filter(|s| {
-        let idle_limit = crate::oidc::token::secs(idle(app, s.authn.loa));
+        let idle_limit = crate::domain::secs(idle(app, s.authn.loa));
         s.exp > now && now - s.last_seen.max(s.authn.auth_time) < idle_limit
     }))
 }

@@ -20,3 +20,8 @@ pub mod wire;
 /// Seconds since the Unix epoch, UTC (R-LOG-3). Domain functions take `now` as an
 /// argument so that expiry is testable without sleeping.
 pub type UnixTime = i64;
+
+/// Whole seconds of a duration as `i64` (saturating), for arithmetic with [`UnixTime`].
+pub fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}

@@ -384,7 +384,7 @@ pub(crate) async fn finish(
         security_advice_version: advice.clone(),
         accepted_at: now,
     });
-    write.validity = Some((now, now + crate::oidc::token::secs(app.config.means.validity)));
+    write.validity = Some((now, now + crate::domain::secs(app.config.means.validity)));
     let audit = AuditEvent::new(
         crate::audit::catalogue::MEANS_ACTIVATED,
         format!("holder:{}", pending.person),

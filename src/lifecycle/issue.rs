@@ -70,7 +70,7 @@ pub async fn approve(app: &Lifecycle, actor: &Actor, id: MeansId) -> Result<Appr
     let revocation_secret = zeroize::Zeroizing::new(codes::generate(4));
     let now = app.now();
     let messages = delivery::plan(&holder, id, &activation_code, &revocation_secret, now)?;
-    let expires = now + crate::oidc::token::secs(app.config.means.activation_code_ttl);
+    let expires = now + crate::domain::secs(app.config.means.activation_code_ttl);
     let mut write = TransitionWrite::status(id, rec.means.version, to);
     write.approved_by = Some(officer.person);
     write.activation_code = Some((codes::hash(&app.passwords, &activation_code).await?, expires));

@@ -452,10 +452,7 @@ fn half_hash(token: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
-/// Whole seconds of a duration as `i64`.
-pub fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
+pub use crate::domain::secs;
 
 #[cfg(test)]
 mod tests {

@@ -97,7 +97,7 @@ pub async fn challenge(app: &Cards, scope: Scope<'_>) -> Result<String, crate::e
     let ttl = app.config.smartcard.nonce_ttl;
     let record = Challenge {
         nonce: nonce.clone(),
-        exp: app.now() + crate::oidc::token::secs(ttl),
+        exp: app.now() + crate::domain::secs(ttl),
     };
     crate::ephemeral::put_json(
         app.ephemeral.as_ref(),

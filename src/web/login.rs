@@ -28,13 +28,13 @@ pub fn done(config: &Config, completed: Completed) -> Response {
     let mut response = Json(body).into_response();
     let secure = config.secure_cookies();
     if let Some(value) = completed.session_cookie {
-        let max_age = crate::oidc::token::secs(config.session.max_age_low.max(config.session.max_age_high));
+        let max_age = crate::domain::secs(config.session.max_age_low.max(config.session.max_age_high));
         if let Some(c) = set_cookie(SESSION_COOKIE, &value, max_age, secure) {
             response.headers_mut().append(header::SET_COOKIE, c);
         }
     }
     if let Some(value) = completed.device_cookie {
-        let max_age = crate::oidc::token::secs(config.login.device_ttl);
+        let max_age = crate::domain::secs(config.login.device_ttl);
         if let Some(c) = set_cookie(DEVICE_COOKIE, &value, max_age, secure) {
             response.headers_mut().append(header::SET_COOKIE, c);
         }
