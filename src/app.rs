@@ -1,7 +1,7 @@
 //! Composition root: builds the ports from [`Config`] (store, ephemeral store, HSM) and
 //! from them the narrow per-feature state each service takes ([`Oidc`], [`Authn`],
-//! [`Lifecycle`], [`Cards`], [`Admin`], [`Jobs`]), held by [`App`]; starts the jobs.
-//! Serving is [`crate::web::serve`]; nothing below the transport names this module.
+//! [`Lifecycle`], [`Cards`], [`Admin`], [`Jobs`]), held by [`App`]. Serving, and starting
+//! the jobs, is `web::serve`. Nothing below the transport names this module.
 
 use std::sync::Arc;
 
@@ -312,7 +312,6 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         availability: availability.clone(),
         lifecycle: lifecycle.clone(),
     });
-    crate::jobs::spawn_all(&jobs);
     Ok(Arc::new(App {
         config,
         clock,

@@ -1,4 +1,4 @@
-//! The periodic jobs, started by [`crate::app::build`] and stopped when the server's state
+//! The periodic jobs, started when the server starts serving and stopped when its state
 //! is dropped: audit shipping, checkpoints, retention and reports (R-LOG-2, R-LOG-4,
 //! R-LOG-6), the clock-jump watch (R-LOG-3, R-OPS-3), the HSM key inventory refresh,
 //! availability (R-OPS-1, R-OPS-2), expiry of means and overdue compromise notices.

@@ -42,6 +42,8 @@ pub async fn serve(
         }),
     );
     app.store.append(audit_start).await?;
+    // The periodic jobs run while the server does; they stop when its state is dropped.
+    crate::jobs::spawn_all(&app.jobs);
     // A checkpoint at start covers the start and whatever a crashed run left unsigned.
     if let Err(e) = crate::jobs::audit_pass(&app.jobs, 1).await {
         tracing::warn!(error = %e, "could not sign the start checkpoint");
