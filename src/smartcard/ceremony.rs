@@ -11,7 +11,7 @@
 //!
 //! A refusal answers one generic error and writes the precise [`Rejection`] to the audit
 //! log (`login.failure` / `activation.failed`, external sink too, R-LOG-1, R-LOG-4). A
-//! dependency that fails (SQL, ephemeral store, HSM) is `Unavailable`: fail closed.
+//! dependency that fails (SQL, ephemeral store, HSM) is `Dependency` (its cause kept): fail closed.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -66,8 +66,6 @@ struct Challenge {
 pub enum Failure {
     /// The token is refused for this reason.
     Rejected(Rejection),
-    /// Fail closed (503).
-    Unavailable,
     /// A dependency failed: fail closed (503); the cause is logged once, at the edge.
     Dependency(crate::domain::cause::Cause),
 }
@@ -195,7 +193,6 @@ pub async fn login(app: &Cards, flow: &LoginFlow, body: &str, meta: &RequestMeta
     let outcome = login_checks(app, flow, body).await;
     let (proven, means) = match outcome {
         Ok(found) => found,
-        Err((Failure::Unavailable, _)) => return Err(AuthnError::Unavailable),
         Err((Failure::Dependency(cause), _)) => return Err(AuthnError::Dependency(cause)),
         Err((Failure::Rejected(reason), means)) => {
             tracing::info!(reason = %reason, "smartcard login refused");
@@ -295,7 +292,6 @@ pub async fn activation_token(app: &Cards, activation: &str, body: &str) -> Resu
             tracing::debug!(algorithm = proven.algorithm.as_str(), "smartcard activation verified");
             Ok(crate::lifecycle::activation::finish_smartcard(&app.lifecycle, activation).await?)
         }
-        Err(Failure::Unavailable) => Err(crate::lifecycle::LifecycleError::Unavailable.into()),
         Err(Failure::Dependency(cause)) => Err(crate::lifecycle::LifecycleError::Dependency(cause).into()),
         Err(Failure::Rejected(reason)) => {
             let audit = AuditEvent::new(
