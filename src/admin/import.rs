@@ -198,6 +198,10 @@ async fn plan_clients(
     for (item, entry) in entries {
         once(&mut seen, &item)?;
         let mut client = entry.client;
+        if client.secret_sha256.is_some() {
+            // The stored fingerprint is not an import field: the secret is given in clear.
+            return Err(invalid(&item, "unknown field `secret_sha256` (give client_secret)"));
+        }
         let present = store.client(&client.client_id).await?;
         let uses_secret = matches!(
             client.token_endpoint_auth_method,

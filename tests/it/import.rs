@@ -18,8 +18,15 @@ fn full_document() -> Value {
     doc["mandates"] = json!([{"person": HOLDER, "legal_person": COMPANY, "loa": "substantial"}]);
     doc["operators"] = json!([{"person": HOLDER, "roles": ["helpdesk"]}]);
     doc["means"][0]["revocation_secret"] = json!("K7Q2-M9XD-4TRA-PP3Z");
+    // A TOTP means too: its seed is sealed in the HSM and compared by opening it.
+    doc["means"].as_array_mut().unwrap().push(json!({
+        "holder": HOLDER, "kind": "totp", "loa": "substantial", "password": "a totp pass phrase",
+        "totp_secret": TOTP_SEED
+    }));
     doc
 }
+
+const TOTP_SEED: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 async fn run(server: &TestServer, doc: &Value, update: bool) -> Result<ImportReport, ImportError> {
     import_with(
@@ -67,15 +74,15 @@ async fn r_sup_1_the_same_import_twice_changes_nothing() {
     let first = run(&server, &doc, false).await.unwrap();
     assert_eq!(
         serde_json::to_value(first.created).unwrap(),
-        json!({"clients": 1, "persons": 1, "legal_persons": 1, "mandates": 1, "operators": 1, "means": 1})
+        json!({"clients": 1, "persons": 1, "legal_persons": 1, "mandates": 1, "operators": 1, "means": 2})
     );
     let (audited, means, report) = (
         audit_count(&server).await,
         means_of_holder(&server).await,
         annual(&server).await,
     );
-    assert_eq!(means, 1);
-    assert_eq!(report["issued_during_year"]["total"], 1, "{report}");
+    assert_eq!(means, 2);
+    assert_eq!(report["issued_during_year"]["total"], 2, "{report}");
 
     for update in [false, true] {
         let again = run(&server, &doc, update).await.unwrap();
@@ -84,12 +91,16 @@ async fn r_sup_1_the_same_import_twice_changes_nothing() {
         assert_eq!(serde_json::to_value(again.updated).unwrap(), zero);
         assert_eq!(
             serde_json::to_value(again.unchanged).unwrap(),
-            json!({"clients": 1, "persons": 1, "legal_persons": 1, "mandates": 1, "operators": 1, "means": 1})
+            json!({"clients": 1, "persons": 1, "legal_persons": 1, "mandates": 1, "operators": 1, "means": 2})
         );
         // The same means is named, no secret is generated again.
         assert_eq!(again.means_ids, first.means_ids);
         assert!(again.generated_client_secrets.is_empty());
-        assert_eq!(means_of_holder(&server).await, 1, "no second means for the holder");
+        assert_eq!(
+            means_of_holder(&server).await,
+            2,
+            "no second means of a kind for the holder"
+        );
         assert_eq!(audit_count(&server).await, audited, "nothing audited as a change");
         assert_eq!(annual(&server).await, report, "the supervisory report is not inflated");
     }
@@ -114,7 +125,7 @@ async fn r_iss_24_an_item_present_but_different_fails_naming_it_unless_update() 
 
     let updated = run(&server, &doc, true).await.unwrap();
     assert_eq!((updated.updated.clients, updated.updated.persons), (1, 1));
-    assert_eq!(updated.unchanged.means, 1);
+    assert_eq!(updated.unchanged.means, 2);
     let client = store.client(&"rp".parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(client.client_name, "Renamed RP");
     let person = store
@@ -163,8 +174,16 @@ async fn r_iss_24_an_item_present_but_different_fails_naming_it_unless_update() 
             assert!(error.contains(&item), "{path:?}: {error}");
         }
     }
+    // Another TOTP seed for the same holder's TOTP means: a different means, refused.
+    let mut changed = doc.clone();
+    changed["means"][1]["totp_secret"] = json!("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP");
+    let error = run(&server, &changed, true).await.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("means {HOLDER} totp:")) && error.contains("totp_secret"),
+        "{error}"
+    );
     assert_eq!(audit_count(&server).await, audited);
-    assert_eq!(means_of_holder(&server).await, 1);
+    assert_eq!(means_of_holder(&server).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,6 +217,11 @@ async fn r_iss_24_a_misspelt_field_is_refused_in_every_section_naming_the_item()
         error.contains(&format!("legal person {COMPANY}")) && error.contains("refrence"),
         "{error}"
     );
+    // The stored fingerprint of a secret is not an import field either.
+    let mut doc = full_document();
+    doc["clients"][0]["secret_sha256"] = json!("00ff");
+    let error = run(&server, &doc, false).await.unwrap_err().to_string();
+    assert!(error.starts_with("client rp: unknown field `secret_sha256`"), "{error}");
     // And an unknown section.
     let error = run(&server, &json!({"client": []}), false)
         .await
