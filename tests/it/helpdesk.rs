@@ -748,15 +748,10 @@ async fn r_life_4_a_token_issued_in_the_same_second_after_a_reactivation_works()
 async fn second_password_means(server: &TestServer) {
     use eidgate::domain::means::{EidMeans, MeansKind, MeansStatus};
     let store = &server.app.store;
-    let holder = store
-        .person_by_identifier(&HOLDER.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let means = EidMeans {
         id: eidgate::domain::ids::MeansId::new(),
-        holder: holder.id,
+        holder: crate::support::operators::person_id(server, HOLDER).await,
         kind: MeansKind::Password,
         loa: eidgate::domain::loa::Loa::Low,
         status: MeansStatus::Active,

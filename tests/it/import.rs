@@ -6,6 +6,7 @@
 use eidgate::admin::import::{import_with, ImportError, ImportOptions, ImportReport};
 use serde_json::{json, Value};
 
+use crate::support::operators::person_id;
 use crate::support::server::{fixture, TestServer, HOLDER};
 
 const COMPANY: &str = "LT/LT/304567890";
@@ -50,13 +51,8 @@ async fn audit_count(server: &TestServer) -> usize {
 }
 
 async fn means_of_holder(server: &TestServer) -> usize {
-    let store = &server.app.store;
-    let holder = store
-        .person_by_identifier(&HOLDER.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    store.means_of_holder(holder.id).await.unwrap().len()
+    let holder = person_id(server, HOLDER).await;
+    server.app.store.means_of_holder(holder).await.unwrap().len()
 }
 
 async fn annual(server: &TestServer) -> Value {
