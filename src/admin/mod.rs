@@ -7,6 +7,7 @@ pub mod builtin;
 pub mod http;
 pub mod import;
 mod import_legal;
+mod import_means;
 pub mod legal;
 pub mod registry;
 pub mod state;

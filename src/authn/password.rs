@@ -50,6 +50,12 @@ pub fn hash(password: &Password) -> Result<String, HashError> {
         .map_err(|_| HashError::Malformed)
 }
 
+/// Verifies `password` against `phc`, blocking: the `eidgate import` command compares an
+/// item with the means already present (argon2 verification is constant-time).
+pub fn verify_blocking(phc: &str, password: &Password) -> bool {
+    PasswordHash::new(phc).is_ok_and(|parsed| argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+}
+
 /// The bounded verification pool.
 #[derive(Clone)]
 pub struct PasswordVerifier {

@@ -41,6 +41,10 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Change clients, persons and operators that are present but different
+        /// (without it such an item is an error and nothing is written).
+        #[arg(long)]
+        update: bool,
     },
     /// Reports for the supervisor.
     #[command(subcommand)]
@@ -194,23 +198,31 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         }),
-        Command::Import { file, json } => runtime.block_on(async {
+        Command::Import { file, json, update } => runtime.block_on(async {
+            use crate::admin::import::{import_with, needs_sealer, ImportOptions};
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let store = crate::app::open_store(&config).await?;
-            let report = if crate::admin::import::needs_sealer(&text) {
+            let options = ImportOptions { update };
+            let report = if needs_sealer(&text) {
                 // TOTP seeds are sealed in the HSM before they are stored.
                 let (config, hsm) = crate::app::open_hsm(config).await?;
-                crate::admin::import::import_sealed(store.as_ref(), Some(hsm.as_ref()), &text, &config).await?
+                import_with(store.as_ref(), Some(hsm.as_ref()), &text, &config, options).await?
             } else {
-                crate::admin::import::import(store.as_ref(), &text, &config).await?
+                import_with(store.as_ref(), None, &text, &config, options).await?
             };
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!(
-                    "imported {} clients, {} persons, {} legal persons, {} mandates, {} means",
-                    report.clients, report.persons, report.legal_persons, report.mandates, report.means
-                );
+                for (what, c) in [
+                    ("created", report.created),
+                    ("unchanged", report.unchanged),
+                    ("updated", report.updated),
+                ] {
+                    println!(
+                        "{what}: {} clients, {} persons, {} legal persons, {} mandates, {} operators, {} means",
+                        c.clients, c.persons, c.legal_persons, c.mandates, c.operators, c.means
+                    );
+                }
                 for (id, secret) in &report.generated_client_secrets {
                     println!("client {id}: generated secret {secret} (shown once)");
                 }

@@ -59,6 +59,9 @@ const INSERT_PERSON: &str = "INSERT INTO persons (id, identifier_country, identi
                              birthdate, proofing_loa, attributes, created_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+const UPDATE_PERSON: &str = "UPDATE persons SET given_name = $2, family_name = $3, birthdate = $4, \
+                             proofing_loa = $5, attributes = $6 WHERE id = $1";
+
 const SELECT_MEANS: &str = concat!("SELECT ", means_columns!(), " FROM means WHERE id = $1");
 /// Newest first; `created_at` has one-second resolution, so ties fall back to validity.
 const SELECT_MEANS_OF_HOLDER: &str = concat!(
@@ -306,6 +309,22 @@ impl PersonRepo for SqlStore {
             .bind(person.proofing_loa.short())
             .bind(attributes)
             .bind(tx.now)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit(&audit).await?;
+        Ok(())
+    }
+
+    async fn update_person(&self, person: &NaturalPerson, audit: AuditEvent) -> Result<(), StoreError> {
+        let attributes = rows::json_text(&person.attributes)?;
+        let mut tx = self.begin_audited().await?;
+        sqlx::query(UPDATE_PERSON)
+            .bind(person.id.to_string())
+            .bind(person.given_name.as_str())
+            .bind(person.family_name.as_str())
+            .bind(person.birthdate.as_str())
+            .bind(person.proofing_loa.short())
+            .bind(attributes)
             .execute(&mut *tx.tx)
             .await?;
         tx.commit(&audit).await?;

@@ -45,6 +45,24 @@ fn cli_import_migrate_and_hsm_list_work_on_a_fresh_data_dir() {
     assert_eq!(report["clients"], 1);
     assert_eq!(report["persons"], 1);
     assert_eq!(report["means"], 1);
+    // Again: nothing created (issue 24); `--update` changes nothing that is equal either.
+    for args in [&["import", "--json"][..], &["import", "--json", "--update"][..]] {
+        let out = eidgate(dir.path()).args(args).arg(&file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(again["created"]["means"], 0, "{again}");
+        assert_eq!(again["unchanged"]["means"], 1, "{again}");
+        assert_eq!(again["unchanged"]["clients"], 1, "{again}");
+    }
+    // A misspelt client field: refused naming the client, exit non-zero.
+    let mut misspelt = crate::support::server::fixture();
+    misspelt["clients"][0]["client_nmae"] = "Test RP".into();
+    let bad = dir.path().join("misspelt.json");
+    std::fs::write(&bad, misspelt.to_string()).unwrap();
+    let out = eidgate(dir.path()).arg("import").arg(&bad).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("client rp: unknown field `client_nmae`"), "{stderr}");
     // The secret and the password are not in the database file in clear (R-AUTH-3).
     let db = std::fs::read(dir.path().join("eidgate.db")).unwrap();
     let wal = std::fs::read(dir.path().join("eidgate.db-wal")).unwrap_or_default();

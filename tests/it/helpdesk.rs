@@ -422,12 +422,9 @@ async fn r_life_3_holder_id_token_reactivates_only_when_fresh() {
     let (server, staff, token) = desk().await;
     let means = staff.holder_means.as_str();
     let id_token = |tokens: &Value| tokens["id_token"].as_str().unwrap().to_owned();
-    // The holder has a second means to authenticate with while the first is suspended.
-    server
-        .import(
-            serde_json::json!({"means": [{"holder": HOLDER, "kind": "password", "loa": "low", "password": PASSWORD}]}),
-        )
-        .await;
+    // The holder has a second means to authenticate with while the first is suspended
+    // (stored directly: importing the same holder's password means again changes nothing).
+    second_password_means(&server).await;
 
     // Issued before the suspension: proves nothing about who asks to undo it.
     let before = id_token(&login_tokens(&server, CONSOLE, HOLDER, PASSWORD, "openid").await);
@@ -745,4 +742,27 @@ async fn r_life_4_a_token_issued_in_the_same_second_after_a_reactivation_works()
         .unwrap()
         .status();
     assert_eq!(status, 200);
+}
+
+/// A second active password means (password [`PASSWORD`]) for [`HOLDER`].
+async fn second_password_means(server: &TestServer) {
+    use eidgate::domain::means::{EidMeans, MeansKind, MeansStatus};
+    let store = &server.app.store;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let means = EidMeans {
+        id: eidgate::domain::ids::MeansId::new(),
+        holder: crate::support::operators::person_id(server, HOLDER).await,
+        kind: MeansKind::Password,
+        loa: eidgate::domain::loa::Loa::Low,
+        status: MeansStatus::Active,
+        valid_from: now,
+        valid_until: now + 86_400,
+        version: 1,
+    };
+    let phc = eidgate::authn::password::hash(&eidgate::domain::secret::Password::new(PASSWORD.into())).unwrap();
+    let event = eidgate::audit::AuditEvent::new("means.imported", "test", format!("means:{}", means.id), json!({}));
+    store
+        .insert_imported_means(&means, &eidgate::store::Credential::PasswordHash(phc), None, event)
+        .await
+        .unwrap();
 }

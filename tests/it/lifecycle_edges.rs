@@ -466,7 +466,7 @@ async fn r_ops_4_marking_a_means_compromised_answers_409_when_it_did_not_suspend
     let server = TestServer::start().await;
     let staff = provision_staff(&server).await;
     server
-        .import(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
+        .import_update(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
         .await;
     let helpdesk = operator_token(&server, HELPDESK).await;
     let r = helpdesk_in_person(&server, &helpdesk, &staff.holder_means, "revoke").await;

@@ -315,7 +315,7 @@ async fn r_ops_4_compromised_means_is_suspended_and_an_unsent_notice_alerts_afte
     let server = TestServer::start().await;
     let staff = provision_staff(&server).await;
     server
-        .import(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
+        .import_update(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
         .await;
     let security = operator_token(&server, ADMIN).await;
     let path = format!("/admin/v1/means/{}/compromised", staff.holder_means);
@@ -411,7 +411,7 @@ async fn r_ops_3_a_clock_jump_pauses_token_issuance_until_a_security_officer_res
     let server = TestServer::start().await;
     provision_staff(&server).await;
     server
-        .import(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
+        .import_update(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
         .await;
     let security = operator_token(&server, ADMIN).await;
     let (code, verifier) = code_for(&server, &browser(), "rp").await;

@@ -21,4 +21,8 @@ impl PersonRepo for CachedStore {
     async fn insert_person(&self, person: &NaturalPerson, audit: AuditEvent) -> Result<(), StoreError> {
         self.inner.insert_person(person, audit).await
     }
+
+    async fn update_person(&self, person: &NaturalPerson, audit: AuditEvent) -> Result<(), StoreError> {
+        self.inner.update_person(person, audit).await
+    }
 }

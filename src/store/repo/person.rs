@@ -16,4 +16,6 @@ pub trait PersonRepo: Send + Sync {
     async fn person_by_identifier(&self, identifier: &PersonIdentifier) -> Result<Option<NaturalPerson>, StoreError>;
     /// Inserts a person (`Conflict` if the identifier exists); audited.
     async fn insert_person(&self, person: &NaturalPerson, audit: AuditEvent) -> Result<(), StoreError>;
+    /// Changes a person's names, birthdate, proofing LoA and attributes (`import --update`).
+    async fn update_person(&self, person: &NaturalPerson, audit: AuditEvent) -> Result<(), StoreError>;
 }

@@ -21,7 +21,7 @@ async fn r_log_1_supervision_routes_write_their_records() {
     let server = TestServer::start().await;
     let staff = provision_staff(&server).await;
     server
-        .import(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
+        .import_update(json!({"operators": [{"person": ADMIN, "roles": ["admin", "security"]}]}))
         .await;
     let security = operator_token(&server, ADMIN).await;
     let mut walk = Walk::new(&server).await;

@@ -14,6 +14,31 @@ use sqlx::{AnyConnection, Connection, Row};
 use super::*;
 
 #[tokio::test]
+async fn r_reg_2_an_updated_person_keeps_id_and_identifier_and_is_audited() {
+    for (engine, _, store) in stores().await {
+        let p = person("38001085720");
+        store.insert_person(&p, event("person.created", "p")).await.unwrap();
+        let before = record_count(&store).await;
+        let mut changed = p.clone();
+        changed.given_name = "Jonas Petras".into();
+        changed.proofing_loa = Loa::Substantial;
+        changed.attributes.gender = None;
+        store
+            .update_person(&changed, event("person.imported", "p"))
+            .await
+            .unwrap();
+        assert_eq!(store.person(p.id).await.unwrap().as_ref(), Some(&changed), "{engine}");
+        assert_eq!(
+            store.person_by_identifier(&p.identifier).await.unwrap().as_ref(),
+            Some(&changed),
+            "{engine}"
+        );
+        assert_eq!(record_count(&store).await, before + 1, "{engine}");
+        store.close().await;
+    }
+}
+
+#[tokio::test]
 async fn r_reg_2_persons_round_trip_and_identifier_is_unique() {
     for (engine, _, store) in stores().await {
         let p = person("38001085718");

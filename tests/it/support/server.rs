@@ -89,6 +89,20 @@ impl TestServer {
         .unwrap()
     }
 
+    /// [`TestServer::import`] with `--update`: items present but different (an operator's
+    /// roles) are changed instead of refused.
+    pub async fn import_update(&self, doc: Value) -> eidgate::admin::import::ImportReport {
+        eidgate::admin::import::import_with(
+            self.app.store.as_ref(),
+            Some(self.app.sealer.as_ref()),
+            &doc.to_string(),
+            &self.app.config,
+            eidgate::admin::import::ImportOptions { update: true },
+        )
+        .await
+        .unwrap()
+    }
+
     /// The standard fixture: one confidential RP (`rp`, client_secret_basic, allowed the
     /// eIDAS natural-person claims) and one holder with an active password means.
     pub async fn provision(&self) -> eidgate::admin::import::ImportReport {
