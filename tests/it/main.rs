@@ -13,6 +13,7 @@ mod fido;
 mod fido_browser;
 mod helpdesk;
 mod hsm;
+mod key_rollover;
 mod layering;
 mod lifecycle;
 mod lifecycle_edges;
