@@ -54,7 +54,8 @@ pub trait Signer: Send + Sync {
     /// before signing; if a rotation races, `sign` reports the kid it really used).
     fn active_kid(&self, alg: SigningAlg) -> Result<Kid, HsmError>;
 
-    /// The published JWKS (active and recently retired public keys), pre-serialised.
+    /// The published JWKS (keys published ahead of their activation, the active ones and
+    /// recently replaced ones), pre-serialised.
     fn jwks_json(&self) -> Arc<Vec<u8>>;
 
     /// Checks that the token answers (for `/readyz`).
