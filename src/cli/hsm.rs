@@ -79,6 +79,14 @@ pub fn run(cmd: HsmCommand, config: &Config, runtime: &tokio::runtime::Runtime) 
         }
         HsmCommand::Rotate { kind, now, json } => {
             let switch = if now { Switch::Now } else { Switch::AfterPublishAhead };
+            if !now && config.hsm.publish_ahead <= config.hsm.key_refresh {
+                eprintln!(
+                    "warning: hsm.publish_ahead ({}s) is not longer than hsm.key_refresh ({}s): running servers may \
+                     sign with the new key before relying parties can have fetched it",
+                    config.hsm.publish_ahead.as_secs(),
+                    config.hsm.key_refresh.as_secs()
+                );
+            }
             let key = hsm
                 .rotate(kind.into(), switch)
                 .with_context(|| format!("cannot rotate {}", KeyKind::from(kind)))?;

@@ -76,3 +76,17 @@ impl fmt::Debug for HsmConfig {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_auth_6_issue_24_publish_ahead_defaults_to_an_hour_and_parses_like_other_durations() {
+        assert_eq!(HsmConfig::default().publish_ahead, Duration::from_secs(3600));
+        let config: HsmConfig = toml::from_str("publish_ahead = \"10m\"\nretired_key_publish = \"2h\"").unwrap();
+        assert_eq!(config.publish_ahead, Duration::from_secs(600));
+        assert_eq!(config.retired_key_publish, Duration::from_secs(7200));
+        assert!(toml::from_str::<HsmConfig>("publish_ahead = \"soon\"").is_err());
+    }
+}
