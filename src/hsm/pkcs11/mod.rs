@@ -193,8 +193,8 @@ impl Pkcs11Hsm {
     }
 
     /// Decides which key is active by `clock` from now on (the server's clock, which tests
-    /// move instead of sleeping). Once per process lifetime of this handle: later calls are
-    /// ignored and return `false`.
+    /// move instead of sleeping; without it, the system clock). Set once for this handle and
+    /// its clones: later calls change nothing and return `false`.
     pub fn use_clock(&self, clock: Arc<dyn Clock>) -> bool {
         self.inner.clock.set(clock).is_ok()
     }
