@@ -233,6 +233,8 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     let webauthn = Arc::new(crate::authn::webauthn::Relying::from_config(&config).map_err(AppError::Config)?);
     let config = Arc::new(config);
     let clock = Arc::new(SystemClock::default());
+    // The active signing key is chosen by the server's clock (key rollover, issue 24).
+    hsm.use_clock(clock.clone());
     let alarm = Arc::new(ClockAlarm::default());
     let availability = Arc::new(crate::monitor::availability::Availability::default());
     let store: Arc<dyn Store> = cached;

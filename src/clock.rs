@@ -21,21 +21,42 @@ pub trait Clock: Send + Sync {
 #[derive(Debug, Default)]
 pub struct SystemClock {
     offset: AtomicI64,
+    /// Tests only: the second this clock stands still at (`0` = running).
+    frozen_at: AtomicI64,
 }
 
 impl SystemClock {
     /// Moves this clock by `seconds` (tests only: expiry without sleeping).
     pub fn advance(&self, seconds: i64) {
-        self.offset.fetch_add(seconds, Ordering::SeqCst);
+        if self.frozen_at.load(Ordering::SeqCst) != 0 {
+            self.frozen_at.fetch_add(seconds, Ordering::SeqCst);
+        } else {
+            self.offset.fetch_add(seconds, Ordering::SeqCst);
+        }
+    }
+
+    /// Stops this clock at its current second; from then on only [`advance`](Self::advance)
+    /// moves it (tests only: a boundary to the exact second, with no wall-clock second
+    /// turning between a test's reading and the server's).
+    pub fn freeze(&self) {
+        let now = self.now();
+        self.frozen_at.store(now.max(1), Ordering::SeqCst);
     }
 }
 
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
-        time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::SeqCst)
+        match self.frozen_at.load(Ordering::SeqCst) {
+            0 => time::OffsetDateTime::now_utc().unix_timestamp() + self.offset.load(Ordering::SeqCst),
+            frozen => frozen,
+        }
     }
 
     fn now_ms(&self) -> i64 {
+        let frozen = self.frozen_at.load(Ordering::SeqCst);
+        if frozen != 0 {
+            return frozen.saturating_mul(1000);
+        }
         let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         i64::try_from(ms).unwrap_or(i64::MAX) + self.offset.load(Ordering::SeqCst).saturating_mul(1000)
     }

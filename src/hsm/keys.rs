@@ -1,19 +1,17 @@
 //! The key inventory, independent of PKCS#11 calls: label grammar (`<prefix><n>`), kinds and
-//! their algorithms, public keys as read from the token, `kid` (RFC 7638 JWK thumbprint),
-//! which key is active, which retired keys stay published, and the pre-serialised JWKS
-//! (R-AUTH-6, R-AUTH-7, R-SEC-2).
+//! their algorithms, public keys as read from the token, `kid` (RFC 7638 JWK thumbprint)
+//! and JWK serialisation (R-AUTH-6, R-AUTH-7, R-SEC-2). Which key is active when is
+//! `inventory.rs`'s job.
 //!
 //! Only public material is ever handled here; private keys stay in the token and are known
 //! by label and `CKA_ID` only. Reading objects from the token is `pkcs11/objects.rs`'s job.
 
 use std::fmt;
-use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use super::{HsmError, Kid};
 
@@ -152,48 +150,6 @@ impl fmt::Display for KeyKind {
     }
 }
 
-/// Where a key is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyState {
-    /// The highest generation of its kind: new signatures use it.
-    Active,
-    /// Rotated out but still in the JWKS so tokens it signed keep verifying.
-    Published,
-    /// Rotated out and no longer published (kept in the token, never used to sign).
-    Retired,
-}
-
-impl KeyState {
-    /// Lower-case name for listings.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Active => "active",
-            KeyState::Published => "published",
-            KeyState::Retired => "retired",
-        }
-    }
-}
-
-/// A key as listed by `eidgate hsm list`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// Token object label (`oidc-sign-2`).
-    pub label: String,
-    /// Kind.
-    pub kind: KeyKind,
-    /// Generation number from the label.
-    pub generation: u32,
-    /// JWK thumbprint; `None` for secret (AES) keys.
-    pub kid: Option<Kid>,
-    /// Algorithms the key serves.
-    pub algorithm: &'static str,
-    /// Active, published or retired.
-    pub state: KeyState,
-    /// When a successor took over; `None` for the active key (and for keys rotated by
-    /// other tools, which stay published since their retirement time is unknown).
-    pub retired_at: Option<OffsetDateTime>,
-}
-
 /// A public key read from the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicKey {
@@ -327,6 +283,13 @@ struct JwkSet<'a> {
     keys: Vec<Jwk<'a>>,
 }
 
+/// `{"keys":[...]}` of `(kid, public key, alg)` in the given order.
+pub(crate) fn jwk_set_json<'a>(keys: impl Iterator<Item = (&'a Kid, &'a PublicKey, Option<&'static str>)>) -> Vec<u8> {
+    let keys = keys.map(|(kid, public, alg)| public.jwk(kid, alg)).collect();
+    // Serialising plain strings into a Vec cannot fail; an empty set is the safe answer.
+    serde_json::to_vec(&JwkSet { keys }).unwrap_or_else(|_| br#"{"keys":[]}"#.to_vec())
+}
+
 /// Returns the content of a DER OCTET STRING (tag 0x04, short or long length form).
 fn der_octet_string(der: &[u8]) -> Option<&[u8]> {
     let (&tag, rest) = der.split_first()?;
@@ -358,124 +321,6 @@ pub fn der_octet_string_content(der: &[u8]) -> Option<&[u8]> {
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     &bytes[start..]
-}
-
-/// A key as found in the token, before states are decided.
-#[derive(Clone, Debug)]
-pub(crate) struct RawKey {
-    pub label: String,
-    pub kind: KeyKind,
-    pub generation: u32,
-    /// `CKA_ID` shared by the private and public objects of a pair.
-    pub id: Vec<u8>,
-    /// `None` for secret keys (and for a pair whose public object is missing).
-    pub public: Option<PublicKey>,
-    /// From the retirement record written by `rotate`.
-    pub retired_at: Option<OffsetDateTime>,
-}
-
-/// A key of the inventory: what is listed plus what the signer needs to find it.
-#[derive(Clone, Debug)]
-pub(crate) struct KeyEntry {
-    pub info: KeyInfo,
-    pub id: Vec<u8>,
-    pub public: Option<PublicKey>,
-}
-
-/// The keys of one token at one moment, with their states decided.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Inventory {
-    /// Sorted by kind, then generation descending (active first).
-    entries: Vec<KeyEntry>,
-}
-
-impl Inventory {
-    /// Decides states: per kind the highest generation is active; an older key of a JWKS
-    /// kind stays published for `publish` after its retirement, then is retired.
-    pub fn build(mut raw: Vec<RawKey>, now: OffsetDateTime, publish: Duration) -> Inventory {
-        raw.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.generation.cmp(&a.generation)));
-        let publish = time::Duration::try_from(publish).unwrap_or(time::Duration::MAX);
-        let mut entries: Vec<KeyEntry> = Vec::with_capacity(raw.len());
-        for key in raw {
-            let first_of_kind = entries.last().is_none_or(|last| last.info.kind != key.kind);
-            let (state, retired_at) = if first_of_kind {
-                (KeyState::Active, None)
-            } else {
-                let still_published = match key.retired_at {
-                    Some(at) => at.checked_add(publish).is_none_or(|until| now < until),
-                    None => true,
-                };
-                let state = if key.kind.in_jwks() && key.public.is_some() && still_published {
-                    KeyState::Published
-                } else {
-                    KeyState::Retired
-                };
-                (state, key.retired_at)
-            };
-            entries.push(KeyEntry {
-                info: KeyInfo {
-                    kid: key.public.as_ref().map(PublicKey::thumbprint),
-                    label: key.label,
-                    kind: key.kind,
-                    generation: key.generation,
-                    algorithm: key.kind.algorithm(),
-                    state,
-                    retired_at,
-                },
-                id: key.id,
-                public: key.public,
-            });
-        }
-        Inventory { entries }
-    }
-
-    /// The active key of a kind.
-    pub fn active(&self, kind: KeyKind) -> Option<&KeyEntry> {
-        self.entries
-            .iter()
-            .find(|e| e.info.kind == kind && e.info.state == KeyState::Active)
-    }
-
-    /// The key labelled `label`, whatever its state (retired `data-wrap` keys still open
-    /// what they sealed).
-    pub fn find(&self, label: &str) -> Option<&KeyEntry> {
-        self.entries.iter().find(|e| e.info.label == label)
-    }
-
-    /// `(kid, public key)` of every key of `kind` that has a public key, active first.
-    pub fn public_keys(&self, kind: KeyKind) -> Vec<(Kid, PublicKey)> {
-        self.entries
-            .iter()
-            .filter(|e| e.info.kind == kind)
-            .filter_map(|e| Some((e.info.kid.clone()?, e.public.clone()?)))
-            .collect()
-    }
-
-    /// Every key, for listings.
-    pub fn infos(&self) -> Vec<KeyInfo> {
-        self.entries.iter().map(|e| e.info.clone()).collect()
-    }
-
-    /// `{"keys":[...]}` with the active and published keys of the JWKS kinds: EC keys
-    /// carry `alg: ES256`; RSA keys carry no `alg` since they serve RS256 and PS256.
-    pub fn jwks_json(&self) -> Vec<u8> {
-        let keys = self
-            .entries
-            .iter()
-            .filter(|e| e.info.kind.in_jwks() && matches!(e.info.state, KeyState::Active | KeyState::Published))
-            .filter_map(|e| {
-                let public = e.public.as_ref()?;
-                let kid = e.info.kid.as_ref()?;
-                let alg = match e.info.kind {
-                    KeyKind::OidcEc => Some("ES256"),
-                    _ => None,
-                };
-                Some(public.jwk(kid, alg))
-            })
-            .collect();
-        // Serialising plain strings into a Vec cannot fail; an empty set is the safe answer.
-        serde_json::to_vec(&JwkSet { keys }).unwrap_or_else(|_| br#"{"keys":[]}"#.to_vec())
-    }
 }
 
 #[cfg(test)]
@@ -527,68 +372,5 @@ mod tests {
         assert!(PublicKey::from_ec_point(Curve::P384, &der).is_ok());
         assert!(PublicKey::from_ec_point(Curve::P256, &der).is_err());
         assert!(PublicKey::from_ec_point(Curve::P256, &[0x04, 0x02, 0x04, 0x01]).is_err());
-    }
-
-    fn raw(kind: KeyKind, generation: u32, retired_at: Option<OffsetDateTime>) -> RawKey {
-        let public = match kind.material() {
-            KeyMaterial::Ec(curve) => Some(PublicKey::Ec {
-                curve,
-                x: vec![generation as u8; curve.coordinate_len()],
-                y: vec![1; curve.coordinate_len()],
-            }),
-            KeyMaterial::Rsa3072 => Some(PublicKey::Rsa {
-                modulus: vec![generation as u8 | 0x80; 384],
-                exponent: vec![1, 0, 1],
-            }),
-            KeyMaterial::Aes256 => None,
-        };
-        RawKey {
-            label: kind.label(generation),
-            kind,
-            generation,
-            id: vec![generation as u8],
-            public,
-            retired_at,
-        }
-    }
-
-    #[test]
-    fn r_auth_6_highest_generation_is_active_and_retired_keys_drop_out_after_the_window() {
-        let now = OffsetDateTime::now_utc();
-        let hour = Duration::from_secs(3600);
-        let inventory = Inventory::build(
-            vec![
-                raw(KeyKind::OidcEc, 1, Some(now - time::Duration::hours(3))),
-                raw(KeyKind::OidcEc, 3, None),
-                raw(KeyKind::OidcEc, 2, Some(now - time::Duration::minutes(10))),
-                raw(KeyKind::OidcRsa, 1, None),
-                raw(KeyKind::DataWrap, 1, Some(now - time::Duration::minutes(10))),
-                raw(KeyKind::DataWrap, 2, None),
-            ],
-            now,
-            hour,
-        );
-        let states: Vec<(String, KeyState)> = inventory.infos().into_iter().map(|i| (i.label, i.state)).collect();
-        assert_eq!(
-            states,
-            vec![
-                ("data-wrap-2".into(), KeyState::Active),
-                ("data-wrap-1".into(), KeyState::Retired),
-                ("oidc-sign-3".into(), KeyState::Active),
-                ("oidc-sign-2".into(), KeyState::Published),
-                ("oidc-sign-1".into(), KeyState::Retired),
-                ("oidc-sign-rsa-1".into(), KeyState::Active),
-            ]
-        );
-        assert_eq!(inventory.active(KeyKind::OidcEc).unwrap().info.label, "oidc-sign-3");
-        let jwks: serde_json::Value = serde_json::from_slice(&inventory.jwks_json()).unwrap();
-        let keys = jwks["keys"].as_array().unwrap();
-        assert_eq!(keys.len(), 3);
-        assert_eq!(keys[0]["alg"], "ES256");
-        assert_eq!(keys[0]["crv"], "P-256");
-        assert_eq!(keys[2]["kty"], "RSA");
-        assert!(keys[2].get("alg").is_none());
-        assert_eq!(keys[2]["e"], "AQAB");
-        assert!(keys.iter().all(|k| k["use"] == "sig" && k["kid"].is_string()));
     }
 }

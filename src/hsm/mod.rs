@@ -5,7 +5,8 @@
 //! - [`Sealer`]: AES-GCM in the token under `data-wrap-<n>` for stored secrets.
 //! - `pkcs11`: module loading, `C_Initialize` once, login, key lookup by label.
 //! - `pool`: owned sessions used inside `spawn_blocking`, reopened when lost.
-//! - `keys`: labels (`oidc-sign-<n>`, `oidc-sign-rsa-<n>`), kid = JWK thumbprint, JWKS.
+//! - `keys`: labels (`oidc-sign-<n>`, `oidc-sign-rsa-<n>`), kid = JWK thumbprint, JWKs.
+//! - `inventory`: key rollover: which key signs when, which keys are published (JWKS).
 //! - `init`: creation of the embedded SoftHSM token under the data dir.
 //!
 //! There is never a software-key fallback: if the HSM cannot sign, the caller fails
@@ -53,7 +54,8 @@ pub trait Signer: Send + Sync {
     /// before signing; if a rotation races, `sign` reports the kid it really used).
     fn active_kid(&self, alg: SigningAlg) -> Result<Kid, HsmError>;
 
-    /// The published JWKS (active and recently retired public keys), pre-serialised.
+    /// The published JWKS (keys published ahead of their activation, the active ones and
+    /// recently replaced ones), pre-serialised.
     fn jwks_json(&self) -> Arc<Vec<u8>>;
 
     /// Checks that the token answers (for `/readyz`).
@@ -115,9 +117,11 @@ pub trait CaKey: Send + Sync {
 
 pub mod card;
 pub mod init;
+pub mod inventory;
 pub mod keys;
 pub mod pkcs11;
 pub mod pool;
 
-pub use keys::{KeyInfo, KeyKind, KeyState};
-pub use pkcs11::Pkcs11Hsm;
+pub use inventory::{KeyInfo, KeyState};
+pub use keys::KeyKind;
+pub use pkcs11::{Pkcs11Hsm, Switch};

@@ -17,7 +17,7 @@ use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use eidgate::config::HsmConfig;
 use eidgate::domain::client::SigningAlg;
-use eidgate::hsm::{HsmError, KeyKind, KeyState, Kid, Pkcs11Hsm, Signer};
+use eidgate::hsm::{HsmError, KeyKind, KeyState, Kid, Pkcs11Hsm, Signer, Switch};
 use p256::ecdsa::signature::Verifier as _;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -51,6 +51,7 @@ fn clone_config(config: &HsmConfig) -> HsmConfig {
         max_in_flight: config.max_in_flight,
         key_refresh: config.key_refresh,
         retired_key_publish: config.retired_key_publish,
+        publish_ahead: config.publish_ahead,
         pin_env: None,
     }
 }
@@ -256,7 +257,7 @@ async fn r_auth_6_rotation_keeps_the_old_key_published_and_signs_with_the_new_ki
     let (rsa_kid, _) = hsm.sign(SigningAlg::RS256, MESSAGE).await.unwrap();
 
     let rotating = hsm.clone();
-    let new = tokio::task::spawn_blocking(move || rotating.rotate(KeyKind::OidcEc))
+    let new = tokio::task::spawn_blocking(move || rotating.rotate(KeyKind::OidcEc, Switch::Now))
         .await
         .unwrap()
         .unwrap();
@@ -335,7 +336,7 @@ async fn r_auth_6_two_tokens_in_one_process_are_independent() {
     assert!(!es256_verifies(ec_b, MESSAGE, &signature_a));
 
     let rotating = a.clone();
-    tokio::task::spawn_blocking(move || rotating.rotate(KeyKind::OidcEc))
+    tokio::task::spawn_blocking(move || rotating.rotate(KeyKind::OidcEc, Switch::Now))
         .await
         .unwrap()
         .unwrap();
@@ -457,7 +458,8 @@ fn rotate_in_a_child_process(config: &HsmConfig) {
 }
 
 /// Runs only in a child process started by `rotate_in_a_child_process`: opens the token
-/// without `auto_init` (generating the first keys if there are none) and rotates the EC key.
+/// without `auto_init` (generating the first keys if there are none) and rotates the EC key
+/// as `hsm rotate` does: published now, active `hsm.publish_ahead` (default 1 h) later.
 #[tokio::test]
 #[ignore = "helper run in a child process"]
 async fn child_process_rotates_the_ec_key() {
@@ -480,26 +482,39 @@ async fn child_process_rotates_the_ec_key() {
         .await
         .unwrap()
         .unwrap();
-    let info = tokio::task::spawn_blocking(move || hsm.rotate(KeyKind::OidcEc))
+    let info = tokio::task::spawn_blocking(move || hsm.rotate(KeyKind::OidcEc, Switch::AfterPublishAhead))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(info.label, "oidc-sign-2");
+    assert_eq!(info.state, KeyState::Pending);
 }
 
 #[tokio::test]
-async fn r_auth_6_rotation_by_another_process_is_picked_up_by_refresh() {
+async fn r_auth_6_issue_24_rotation_by_another_process_is_published_at_refresh_and_signs_at_its_time() {
     let (hsm, config, _dir) = open("crossproc").await;
+    let clock = Arc::new(eidgate::clock::SystemClock::default());
+    assert!(hsm.use_clock(clock.clone()));
     let (old_kid, _) = hsm.sign(SigningAlg::ES256, MESSAGE).await.unwrap();
 
     rotate_in_a_child_process(&config);
 
-    let (still_old, _) = hsm.sign(SigningAlg::ES256, MESSAGE).await.unwrap();
-    assert_eq!(still_old, old_kid, "nothing changes before the refresh");
+    assert_eq!(jwks(&hsm).len(), 2, "nothing changes before the refresh");
     hsm.refresh_keys().await.unwrap();
-    let (new_kid, signature) = hsm.sign(SigningAlg::ES256, MESSAGE).await.unwrap();
-    assert_ne!(new_kid, old_kid);
+    // Published here from the refresh, decided from the times the child wrote in the token.
     let keys = jwks(&hsm);
+    assert_eq!(keys.len(), 3, "new EC, old EC, RSA");
+    let new = hsm.list_keys().into_iter().find(|k| k.label == "oidc-sign-2").unwrap();
+    assert_eq!(new.state, KeyState::Pending);
+    let new_kid = new.kid.unwrap();
+    jwk(&keys, &new_kid);
+    let (still_old, _) = hsm.sign(SigningAlg::ES256, MESSAGE).await.unwrap();
+    assert_eq!(still_old, old_kid, "the old key signs until publish_ahead has passed");
+
+    // An hour later by this process's clock, without a refresh: the new key signs.
+    clock.advance(3600);
+    let (kid, signature) = hsm.sign(SigningAlg::ES256, MESSAGE).await.unwrap();
+    assert_eq!(kid, new_kid);
     assert!(es256_verifies(jwk(&keys, &new_kid), MESSAGE, &signature));
     jwk(&keys, &old_kid);
 }
@@ -543,7 +558,8 @@ async fn r_auth_6_every_key_kind_is_generated_non_extractable_inside_the_token()
         .unwrap();
     for kind in [KeyKind::AuditSign, KeyKind::Ca, KeyKind::DataWrap] {
         let rotating = hsm.clone();
-        let info = tokio::task::spawn_blocking(move || rotating.rotate(kind))
+        // Kinds outside the JWKS switch at once even when a rotation publishes ahead.
+        let info = tokio::task::spawn_blocking(move || rotating.rotate(kind, Switch::AfterPublishAhead))
             .await
             .unwrap()
             .unwrap();

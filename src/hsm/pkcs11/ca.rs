@@ -15,7 +15,7 @@ impl CaKey for Pkcs11Hsm {
     fn ca_public_key(&self) -> Result<(String, Vec<u8>), HsmError> {
         let inventory = self.inventory();
         let entry = inventory
-            .active(KeyKind::Ca)
+            .active(KeyKind::Ca, self.now())
             .ok_or_else(|| HsmError::KeyNotFound(KeyKind::Ca.prefix().to_owned()))?;
         match &entry.public {
             Some(PublicKey::Ec { x, y, .. }) => {
@@ -23,9 +23,9 @@ impl CaKey for Pkcs11Hsm {
                 point.push(0x04);
                 point.extend_from_slice(x);
                 point.extend_from_slice(y);
-                Ok((entry.info.label.clone(), point))
+                Ok((entry.label.clone(), point))
             }
-            _ => Err(HsmError::KeyNotFound(entry.info.label.clone())),
+            _ => Err(HsmError::KeyNotFound(entry.label.clone())),
         }
     }
 
@@ -33,7 +33,7 @@ impl CaKey for Pkcs11Hsm {
         let id = self
             .inventory()
             .find(label)
-            .filter(|entry| entry.info.kind == KeyKind::Ca)
+            .filter(|entry| entry.kind == KeyKind::Ca)
             .map(|entry| entry.id.clone())
             .ok_or_else(|| HsmError::KeyNotFound(label.to_owned()))?;
         // CKM_ECDSA signs the digest we compute: SHA-384 for a P-384 CA (RFC 5758 §3.2).

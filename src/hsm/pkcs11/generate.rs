@@ -1,5 +1,5 @@
 //! Key generation inside the token (sensitive, never extractable) and the records that
-//! retire a rotated-out key.
+//! schedule a new key's activation and retire the keys it replaces.
 
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
@@ -7,21 +7,41 @@ use cryptoki::session::Session;
 use cryptoki::types::Date;
 use time::OffsetDateTime;
 
-use super::objects::retirement_template;
+use super::objects::{record_template, ACTIVATION_APPLICATION, RETIREMENT_APPLICATION};
 use crate::hsm::keys::{KeyKind, KeyMaterial};
 use crate::hsm::pool::OpError;
 
-/// Replaces the retirement record of `label` with `at`. Private, so only a logged-in
-/// user can change when a key leaves the JWKS.
+/// Replaces the retirement record of `label` with `at` (when its successor becomes
+/// active; the key leaves the JWKS `hsm.retired_key_publish` later).
 pub(super) fn record_retirement(session: &Session, label: &str, at: OffsetDateTime) -> Result<(), OpError> {
-    for old in session.find_objects(&retirement_template(Some(label)))? {
+    record(session, RETIREMENT_APPLICATION, label, &[at])
+}
+
+/// Replaces the activation record of `label`: published at `published`, signing from
+/// `active`. Written before the key is generated, so a key of a rotation never exists
+/// without its schedule (a key without a record would be active at once).
+pub(super) fn record_activation(
+    session: &Session,
+    label: &str,
+    published: OffsetDateTime,
+    active: OffsetDateTime,
+) -> Result<(), OpError> {
+    record(session, ACTIVATION_APPLICATION, label, &[published, active])
+}
+
+/// Replaces the record of `application` for `label`. Private objects, so only a
+/// logged-in user can change when a key signs or leaves the JWKS.
+fn record(session: &Session, application: &[u8], label: &str, times: &[OffsetDateTime]) -> Result<(), OpError> {
+    for old in session.find_objects(&record_template(application, Some(label)))? {
         session.destroy_object(old)?;
     }
-    let mut template = retirement_template(Some(label));
-    template.extend([
-        Attribute::Private(true),
-        Attribute::Value(at.unix_timestamp().to_string().into_bytes()),
-    ]);
+    let value = times
+        .iter()
+        .map(|at| at.unix_timestamp().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut template = record_template(application, Some(label));
+    template.extend([Attribute::Private(true), Attribute::Value(value.into_bytes())]);
     session.create_object(&template)?;
     Ok(())
 }

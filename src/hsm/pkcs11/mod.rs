@@ -8,9 +8,10 @@
 //! `CKA_EXTRACTABLE = false` and are only ever referred to by label and `CKA_ID`; this
 //! module must never create, import, wrap out or log key material or PINs.
 //!
-//! All state that must survive a restart (keys, retirement times) lives in the token, so
-//! a `hsm rotate` run by the CLI is seen by running servers at their next
-//! [`Pkcs11Hsm::refresh_keys`].
+//! All state that must survive a restart (keys, activation and retirement times) lives in
+//! the token, so a `hsm rotate` run by the CLI is seen by running servers at their next
+//! [`Pkcs11Hsm::refresh_keys`]: they publish the new key then and sign with it from its
+//! recorded activation time (`hsm.publish_ahead` after the rotation; see `inventory.rs`).
 //!
 //! By concern: `token` (module context, token look-up, locks), `objects` (reading our
 //! keys back from the token), `generate` (key generation and retirement records), `sign`
@@ -30,19 +31,21 @@ pub(super) mod token;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use cryptoki::slot::Slot;
 use time::OffsetDateTime;
 
-use self::generate::{generate, mark_end_date, record_retirement};
+use self::generate::{generate, mark_end_date, record_activation, record_retirement};
 use self::objects::{max_generation, read_keys};
 use self::token::{context_with, token_lock};
 use super::init;
-use super::keys::{Inventory, KeyInfo, KeyKind, RawKey};
+use super::inventory::{Inventory, KeyInfo, RawKey};
+use super::keys::KeyKind;
 use super::pool::SessionPool;
 use super::HsmError;
+use crate::clock::Clock;
 use crate::config::HsmConfig;
 
 pub use self::token::{context, find_token_slot};
@@ -53,6 +56,16 @@ const REQUIRED_KINDS: [KeyKind; 4] = [KeyKind::OidcEc, KeyKind::OidcRsa, KeyKind
 
 /// Longest token label PKCS#11 allows (`CK_TOKEN_INFO.label` is 32 bytes).
 const MAX_TOKEN_LABEL: usize = 32;
+
+/// When a rotated-in key starts signing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// `hsm.publish_ahead` after the rotation for the JWKS kinds (`hsm rotate`); at once
+    /// for the others, whose public keys relying parties do not cache.
+    AfterPublishAhead,
+    /// At once (`hsm rotate --now`: the active key is compromised).
+    Now,
+}
 
 /// eidgate's keys in a PKCS#11 token, used through a pool of logged-in sessions.
 /// Cheap to clone; clones share the pool and the published key set.
@@ -66,6 +79,10 @@ struct HsmInner {
     token_label: String,
     pool: SessionPool,
     retired_key_publish: Duration,
+    publish_ahead: Duration,
+    /// The clock that decides which key is active; the system clock until
+    /// [`Pkcs11Hsm::use_clock`] sets one.
+    clock: OnceLock<Arc<dyn Clock>>,
     /// Swapped whole on refresh; readers clone the `Arc` and never wait on the token.
     inventory: RwLock<Arc<Inventory>>,
     jwks: RwLock<Arc<Vec<u8>>>,
@@ -138,8 +155,12 @@ impl Pkcs11Hsm {
                 token_label: label.to_owned(),
                 pool,
                 retired_key_publish: config.retired_key_publish,
+                publish_ahead: config.publish_ahead,
+                clock: OnceLock::new(),
                 inventory: RwLock::new(Arc::new(Inventory::default())),
-                jwks: RwLock::new(Arc::new(Inventory::default().jwks_json())),
+                jwks: RwLock::new(Arc::new(
+                    Inventory::build(Vec::new(), 0, Duration::ZERO).jwks_json().to_vec(),
+                )),
                 generated: Mutex::new(Vec::new()),
             }),
         };
@@ -171,43 +192,78 @@ impl Pkcs11Hsm {
         self.inner.pool.slot()
     }
 
-    /// Every key of the token with its state, as of the last refresh.
-    pub fn list_keys(&self) -> Vec<KeyInfo> {
-        self.inventory().infos()
+    /// Decides which key is active by `clock` from now on (the server's clock, which tests
+    /// move instead of sleeping; without it, the system clock). Set once for this handle and
+    /// its clones: later calls change nothing and return `false`.
+    pub fn use_clock(&self, clock: Arc<dyn Clock>) -> bool {
+        self.inner.clock.set(clock).is_ok()
     }
 
-    /// Generates the next generation of `kind` inside the token; it becomes active at once
-    /// in this process (other processes see it at their next [`Pkcs11Hsm::refresh_keys`]).
-    /// The previous key is recorded as retired now and stays in the JWKS for
-    /// `retired_key_publish`. Blocking (RSA-3072 generation takes a while): call it from
-    /// `spawn_blocking` in async code.
-    pub fn rotate(&self, kind: KeyKind) -> Result<KeyInfo, HsmError> {
+    /// Now, Unix seconds, by the clock in use.
+    fn now(&self) -> i64 {
+        match self.inner.clock.get() {
+            Some(clock) => clock.now(),
+            None => OffsetDateTime::now_utc().unix_timestamp(),
+        }
+    }
+
+    fn now_utc(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.now()).unwrap_or_else(|_| OffsetDateTime::now_utc())
+    }
+
+    /// Every key of the token with its state now, as of the last refresh.
+    pub fn list_keys(&self) -> Vec<KeyInfo> {
+        self.inventory().infos(self.now())
+    }
+
+    /// Generates the next generation of `kind` inside the token and publishes it at once
+    /// in this process (other processes at their next [`Pkcs11Hsm::refresh_keys`]).
+    ///
+    /// With [`Switch::AfterPublishAhead`] a key of a JWKS kind starts signing
+    /// `hsm.publish_ahead` from now, in every process, so relying parties that cache the
+    /// JWKS know it before they meet it; [`Switch::Now`] (a compromised key) and the kinds
+    /// that are not in the JWKS switch at once. The keys it replaces are recorded as retired
+    /// at that activation time and stay in the JWKS for `retired_key_publish` after it.
+    /// Blocking (RSA-3072 generation takes a while): call it from `spawn_blocking` in async
+    /// code.
+    pub fn rotate(&self, kind: KeyKind, switch: Switch) -> Result<KeyInfo, HsmError> {
         let lock = token_lock(&self.inner.module, &self.inner.token_label);
         let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = self.now_utc();
+        let ahead = match switch {
+            Switch::AfterPublishAhead if kind.in_jwks() => self.inner.publish_ahead,
+            _ => Duration::ZERO,
+        };
+        let active = time::Duration::try_from(ahead)
+            .ok()
+            .and_then(|ahead| now.checked_add(ahead))
+            .ok_or_else(|| HsmError::Pkcs11("hsm.publish_ahead is out of range".into()))?;
         let label = self.inner.pool.run_blocking(|pooled| {
             let session = pooled.session();
             let keys = read_keys(session)?;
-            let previous = keys
-                .iter()
-                .filter(|key| key.kind == kind)
-                .max_by_key(|key| key.generation)
-                .map(|key| key.label.clone());
             let next = max_generation(session, kind)?
                 .checked_add(1)
                 .ok_or_else(|| HsmError::Pkcs11(format!("generation of {kind} overflows")))?;
-            let now = OffsetDateTime::now_utc();
-            // Recorded before the successor exists: if generation fails, the old key is
-            // still the highest generation and stays active; the record is then ignored.
-            if let Some(previous) = &previous {
-                record_retirement(session, previous, now)?;
+            // Every older key still due to sign after `active` (the current one, and one
+            // scheduled by an earlier rotation) is retired at `active`. Recorded before the
+            // successor exists: if generation fails, the old key is still the highest
+            // generation with its time come and stays active; the record is then ignored.
+            let replaced: Vec<&str> = keys
+                .iter()
+                .filter(|key| key.kind == kind && key.retired_at.is_none_or(|at| at > active))
+                .map(|key| key.label.as_str())
+                .collect();
+            for previous in &replaced {
+                record_retirement(session, previous, active)?;
             }
+            record_activation(session, &kind.label(next), now, active)?;
             generate(session, kind, next)?;
-            if let Some(previous) = &previous {
-                mark_end_date(session, previous, now);
+            for previous in &replaced {
+                mark_end_date(session, previous, active);
             }
             Ok(kind.label(next))
         })?;
-        tracing::info!(token = %self.inner.token_label, key = %label, "rotated HSM key");
+        tracing::info!(token = %self.inner.token_label, key = %label, active_at = %active, "rotated HSM key");
         self.refresh_keys_blocking()?;
         self.list_keys()
             .into_iter()
@@ -267,6 +323,9 @@ impl Pkcs11Hsm {
             for kind in kinds {
                 if !keys.iter().any(|key| key.kind == *kind) {
                     let next = max_generation(session, *kind)? + 1;
+                    // Replaces any record left by a rotation whose generation failed.
+                    let now = self.now_utc();
+                    record_activation(session, &kind.label(next), now, now)?;
                     generate(session, *kind, next)?;
                     tracing::info!(token = %self.inner.token_label, key = %kind.label(next), "generated HSM key");
                     self.inner
@@ -281,8 +340,8 @@ impl Pkcs11Hsm {
     }
 
     fn install(&self, raw: Vec<RawKey>) {
-        let inventory = Inventory::build(raw, OffsetDateTime::now_utc(), self.inner.retired_key_publish);
-        let jwks = Arc::new(inventory.jwks_json());
+        let inventory = Inventory::build(raw, self.now(), self.inner.retired_key_publish);
+        let jwks = Arc::new(inventory.jwks_json().to_vec());
         *self
             .inner
             .inventory

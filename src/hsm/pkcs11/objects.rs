@@ -1,16 +1,22 @@
 //! Reading eidgate's keys back from the token: objects with one of our labels, their
-//! public halves, and the retirement records of rotated-out keys.
+//! public halves, and the records `rotate` writes about them: when a key was published and
+//! becomes active (activation records) and when it was replaced (retirement records).
 
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::Session;
 use time::OffsetDateTime;
 
-use crate::hsm::keys::{KeyKind, KeyMaterial, PublicKey, RawKey};
+use crate::hsm::inventory::RawKey;
+use crate::hsm::keys::{KeyKind, KeyMaterial, PublicKey};
 use crate::hsm::pool::OpError;
 use crate::hsm::HsmError;
 
 /// `CKA_APPLICATION` of the data objects that record when a key was rotated out.
-const RETIREMENT_APPLICATION: &[u8] = b"eidgate-key-retirement";
+pub(super) const RETIREMENT_APPLICATION: &[u8] = b"eidgate-key-retirement";
+
+/// `CKA_APPLICATION` of the data objects that record when a key was published and when it
+/// becomes active: value `"<published> <active>"`, Unix seconds in ASCII decimal.
+pub(super) const ACTIVATION_APPLICATION: &[u8] = b"eidgate-key-activation";
 
 pub(super) fn attribute_bytes(attributes: &[Attribute], wanted: AttributeType) -> Option<Vec<u8>> {
     attributes.iter().find_map(|attribute| match (attribute, wanted) {
@@ -56,9 +62,10 @@ fn labelled_objects(session: &Session, class: ObjectClass) -> Result<Vec<Labelle
 }
 
 /// Every key of ours in the token: private or secret objects, with the matching public
-/// object (same label and `CKA_ID`) and the retirement record.
+/// object (same label and `CKA_ID`) and the activation and retirement records.
 pub(super) fn read_keys(session: &Session) -> Result<Vec<RawKey>, OpError> {
-    let retirements = read_retirements(session)?;
+    let retirements = read_records(session, RETIREMENT_APPLICATION)?;
+    let activations = read_records(session, ACTIVATION_APPLICATION)?;
     let mut keys = Vec::new();
     for class in [ObjectClass::PRIVATE_KEY, ObjectClass::SECRET_KEY] {
         for LabelledObject {
@@ -73,13 +80,26 @@ pub(super) fn read_keys(session: &Session) -> Result<Vec<RawKey>, OpError> {
                 (KeyMaterial::Ec(_) | KeyMaterial::Rsa3072, false) => read_public(session, kind, &label, &id)?,
                 _ => continue, // a label of ours on the wrong kind of object
             };
-            let retired_at = retirements.iter().find(|(l, _)| *l == label).map(|(_, at)| *at);
+            let record = |records: &[(String, Vec<OffsetDateTime>)]| {
+                records
+                    .iter()
+                    .find(|(l, _)| *l == label)
+                    .map(|(_, times)| times.clone())
+                    .unwrap_or_default()
+            };
+            let retired_at = record(&retirements).first().copied();
+            let (published_at, active_at) = match record(&activations)[..] {
+                [published, active] => (Some(published), Some(active)),
+                _ => (None, None),
+            };
             keys.push(RawKey {
                 label,
                 kind,
                 generation,
                 id,
                 public,
+                published_at,
+                active_at,
                 retired_at,
             });
         }
@@ -145,29 +165,38 @@ pub(super) fn max_generation(session: &Session, kind: KeyKind) -> Result<u32, Op
     Ok(max)
 }
 
-/// Retirement records: `CKO_DATA` objects of our application, label = key label,
-/// value = Unix seconds in ASCII decimal.
-fn read_retirements(session: &Session) -> Result<Vec<(String, OffsetDateTime)>, OpError> {
+/// Records of `application`: `CKO_DATA` objects, label = key label, value = Unix seconds
+/// in ASCII decimal, separated by spaces. A record that does not parse is ignored (with a
+/// warning), as if it were not there.
+fn read_records(session: &Session, application: &[u8]) -> Result<Vec<(String, Vec<OffsetDateTime>)>, OpError> {
     let mut records = Vec::new();
-    for handle in session.find_objects(&retirement_template(None))? {
+    for handle in session.find_objects(&record_template(application, None))? {
         let attributes = session.get_attributes(handle, &[AttributeType::Label, AttributeType::Value])?;
         let label = attribute_bytes(&attributes, AttributeType::Label).and_then(|l| String::from_utf8(l).ok());
-        let at = attribute_bytes(&attributes, AttributeType::Value)
+        let times = attribute_bytes(&attributes, AttributeType::Value)
             .and_then(|v| String::from_utf8(v).ok())
-            .and_then(|v| v.parse::<i64>().ok())
-            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok());
-        if let (Some(label), Some(at)) = (label, at) {
-            records.push((label, at));
+            .and_then(|v| {
+                v.split(' ')
+                    .map(|secs| {
+                        secs.parse::<i64>()
+                            .ok()
+                            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+                    })
+                    .collect::<Option<Vec<_>>>()
+            });
+        match (label, times) {
+            (Some(label), Some(times)) => records.push((label, times)),
+            (label, _) => tracing::warn!(key = ?label, "unreadable HSM key record ignored"),
         }
     }
     Ok(records)
 }
 
-pub(super) fn retirement_template(label: Option<&str>) -> Vec<Attribute> {
+pub(super) fn record_template(application: &[u8], label: Option<&str>) -> Vec<Attribute> {
     let mut template = vec![
         Attribute::Token(true),
         Attribute::Class(ObjectClass::DATA),
-        Attribute::Application(RETIREMENT_APPLICATION.to_vec()),
+        Attribute::Application(application.to_vec()),
     ];
     if let Some(label) = label {
         template.push(Attribute::Label(label.as_bytes().to_vec()));

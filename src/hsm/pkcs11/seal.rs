@@ -23,13 +23,13 @@ impl Pkcs11Hsm {
     fn wrap_key(&self, generation: Option<u32>) -> Result<(u32, String, Vec<u8>), HsmError> {
         let inventory = self.inventory();
         let entry = match generation {
-            None => inventory.active(KeyKind::DataWrap),
+            None => inventory.active(KeyKind::DataWrap, self.now()),
             Some(g) => inventory.find(&KeyKind::DataWrap.label(g)),
         }
         .ok_or_else(|| HsmError::KeyNotFound(KeyKind::DataWrap.prefix().to_owned()))?;
         let (_, generation) =
-            KeyKind::parse_label(&entry.info.label).ok_or_else(|| HsmError::KeyNotFound(entry.info.label.clone()))?;
-        Ok((generation, entry.info.label.clone(), entry.id.clone()))
+            KeyKind::parse_label(&entry.label).ok_or_else(|| HsmError::KeyNotFound(entry.label.clone()))?;
+        Ok((generation, entry.label.clone(), entry.id.clone()))
     }
 }
 

@@ -26,8 +26,8 @@ impl Pkcs11Hsm {
     /// returns a different kid (a rotation in between), build and sign again.
     pub fn active_kid(&self, alg: SigningAlg) -> Option<Kid> {
         self.inventory()
-            .active(kind_for(alg))
-            .and_then(|entry| entry.info.kid.clone())
+            .active(kind_for(alg), self.now())
+            .and_then(|entry| entry.kid.clone())
     }
 
     /// Signs with the active key of `kind` by `alg`'s mechanism.
@@ -35,14 +35,13 @@ impl Pkcs11Hsm {
         let (label, id, kid) = {
             let inventory = self.inventory();
             let entry = inventory
-                .active(kind)
+                .active(kind, self.now())
                 .ok_or_else(|| HsmError::KeyNotFound(kind.prefix().to_owned()))?;
             let kid = entry
-                .info
                 .kid
                 .clone()
-                .ok_or_else(|| HsmError::KeyNotFound(entry.info.label.clone()))?;
-            (entry.info.label.clone(), entry.id.clone(), kid)
+                .ok_or_else(|| HsmError::KeyNotFound(entry.label.clone()))?;
+            (entry.label.clone(), entry.id.clone(), kid)
         };
         // ES256: CKM_ECDSA signs a digest we compute; the RSA mechanisms hash in the token.
         let data = match alg {

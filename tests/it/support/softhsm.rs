@@ -63,6 +63,7 @@ pub fn hsm_config(label_hint: &str) -> (HsmConfig, TempDir) {
         max_in_flight: 0,
         key_refresh: Duration::from_secs(30),
         retired_key_publish: Duration::from_secs(3600),
+        publish_ahead: Duration::from_secs(3600),
         pin_env: None,
     };
     (config, dir)
