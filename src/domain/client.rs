@@ -51,13 +51,13 @@ impl SigningAlg {
 }
 
 /// `sub` of a client: the person identifier everywhere, or pairwise per sector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Public only for a client allowed `person_identifier` ([`Client::subject_type`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectType {
     /// Pairwise per sector identifier (the redirect_uri host unless configured).
     Pairwise,
-    /// The same `sub` for every client.
-    #[default]
+    /// The eIDAS person identifier, the same for every such client.
     Public,
 }
 
@@ -118,9 +118,10 @@ pub struct Client {
     /// ID token signing algorithm.
     #[serde(default = "default_alg")]
     pub id_token_signed_response_alg: SigningAlg,
-    /// `public` or `pairwise`.
-    #[serde(default)]
-    pub subject_type: SubjectType,
+    /// `public` or `pairwise` as registered; unset: public when the client may receive
+    /// `person_identifier`, else pairwise. Read it through [`Client::subject_type`].
+    #[serde(default, rename = "subject_type", skip_serializing_if = "Option::is_none")]
+    pub registered_subject_type: Option<SubjectType>,
     /// Sector identifier for pairwise `sub` (default: the redirect_uri host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector_identifier: Option<String>,
@@ -183,6 +184,13 @@ pub enum ClientError {
     /// The destination country is not two upper-case letters.
     #[error("country must be two upper-case letters")]
     Country,
+    /// `subject_type = "public"` would hand the national identifier as `sub` to a client
+    /// not allowed `person_identifier` (R-DATA-4).
+    #[error("client {client}: subject_type \"public\" needs person_identifier in allowed_claims (the public sub is the national identifier); use \"pairwise\"")]
+    PublicSubject {
+        /// The client.
+        client: String,
+    },
 }
 
 /// Why a redirect URI is refused at registration.
@@ -299,7 +307,28 @@ impl Client {
                 return Err(ClientError::Country);
             }
         }
+        if self.registered_subject_type == Some(SubjectType::Public) && !self.may_receive_person_identifier() {
+            return Err(ClientError::PublicSubject {
+                client: self.client_id.to_string(),
+            });
+        }
         Ok(())
+    }
+
+    /// Whether `person_identifier` is on this client's allow list (R-DATA-4).
+    pub fn may_receive_person_identifier(&self) -> bool {
+        self.allowed_claims.iter().any(|c| c == "person_identifier")
+    }
+
+    /// The `sub` this client gets (R-DATA-4). The public `sub` is the national identifier,
+    /// so only a client allowed `person_identifier` gets it; every other client is
+    /// pairwise, even one stored as public before this rule (fail closed).
+    pub fn subject_type(&self) -> SubjectType {
+        match self.registered_subject_type {
+            Some(SubjectType::Pairwise) => SubjectType::Pairwise,
+            Some(SubjectType::Public) | None if self.may_receive_person_identifier() => SubjectType::Public,
+            Some(SubjectType::Public) | None => SubjectType::Pairwise,
+        }
     }
 
     /// Whether the client asks for LoA high on every login (`minimum_acr = high`): its
@@ -395,5 +424,25 @@ mod tests {
         c.post_logout_redirect_uris = vec!["javascript:alert(1)".into()];
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("client rp") && e.contains("javascript:alert(1)"), "{e}");
+    }
+
+    #[test]
+    fn r_data_4_issue_24_sub_is_public_only_for_a_client_allowed_person_identifier() {
+        // Unset: pairwise for a names-only client, public for one allowed the identifier.
+        let mut c = client();
+        c.allowed_claims = vec!["given_name".into(), "family_name".into()];
+        assert_eq!(c.subject_type(), SubjectType::Pairwise);
+        c.allowed_claims.push("person_identifier".into());
+        assert_eq!(c.subject_type(), SubjectType::Public);
+        // Registered pairwise stays pairwise.
+        c.registered_subject_type = Some(SubjectType::Pairwise);
+        assert_eq!(c.subject_type(), SubjectType::Pairwise);
+        assert!(c.validate().is_ok());
+        // Public without the identifier on the allow list: refused at registration, and a
+        // client stored that way before the rule is served pairwise (fail closed).
+        c.registered_subject_type = Some(SubjectType::Public);
+        c.allowed_claims = vec!["given_name".into()];
+        assert_eq!(c.validate(), Err(ClientError::PublicSubject { client: "rp".into() }));
+        assert_eq!(c.subject_type(), SubjectType::Pairwise);
     }
 }

@@ -10,7 +10,7 @@ use crate::domain::person::NaturalPerson;
 
 /// The subject identifier of `person` for `client`; `own_country` is the provider's.
 pub fn subject(client: &Client, person: &NaturalPerson, own_country: &str) -> String {
-    match client.subject_type {
+    match client.subject_type() {
         SubjectType::Public => person
             .identifier
             .eidas_form(client.country.as_deref().unwrap_or(own_country)),

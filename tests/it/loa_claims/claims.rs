@@ -45,6 +45,36 @@ async fn r_data_4_a_client_allowed_only_names_never_receives_birthdate_even_when
     assert_eq!(info["family_name"], "Jonaitis");
     assert!(info.get("birthdate").is_none(), "{info}");
     assert!(info.get("person_identifier").is_none(), "{info}");
+    // Nor as `sub` (issue 24): a client not allowed the identifier is pairwise by default.
+    for sub in [&id["sub"], &info["sub"]] {
+        let sub = sub.as_str().unwrap();
+        assert!(!sub.contains("38001085718") && !sub.contains('/'), "{sub}");
+    }
+    assert_eq!(id["sub"], info["sub"]);
+}
+
+#[tokio::test]
+async fn r_data_4_issue_24_import_refuses_a_public_sub_without_person_identifier() {
+    let server = server(vec![]).await;
+    let public_names_only = client_entry(
+        "names-public",
+        json!({"allowed_claims": ["given_name"], "subject_type": "public"}),
+    );
+    let refused = eidgate::admin::import::import_sealed(
+        server.app.store.as_ref(),
+        Some(server.app.sealer.as_ref()),
+        &json!({"clients": [public_names_only]}).to_string(),
+        &server.app.config,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("names-public") && refused.contains("person_identifier"),
+        "{refused}"
+    );
+    let stored = server.app.store.client(&"names-public".parse().unwrap()).await.unwrap();
+    assert!(stored.is_none(), "nothing written");
 }
 
 #[tokio::test]
