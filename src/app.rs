@@ -185,6 +185,9 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
     crate::admin::builtin::ensure_account_client(store.as_ref(), &config.issuer)
         .await
         .map_err(|e| AppError::Setup(format!("account client: {e}")))?;
+    crate::admin::builtin::ensure_helpdesk_client(store.as_ref(), &config.issuer, config.operators.minimum_acr)
+        .await
+        .map_err(|e| AppError::Setup(format!("helpdesk console client: {e}")))?;
     // The issuing CA key `ca-1` is generated here on first start, so it is audited below.
     let (config, smartcard) = {
         let hsm = hsm.clone();

@@ -1,15 +1,115 @@
-// eidgate helpdesk console: look-up and status changes through /helpdesk/v1.
+// eidgate helpdesk console: the operator logs in through this provider (authorization code
+// flow with PKCE, as the built-in client "eidgate-helpdesk"), then looks up holders and
+// changes the status of their means through /helpdesk/v1. The page holds the access token
+// in memory only; the refresh token stays in an HttpOnly cookie that the server trades for a
+// new access token before the old one expires. No token is ever pasted.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
-  const auth = () => ({ Authorization: "Bearer " + $("token").value.trim() });
+  const CLIENT = "eidgate-helpdesk";
+  const PENDING = "eidgate.helpdesk.login";
+  // The page is served at {issuer}/helpdesk: that is its redirect URI, and the provider's
+  // endpoints are its siblings.
+  const page = location.origin + location.pathname;
+  const at = (path) => new URL(path, page).toString();
+  let access = null;
+  let renewal = null;
+
+  const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+    .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const random = (n) => b64url(crypto.getRandomValues(new Uint8Array(n)));
+
+  function say(text) { $("result").textContent = text; }
+
+  function show(roles) {
+    $("signed-out").hidden = roles !== null;
+    $("signed-in").hidden = roles === null;
+    if (roles === null) {
+      $("holder").hidden = true;
+    } else {
+      $("who").textContent = "Logged in as an operator (" + roles.join(", ") + ").";
+    }
+  }
+
+  // Keeps the session: a new access token a minute before this one expires.
+  function hold(data) {
+    access = data.access_token;
+    clearTimeout(renewal);
+    const seconds = Math.max(10, (data.expires_in || 60) - 60);
+    renewal = setTimeout(() => { renew().then((ok) => { if (!ok) { say("Your session has ended. Log in again."); } }); }, seconds * 1000);
+    show(data.roles || []);
+  }
+
+  async function session(path, body) {
+    const r = await fetch(at(path), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const data = await r.json().catch(() => ({}));
+    return { ok: r.status === 200, data };
+  }
+
+  async function renew() {
+    const { ok, data } = await session("helpdesk/session/refresh");
+    if (ok) { hold(data); return true; }
+    access = null;
+    show(null);
+    return false;
+  }
+
+  async function startLogin() {
+    const verifier = random(32);
+    const state = random(16);
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+    sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state }));
+    const q = new URLSearchParams({
+      response_type: "code",
+      client_id: CLIENT,
+      redirect_uri: page,
+      scope: "openid offline_access",
+      state,
+      code_challenge: b64url(digest),
+      code_challenge_method: "S256",
+    });
+    location.assign(at("authorize") + "?" + q.toString());
+  }
+
+  // Back from the provider: the code is traded for a session with the verifier this tab kept.
+  async function finishLogin(params) {
+    const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
+    sessionStorage.removeItem(PENDING);
+    history.replaceState(null, "", page);
+    if (params.get("error")) {
+      say("The login did not complete (" + params.get("error") + "). Log in again.");
+      return;
+    }
+    if (!pending || params.get("state") !== pending.state) {
+      say("This login answer was not started here. Log in again.");
+      return;
+    }
+    const { ok, data } = await session("helpdesk/session", { code: params.get("code"), code_verifier: pending.verifier });
+    if (ok) { hold(data); say(""); return; }
+    say((data.title || "The login did not complete") + (data.detail ? ": " + data.detail : "."));
+  }
+
+  // A call with the access token; a 401 renews the session once and retries.
+  async function api(path, init) {
+    const call = () => fetch(path, Object.assign({}, init, {
+      headers: Object.assign({}, (init || {}).headers, { Authorization: "Bearer " + access }),
+    }));
+    let r = await call();
+    if (r.status === 401 && await renew()) { r = await call(); }
+    return r;
+  }
 
   async function lookup() {
-    const r = await fetch("/helpdesk/v1/holders?identifier=" + encodeURIComponent($("identifier").value.trim()), { headers: auth() });
+    const r = await api("/helpdesk/v1/holders?identifier=" + encodeURIComponent($("identifier").value.trim()));
     const data = await r.json().catch(() => ({}));
     if (r.status !== 200) {
-      $("result").textContent = data.title || "Look-up failed.";
+      say(data.title || "Look-up failed.");
       $("holder").hidden = true;
       return;
     }
@@ -34,19 +134,38 @@
     $("holder").hidden = false;
   }
 
+  $("login").addEventListener("click", () => { startLogin(); });
+  $("logout").addEventListener("click", async () => {
+    clearTimeout(renewal);
+    await fetch(at("helpdesk/session/logout"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: access ? { Authorization: "Bearer " + access } : {},
+    }).catch(() => null);
+    access = null;
+    show(null);
+    say("Logged out.");
+  });
   $("lookup").addEventListener("submit", (e) => { e.preventDefault(); lookup(); });
 
   $("change").addEventListener("submit", async (e) => {
     e.preventDefault();
     const key = crypto.randomUUID();
-    const r = await fetch("/helpdesk/v1/means/" + encodeURIComponent($("means-id").value) + "/" + $("command").value, {
+    const r = await api("/helpdesk/v1/means/" + encodeURIComponent($("means-id").value) + "/" + $("command").value, {
       method: "POST",
-      headers: Object.assign({ "Content-Type": "application/json", "Idempotency-Key": key }, auth()),
+      headers: { "Content-Type": "application/json", "Idempotency-Key": key },
       body: JSON.stringify({ reason: $("reason").value, verification: { method: $("method").value, evidence: $("evidence").value } }),
     });
     const data = await r.json().catch(() => ({}));
     $("evidence").value = "";
-    $("result").textContent = r.status === 200 ? "Done: the means is now " + data.state + "." : (data.title || "Failed") + (data.detail ? ": " + data.detail : "");
+    say(r.status === 200 ? "Done: the means is now " + data.state + "." : (data.title || "Failed") + (data.detail ? ": " + data.detail : ""));
     lookup();
   });
+
+  const params = new URLSearchParams(location.search);
+  if (params.has("code") || params.has("error")) {
+    finishLogin(params);
+  } else {
+    renew();
+  }
 })();

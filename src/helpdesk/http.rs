@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{openapi, service};
+use super::{console, openapi, service};
 use crate::domain::ids::MeansId;
 use crate::domain::means::proof::Verification;
 use crate::lifecycle::actor::Actor;
@@ -36,6 +36,125 @@ where
         .route("/helpdesk/v1/means/{id}/reactivate", post(post_reactivate))
         .route("/helpdesk/v1/approvals", get(get_approvals))
         .route("/helpdesk/v1/approvals/{id}/{decision}", post(post_decision))
+        .route("/helpdesk/session", post(post_session))
+        .route("/helpdesk/session/refresh", post(post_session_refresh))
+        .route("/helpdesk/session/logout", post(post_session_logout))
+}
+
+/// The page's half of the console login: the code it got back and its PKCE verifier.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionBody {
+    code: String,
+    code_verifier: String,
+}
+
+/// Session routes answer only the page itself: a browser always sends `Origin` on a
+/// `fetch` POST, and it must be the issuer's (no other site can spend the cookie).
+fn page_origin(app: &crate::admin::state::Admin, headers: &HeaderMap) -> Result<(), Problem> {
+    match headers.get(header::ORIGIN) {
+        Some(origin) if crate::web::middleware::same_origin(&app.config.issuer, origin.as_bytes()) => Ok(()),
+        _ => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Only the helpdesk page may do this",
+        )),
+    }
+}
+
+fn console_problem(e: console::ConsoleError) -> Problem {
+    match e {
+        console::ConsoleError::Grant(e) if e.code == crate::oidc::error::ErrorCode::TemporarilyUnavailable => {
+            e.log_cause();
+            Problem::unavailable()
+        }
+        console::ConsoleError::Grant(e) => {
+            tracing::info!(error = %e, "helpdesk console login refused");
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "The login did not complete",
+            )
+            .detail("Log in again.")
+        }
+        console::ConsoleError::Operator(e) => Problem::from(e),
+    }
+}
+
+/// The session answer: the access token for the page, the refresh token in the cookie.
+fn session_answer(app: &crate::admin::state::Admin, session: console::ConsoleSession) -> Response {
+    let mut r = no_store(serde_json::json!({
+        "access_token": session.access_token,
+        "expires_in": session.expires_in,
+        "roles": session.roles,
+    }));
+    if let Some(refresh) = &session.refresh_token {
+        let max_age = crate::domain::secs(app.config.tokens.refresh_max);
+        if let Some(c) =
+            crate::web::middleware::set_cookie(console::REFRESH_COOKIE, refresh, max_age, app.config.secure_cookies())
+        {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    r
+}
+
+fn refresh_cookie<'a>(app: &crate::admin::state::Admin, headers: &'a HeaderMap) -> Option<&'a str> {
+    crate::web::middleware::cookie(headers, console::REFRESH_COOKIE, app.config.secure_cookies())
+        .filter(|v| !v.is_empty())
+}
+
+/// `POST /helpdesk/session` `{"code", "code_verifier"}`: opens the console session.
+async fn post_session(
+    State(app): State<crate::admin::state::Admin>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    page_origin(&app, &headers)?;
+    let body: SessionBody = parse_json(&headers, &body)?;
+    if body.code.len() > 512 || !(43..=128).contains(&body.code_verifier.len()) {
+        return Err(Problem::bad_request("code or code_verifier out of bounds"));
+    }
+    let session = console::open(&app, body.code, body.code_verifier)
+        .await
+        .map_err(console_problem)?;
+    Ok(session_answer(&app, session))
+}
+
+/// `POST /helpdesk/session/refresh`: a new access token for the refresh cookie (rotated).
+async fn post_session_refresh(
+    State(app): State<crate::admin::state::Admin>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    page_origin(&app, &headers)?;
+    let Some(refresh) = refresh_cookie(&app, &headers) else {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Not logged in",
+        ));
+    };
+    let session = console::renew(&app, refresh.to_owned())
+        .await
+        .map_err(console_problem)?;
+    Ok(session_answer(&app, session))
+}
+
+/// `POST /helpdesk/session/logout`: revokes the console's tokens and clears the cookie.
+async fn post_session_logout(
+    State(app): State<crate::admin::state::Admin>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    page_origin(&app, &headers)?;
+    let bearer = crate::web::extract::bearer(&headers);
+    console::close(&app, refresh_cookie(&app, &headers), bearer)
+        .await
+        .map_err(console_problem)?;
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    if let Some(c) = crate::web::middleware::set_cookie(console::REFRESH_COOKIE, "", 0, app.config.secure_cookies()) {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(r)
 }
 
 /// `GET /helpdesk/v1/approvals`: open two-person requests (roles security or helpdesk).

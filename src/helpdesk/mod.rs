@@ -2,6 +2,7 @@
 //! look-up of holders and means, suspension, revocation and reactivation with caller
 //! verification and `Idempotency-Key`, and its OpenAPI document.
 
+pub mod console;
 pub mod http;
 pub mod lookup;
 pub mod openapi;

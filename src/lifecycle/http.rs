@@ -447,11 +447,9 @@ async fn account_status(
 /// Refuses a state change whose `Origin` (when the browser sends one) is not the issuer's.
 fn check_origin(app: &crate::authn::state::Authn, headers: &HeaderMap) -> Result<(), Problem> {
     match headers.get(axum::http::header::ORIGIN) {
-        Some(origin) if !same_origin(&app.config.issuer, origin.as_bytes()) => Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Cross-origin request refused",
-        )),
+        Some(origin) if !crate::web::middleware::same_origin(&app.config.issuer, origin.as_bytes()) => Err(
+            Problem::new(StatusCode::FORBIDDEN, "forbidden", "Cross-origin request refused"),
+        ),
         _ => Ok(()),
     }
 }
@@ -487,12 +485,6 @@ async fn post_account_password(
     Ok(Json(json!({"state": "active", "means": means, "password": "changed"})).into_response())
 }
 
-/// Whether a request's `Origin` is exactly the issuer's origin (scheme, host, port). A
-/// prefix test would let `https://id.example.co` pass for `https://id.example.com`.
-fn same_origin(issuer: &str, origin: &[u8]) -> bool {
-    url::Url::parse(issuer).is_ok_and(|u| u.origin().ascii_serialization().as_bytes() == origin)
-}
-
 async fn post_account_suspend(
     State(app): State<crate::authn::state::Authn>,
     Path(id): Path<String>,
@@ -513,7 +505,7 @@ async fn post_account_revoke(
 
 #[cfg(test)]
 mod tests {
-    use super::same_origin;
+    use crate::web::middleware::same_origin;
 
     #[test]
     fn r_sec_5_account_changes_need_exactly_the_issuers_origin() {

@@ -26,6 +26,12 @@ pub fn security_headers(tls: bool) -> Vec<(HeaderName, HeaderValue)> {
     headers
 }
 
+/// Whether a request's `Origin` is exactly the issuer's origin (scheme, host, port). A
+/// prefix test would let `https://id.example.co` pass for `https://id.example.com`.
+pub fn same_origin(issuer: &str, origin: &[u8]) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| u.origin().ascii_serialization().as_bytes() == origin)
+}
+
 /// Every (name, value) pair of the `Cookie` headers.
 fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers

@@ -156,6 +156,17 @@ const NO_RECORD: &[(&str, &str)] = &[
          records login.success or login.failure (driven in audit_walk::fido, which checks the \
          challenge writes nothing)",
     ),
+    (
+        "POST /helpdesk/session",
+        "the helpdesk console redeems its code, as POST /token does: the login it completes is \
+         recorded (login.success, same sid); a person who is not an operator is recorded \
+         operator.access_denied (helpdesk_console)",
+    ),
+    (
+        "POST /helpdesk/session/refresh",
+        "the helpdesk console renews its access token with its refresh token, as POST /token \
+         does; a replayed refresh token revokes the grant",
+    ),
     ("POST /introspect", "reads"),
     ("POST /userinfo", "reads"),
 ];

@@ -12,6 +12,7 @@ mod client_auth;
 mod fido;
 mod fido_browser;
 mod helpdesk;
+mod helpdesk_console;
 mod hsm;
 mod import;
 mod key_rollover;

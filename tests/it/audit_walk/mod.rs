@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use crate::support::server::TestServer;
 
 mod account;
+mod console;
 mod fido;
 mod legal;
 mod smartcard;
@@ -20,6 +21,7 @@ mod supervision;
 pub(crate) fn routes() -> Vec<&'static str> {
     [
         account::ROUTES,
+        console::ROUTES,
         fido::ROUTES,
         legal::ROUTES,
         smartcard::ROUTES,
