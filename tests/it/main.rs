@@ -11,6 +11,7 @@ mod cli;
 mod client_auth;
 mod fido;
 mod fido_browser;
+mod first_hour;
 mod helpdesk;
 mod helpdesk_console;
 mod hsm;
