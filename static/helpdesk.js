@@ -22,7 +22,9 @@
 
   function say(text) { $("result").textContent = text; }
 
+  // Shows the signed-in or signed-out part; `data-session` on <body> says which, once known.
   function show(roles) {
+    document.body.dataset.session = roles === null ? "none" : "open";
     $("signed-out").hidden = roles !== null;
     $("signed-in").hidden = roles === null;
     if (roles === null) {

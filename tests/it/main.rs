@@ -14,6 +14,7 @@ mod fido_browser;
 mod first_hour;
 mod helpdesk;
 mod helpdesk_console;
+mod helpdesk_console_browser;
 mod hsm;
 mod import;
 mod key_rollover;
