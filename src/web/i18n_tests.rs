@@ -24,7 +24,7 @@ fn every_catalogue_parses_without_duplicates() {
 }
 
 #[test]
-fn r_ui_every_message_id_exists_in_every_catalogue() {
+fn pages_every_message_id_exists_in_every_catalogue() {
     let en = catalogue(Lang::En);
     for lang in Lang::ALL {
         let other = catalogue(lang);
@@ -137,7 +137,7 @@ fn visible_text(html: &str) -> String {
 }
 
 #[test]
-fn r_ui_the_templates_carry_no_text_of_their_own() {
+fn pages_the_templates_carry_no_text_of_their_own() {
     for (name, template) in TEMPLATES {
         let text = visible_text(template);
         let words: Vec<&str> = text
@@ -149,7 +149,7 @@ fn r_ui_the_templates_carry_no_text_of_their_own() {
 }
 
 #[test]
-fn r_ui_the_scripts_carry_no_sentences_of_their_own() {
+fn pages_the_scripts_carry_no_sentences_of_their_own() {
     // Words a visitor could read: a string literal with two words of letters.
     let allowed = ["use strict", "holder self-service", "main > section"];
     for (name, script) in SCRIPTS {
@@ -185,7 +185,7 @@ fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
 }
 
 #[test]
-fn r_ui_language_by_lang_then_ui_locales_then_choice_then_accept_language() {
+fn pages_language_by_lang_then_ui_locales_then_choice_then_accept_language() {
     let accept = headers(&[(header::ACCEPT_LANGUAGE, "de-DE, lv;q=0.8, en;q=0.5")]);
     assert_eq!(choose(None, &accept, false, "en"), (Lang::Lv, None));
     assert_eq!(choose(None, &HeaderMap::new(), false, "lt"), (Lang::Lt, None));
@@ -205,7 +205,7 @@ fn r_ui_language_by_lang_then_ui_locales_then_choice_then_accept_language() {
 }
 
 #[test]
-fn r_ui_a_page_renders_in_its_language_with_the_scripts_messages() {
+fn pages_a_page_renders_in_its_language_with_the_scripts_messages() {
     let context = PageContext {
         lang: Lang::Lt,
         args: vec![("service", "Valstybės <eID>".into()), ("country", "LT".into())],

@@ -24,6 +24,7 @@ mod login_defences;
 mod oidc_code_flow;
 mod oidc_negative;
 mod ops;
+mod pages;
 mod par;
 mod record_text;
 mod scale;
