@@ -25,6 +25,7 @@ mod oidc_code_flow;
 mod oidc_negative;
 mod ops;
 mod pages;
+mod pages_browser;
 mod par;
 mod record_text;
 mod scale;
