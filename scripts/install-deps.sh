@@ -3,8 +3,10 @@
 #   scripts/install-deps.sh run    -> what the server needs (SoftHSMv2)
 #   scripts/install-deps.sh test   -> also PostgreSQL (tests run on SQLite and PostgreSQL) and
 #                                     redis-server (the scale-out tests start their own) and
-#                                     Chromium (the FIDO2 browser test) and the openssl CLI
-#                                     (the OCSP responder of the interop test)
+#                                     Chromium (the FIDO2 and page browser tests), npm and
+#                                     the pinned axe-core of tests/browser (the pages'
+#                                     accessibility check) and the openssl CLI (the OCSP
+#                                     responder of the interop test)
 set -euo pipefail
 
 want=(softhsm2 ca-certificates)
@@ -14,6 +16,8 @@ if [[ "${1:-run}" == "test" ]]; then
   want+=(chromium)
   # OCSP interop test: `openssl ocsp` answers our requests as an independent responder.
   want+=(openssl)
+  # The pages' accessibility check (axe-core from the npm registry, tests/browser).
+  if ! command -v npm >/dev/null 2>&1; then want+=(nodejs npm); fi
 fi
 
 missing=()
@@ -35,4 +39,13 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo (the Rust toolchain) is required and was not found on PATH" >&2
   exit 1
+fi
+
+if [[ "${1:-run}" == "test" ]]; then
+  # axe-core at the version pinned in tests/browser/package-lock.json (never committed).
+  browser_dir="$(dirname "$0")/../tests/browser"
+  if [[ ! -f "$browser_dir/node_modules/axe-core/axe.min.js" || "$browser_dir/package-lock.json" -nt "$browser_dir/node_modules/.package-lock.json" ]]; then
+    echo "installing axe-core (tests/browser)" >&2
+    npm ci --prefix "$browser_dir" --no-audit --no-fund >/dev/null
+  fi
 fi

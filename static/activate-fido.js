@@ -4,6 +4,7 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
+  const t = window.eidgateT;
 
   async function post(path, body) {
     const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
@@ -14,7 +15,7 @@
     const base = "/activation/" + encodeURIComponent(activation) + "/webauthn/";
     show("step-fido");
     if (!window.eidgateWebauthn.supported()) {
-      fail({ status: 0, data: { detail: "This browser does not support security keys or passkeys. Use a current browser." } });
+      fail({ message: t("js-webauthn-unsupported") });
       $("fido-register").disabled = true;
       return;
     }
@@ -22,7 +23,7 @@
     $("fido-register").addEventListener("click", async () => {
       $("error").hidden = true;
       $("fido-register").disabled = true;
-      $("fido-status").textContent = "Waiting for your security key…";
+      $("fido-status").textContent = t("js-webauthn-waiting");
       try {
         const start = await post(base + "start");
         if (start.status !== 200) return fail(start);
@@ -30,12 +31,12 @@
         try {
           credential = await window.eidgateWebauthn.create(start.data.publicKey);
         } catch (e) {
-          return fail({ status: 0, data: { detail: window.eidgateWebauthn.explain(e) } });
+          return fail({ message: window.eidgateWebauthn.explain(e) });
         }
-        $("fido-status").textContent = "Checking your security key…";
+        $("fido-status").textContent = t("js-webauthn-checking");
         const finish = await post(base + "finish", credential);
         if (finish.status !== 200) {
-          return fail({ status: 0, data: { detail: (finish.data && finish.data.detail) || "This security key could not be registered. Try another one." } });
+          return fail({ message: t("js-fido-not-registered") });
         }
         show(null);
         $("done").hidden = false;

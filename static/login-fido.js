@@ -5,15 +5,14 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
+  const t = window.eidgateT;
   const form = $("webauthn-form");
   if (!form) return;
 
   function explain(result) {
     const type = (result.data && result.data.type) || "";
-    if (result.status === 401) return "This security key or passkey was not accepted. Use the one registered for your eID means.";
-    if (type.endsWith("means-not-active")) {
-      return "This security key cannot be used to log in: your eID means is suspended or no longer valid. Contact the helpdesk.";
-    }
+    if (result.status === 401) return t("js-fido-not-accepted");
+    if (type.endsWith("means-not-active")) return t("js-fido-means-not-active");
     return window.eidgateLogin.explain(result);
   }
 
@@ -22,12 +21,12 @@
     const login = window.eidgateLogin;
     $("error").hidden = true;
     if (!window.eidgateWebauthn.supported()) {
-      login.showError("This browser does not support security keys or passkeys.");
+      login.showError(t("js-webauthn-unsupported"));
       return;
     }
     const identifier = $("webauthn-identifier").value.trim();
     $("webauthn-login").disabled = true;
-    $("webauthn-status").textContent = "Waiting for your security key…";
+    $("webauthn-status").textContent = t("js-webauthn-waiting");
     try {
       const start = await login.api("/webauthn/start", identifier ? { identifier } : {});
       if (start.status !== 200) {
@@ -41,7 +40,7 @@
         login.showError(window.eidgateWebauthn.explain(e));
         return;
       }
-      $("webauthn-status").textContent = "Checking…";
+      $("webauthn-status").textContent = t("js-webauthn-checking");
       const result = await login.api("/webauthn/finish", credential);
       if (!login.follow(result)) login.showError(explain(result));
     } finally {

@@ -5,6 +5,7 @@
 "use strict";
 
 (function () {
+  const t = window.eidgateT;
   const flow = new URLSearchParams(window.location.search).get("flow");
   const $ = (id) => document.getElementById(id);
   if (!flow || !$("method-smartcard")) return;
@@ -45,7 +46,7 @@
   function follow(result) {
     if (result.data && result.data.next === "done" && result.data.redirect_to) {
       if (!safeRedirect(result.data.redirect_to)) {
-        say("The service returned an address this page will not open.");
+        say(t("js-login-bad-redirect"));
       }
       return true;
     }
@@ -59,42 +60,36 @@
     return api && typeof api.authenticate === "function" ? api : null;
   }
 
-  async function show() {
-    const response = await fetch("/authn/flows/" + encodeURIComponent(flow), { credentials: "same-origin" });
-    const info = await response.json().catch(() => ({}));
-    if (response.status !== 200 || !Array.isArray(info.methods) || !info.methods.includes("smartcard")) return;
-    $("method-smartcard").hidden = false;
-    if (!webeid()) {
-      say("To log in with your ID card, install the Web eID browser extension and the card reader " +
-        "software (see web-eid.eu), connect the reader with your card, then reload this page.");
-    }
+  // The tab is shown by login.js when the requested level allows a card; without the
+  // extension the panel says what to install.
+  function show() {
+    if (!webeid()) say(t("js-smartcard-install"));
   }
 
   $("smartcard-login").addEventListener("click", async () => {
     const api = webeid();
     if (!api) {
-      say("The Web eID browser extension was not found. Install it (web-eid.eu), then reload this page.");
+      say(t("js-smartcard-no-extension"));
       return;
     }
     $("smartcard-status").hidden = true;
     const challenge = await post("/smartcard/challenge", {});
     if (challenge.status !== 200 || !challenge.data.nonce) {
-      say(challenge.status === 404 ? "This login has expired. Go back to the service and start again."
-        : "The service is temporarily unavailable. Try again shortly.");
+      say(challenge.status === 404 ? t("js-login-expired") : t("js-common-unavailable"));
       return;
     }
     let token;
     try {
-      token = await api.authenticate(challenge.data.nonce, { lang: document.documentElement.lang || "en" });
+      token = await api.authenticate(challenge.data.nonce, { lang: window.eidgateLang });
     } catch (error) {
-      say("The card did not sign in (" + ((error && error.code) || "cancelled") + "). Check the reader and the PIN, then try again.");
+      say(t("js-smartcard-not-signed"));
       return;
     }
     const result = await post("/smartcard/token", JSON.stringify(token));
     if (follow(result)) return;
-    if (result.status === 429) say("Too many attempts. Try again in " + (result.retryAfter || "a few") + " seconds.");
-    else if (result.status === 503) say("The service is temporarily unavailable. Try again shortly.");
-    else say("The ID card could not be used to log in. If it was suspended or has expired, contact the helpdesk.");
+    if (result.status === 429) say(t("js-login-too-many", { seconds: result.retryAfter || "60" }));
+    else if (result.status === 503) say(t("js-common-unavailable"));
+    else say(t("js-smartcard-refused"));
   });
 
   show();

@@ -5,30 +5,14 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
-  // Human names of the released claims (DESIGN "Claims").
-  const LABELS = {
-    person_identifier: "Personal identifier",
-    given_name: "First name(s)",
-    family_name: "Family name(s)",
-    birthdate: "Date of birth",
-    birth_family_name: "Family name(s) at birth",
-    birth_given_name: "First name(s) at birth",
-    place_of_birth: "Place of birth",
-    address: "Current address",
-    gender: "Gender",
-    given_name_latin: "First name(s) in Latin script",
-    family_name_latin: "Family name(s) in Latin script",
-    legal_person_identifier: "Identifier of the company you represent",
-    legal_name: "Name of the company you represent",
-    legal_address: "Address of the company",
-    vat_number: "VAT number",
-    tax_reference: "Tax reference number",
-    euid: "European Unique Identifier (EUID)",
-    lei: "Legal Entity Identifier (LEI)",
-    eori: "EORI number",
-    seed: "Excise number (SEED)",
-    sic: "Standard Industrial Classification (SIC)",
-  };
+  const t = window.eidgateT;
+
+  // Human names of the released claims (DESIGN "Claims"): catalogue messages js-claim-*.
+  function label(name) {
+    const id = "js-claim-" + name.replace(/_/g, "-");
+    const text = t(id);
+    return text === id ? name : text;
+  }
 
   function hideMethods() {
     document.querySelectorAll("main > section").forEach((s) => { s.hidden = true; });
@@ -49,7 +33,7 @@
       if (i === 0) input.checked = true;
       const label = document.createElement("label");
       label.htmlFor = id;
-      label.textContent = choice.legal_name + " (" + choice.legal_person + ")";
+      label.textContent = t("js-steps-legal-choice", { name: choice.legal_name, code: choice.legal_person });
       const row = document.createElement("div");
       row.append(input, label);
       box.append(row);
@@ -60,25 +44,25 @@
       const chosen = document.querySelector("input[name=legal_person]:checked");
       if (!chosen) return;
       const result = await api("/legal_person", { legal_person: chosen.value });
-      if (!follow(result)) showError("That choice is not available. Start again from the service.");
+      if (!follow(result)) showError(t("js-steps-legal-refused"));
     };
   }
 
   function consent(data, api, follow, showError) {
     hideMethods();
-    $("consent-intro").textContent = (data.client_name || "The service") + " asks for the following data:";
+    $("consent-intro").textContent = t("js-steps-consent-intro", { client: data.client_name || "" });
     const list = $("consent-claims");
     list.textContent = "";
     (data.claims || []).forEach((name) => {
       const li = document.createElement("li");
-      li.textContent = LABELS[name] || name;
+      li.textContent = label(name);
       list.append(li);
     });
     $("step-consent").hidden = false;
     $("consent-approve").focus();
     const answer = async (approve) => {
       const result = await api("/consent", { approve });
-      if (!follow(result)) showError("The answer was not accepted. Start again from the service.");
+      if (!follow(result)) showError(t("js-steps-consent-refused"));
     };
     $("consent-approve").onclick = () => answer(true);
     $("consent-refuse").onclick = () => answer(false);

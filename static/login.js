@@ -1,9 +1,13 @@
-// eidgate login page: talks to the JSON login API (DESIGN "Login API").
+// eidgate login page: talks to the JSON login API (DESIGN "Login API"). The texts come
+// from the page's message catalogue (i18n.js).
 "use strict";
 
 (function () {
   const flow = new URLSearchParams(window.location.search).get("flow");
   const $ = (id) => document.getElementById(id);
+  const t = window.eidgateT;
+  // The methods, in the order of the tabs; `password` stands for password and password_totp.
+  const METHODS = ["webauthn", "password", "smartcard"];
 
   function showError(text) {
     const el = $("error");
@@ -40,13 +44,12 @@
 
   function follow(result) {
     if (result.data && result.data.next === "done" && result.data.redirect_to) {
-      if (!safeRedirect(result.data.redirect_to)) {
-        showError("The service returned an address this page will not open.");
-      }
+      if (!safeRedirect(result.data.redirect_to)) showError(t("js-login-bad-redirect"));
       return true;
     }
     // Steps after the ceremony (legal person, consent): login-steps.js.
     if (result.status === 200 && window.eidgateSteps && window.eidgateSteps.show(result.data, api, follow, showError)) {
+      $("method-tabs").hidden = true;
       return true;
     }
     return false;
@@ -54,24 +57,56 @@
 
   function explain(result) {
     const type = (result.data && result.data.type) || "";
-    if (result.status === 401 && !$("method-totp").hidden) return "The code is wrong or was already used. Wait for the next code.";
-    if (result.status === 401) return "The identifier or password is wrong.";
-    if (type.endsWith("unknown-device-locked")) return "There were too many wrong passwords for this account from " +
-      "browsers it was never used on, so this browser may not try a password for it any more. Your account is not " +
-      "blocked: log in from a browser or device you have logged in with before, then change your password if you " +
-      "did not make these attempts, or contact the helpdesk to lift the block.";
-    if (result.status === 429) return "Too many wrong attempts for this account or from your network. For your " +
-      "protection, wait " + (result.retryAfter || "a few") + " seconds before trying again. A browser you have " +
-      "logged in with before is not held up by attempts made elsewhere.";
-    if (type.endsWith("means-not-active")) return "This means cannot be used to log in. Contact the helpdesk.";
-    if (result.status === 404) return "This login has expired. Go back to the service and start again.";
-    if (result.status === 503) return "The service is temporarily unavailable. Try again shortly.";
-    return "Login failed.";
+    if (result.status === 401 && !$("method-totp").hidden) return t("js-login-totp-wrong");
+    if (result.status === 401) return t("js-login-credentials-wrong");
+    if (type.endsWith("unknown-device-locked")) return t("js-login-unknown-device-locked");
+    if (result.status === 429) return t("js-login-too-many", { seconds: result.retryAfter || "60" });
+    if (type.endsWith("means-not-active")) return t("js-login-means-not-active");
+    if (result.status === 404) return t("js-login-expired");
+    if (result.status === 400) return t("js-login-bad-input");
+    if (result.status === 503) return t("js-common-unavailable");
+    return t("js-login-failed");
+  }
+
+  // One method at a time: the tab of `method` selected, its panel shown.
+  function select(method, focus) {
+    for (const m of METHODS) {
+      const tab = $("tab-" + m);
+      const on = m === method;
+      tab.setAttribute("aria-selected", on ? "true" : "false");
+      tab.tabIndex = on ? 0 : -1;
+      $("method-" + m).hidden = !on;
+    }
+    if (focus) $("tab-" + method).focus();
+    $("error").hidden = true;
+  }
+
+  function showMethods(methods) {
+    const offered = METHODS.filter((m) => m === "password"
+      ? methods.includes("password") || methods.includes("password_totp")
+      : methods.includes(m));
+    if (offered.length === 0) {
+      showError(t("js-login-no-method"));
+      return;
+    }
+    for (const m of offered) $("tab-" + m).hidden = false;
+    $("method-tabs").hidden = offered.length < 2;
+    offered.forEach((m, i) => {
+      $("tab-" + m).addEventListener("click", () => select(m, false));
+      $("tab-" + m).addEventListener("keydown", (event) => {
+        const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+        if (step) select(offered[(i + step + offered.length) % offered.length], true);
+      });
+    });
+    if (methods.includes("password_totp")) {
+      $("password-title").textContent = t(methods.includes("password") ? "js-login-password-maybe-totp" : "js-login-password-totp");
+    }
+    select(offered[0], false);
   }
 
   async function start() {
     if (!flow) {
-      $("context").textContent = "No login in progress. Start from the service you want to use.";
+      $("context").textContent = t("js-login-no-flow");
       return;
     }
     const info = await api("");
@@ -79,15 +114,14 @@
       $("context").textContent = explain(info);
       return;
     }
-    $("context").textContent = "Log in to " + info.data.client_name +
-      " (required level: " + info.data.requested_loa + ").";
+    $("heading").textContent = t("js-login-heading", { client: info.data.client_name });
+    $("context").textContent = t("js-login-context", { client: info.data.client_name });
+    const level = $("level");
+    level.textContent = t("js-level-" + info.data.requested_loa);
+    level.hidden = false;
     if (info.data.next && follow(info)) return;
-    const methods = info.data.methods;
-    if (methods.includes("webauthn") && $("method-webauthn")) $("method-webauthn").hidden = false;
-    if (methods.includes("password") || methods.includes("password_totp")) $("method-password").hidden = false;
-    if (methods.includes("password_totp")) {
-      $("password-title").textContent = methods.includes("password") ? "Password (and one-time code)" : "Password and one-time code";
-    }
+    window.eidgateLogin.methods = info.data.methods || [];
+    showMethods(window.eidgateLogin.methods);
   }
 
   $("password-form").addEventListener("submit", async (event) => {
@@ -100,6 +134,7 @@
     $("password").value = "";
     if (result.status === 200 && result.data.next === "totp") {
       $("method-password").hidden = true;
+      $("method-tabs").hidden = true;
       $("method-totp").hidden = false;
       $("totp-code").focus();
       return;
@@ -127,14 +162,17 @@
     const w = data.maintenance;
     if (!w) return;
     const el = $("maintenance");
-    const from = new Date(w.starts_at * 1000).toLocaleString();
-    const to = new Date(w.ends_at * 1000).toLocaleString();
-    el.textContent = "Planned maintenance from " + from + " to " + to + ": " + w.message;
+    const format = new Intl.DateTimeFormat(window.eidgateLang, { dateStyle: "medium", timeStyle: "short" });
+    el.textContent = t("js-login-maintenance", {
+      from: format.format(new Date(w.starts_at * 1000)),
+      to: format.format(new Date(w.ends_at * 1000)),
+      message: w.message,
+    });
     el.hidden = false;
   }
 
-  // Shared with the FIDO2 step (login-fido.js).
-  window.eidgateLogin = { api, follow, showError, explain };
+  // Shared with the FIDO2 step (login-fido.js) and the smartcard method.
+  window.eidgateLogin = { api, follow, showError, explain, methods: [] };
 
   maintenance();
   start();

@@ -82,18 +82,19 @@
 
   // A message the holder can act on, for each way navigator.credentials can fail.
   function explain(error) {
+    const t = window.eidgateT || ((id) => id);
     const name = (error && error.name) || "";
     // Kept for support staff and tests (the browser's own words).
     window.eidgateLastError = name + ": " + ((error && error.message) || "");
     if (name === "NotAllowedError") {
-      return "The security key or passkey was not used: the request was cancelled or it timed out. Try again.";
+      return t("js-webauthn-not-allowed");
     }
-    if (name === "AbortError") return "The request was cancelled. Try again.";
-    if (name === "InvalidStateError") return "This authenticator is already registered. Use another one.";
-    if (name === "NotSupportedError") return "This authenticator cannot do what is needed (PIN or fingerprint check). Use another one.";
-    if (name === "SecurityError") return "This page cannot use security keys (wrong address). Open the login from the service again.";
-    if (!window.PublicKeyCredential) return "This browser does not support security keys or passkeys.";
-    return "The security key or passkey could not be used. Try again.";
+    if (name === "AbortError") return t("js-webauthn-aborted");
+    if (name === "InvalidStateError") return t("js-webauthn-already-registered");
+    if (name === "NotSupportedError") return t("js-webauthn-not-supported");
+    if (name === "SecurityError") return t("js-webauthn-security");
+    if (!window.PublicKeyCredential) return t("js-webauthn-unsupported");
+    return t("js-webauthn-failed");
   }
 
   window.eidgateWebauthn = { create, get, explain, supported: () => !!window.PublicKeyCredential };

@@ -29,6 +29,7 @@ mod smartcard;
 mod terms;
 mod tls;
 mod tokens;
+pub mod ui;
 mod webauthn;
 
 use std::net::SocketAddr;
@@ -57,6 +58,7 @@ pub use smartcard::{SmartcardConfig, TrustedCaFile};
 pub use terms::TermsConfig;
 pub use tls::{TlsConfig, TlsMode};
 pub use tokens::TokenConfig;
+pub use ui::UiConfig;
 pub use webauthn::{AttestationTrustConfig, WebauthnConfig};
 
 use scale_out::check_scale_out;
@@ -83,6 +85,7 @@ pub(crate) const SOURCE: &str = concat!(
     include_str!("terms.rs"),
     include_str!("tls.rs"),
     include_str!("tokens.rs"),
+    include_str!("ui.rs"),
     include_str!("webauthn.rs"),
 );
 
@@ -139,6 +142,8 @@ pub struct Config {
     pub delivery: delivery::DeliveryConfig,
     /// `[operators]`: operator assurance and password rules (R-SEC-4).
     pub operators: OperatorsConfig,
+    /// `[ui]`: the service name and default language of the pages.
+    pub ui: UiConfig,
 }
 
 impl Default for Config {
@@ -168,6 +173,7 @@ impl Default for Config {
             registry: RegistryConfig::default(),
             delivery: Default::default(),
             operators: Default::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -324,6 +330,7 @@ impl Config {
         self.metrics.load_token()?;
         self.login.validate_locks()?;
         self.webauthn.validate()?;
+        self.ui.validate()?;
         self.login.validate_backoff()?;
         let login = &self.login;
         if login.flows_per_address == 0 || self.ephemeral.memory_flows == 0 || login.device_ttl.is_zero() {

@@ -13,7 +13,7 @@ use super::state::Lifecycle;
 use super::{codes, LifecycleError};
 use crate::audit::AuditEvent;
 use crate::authn::totp::{self, PasswordRule, TotpSeed};
-use crate::domain::ids::{MeansId, PersonId, PersonIdentifier};
+use crate::domain::ids::{MeansId, PersonId};
 use crate::domain::means::proof::{ActivationAccepted, CodeVerified};
 use crate::domain::means::state::{self, Command};
 use crate::domain::means::{MeansKind, MeansStatus};
@@ -92,9 +92,10 @@ pub async fn start(app: &Lifecycle, identifier: &str, code: &str, ip: IpAddr) ->
     if identifier.len() > 128 || code.len() > 64 {
         return Err(LifecycleError::BadRequest("identifier or code too long".into()));
     }
-    let person = match identifier.parse::<PersonIdentifier>() {
-        Ok(id) => app.store.person_by_identifier(&id).await?,
-        Err(_) => None,
+    // `XX/YY/code`, `XX:code` or the bare personal code (the provider's country implied).
+    let person = match crate::authn::throttle::canonical(identifier, &app.config.country).identifier {
+        Some(id) => app.store.person_by_identifier(&id).await?,
+        None => None,
     };
     let now = app.now();
     let mut candidates = Vec::new();

@@ -56,6 +56,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// `id_token_hint` (a previous ID token of ours).
     pub id_token_hint: Option<String>,
+    /// The first language of `ui_locales` the pages speak (`en`, `lt`, `lv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_locales: Option<String>,
 }
 
 /// Individually requested claims, by destination (OIDC Core §5.5), and those asked for
@@ -277,7 +280,18 @@ pub fn validate(
         claims,
         login_hint: params.get("login_hint").map(str::to_owned),
         id_token_hint: params.get("id_token_hint").map(str::to_owned),
+        ui_locales: params.get("ui_locales").and_then(page_language),
     })
+}
+
+/// The first language of `ui_locales` (OIDC Core §3.1.2.1) the pages speak.
+fn page_language(ui_locales: &str) -> Option<String> {
+    ui_locales
+        .split(' ')
+        .take(16)
+        .filter_map(|tag| tag.split('-').next())
+        .map(str::to_ascii_lowercase)
+        .find(|l| crate::config::ui::LANGUAGES.contains(&l.as_str()))
 }
 
 /// eIDAS "minimum" semantics: of the values listed, the lowest known one is the level

@@ -68,9 +68,10 @@ pub fn document(config: &Config) -> Vec<u8> {
         "acr_values_supported": acr,
         "authorization_response_iss_parameter_supported": true,
         // Only what has an effect: `select_account` changes nothing (one holder per
-        // browser session), and the pages are not localised by `ui_locales` yet, so
-        // neither is advertised (OIDC Discovery: list what the OP supports).
+        // browser session), so it is not advertised (OIDC Discovery: list what the OP
+        // supports). The pages speak the languages of `ui_locales_supported`.
         "prompt_values_supported": ["none", "login", "consent"],
+        "ui_locales_supported": crate::config::ui::LANGUAGES,
         "claim_types_supported": ["normal"],
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,

@@ -153,25 +153,35 @@ async fn load_client(app: &crate::authn::state::Authn, id: Option<&str>) -> Resu
     }
 }
 
-fn untrusted(error: &OAuthError) -> Response {
+/// The page of an authorization request that cannot go back to the client, in the
+/// visitor's language (`ui_locales` of the query counts).
+fn untrusted(
+    app: &crate::authn::state::Authn,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    error: &OAuthError,
+) -> Response {
     error.log_cause();
     if error.code == ErrorCode::TemporarilyUnavailable {
         // A dependency is down before the request could be checked: not the RP's fault.
         tracing::warn!(error = %error, "authorization request refused: dependency down");
         return message_page(
+            &app.config,
+            query,
+            headers,
             StatusCode::SERVICE_UNAVAILABLE,
-            "The login service is temporarily unavailable",
-            "Please try again in a few minutes.",
+            ("error-unavailable-title", "error-unavailable-text"),
+            None,
         );
     }
     tracing::info!(error = %error, "untrusted authorization request refused");
     message_page(
+        &app.config,
+        query,
+        headers,
         StatusCode::BAD_REQUEST,
-        "This login request cannot be processed",
-        &format!(
-            "The service that sent you here made an invalid request ({}). Go back and try again.",
-            error
-        ),
+        ("error-untrusted-title", "error-untrusted-text"),
+        Some(&error.to_string()),
     )
 }
 
@@ -194,9 +204,10 @@ async fn authorize_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let page_query = query.clone();
     match authorize(&app, peer.ip(), &method, query, &headers, &body).await {
         Ok(r) => r,
-        Err(AuthorizeError::Untrusted(e)) => untrusted(&e),
+        Err(AuthorizeError::Untrusted(e)) => untrusted(&app, page_query.as_deref(), &headers, &e),
         Err(AuthorizeError::ToClient {
             redirect_uri,
             state,
@@ -265,9 +276,12 @@ async fn authorize(
         // Too many open login flows from this address, or in the store (issue 19).
         Err(crate::authn::AuthnError::TooManyAttempts(secs)) => {
             let mut page = message_page(
+                &app.config,
+                None,
+                headers,
                 StatusCode::TOO_MANY_REQUESTS,
-                "Too many login attempts from your network",
-                "Please wait a few minutes, then start the login again from the service you came from.",
+                ("error-flows-title", "error-flows-text"),
+                None,
             );
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 page.headers_mut().insert(header::RETRY_AFTER, v);
@@ -294,7 +308,13 @@ async fn authorize(
             return Ok(Redirect::to(&to).into_response());
         }
     }
-    let mut response = Redirect::to(&format!("/login?flow={}", flow.id)).into_response();
+    // The relying party's choice of language (`ui_locales`) goes to the login page.
+    let mut to = format!("/login?flow={}", flow.id);
+    if let Some(lang) = request.ui_locales.as_deref() {
+        to.push_str("&ui_locales=");
+        to.push_str(lang);
+    }
+    let mut response = Redirect::to(&to).into_response();
     if new_cookie {
         if let Some(c) = set_cookie(BROWSER_COOKIE, &browser, 30 * 24 * 3600, app.config.secure_cookies()) {
             response.headers_mut().append(header::SET_COOKIE, c);
@@ -462,7 +482,16 @@ async fn logout_endpoint(
 ) -> Response {
     let params = match request_params(&app, &method, query, &headers, &body) {
         Ok(p) => p,
-        Err(e) => return message_page(StatusCode::BAD_REQUEST, "Logout request refused", &e.to_string()),
+        Err(e) => {
+            return message_page(
+                &app.config,
+                None,
+                &headers,
+                StatusCode::BAD_REQUEST,
+                ("error-logout-title", "error-logout-text"),
+                Some(&e.to_string()),
+            )
+        }
     };
     let ended = match cookie(&headers, SESSION_COOKIE, app.config.secure_cookies()) {
         Some(c) => session::end(&app, c).await.ok().flatten(),
@@ -482,7 +511,14 @@ async fn logout_endpoint(
     let target = super::logout::post_logout_redirect(&app.oidc, &params).await;
     let mut response = match target {
         Some(uri) => Redirect::to(&uri).into_response(),
-        None => message_page(StatusCode::OK, "Logged out", "You have been logged out of eidgate."),
+        None => message_page(
+            &app.config,
+            None,
+            &headers,
+            StatusCode::OK,
+            ("logged-out-title", "logged-out-text"),
+            None,
+        ),
     };
     if let Some(c) = set_cookie(SESSION_COOKIE, "", 0, app.config.secure_cookies()) {
         response.headers_mut().append(header::SET_COOKIE, c);

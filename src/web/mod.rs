@@ -2,6 +2,7 @@
 //! R-SEC-5), problem+json, static pages.
 
 pub mod extract;
+pub mod i18n;
 pub mod limits;
 pub mod login;
 pub mod metrics;
@@ -13,6 +14,7 @@ pub mod router;
 pub mod serve;
 pub mod server;
 pub mod state;
+pub mod terms;
 pub mod tls;
 
 pub use problem::Problem;

@@ -35,6 +35,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/login-fido.js", get(pages::get_login_fido_js))
         .route("/static/activate-fido.js", get(pages::get_activate_fido_js))
         .route("/static/login-steps.js", get(pages::get_login_steps_js))
+        .route("/static/i18n.js", get(pages::get_i18n_js))
+        .route("/terms/{lang}/{file}", get(pages::get_terms))
         .route("/static/style.css", get(pages::get_style))
         .merge(crate::oidc::http::routes())
         .merge(crate::authn::http::routes())

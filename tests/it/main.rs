@@ -27,6 +27,8 @@ mod login_defences;
 mod oidc_code_flow;
 mod oidc_negative;
 mod ops;
+mod pages;
+mod pages_browser;
 mod par;
 mod record_text;
 mod scale;

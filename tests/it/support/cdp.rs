@@ -235,17 +235,55 @@ impl Page<'_> {
         self.eval(&script).await;
     }
 
+    /// Sets the viewport (CSS pixels; narrow ones as a mobile device).
+    pub async fn viewport(&self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600}),
+        )
+        .await;
+    }
+
+    /// Saves a PNG screenshot of the whole page (beyond the viewport) to `path`.
+    pub async fn screenshot_page(&self, path: &std::path::Path) {
+        let metrics = self.call("Page.getLayoutMetrics", json!({})).await;
+        let size = &metrics["cssContentSize"];
+        let clip = json!({"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1});
+        let shot = self
+            .call(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true, "clip": clip}),
+            )
+            .await;
+        save_png(path, shot["data"].as_str().unwrap());
+    }
+
+    /// Runs axe-core (`axe_source`, the text of `axe.min.js`) on the page and returns its
+    /// serious and critical violations (id, impact, help, the first nodes).
+    pub async fn axe_serious(&self, axe_source: &str) -> Vec<Value> {
+        self.eval(&format!("{axe_source};\ntrue")).await;
+        let found = self
+            .eval(
+                "axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations \
+                 .filter((v) => v.impact === 'serious' || v.impact === 'critical') \
+                 .map((v) => ({ id: v.id, impact: v.impact, help: v.help, \
+                   nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ') + ': ' + (n.failureSummary || '')) })))",
+            )
+            .await;
+        found.as_array().cloned().unwrap_or_default()
+    }
+
     /// Saves a PNG screenshot of the viewport to `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
         let shot = self.call("Page.captureScreenshot", json!({"format": "png"})).await;
-        let png = base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            shot["data"].as_str().unwrap(),
-        )
-        .unwrap();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).unwrap();
-        }
-        std::fs::write(path, png).unwrap();
+        save_png(path, shot["data"].as_str().unwrap());
     }
+}
+
+fn save_png(path: &std::path::Path, base64_png: &str) {
+    let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64_png).unwrap();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(path, png).unwrap();
 }
