@@ -7,6 +7,8 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
+  const t = window.eidgateT || ((id) => id);
+  const lang = window.eidgateLang || "en";
   const CLIENT = "eidgate-helpdesk";
   const PENDING = "eidgate.helpdesk.login";
   // The page is served at {issuer}/helpdesk: that is its redirect URI, and the provider's
@@ -20,7 +22,33 @@
     .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   const random = (n) => b64url(crypto.getRandomValues(new Uint8Array(n)));
 
-  function say(text) { $("result").textContent = text; }
+  function say(text) {
+    $("error").hidden = true;
+    $("result").textContent = text;
+  }
+
+  function fail(text) {
+    $("result").textContent = "";
+    $("error").textContent = text;
+    $("error").hidden = false;
+  }
+
+  // A problem+json answer in plain words: its title, and its detail when there is one.
+  function problem(data, fallback) {
+    if (!data || !data.title) return t(fallback);
+    return data.detail ? data.title + ": " + data.detail : data.title;
+  }
+
+  // `LT:38001085718` as "38001085718 (Lithuania)".
+  function identifier(value) {
+    const at = String(value).search(/[:/]/);
+    if (at < 0) return value;
+    const country = value.slice(0, at);
+    const code = value.slice(value.lastIndexOf(value[at]) + 1);
+    let name = country;
+    try { name = new Intl.DisplayNames([lang], { type: "region" }).of(country) || country; } catch (e) { name = country; }
+    return t("js-helpdesk-identifier", { code, region: name });
+  }
 
   // Shows the signed-in or signed-out part; `data-session` on <body> says which, once known.
   function show(roles) {
@@ -30,7 +58,7 @@
     if (roles === null) {
       $("holder").hidden = true;
     } else {
-      $("who").textContent = "Logged in as an operator (" + roles.join(", ") + ").";
+      $("who").textContent = t("js-helpdesk-who", { roles: roles.map((r) => t("js-helpdesk-role-" + r)).join(", ") });
     }
   }
 
@@ -39,7 +67,7 @@
     access = data.access_token;
     clearTimeout(renewal);
     const seconds = Math.max(10, (data.expires_in || 60) - 60);
-    renewal = setTimeout(() => { renew().then((ok) => { if (!ok) { say("Your session has ended. Log in again."); } }); }, seconds * 1000);
+    renewal = setTimeout(() => { renew().then((ok) => { if (!ok) { fail(t("js-helpdesk-session-ended")); } }); }, seconds * 1000);
     show(data.roles || []);
   }
 
@@ -84,17 +112,24 @@
     const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
     sessionStorage.removeItem(PENDING);
     history.replaceState(null, "", page);
+    // The language links must not carry the spent code either.
+    for (const a of document.querySelectorAll("nav.languages a")) {
+      const url = new URL(a.href, page);
+      for (const name of ["code", "state", "iss", "error", "error_description"]) url.searchParams.delete(name);
+      a.href = url.search;
+    }
     if (params.get("error")) {
-      say("The login did not complete (" + params.get("error") + "). Log in again.");
+      fail(t("js-helpdesk-login-refused", { error: params.get("error") }));
       return;
     }
     if (!pending || params.get("state") !== pending.state) {
-      say("This login answer was not started here. Log in again.");
+      fail(t("js-helpdesk-state-mismatch"));
       return;
     }
     const { ok, data } = await session("helpdesk/session", { code: params.get("code"), code_verifier: pending.verifier });
     if (ok) { hold(data); say(""); return; }
-    say((data.title || "The login did not complete") + (data.detail ? ": " + data.detail : "."));
+    show(null);
+    fail(problem(data, "js-helpdesk-login-failed"));
   }
 
   // A call with the access token; a 401 renews the session once and retries.
@@ -111,26 +146,27 @@
     const r = await api("/helpdesk/v1/holders?identifier=" + encodeURIComponent($("identifier").value.trim()));
     const data = await r.json().catch(() => ({}));
     if (r.status !== 200) {
-      say(data.title || "Look-up failed.");
+      fail(r.status === 404 ? t("js-helpdesk-not-found") : problem(data, "js-helpdesk-lookup-failed"));
       $("holder").hidden = true;
       return;
     }
-    $("holder-name").textContent = data.holder.given_name + " " + data.holder.family_name + " (" + data.holder.identifier + ")";
+    say("");
+    $("holder-name").textContent = data.holder.given_name + " " + data.holder.family_name + " — " + identifier(data.holder.identifier);
     const tbody = $("means");
     const select = $("means-id");
     tbody.replaceChildren();
     select.replaceChildren();
     for (const m of data.means) {
       const row = document.createElement("tr");
-      for (const t of [m.id, m.kind, m.loa, m.state]) {
+      for (const text of [m.id.slice(0, 8), t("js-kind-" + m.kind), t("js-loa-" + m.loa), t("js-state-" + m.state)]) {
         const td = document.createElement("td");
-        td.textContent = t;
+        td.textContent = text;
         row.appendChild(td);
       }
       tbody.appendChild(row);
       const opt = document.createElement("option");
       opt.value = m.id;
-      opt.textContent = m.kind + " " + m.id.slice(0, 8) + " (" + m.state + ")";
+      opt.textContent = t("js-kind-" + m.kind) + " " + m.id.slice(0, 8) + " (" + t("js-state-" + m.state) + ")";
       select.appendChild(opt);
     }
     $("holder").hidden = false;
@@ -146,12 +182,24 @@
     }).catch(() => null);
     access = null;
     show(null);
-    say("Logged out.");
+    say(t("js-helpdesk-logged-out"));
   });
   $("lookup").addEventListener("submit", (e) => { e.preventDefault(); lookup(); });
 
-  $("change").addEventListener("submit", async (e) => {
+  // Revocation is final: the page asks first, in the page.
+  $("change").addEventListener("submit", (e) => {
     e.preventDefault();
+    if ($("command").value === "revoke") {
+      $("revoke-confirm").hidden = false;
+      $("revoke-yes").focus();
+      return;
+    }
+    apply();
+  });
+  $("revoke-yes").addEventListener("click", () => { $("revoke-confirm").hidden = true; apply(); });
+  $("revoke-no").addEventListener("click", () => { $("revoke-confirm").hidden = true; $("command").focus(); });
+
+  async function apply() {
     const key = crypto.randomUUID();
     const r = await api("/helpdesk/v1/means/" + encodeURIComponent($("means-id").value) + "/" + $("command").value, {
       method: "POST",
@@ -160,9 +208,15 @@
     });
     const data = await r.json().catch(() => ({}));
     $("evidence").value = "";
-    say(r.status === 200 ? "Done: the means is now " + data.state + "." : (data.title || "Failed") + (data.detail ? ": " + data.detail : ""));
+    if (r.status === 200) {
+      say(t("js-helpdesk-done", { state: t("js-state-" + data.state) }));
+    } else if (r.status === 202) {
+      say(t("js-helpdesk-awaiting-approval"));
+    } else {
+      fail(problem(data, "js-helpdesk-change-failed"));
+    }
     lookup();
-  });
+  }
 
   const params = new URLSearchParams(location.search);
   if (params.has("code") || params.has("error")) {

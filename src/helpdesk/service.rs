@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::lookup::Lookup;
-use crate::domain::ids::{MeansId, PersonIdentifier};
+use crate::domain::ids::MeansId;
 use crate::domain::operator::Role;
 use crate::lifecycle::actor::Actor;
 use crate::lifecycle::service::MeansView;
@@ -58,7 +58,8 @@ pub async fn holder(app: &Lifecycle, actor: &Actor, identifier: &str) -> Result<
         key: identifier,
     };
     lookup.admit(app, actor).await?;
-    let Ok(id) = identifier.parse::<PersonIdentifier>() else {
+    // `XX/YY/code`, `XX:code` or the bare personal code (the provider's country implied).
+    let Some(id) = crate::authn::throttle::canonical(identifier, &app.config.country).identifier else {
         lookup.record(app, actor, None).await?;
         return Err(LifecycleError::BadRequest(
             "identifier is not a person identifier".into(),

@@ -111,8 +111,9 @@ pub fn ids(source: &str) -> Vec<&str> {
 }
 
 /// The names of the arguments scripts fill in themselves (`{seconds}` in the message).
-const SCRIPT_ARGS: [&str; 10] = [
-    "seconds", "from", "to", "message", "client", "version", "count", "name", "code", "region",
+const SCRIPT_ARGS: [&str; 13] = [
+    "seconds", "from", "to", "message", "client", "version", "count", "name", "code", "region", "roles", "error",
+    "state",
 ];
 
 /// The language for a request: see the module documentation. `Some(lang)` in the second

@@ -67,6 +67,7 @@ const ACTIVATE_SCRIPTS: &[&str] = &[
     "js-webauthn-",
     "js-fido-",
 ];
+const HELPDESK_SCRIPTS: &[&str] = &["js-helpdesk-", "js-common-", "js-kind-", "js-loa-", "js-state-"];
 const ACCOUNT_SCRIPTS: &[&str] = &[
     "js-account-",
     "js-common-",
@@ -213,9 +214,13 @@ pub async fn get_account_js() -> Response {
     with_type(ACCOUNT_JS, "text/javascript; charset=utf-8")
 }
 
-/// `GET /helpdesk`.
-pub async fn get_helpdesk() -> Response {
-    with_type(HELPDESK_HTML, "text/html; charset=utf-8")
+/// `GET /helpdesk` (also where the console's login comes back to, with `code` and `state`).
+pub async fn get_helpdesk(
+    State(app): State<crate::authn::state::Authn>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    render_page(&app.config, q.as_deref(), &headers, HELPDESK_HTML, HELPDESK_SCRIPTS)
 }
 
 /// `GET /static/helpdesk.js`.

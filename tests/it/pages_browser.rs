@@ -16,15 +16,15 @@ use serde_json::Value;
 use crate::support::cdp::{Browser, Page};
 use crate::support::server::{auth_params, authorize_url, pkce, TestServer, PASSWORD};
 
-const LANGS: [&str; 3] = ["en", "lt", "lv"];
-const WIDTHS: [(&str, u32, u32); 2] = [("desktop", 1280, 800), ("mobile", 375, 740)];
+pub(crate) const LANGS: [&str; 3] = ["en", "lt", "lv"];
+pub(crate) const WIDTHS: [(&str, u32, u32); 2] = [("desktop", 1280, 800), ("mobile", 375, 740)];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The text of axe-core's `axe.min.js`; the test fails when it is not installed.
-fn axe_source() -> String {
+pub(crate) fn axe_source() -> String {
     let path = root().join("tests/browser/node_modules/axe-core/axe.min.js");
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
@@ -37,7 +37,7 @@ fn axe_source() -> String {
 
 /// Checks the page as it is now: its language, no serious or critical violation; saves
 /// the screenshot `<page>-<lang>-<width>.png`.
-async fn check(page: &Page<'_>, axe: &str, name: &str, lang: &str, width: &str) {
+pub(crate) async fn check(page: &Page<'_>, axe: &str, name: &str, lang: &str, width: &str) {
     assert_eq!(page.eval("document.documentElement.lang").await, lang, "{name} {lang}");
     let shot = root()
         .join("target/test-artefacts/pages")
