@@ -140,6 +140,27 @@ pub struct Client {
     /// the admin and helpdesk APIs (DESIGN "Operators' tokens").
     #[serde(default)]
     pub operator_console: bool,
+    /// Authorization requests only as a signed request object (RFC 9101), by value or
+    /// pushed; signed with a key of `jwks`.
+    #[serde(default)]
+    pub require_signed_request_object: bool,
+    /// Tokens only bound to a DPoP key (RFC 9449): a proof at every token request.
+    #[serde(default)]
+    pub require_dpop: bool,
+    /// An eIDAS-Node (SpecificProxyService): `acr_values` with the eIDAS LoA URIs required.
+    #[serde(default)]
+    pub eidas_node: bool,
+    /// A security profile the client follows (`fapi2`: FAPI 2.0 Security Profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ClientProfile>,
+}
+
+/// Security profiles a client may be registered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientProfile {
+    /// FAPI 2.0 Security Profile: PAR, PKCE S256, `private_key_jwt`, no RS256.
+    Fapi2,
 }
 
 fn yes() -> bool {
@@ -183,6 +204,14 @@ pub enum ClientError {
     /// The destination country is not two upper-case letters.
     #[error("country must be two upper-case letters")]
     Country,
+    /// A setting the client's security profile forbids.
+    #[error("client {client}: profile fapi2 forbids {what}")]
+    Profile {
+        /// The client.
+        client: String,
+        /// The forbidden setting.
+        what: &'static str,
+    },
 }
 
 /// Why a redirect URI is refused at registration.
@@ -299,7 +328,29 @@ impl Client {
                 return Err(ClientError::Country);
             }
         }
+        if self.is_fapi2() {
+            let what = if self.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+                Some("any token_endpoint_auth_method but private_key_jwt")
+            } else if !self.require_pkce {
+                Some("require_pkce = false")
+            } else if self.id_token_signed_response_alg == SigningAlg::RS256 {
+                Some("RS256")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(ClientError::Profile {
+                    client: self.client_id.to_string(),
+                    what,
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the client follows the FAPI 2.0 Security Profile.
+    pub fn is_fapi2(&self) -> bool {
+        self.profile == Some(ClientProfile::Fapi2)
     }
 
     /// Whether the client asks for LoA high on every login (`minimum_acr = high`): its

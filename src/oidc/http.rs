@@ -16,6 +16,7 @@ use super::authorize::{self, PAR_URN_PREFIX};
 use super::client_auth::{self, Authenticated};
 use super::error::{AuthorizeError, ErrorCode, OAuthError};
 use super::params::Params;
+use super::profile::{self, Origin};
 use super::{code, introspect, token, userinfo};
 use crate::audit::AuditEvent;
 use crate::authn::flow::{self, BROWSER_COOKIE};
@@ -214,26 +215,42 @@ async fn authorize(
     body: &Bytes,
 ) -> Result<Response, AuthorizeError> {
     let mut params = request_params(app, method, query, headers, body).map_err(AuthorizeError::Untrusted)?;
-    let mut pushed = false;
+    let mut origin = Origin::default();
+    let client = load_client(app, params.get("client_id"))
+        .await
+        .map_err(AuthorizeError::Untrusted)?;
     if let Some(uri) = params
         .get("request_uri")
         .filter(|u| u.starts_with(PAR_URN_PREFIX))
         .map(str::to_owned)
     {
         // RFC 9126 §4: only the pushed parameters count; client_id must match.
-        params = super::par::take(&app.oidc, &uri, params.get("client_id"))
+        let (pushed, signed) = super::par::take(&app.oidc, &uri, params.get("client_id"))
             .await
             .map_err(AuthorizeError::Untrusted)?;
-        pushed = true;
+        params = pushed;
+        origin = Origin { pushed: true, signed };
+    } else if let Some(jwt) = params.get("request").map(str::to_owned) {
+        // RFC 9101 §6.3: only the request object's parameters count. Until it verifies, its
+        // redirect_uri is not trusted: errors are the 400 page.
+        let Some(client) = &client else {
+            return Err(AuthorizeError::Untrusted(OAuthError::invalid_client()));
+        };
+        params = super::jar::unpack(&app.oidc, client, &jwt, params.get("client_id"))
+            .await
+            .map_err(AuthorizeError::Untrusted)?;
+        origin.signed = true;
     }
-    let client = load_client(app, params.get("client_id"))
-        .await
-        .map_err(AuthorizeError::Untrusted)?;
     let redirect_uri = authorize::trusted_redirect(&params, client.as_ref())?;
     let Some(client) = client else {
         return Err(AuthorizeError::Untrusted(OAuthError::invalid_client()));
     };
-    let request = authorize::validate(&params, &client, redirect_uri, pushed)?;
+    profile::check(&client, &params, origin).map_err(|error| AuthorizeError::ToClient {
+        redirect_uri: redirect_uri.clone(),
+        state: params.get("state").map(str::to_owned),
+        error,
+    })?;
+    let request = authorize::validate(&params, &client, redirect_uri, origin.pushed)?;
 
     // An SSO session that satisfies the request issues a code without interaction.
     let session_cookie = cookie(headers, SESSION_COOKIE, app.config.secure_cookies());
@@ -372,8 +389,18 @@ async fn post_par(
     if params.has("request_uri") {
         return Err(OAuthError::invalid_request("request_uri is not allowed in a pushed request").into());
     }
+    // A request object (RFC 9101 by value, RFC 9126 §3): only its parameters count.
+    let signed = match params.take("request") {
+        Some(jwt) => {
+            params = super::jar::unpack(&app.oidc, &client, &jwt, Some(client.client_id.as_str())).await?;
+            true
+        }
+        None => false,
+    };
     let mut with_client = Params::from_pairs([("client_id".to_owned(), client.client_id.to_string())]);
     with_client.overlay(params);
+    let origin = Origin { pushed: true, signed };
+    profile::check(&client, &with_client, origin)?;
     // Validate now so that the RP learns about errors at push time (RFC 9126 §2.3).
     let redirect = match authorize::trusted_redirect(&with_client, Some(&client)) {
         Ok(r) => r,
@@ -384,7 +411,7 @@ async fn post_par(
     {
         return Err(e.into());
     }
-    let request_uri = super::par::push(&app.oidc, &with_client).await?;
+    let request_uri = super::par::push(&app.oidc, &with_client, signed).await?;
     Ok(json_no_store(
         json!({ "request_uri": request_uri, "expires_in": app.config.tokens.par_ttl.as_secs() }),
         StatusCode::CREATED,

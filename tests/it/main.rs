@@ -14,6 +14,7 @@ mod fido_browser;
 mod helpdesk;
 mod hsm;
 mod import;
+mod jar;
 mod key_rollover;
 mod layering;
 mod lifecycle;
