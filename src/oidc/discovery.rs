@@ -67,6 +67,7 @@ pub fn document(config: &Config) -> Vec<u8> {
             .collect::<Vec<_>>(),
         "request_parameter_supported": true,
         "request_object_signing_alg_values_supported": super::jar::ALGORITHMS,
+        "dpop_signing_alg_values_supported": super::dpop::ALGORITHMS,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "require_pushed_authorization_requests": false,

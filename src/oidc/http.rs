@@ -17,7 +17,7 @@ use super::client_auth::{self, Authenticated};
 use super::error::{AuthorizeError, ErrorCode, OAuthError};
 use super::params::Params;
 use super::profile::{self, Origin};
-use super::{code, introspect, token, userinfo};
+use super::{code, dpop, introspect, token, userinfo};
 use crate::audit::AuditEvent;
 use crate::authn::flow::{self, BROWSER_COOKIE};
 use crate::authn::session::{self, SESSION_COOKIE};
@@ -374,9 +374,31 @@ async fn post_token(
 ) -> Result<Response, OAuthJson> {
     let mut params = back_channel_params(&app, &headers, &body).await?;
     let client = authenticate_client(&app, &headers, &mut params, "/token").await?;
-    let request = token::TokenRequest::parse(&params)?;
-    let response = token::exchange(&app.oidc, &client, request).await?;
-    Ok(json_no_store(response, StatusCode::OK))
+    let proof = dpop_proof(&headers)?;
+    // DPoP (RFC 9449): every answer to a DPoP request carries the current server nonce (§8).
+    let nonce = match proof.is_some() || client.require_dpop {
+        true => Some(dpop::current_nonce(&app.oidc).await?),
+        false => None,
+    };
+    let answer = async {
+        let jkt = dpop::token_key(&app.oidc, &client, proof.as_deref()).await?;
+        let request = token::TokenRequest::parse(&params)?;
+        token::exchange(&app.oidc, &client, request, jkt).await
+    }
+    .await;
+    let mut response = match answer {
+        Ok(tokens) => json_no_store(tokens, StatusCode::OK),
+        Err(e) => OAuthJson(e).into_response(),
+    };
+    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert("dpop-nonce", v);
+    }
+    Ok(response)
+}
+
+/// The `DPoP` header (RFC 9449 §4.1): at most one.
+fn dpop_proof(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    dpop::single_header(headers.get_all("dpop").iter().map(HeaderValue::as_bytes))
 }
 
 async fn post_par(
@@ -424,11 +446,15 @@ async fn userinfo_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthJson> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let dpop_token = authorization
+        .and_then(|v| v.strip_prefix("DPoP ").or_else(|| v.strip_prefix("dpop ")))
         .map(|t| t.trim().to_owned());
+    let dpop_scheme = dpop_token.is_some();
+    let from_header = authorization
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned())
+        .or(dpop_token);
     let token = match from_header {
         Some(t) => t,
         None if method == Method::POST && require_form(&headers).is_ok() => {
@@ -440,8 +466,41 @@ async fn userinfo_endpoint(
         }
         None => return Err(OAuthError::new(ErrorCode::InvalidToken, "no access token").into()),
     };
-    let claims = userinfo::userinfo(&app.oidc, &token).await?;
-    Ok(json_no_store(claims, StatusCode::OK))
+    let url = format!("{}/userinfo", app.config.issuer);
+    let answer = match dpop_proof(&headers) {
+        Ok(proof) => {
+            let presented = dpop::Presented {
+                dpop_scheme,
+                proof: proof.as_deref(),
+                htm: method.as_str(),
+                htu: &url,
+            };
+            userinfo::userinfo(&app.oidc, &token, presented).await
+        }
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(claims) => Ok(json_no_store(claims, StatusCode::OK)),
+        Err(e) if dpop_scheme || matches!(e.code, ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce) => {
+            Ok(dpop_challenge(e))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A refusal at a resource for a DPoP presentation (RFC 9449 §7.1): 401 with
+/// `WWW-Authenticate: DPoP error=…` (503 stays 503).
+fn dpop_challenge(error: OAuthError) -> Response {
+    let code = error.code;
+    let mut r = OAuthJson(error).into_response();
+    if code != ErrorCode::TemporarilyUnavailable {
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        let algs = dpop::ALGORITHMS.join(" ");
+        if let Ok(v) = HeaderValue::from_str(&format!("DPoP error=\"{}\", algs=\"{algs}\"", code.as_str())) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
 }
 
 async fn post_introspect(
@@ -454,7 +513,10 @@ async fn post_introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let answer = introspect::introspect(&app.oidc, &client, token, params.get("token_type_hint")).await?;
+    let url = format!("{}/introspect", app.config.issuer);
+    let proof = dpop_proof(&headers)?;
+    let proof = proof.as_deref().map(|p| (p, url.as_str()));
+    let answer = introspect::introspect(&app.oidc, &client, token, params.get("token_type_hint"), proof).await?;
     Ok(json_no_store(answer, StatusCode::OK))
 }
 

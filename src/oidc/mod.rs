@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod code;
 pub mod discovery;
+pub mod dpop;
 pub mod eidas;
 pub mod error;
 pub mod grant;

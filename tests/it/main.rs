@@ -9,6 +9,7 @@ mod audit_tamper;
 mod audit_walk;
 mod cli;
 mod client_auth;
+mod dpop;
 mod fido;
 mod fido_browser;
 mod helpdesk;
