@@ -453,8 +453,12 @@ async fn issue(
     if let (Some(n), Some(obj)) = (nonce, id_claims.as_object_mut()) {
         obj.insert("nonce".into(), serde_json::Value::String(n.to_owned()));
     }
-    if !claims.id_token.is_empty() {
-        let released = crate::oidc::userinfo::released_claims(app, client, authn, &[], &claims.id_token).await?;
+    // Claims asked for individually for the ID token, and those of eIDAS attribute scopes
+    // (an eIDAS-Node's proxy service reads them from the ID token, [`super::eidas`]).
+    let attribute_scopes = super::eidas::attribute_scopes(scope);
+    if !claims.id_token.is_empty() || !attribute_scopes.is_empty() {
+        let released =
+            crate::oidc::userinfo::released_claims(app, client, authn, &attribute_scopes, &claims.id_token).await?;
         if let Some(obj) = id_claims.as_object_mut() {
             for (k, v) in released {
                 obj.entry(k).or_insert(v);

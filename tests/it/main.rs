@@ -10,6 +10,7 @@ mod audit_walk;
 mod cli;
 mod client_auth;
 mod dpop;
+mod eidas_node;
 mod fido;
 mod fido_browser;
 mod helpdesk;
