@@ -51,6 +51,18 @@ pub fn signing_alg_allowed(client: &Client, alg: &str) -> bool {
     !(client.is_fapi2() && alg.starts_with("RS"))
 }
 
+/// FAPI 2.0 §5.3.2.1: authorization codes of a `fapi2` client live at most 60 s, whatever
+/// `tokens.code_ttl` says.
+pub fn code_ttl(client: &Client, configured: std::time::Duration) -> std::time::Duration {
+    match client.is_fapi2() {
+        true => configured.min(FAPI2_MAX_CODE_TTL),
+        false => configured,
+    }
+}
+
+/// The longest life of a `fapi2` client's authorization code.
+pub const FAPI2_MAX_CODE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +94,18 @@ mod tests {
         assert!(!signing_alg_allowed(&c, "RS256"));
         assert!(signing_alg_allowed(&c, "PS256") && signing_alg_allowed(&c, "ES256"));
         assert!(signing_alg_allowed(&client(serde_json::json!({})), "RS256"));
+    }
+
+    #[test]
+    fn fapi2_codes_live_at_most_60_seconds_whatever_the_configuration() {
+        let long = std::time::Duration::from_secs(300);
+        assert_eq!(
+            code_ttl(&client(serde_json::json!({"profile": "fapi2"})), long),
+            FAPI2_MAX_CODE_TTL
+        );
+        assert_eq!(code_ttl(&client(serde_json::json!({})), long), long);
+        let short = std::time::Duration::from_secs(30);
+        assert_eq!(code_ttl(&client(serde_json::json!({"profile": "fapi2"})), short), short);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod cli;
 mod client_auth;
 mod dpop;
 mod eidas_node;
+mod fapi2;
 mod fido;
 mod fido_browser;
 mod helpdesk;
