@@ -280,14 +280,7 @@ async fn rfc9449_client_requiring_dpop_gets_no_bearer_tokens() {
     let garbage = token(&server, "rp-dpop", &form, Some("not-a-jwt")).await;
     assert_eq!(garbage.error(), "invalid_dpop_proof");
     // And discovery says which algorithms a proof may use.
-    let discovery: Value = http()
-        .get(server.at("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = crate::support::server::discovery(&server).await;
     assert_eq!(
         discovery["dpop_signing_alg_values_supported"],
         json!(["ES256", "ES384", "PS256", "RS256", "EdDSA"])

@@ -7,8 +7,8 @@
 use serde_json::{json, Value};
 
 use crate::support::server::{
-    authorize_url, b64, browser, client_entry, exchange, jwt_part, location, password_step, pkce, post_form, query,
-    Answer, KeyClient, TestServer, HOLDER, PASSWORD, REDIRECT, SECRET,
+    authorize_url, b64, browser, client_entry, discovery, exchange, jwt_part, location, login_from, pkce, post_form,
+    query, Answer, KeyClient, TestServer, REDIRECT, SECRET,
 };
 
 /// A server with the fixture and `rp-jar` (client_secret_basic, its key `k1` registered).
@@ -77,13 +77,8 @@ async fn rfc9101_request_object_by_value_completes_the_flow_and_only_its_paramet
         ],
     );
     let browser = browser();
-    let r = browser.get(&url).send().await.unwrap();
-    assert_eq!(r.status(), 303, "not login_required: prompt=none was outside");
-    let to = location(&r).unwrap();
-    let flow = to.strip_prefix("/login?flow=").unwrap_or_else(|| panic!("{to}"));
-    let (status, body) = password_step(&server, &browser, flow, HOLDER, PASSWORD).await;
-    assert_eq!(status, 200, "{body}");
-    let back = url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap();
+    // A login page, not login_required: prompt=none was outside.
+    let back = login_from(&server, &browser, browser.get(&url).send().await.unwrap()).await;
     assert_eq!(query(&back, "state").as_deref(), Some("inside"));
     let tokens = exchange(&server, client.id, &query(&back, "code").unwrap(), &verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
@@ -92,14 +87,7 @@ async fn rfc9101_request_object_by_value_completes_the_flow_and_only_its_paramet
         "n-inside"
     );
 
-    let discovery: Value = browser
-        .get(server.at("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = discovery(&server).await;
     assert_eq!(discovery["request_parameter_supported"], true);
     assert_eq!(
         discovery["request_object_signing_alg_values_supported"],
@@ -121,11 +109,7 @@ async fn rfc9101_request_object_through_par() {
         .send()
         .await
         .unwrap();
-    let to = location(&r).unwrap();
-    let flow = to.strip_prefix("/login?flow=").unwrap_or_else(|| panic!("{to}"));
-    let (status, body) = password_step(&server, &browser, flow, HOLDER, PASSWORD).await;
-    assert_eq!(status, 200, "{body}");
-    let back = url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap();
+    let back = login_from(&server, &browser, r).await;
     assert_eq!(query(&back, "state").as_deref(), Some("inside"));
     let tokens = exchange(&server, client.id, &query(&back, "code").unwrap(), &verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
