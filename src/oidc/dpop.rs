@@ -229,10 +229,11 @@ pub fn single_header<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Result<O
 }
 
 /// At the token endpoint: the key the new tokens are bound to, from the `proof` sent
-/// (which must carry the server nonce); a client with `require_dpop` must send one.
+/// (which must carry the server nonce); a client with `require_dpop` (or the `fapi2`
+/// profile, [`super::profile::dpop_required`]) must send one.
 pub async fn token_key(app: &Oidc, client: &Client, proof: Option<&str>) -> Result<Option<String>, OAuthError> {
     let Some(proof) = proof else {
-        return match client.require_dpop {
+        return match super::profile::dpop_required(client) {
             true => Err(invalid("this client must send a DPoP proof")),
             false => Ok(None),
         };

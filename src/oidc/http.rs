@@ -376,7 +376,7 @@ async fn post_token(
     let client = authenticate_client(&app, &headers, &mut params, "/token").await?;
     let proof = dpop_proof(&headers)?;
     // DPoP (RFC 9449): every answer to a DPoP request carries the current server nonce (§8).
-    let nonce = match proof.is_some() || client.require_dpop {
+    let nonce = match proof.is_some() || profile::dpop_required(&client) {
         true => Some(dpop::current_nonce(&app.oidc).await?),
         false => None,
     };

@@ -5,7 +5,8 @@
 //! - `profile = "fapi2"` (FAPI 2.0 Security Profile §5.3.2): only through PAR, with PKCE
 //!   S256, `private_key_jwt` as the only client authentication (refused at registration
 //!   otherwise, [`crate::domain::client::Client::validate`]), and no RS256 signatures from
-//!   the client (FAPI 2.0 §5.4.1: PS256, ES256, EdDSA);
+//!   the client (FAPI 2.0 §5.4.1: PS256, ES256, EdDSA), and only sender-constrained
+//!   tokens (§5.3.2.1: DPoP, [`super::dpop`]);
 //! - `eidas_node`: an eIDAS-Node's SpecificProxyService asks for its level with
 //!   `acr_values` made of the eIDAS LoA URIs ([`super::eidas`]).
 
@@ -51,6 +52,12 @@ pub fn signing_alg_allowed(client: &Client, alg: &str) -> bool {
     !(client.is_fapi2() && alg.starts_with("RS"))
 }
 
+/// Whether `client` gets only DPoP-bound tokens: `require_dpop`, or the `fapi2` profile
+/// (FAPI 2.0 §5.3.2.1: only sender-constrained access tokens).
+pub fn dpop_required(client: &Client) -> bool {
+    client.require_dpop || client.is_fapi2()
+}
+
 /// FAPI 2.0 §5.3.2.1: authorization codes of a `fapi2` client live at most 60 s, whatever
 /// `tokens.code_ttl` says.
 pub fn code_ttl(client: &Client, configured: std::time::Duration) -> std::time::Duration {
@@ -94,6 +101,7 @@ mod tests {
         assert!(!signing_alg_allowed(&c, "RS256"));
         assert!(signing_alg_allowed(&c, "PS256") && signing_alg_allowed(&c, "ES256"));
         assert!(signing_alg_allowed(&client(serde_json::json!({})), "RS256"));
+        assert!(dpop_required(&c) && !dpop_required(&client(serde_json::json!({}))));
     }
 
     #[test]

@@ -13,10 +13,10 @@ use crate::support::server::{
 };
 
 /// A DPoP key of the test (the RP's).
-struct DpopKey(SigningKey);
+pub(crate) struct DpopKey(SigningKey);
 
 impl DpopKey {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(SigningKey::random(&mut rand::rngs::OsRng))
     }
 
@@ -37,7 +37,14 @@ impl DpopKey {
     }
 
     /// A proof for `htm` `htu`, with `nonce` and the `ath` of `token` when given.
-    fn proof(&self, server: &TestServer, htm: &str, htu: &str, nonce: Option<&str>, token: Option<&str>) -> String {
+    pub(crate) fn proof(
+        &self,
+        server: &TestServer,
+        htm: &str,
+        htu: &str,
+        nonce: Option<&str>,
+        token: Option<&str>,
+    ) -> String {
         let mut claims = json!({
             "jti": eidgate::random::token(), "htm": htm, "htu": htu, "iat": server.app.now(),
         });

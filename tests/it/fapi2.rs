@@ -1,6 +1,7 @@
 //! A client registered with `profile = "fapi2"` (FAPI 2.0 Security Profile §5.3.2): PAR
 //! required, PKCE S256, `private_key_jwt` only, `iss` in the authorization response, codes
-//! living at most 60 s, refresh tokens rotated with no exemption, RS256 refused. One test
+//! living at most 60 s, refresh tokens rotated with no exemption, RS256 refused, tokens
+//! sender-constrained (DPoP, FAPI 2.0 §5.3.2.1). One test
 //! per rule; where a rule refuses something, a twin client without the profile shows the
 //! same request is otherwise good.
 
@@ -8,6 +9,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{json, Value};
 
+use crate::dpop::DpopKey;
 use crate::support::server::{
     auth_params, authorize_url, b64, browser, location, password_step, pkce, post_form, query, set_param, Answer,
     KeyClient, TestServer, HOLDER, JWT_BEARER, PASSWORD, REDIRECT,
@@ -36,6 +38,17 @@ async fn fapi_server() -> (TestServer, KeyClient) {
 
 /// `form` posted to `path` with a fresh ES256 assertion of `client` (aud = the issuer).
 async fn with_assertion(server: &TestServer, client: &KeyClient, path: &str, form: &[(&str, &str)]) -> Answer {
+    with_proof(server, client, path, form, None).await
+}
+
+/// [`with_assertion`] with a DPoP proof.
+async fn with_proof(
+    server: &TestServer,
+    client: &KeyClient,
+    path: &str,
+    form: &[(&str, &str)],
+    proof: Option<String>,
+) -> Answer {
     let assertion = client.sign(
         json!({"alg": "ES256", "kid": "k1"}),
         &client.claims(server, &server.url),
@@ -43,7 +56,29 @@ async fn with_assertion(server: &TestServer, client: &KeyClient, path: &str, for
     let mut form = form.to_vec();
     form.push(("client_assertion_type", JWT_BEARER));
     form.push(("client_assertion", &assertion));
-    post_form(server, path, None, &form).await
+    let mut request = crate::support::server::http().post(server.at(path)).form(&form);
+    if let Some(p) = proof {
+        request = request.header("DPoP", p);
+    }
+    Answer::from(request.send().await.unwrap()).await
+}
+
+/// A token request of `client` with a proof by `key` carrying the server nonce (asked for
+/// with a first proof without it).
+async fn token_with_dpop(server: &TestServer, client: &KeyClient, key: &DpopKey, form: &[(&str, &str)]) -> Answer {
+    let url = server.at("/token");
+    let first = with_proof(
+        server,
+        client,
+        "/token",
+        form,
+        Some(key.proof(server, "POST", &url, None, None)),
+    )
+    .await;
+    assert_eq!(first.error(), "use_dpop_nonce", "{}", first.body);
+    let nonce = first.header("dpop-nonce").unwrap().to_owned();
+    let proof = key.proof(server, "POST", &url, Some(&nonce), None);
+    with_proof(server, client, "/token", form, Some(proof)).await
 }
 
 /// Pushes a good request of `client` (with `name` = `value` changed): the PAR answer and
@@ -83,19 +118,18 @@ async fn pushed_login(server: &TestServer, client: &KeyClient) -> (url::Url, Str
     )
 }
 
-async fn redeem(server: &TestServer, client: &KeyClient, code: &str, verifier: &str) -> Answer {
-    with_assertion(
-        server,
-        client,
-        "/token",
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
+fn code_form<'a>(code: &'a str, verifier: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ]
+}
+
+/// Redeems `code` with a DPoP proof by `key`.
+async fn redeem(server: &TestServer, client: &KeyClient, key: &DpopKey, code: &str, verifier: &str) -> Answer {
+    token_with_dpop(server, client, key, &code_form(code, verifier)).await
 }
 
 /// The import of `doc` fails with a message naming `needle`.
@@ -169,27 +203,35 @@ async fn fapi2_iss_is_in_the_authorization_response_and_codes_live_at_most_60_se
         .unwrap();
     let grant: eidgate::oidc::grant::CodeGrant = serde_json::from_slice(&stored).unwrap();
     assert!(grant.exp <= server.app.now() + 60, "code expires at {}", grant.exp);
-    let tokens = redeem(&server, &client, &code, &verifier).await;
+    let tokens = redeem(&server, &client, &DpopKey::new(), &code, &verifier).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fapi2_tokens_are_sender_constrained_by_dpop() {
+    let (server, client) = fapi_server().await;
+    let (back, verifier) = pushed_login(&server, &client).await;
+    let code = query(&back, "code").unwrap();
+    let bearer = with_assertion(&server, &client, "/token", &code_form(&code, &verifier)).await;
+    assert_eq!(bearer.status, 400, "{}", bearer.body);
+    assert_eq!(bearer.error(), "invalid_dpop_proof");
+    let bound = redeem(&server, &client, &DpopKey::new(), &code, &verifier).await;
+    assert_eq!(bound.status, 200, "{}", bound.body);
+    assert_eq!(bound.body["token_type"], "DPoP");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fapi2_refresh_tokens_rotate_without_exemption() {
     let (server, client) = fapi_server().await;
     let (back, verifier) = pushed_login(&server, &client).await;
-    let tokens = redeem(&server, &client, &query(&back, "code").unwrap(), &verifier).await;
+    let key = DpopKey::new();
+    let tokens = redeem(&server, &client, &key, &query(&back, "code").unwrap(), &verifier).await;
     let first = tokens.body["refresh_token"].as_str().unwrap().to_owned();
     let refresh = |token: String| {
-        let server = &server;
-        let client = &client;
+        let (server, client, key) = (&server, &client, &key);
         async move {
-            with_assertion(
-                server,
-                client,
-                "/token",
-                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
-            )
-            .await
+            let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str())];
+            token_with_dpop(server, client, key, &form).await
         }
     };
     let rotated = refresh(first.clone()).await;
