@@ -204,8 +204,8 @@ pub enum ClientError {
     /// The destination country is not two upper-case letters.
     #[error("country must be two upper-case letters")]
     Country,
-    /// A setting the client's security profile forbids.
-    #[error("client {client}: profile fapi2 forbids {what}")]
+    /// A setting the client's profile (`fapi2`, `eidas_node`) forbids.
+    #[error("client {client}: {what}")]
     Profile {
         /// The client.
         client: String,
@@ -328,24 +328,30 @@ impl Client {
                 return Err(ClientError::Country);
             }
         }
-        if self.is_fapi2() {
-            let what = if self.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
-                Some("any token_endpoint_auth_method but private_key_jwt")
-            } else if !self.require_pkce {
-                Some("require_pkce = false")
-            } else if self.id_token_signed_response_alg == SigningAlg::RS256 {
-                Some("RS256")
-            } else {
-                None
-            };
-            if let Some(what) = what {
-                return Err(ClientError::Profile {
-                    client: self.client_id.to_string(),
-                    what,
-                });
-            }
+        if let Some(what) = self.profile_conflict() {
+            return Err(ClientError::Profile {
+                client: self.client_id.to_string(),
+                what,
+            });
         }
         Ok(())
+    }
+
+    /// A setting the client's profile forbids: `fapi2` (FAPI 2.0) wants `private_key_jwt`,
+    /// PKCE and no RS256; an `eidas_node` receives `acr` as the eIDAS LoA URIs.
+    fn profile_conflict(&self) -> Option<&'static str> {
+        let fapi2 = self.is_fapi2();
+        if fapi2 && self.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+            Some("profile fapi2 forbids any token_endpoint_auth_method but private_key_jwt")
+        } else if fapi2 && !self.require_pkce {
+            Some("profile fapi2 forbids require_pkce = false")
+        } else if fapi2 && self.id_token_signed_response_alg == SigningAlg::RS256 {
+            Some("profile fapi2 forbids RS256")
+        } else if self.eidas_node && self.acr_format == AcrFormat::Short {
+            Some("an eidas_node receives acr as eIDAS LoA URIs: acr_format short is refused")
+        } else {
+            None
+        }
     }
 
     /// Whether the client follows the FAPI 2.0 Security Profile.
@@ -391,6 +397,18 @@ mod tests {
         assert!(c.require_pkce);
         assert_eq!(c.id_token_signed_response_alg, SigningAlg::ES256);
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn profiles_refuse_conflicting_settings() {
+        let mut c = client();
+        c.profile = Some(ClientProfile::Fapi2);
+        assert!(c.validate().unwrap_err().to_string().contains("private_key_jwt"));
+        let mut c = client();
+        c.eidas_node = true;
+        assert!(c.validate().is_ok());
+        c.acr_format = AcrFormat::Short;
+        assert!(c.validate().unwrap_err().to_string().contains("eidas_node"));
     }
 
     #[test]
