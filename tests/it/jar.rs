@@ -99,7 +99,11 @@ async fn rfc9101_request_object_by_value_completes_the_flow_and_only_its_paramet
 async fn rfc9101_request_object_through_par() {
     let (server, client) = jar_server(json!({})).await;
     let (verifier, challenge) = pkce();
-    let jwt = client.sign(header(), &object(&server, &client, &challenge));
+    // Longer than one ordinary parameter may be (limits.param_chars), as objects get.
+    let mut claims = object(&server, &client, &challenge);
+    claims["x_padding"] = json!("p".repeat(1800));
+    let jwt = client.sign(header(), &claims);
+    assert!(jwt.len() > server.app.config.limits.param_chars, "{}", jwt.len());
     let pushed = push(&server, client.id, &jwt).await;
     assert_eq!(pushed.status, 201, "{}", pushed.body);
     let uri = pushed.body["request_uri"].as_str().unwrap();
