@@ -54,10 +54,15 @@ impl DpopKey {
         if let Some(t) = token {
             claims["ath"] = json!(b64(sha2::Sha256::digest(t.as_bytes())));
         }
+        self.sign(&claims)
+    }
+
+    /// A proof with exactly `claims`.
+    fn sign(&self, claims: &Value) -> String {
         sign_es256(
             &self.0,
             json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk()}),
-            &claims,
+            claims,
         )
     }
 }
@@ -176,6 +181,15 @@ async fn rfc9449_bound_token_works_only_with_a_fresh_proof_by_its_key() {
         &userinfo(&server, &scheme, Some(&wrong_htm)).await,
         "invalid_dpop_proof",
         "wrong htm",
+    );
+    let ath = b64(sha2::Sha256::digest(at.as_bytes()));
+    let stale = key.sign(&json!({
+        "jti": eidgate::random::token(), "htm": "GET", "htu": url, "ath": ath, "iat": server.app.now() - 600,
+    }));
+    assert_dpop_refusal(
+        &userinfo(&server, &scheme, Some(&stale)).await,
+        "invalid_dpop_proof",
+        "iat too old",
     );
     let no_ath = key.proof(&server, "GET", &url, None, None);
     assert_dpop_refusal(

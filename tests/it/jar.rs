@@ -156,6 +156,11 @@ async fn rfc9101_bad_request_objects_are_invalid_request_object() {
             client.sign(header(), &with("exp", json!(now + 7200))),
         ),
         ("no nbf", client.sign(header(), &with("nbf", Value::Null))),
+        (
+            "nbf in the future",
+            client.sign(header(), &with("nbf", json!(now + 600))),
+        ),
+        ("no jti", client.sign(header(), &with("jti", Value::Null))),
         ("iss another client", client.sign(header(), &with("iss", json!("rp")))),
         (
             "client_id inside another client",
