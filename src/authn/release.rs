@@ -38,7 +38,7 @@ pub async fn proceed(app: &Authn, mut flow: LoginFlow) -> Result<Next, AuthnErro
         .client(&flow.request.client_id)
         .await?
         .ok_or(AuthnError::FlowNotFound)?;
-    if flow.request.has_scope("eidas_legal") && !flow.legal_chosen {
+    if flow.request.acts_for_legal_person() && !flow.legal_chosen {
         let choices = eligible_mandates(app.store.as_ref(), authn.person, authn.loa, app.now()).await?;
         if choices.is_empty() {
             audit(
@@ -128,7 +128,7 @@ pub async fn sso_step(
     client: &crate::domain::client::Client,
     authn: &crate::oidc::grant::Authentication,
 ) -> Result<Option<ErrorCode>, StoreError> {
-    if request.has_scope("eidas_legal") {
+    if request.acts_for_legal_person() {
         return Ok(Some(ErrorCode::InteractionRequired));
     }
     let individually = request.claims.all_names();

@@ -70,7 +70,7 @@ pub fn requested_names<'a>(scopes: impl Iterator<Item = &'a str>, individually: 
             "eidas" => names.extend(EIDAS_NATURAL),
             "eidas_legal" => names.extend(super::legal::LEGAL_CLAIMS),
             "profile" => names.extend(PROFILE),
-            _ => {}
+            other => names.extend(super::eidas_scopes::claims_of(other).unwrap_or_default()),
         }
     }
     names.extend(individually.iter().map(String::as_str));

@@ -141,6 +141,27 @@ pub struct Client {
     /// the admin and helpdesk APIs (DESIGN "Operators' tokens").
     #[serde(default)]
     pub operator_console: bool,
+    /// Authorization requests only as a signed request object (RFC 9101), by value or
+    /// pushed; signed with a key of `jwks`.
+    #[serde(default)]
+    pub require_signed_request_object: bool,
+    /// Tokens only bound to a DPoP key (RFC 9449): a proof at every token request.
+    #[serde(default)]
+    pub require_dpop: bool,
+    /// An eIDAS-Node (SpecificProxyService): `acr_values` with the eIDAS LoA URIs required.
+    #[serde(default)]
+    pub eidas_node: bool,
+    /// A security profile the client follows (`fapi2`: FAPI 2.0 Security Profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ClientProfile>,
+}
+
+/// Security profiles a client may be registered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientProfile {
+    /// FAPI 2.0 Security Profile: PAR, PKCE S256, `private_key_jwt`, no RS256.
+    Fapi2,
 }
 
 fn yes() -> bool {
@@ -190,6 +211,14 @@ pub enum ClientError {
     PublicSubject {
         /// The client.
         client: String,
+    },
+    /// A setting the client's profile (`fapi2`, `eidas_node`) forbids.
+    #[error("client {client}: {what}")]
+    Profile {
+        /// The client.
+        client: String,
+        /// The forbidden setting.
+        what: &'static str,
     },
 }
 
@@ -312,6 +341,12 @@ impl Client {
                 client: self.client_id.to_string(),
             });
         }
+        if let Some(what) = self.profile_conflict() {
+            return Err(ClientError::Profile {
+                client: self.client_id.to_string(),
+                what,
+            });
+        }
         Ok(())
     }
 
@@ -329,6 +364,28 @@ impl Client {
             Some(SubjectType::Public) | None if self.may_receive_person_identifier() => SubjectType::Public,
             Some(SubjectType::Public) | None => SubjectType::Pairwise,
         }
+    }
+
+    /// A setting the client's profile forbids: `fapi2` (FAPI 2.0) wants `private_key_jwt`,
+    /// PKCE and no RS256; an `eidas_node` receives `acr` as the eIDAS LoA URIs.
+    fn profile_conflict(&self) -> Option<&'static str> {
+        let fapi2 = self.is_fapi2();
+        if fapi2 && self.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+            Some("profile fapi2 forbids any token_endpoint_auth_method but private_key_jwt")
+        } else if fapi2 && !self.require_pkce {
+            Some("profile fapi2 forbids require_pkce = false")
+        } else if fapi2 && self.id_token_signed_response_alg == SigningAlg::RS256 {
+            Some("profile fapi2 forbids RS256")
+        } else if self.eidas_node && self.acr_format == AcrFormat::Short {
+            Some("an eidas_node receives acr as eIDAS LoA URIs: acr_format short is refused")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the client follows the FAPI 2.0 Security Profile.
+    pub fn is_fapi2(&self) -> bool {
+        self.profile == Some(ClientProfile::Fapi2)
     }
 
     /// Whether the client asks for LoA high on every login (`minimum_acr = high`): its
@@ -369,6 +426,18 @@ mod tests {
         assert!(c.require_pkce);
         assert_eq!(c.id_token_signed_response_alg, SigningAlg::ES256);
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn profiles_refuse_conflicting_settings() {
+        let mut c = client();
+        c.profile = Some(ClientProfile::Fapi2);
+        assert!(c.validate().unwrap_err().to_string().contains("private_key_jwt"));
+        let mut c = client();
+        c.eidas_node = true;
+        assert!(c.validate().is_ok());
+        c.acr_format = AcrFormat::Short;
+        assert!(c.validate().unwrap_err().to_string().contains("eidas_node"));
     }
 
     #[test]

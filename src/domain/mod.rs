@@ -5,6 +5,7 @@ pub mod cause;
 pub mod claims;
 pub mod client;
 pub mod client_keys;
+pub mod eidas_scopes;
 pub mod html;
 pub mod ids;
 pub mod incident;

@@ -82,7 +82,7 @@ pub async fn open(app: &Admin, code: String, verifier: String) -> Result<Console
         redirect_uri: Some(helpdesk_redirect_uri(&app.config.issuer)),
         verifier: Some(verifier),
     };
-    let tokens = exchange(&app.oidc, &client, request)
+    let tokens = exchange(&app.oidc, &client, request, None)
         .await
         .map_err(ConsoleError::Grant)?;
     operator_session(app, &client, tokens).await
@@ -95,7 +95,7 @@ pub async fn renew(app: &Admin, refresh_token: String) -> Result<ConsoleSession,
         refresh_token,
         scope: None,
     };
-    let tokens = exchange(&app.oidc, &client, request)
+    let tokens = exchange(&app.oidc, &client, request, None)
         .await
         .map_err(ConsoleError::Grant)?;
     operator_session(app, &client, tokens).await

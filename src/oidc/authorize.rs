@@ -115,6 +115,14 @@ impl AuthRequest {
         self.scope.iter().any(|s| s == name)
     }
 
+    /// Whether the holder must choose a legal person to act for: scope `eidas_legal` or a
+    /// legal-person `eidas:attribute:*` scope.
+    pub fn acts_for_legal_person(&self) -> bool {
+        self.scope
+            .iter()
+            .any(|s| s == "eidas_legal" || crate::domain::eidas_scopes::is_legal(s))
+    }
+
     /// The ToClient error for this request.
     pub fn error(&self, error: OAuthError) -> AuthorizeError {
         AuthorizeError::ToClient {
@@ -204,7 +212,8 @@ pub fn validate(
     }
     let mut scope: Vec<String> = Vec::new();
     for s in requested {
-        if SUPPORTED_SCOPES.contains(&s) && !scope.iter().any(|x| x == s) {
+        let known = SUPPORTED_SCOPES.contains(&s) || crate::domain::eidas_scopes::claims_of(s).is_some();
+        if known && !scope.iter().any(|x| x == s) {
             scope.push(s.to_owned());
         }
     }

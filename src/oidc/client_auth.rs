@@ -195,7 +195,7 @@ pub fn authenticate(
     }
 }
 
-const ASYMMETRIC: [Algorithm; 9] = [
+pub const ASYMMETRIC: [Algorithm; 9] = [
     Algorithm::ES256,
     Algorithm::ES384,
     Algorithm::RS256,
@@ -241,7 +241,7 @@ fn check_header(jwt: &str, client: &Client) -> Result<(), OAuthError> {
 }
 
 /// The JOSE name of an algorithm (as a JWK's `alg` spells it).
-fn alg_name(alg: Algorithm) -> &'static str {
+pub fn alg_name(alg: Algorithm) -> &'static str {
     match alg {
         Algorithm::ES256 => "ES256",
         Algorithm::ES384 => "ES384",
@@ -260,29 +260,44 @@ fn verify_assertion(client: &Client, jwt: &str, rules: AssertionRules<'_>) -> Re
     check_header(jwt, client)?;
     // `decode_header` refuses `alg: none` (no such Algorithm); HMAC is refused here.
     let header = jsonwebtoken::decode_header(jwt).map_err(|_| OAuthError::invalid_client())?;
-    if !ASYMMETRIC.contains(&header.alg) {
+    if !ASYMMETRIC.contains(&header.alg) || !super::profile::signing_alg_allowed(client, alg_name(header.alg)) {
         return Err(OAuthError::invalid_client());
     }
-    let keys = client
-        .jwks
-        .as_ref()
-        .and_then(|v| v.get("keys"))
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(OAuthError::invalid_client)?;
-    let high = client.requires_high();
-    let candidates = keys.iter().filter(|raw| {
-        let kid = raw.get("kid").and_then(serde_json::Value::as_str);
-        header.kid.is_none() || kid == header.kid.as_deref()
-    });
     let mut validation = Validation::new(header.alg);
     // `aud` is checked below: a single string only, which jsonwebtoken does not insist on.
     validation.validate_aud = false;
     validation.set_issuer(&[client.client_id.as_str()]);
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
     validation.leeway = u64::try_from(rules.skew).unwrap_or(0);
+    match decode_with_client_keys::<AssertionClaims>(client, jwt, &header, &validation) {
+        Some(claims) => check_claims(client, claims, rules),
+        None => Err(OAuthError::invalid_client()),
+    }
+}
+
+/// Verifies `jwt` with one of `client`'s registered keys (the one its `kid` names, or each
+/// in turn) and decodes its claims by `validation`; `None` when no key verifies it. Keys
+/// are checked for strength again, and a key whose JWK names an `alg` verifies only that
+/// algorithm. Shared by client assertions and request objects ([`super::jar`]).
+pub fn decode_with_client_keys<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    jwt: &str,
+    header: &jsonwebtoken::Header,
+    validation: &Validation,
+) -> Option<T> {
+    let keys = client
+        .jwks
+        .as_ref()
+        .and_then(|v| v.get("keys"))
+        .and_then(serde_json::Value::as_array)?;
+    let high = client.requires_high();
+    let candidates = keys.iter().filter(|raw| {
+        let kid = raw.get("kid").and_then(serde_json::Value::as_str);
+        header.kid.is_none() || kid == header.kid.as_deref()
+    });
     for raw in candidates {
         // A key registered before the strength rules, or edited in the database: checked
-        // again here. Its `alg`, when named, must be the assertion's.
+        // again here. Its `alg`, when named, must be the token's.
         if crate::domain::client_keys::check_key(raw, high).is_err() {
             tracing::warn!(client = %client.client_id, "client key of refused strength or form skipped");
             continue;
@@ -298,12 +313,11 @@ fn verify_assertion(client: &Client, jwt: &str, rules: AssertionRules<'_>) -> Re
             continue;
         };
         let Ok(key) = DecodingKey::from_jwk(&jwk) else { continue };
-        let Ok(data) = jsonwebtoken::decode::<AssertionClaims>(jwt, &key, &validation) else {
-            continue;
-        };
-        return check_claims(client, data.claims, rules);
+        if let Ok(data) = jsonwebtoken::decode::<T>(jwt, &key, validation) {
+            return Some(data.claims);
+        }
     }
-    Err(OAuthError::invalid_client())
+    None
 }
 
 /// The claims of a correctly signed assertion.

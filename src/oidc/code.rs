@@ -19,6 +19,7 @@ pub async fn issue_code(
     authn: Authentication,
 ) -> Result<String, OAuthError> {
     let code = crate::random::token();
+    let ttl = super::profile::code_ttl(client, app.config.tokens.code_ttl);
     let grant = CodeGrant {
         client_id: client.client_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
@@ -28,15 +29,9 @@ pub async fn issue_code(
         scope: request.scope.clone(),
         claims: request.claims.clone(),
         authn,
-        exp: app.now() + super::token::secs(app.config.tokens.code_ttl),
+        exp: app.now() + super::token::secs(ttl),
     };
-    ephemeral::put_json(
-        app.ephemeral.as_ref(),
-        &grant::code_key(&code),
-        &grant,
-        app.config.tokens.code_ttl,
-    )
-    .await?;
+    ephemeral::put_json(app.ephemeral.as_ref(), &grant::code_key(&code), &grant, ttl).await?;
     Ok(redirect(
         &request.redirect_uri,
         &[("code", Some(&code)), ("state", request.state.as_deref())],

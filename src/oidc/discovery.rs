@@ -40,7 +40,11 @@ pub fn document(config: &Config) -> Vec<u8> {
         "introspection_endpoint": format!("{i}/introspect"),
         "revocation_endpoint": format!("{i}/revoke"),
         "end_session_endpoint": format!("{i}/logout"),
-        "scopes_supported": SUPPORTED_SCOPES,
+        "scopes_supported": SUPPORTED_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(crate::domain::eidas_scopes::all())
+            .collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -61,7 +65,9 @@ pub fn document(config: &Config) -> Vec<u8> {
             .chain(crate::domain::legal::LEGAL_CLAIMS.iter())
             .filter(|c| **c != "sub")
             .collect::<Vec<_>>(),
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": super::jar::ALGORITHMS,
+        "dpop_signing_alg_values_supported": super::dpop::ALGORITHMS,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "require_pushed_authorization_requests": false,

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// Error codes of RFC 6749 §4.1.2.1 / §5.2, OIDC Core §3.1.2.6, RFC 9126, RFC 7009 and
+/// Error codes of RFC 6749 §4.1.2.1 / §5.2, OIDC Core §3.1.2.6, RFC 9126, RFC 7009,
+/// RFC 9101, RFC 9449 and
 /// OpenID Connect Unmet Authentication Requirements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -20,6 +21,12 @@ pub enum ErrorCode {
     InvalidRequest,
     /// The `request_uri` is invalid or expired (OIDC Core, RFC 9126).
     InvalidRequestUri,
+    /// The request object is invalid (RFC 9101 §6.3, OIDC Core §6).
+    InvalidRequestObject,
+    /// The DPoP proof is missing, malformed or does not fit (RFC 9449 §5, §7.1).
+    InvalidDpopProof,
+    /// The DPoP proof must carry the server's current nonce (RFC 9449 §8).
+    UseDpopNonce,
     /// "The requested scope is invalid, unknown, or malformed."
     InvalidScope,
     /// The access token is invalid (RFC 6750).
@@ -60,6 +67,9 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::LoginRequired => "login_required",

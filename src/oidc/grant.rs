@@ -76,6 +76,9 @@ pub struct AccessGrant {
     pub issued_ms: i64,
     /// Expiry.
     pub exp: UnixTime,
+    /// The RFC 7638 thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// What a refresh token carries beside the columns of `RefreshRecord`.
@@ -89,6 +92,9 @@ pub struct RefreshGrant {
     pub claims: ClaimsRequest,
     /// The authentication.
     pub authn: Authentication,
+    /// The DPoP key the refresh token is bound to (RFC 9449 §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// Ephemeral key of an authorization code.

@@ -16,7 +16,8 @@ use super::authorize::{self, PAR_URN_PREFIX};
 use super::client_auth::{self, Authenticated};
 use super::error::{AuthorizeError, ErrorCode, OAuthError};
 use super::params::Params;
-use super::{code, introspect, token, userinfo};
+use super::profile::{self, Origin};
+use super::{code, dpop, introspect, token, userinfo};
 use crate::audit::AuditEvent;
 use crate::authn::flow::{self, BROWSER_COOKIE};
 use crate::authn::session::{self, SESSION_COOKIE};
@@ -225,26 +226,42 @@ async fn authorize(
     body: &Bytes,
 ) -> Result<Response, AuthorizeError> {
     let mut params = request_params(app, method, query, headers, body).map_err(AuthorizeError::Untrusted)?;
-    let mut pushed = false;
+    let mut origin = Origin::default();
+    let client = load_client(app, params.get("client_id"))
+        .await
+        .map_err(AuthorizeError::Untrusted)?;
     if let Some(uri) = params
         .get("request_uri")
         .filter(|u| u.starts_with(PAR_URN_PREFIX))
         .map(str::to_owned)
     {
         // RFC 9126 §4: only the pushed parameters count; client_id must match.
-        params = super::par::take(&app.oidc, &uri, params.get("client_id"))
+        let (pushed, signed) = super::par::take(&app.oidc, &uri, params.get("client_id"))
             .await
             .map_err(AuthorizeError::Untrusted)?;
-        pushed = true;
+        params = pushed;
+        origin = Origin { pushed: true, signed };
+    } else if let Some(jwt) = params.get("request").map(str::to_owned) {
+        // RFC 9101 §6.3: only the request object's parameters count. Until it verifies, its
+        // redirect_uri is not trusted: errors are the 400 page.
+        let Some(client) = &client else {
+            return Err(AuthorizeError::Untrusted(OAuthError::invalid_client()));
+        };
+        params = super::jar::unpack(&app.oidc, client, &jwt, params.get("client_id"))
+            .await
+            .map_err(AuthorizeError::Untrusted)?;
+        origin.signed = true;
     }
-    let client = load_client(app, params.get("client_id"))
-        .await
-        .map_err(AuthorizeError::Untrusted)?;
     let redirect_uri = authorize::trusted_redirect(&params, client.as_ref())?;
     let Some(client) = client else {
         return Err(AuthorizeError::Untrusted(OAuthError::invalid_client()));
     };
-    let request = authorize::validate(&params, &client, redirect_uri, pushed)?;
+    profile::check(&client, &params, origin).map_err(|error| AuthorizeError::ToClient {
+        redirect_uri: redirect_uri.clone(),
+        state: params.get("state").map(str::to_owned),
+        error,
+    })?;
+    let request = authorize::validate(&params, &client, redirect_uri, origin.pushed)?;
 
     // An SSO session that satisfies the request issues a code without interaction.
     let session_cookie = cookie(headers, SESSION_COOKIE, app.config.secure_cookies());
@@ -377,9 +394,31 @@ async fn post_token(
 ) -> Result<Response, OAuthJson> {
     let mut params = back_channel_params(&app, &headers, &body).await?;
     let client = authenticate_client(&app, &headers, &mut params, "/token").await?;
-    let request = token::TokenRequest::parse(&params)?;
-    let response = token::exchange(&app.oidc, &client, request).await?;
-    Ok(json_no_store(response, StatusCode::OK))
+    let proof = dpop_proof(&headers)?;
+    // DPoP (RFC 9449): every answer to a DPoP request carries the current server nonce (§8).
+    let nonce = match proof.is_some() || profile::dpop_required(&client) {
+        true => Some(dpop::current_nonce(&app.oidc).await?),
+        false => None,
+    };
+    let answer = async {
+        let jkt = dpop::token_key(&app.oidc, &client, proof.as_deref()).await?;
+        let request = token::TokenRequest::parse(&params)?;
+        token::exchange(&app.oidc, &client, request, jkt).await
+    }
+    .await;
+    let mut response = match answer {
+        Ok(tokens) => json_no_store(tokens, StatusCode::OK),
+        Err(e) => OAuthJson(e).into_response(),
+    };
+    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert("dpop-nonce", v);
+    }
+    Ok(response)
+}
+
+/// The `DPoP` header (RFC 9449 §4.1): at most one.
+fn dpop_proof(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    dpop::single_header(headers.get_all("dpop").iter().map(HeaderValue::as_bytes))
 }
 
 async fn post_par(
@@ -392,8 +431,18 @@ async fn post_par(
     if params.has("request_uri") {
         return Err(OAuthError::invalid_request("request_uri is not allowed in a pushed request").into());
     }
+    // A request object (RFC 9101 by value, RFC 9126 §3): only its parameters count.
+    let signed = match params.take("request") {
+        Some(jwt) => {
+            params = super::jar::unpack(&app.oidc, &client, &jwt, Some(client.client_id.as_str())).await?;
+            true
+        }
+        None => false,
+    };
     let mut with_client = Params::from_pairs([("client_id".to_owned(), client.client_id.to_string())]);
     with_client.overlay(params);
+    let origin = Origin { pushed: true, signed };
+    profile::check(&client, &with_client, origin)?;
     // Validate now so that the RP learns about errors at push time (RFC 9126 §2.3).
     let redirect = match authorize::trusted_redirect(&with_client, Some(&client)) {
         Ok(r) => r,
@@ -404,7 +453,7 @@ async fn post_par(
     {
         return Err(e.into());
     }
-    let request_uri = super::par::push(&app.oidc, &with_client).await?;
+    let request_uri = super::par::push(&app.oidc, &with_client, signed).await?;
     Ok(json_no_store(
         json!({ "request_uri": request_uri, "expires_in": app.config.tokens.par_ttl.as_secs() }),
         StatusCode::CREATED,
@@ -417,11 +466,15 @@ async fn userinfo_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthJson> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let dpop_token = authorization
+        .and_then(|v| v.strip_prefix("DPoP ").or_else(|| v.strip_prefix("dpop ")))
         .map(|t| t.trim().to_owned());
+    let dpop_scheme = dpop_token.is_some();
+    let from_header = authorization
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned())
+        .or(dpop_token);
     let token = match from_header {
         Some(t) => t,
         None if method == Method::POST && require_form(&headers).is_ok() => {
@@ -433,8 +486,41 @@ async fn userinfo_endpoint(
         }
         None => return Err(OAuthError::new(ErrorCode::InvalidToken, "no access token").into()),
     };
-    let claims = userinfo::userinfo(&app.oidc, &token).await?;
-    Ok(json_no_store(claims, StatusCode::OK))
+    let url = format!("{}/userinfo", app.config.issuer);
+    let answer = match dpop_proof(&headers) {
+        Ok(proof) => {
+            let presented = dpop::Presented {
+                dpop_scheme,
+                proof: proof.as_deref(),
+                htm: method.as_str(),
+                htu: &url,
+            };
+            userinfo::userinfo(&app.oidc, &token, presented).await
+        }
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(claims) => Ok(json_no_store(claims, StatusCode::OK)),
+        Err(e) if dpop_scheme || matches!(e.code, ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce) => {
+            Ok(dpop_challenge(e))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A refusal at a resource for a DPoP presentation (RFC 9449 §7.1): 401 with
+/// `WWW-Authenticate: DPoP error=…` (503 stays 503).
+fn dpop_challenge(error: OAuthError) -> Response {
+    let code = error.code;
+    let mut r = OAuthJson(error).into_response();
+    if code != ErrorCode::TemporarilyUnavailable {
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        let algs = dpop::ALGORITHMS.join(" ");
+        if let Ok(v) = HeaderValue::from_str(&format!("DPoP error=\"{}\", algs=\"{algs}\"", code.as_str())) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
 }
 
 async fn post_introspect(
@@ -447,7 +533,10 @@ async fn post_introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let answer = introspect::introspect(&app.oidc, &client, token, params.get("token_type_hint")).await?;
+    let url = format!("{}/introspect", app.config.issuer);
+    let proof = dpop_proof(&headers)?;
+    let proof = proof.as_deref().map(|p| (p, url.as_str()));
+    let answer = introspect::introspect(&app.oidc, &client, token, params.get("token_type_hint"), proof).await?;
     Ok(json_no_store(answer, StatusCode::OK))
 }
 

@@ -11,15 +11,23 @@ fn key(request_uri: &str) -> String {
     format!("par:{}", fingerprint_hex(request_uri))
 }
 
+/// A pushed request as stored: its parameters, and whether they came as a signed request
+/// object (RFC 9101), which a client with `require_signed_request_object` needs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pushed {
+    pairs: Vec<(String, String)>,
+    signed: bool,
+}
+
 /// Stores validated pushed parameters (with the authenticated `client_id`); the new
 /// `request_uri`, valid for `tokens.par_ttl`.
-pub async fn push(app: &Oidc, params: &Params) -> Result<String, OAuthError> {
+pub async fn push(app: &Oidc, params: &Params, signed: bool) -> Result<String, OAuthError> {
     let request_uri = format!("{PAR_URN_PREFIX}{}", crate::random::token());
     let pairs: Vec<(String, String)> = params.pairs().map(|(k, v)| (k.clone(), v.clone())).collect();
     crate::ephemeral::put_json(
         app.ephemeral.as_ref(),
         &key(&request_uri),
-        &pairs,
+        &Pushed { pairs, signed },
         app.config.tokens.par_ttl,
     )
     .await?;
@@ -28,16 +36,18 @@ pub async fn push(app: &Oidc, params: &Params) -> Result<String, OAuthError> {
 
 /// Takes the pushed parameters of `request_uri` (single use). RFC 9126 §4: only the
 /// pushed parameters count, and the `client_id` of the front-channel request must match.
-pub async fn take(app: &Oidc, request_uri: &str, client_id: Option<&str>) -> Result<Params, OAuthError> {
+/// Also says whether they came as a signed request object.
+pub async fn take(app: &Oidc, request_uri: &str, client_id: Option<&str>) -> Result<(Params, bool), OAuthError> {
     let stored = app.ephemeral.take(&key(request_uri)).await?;
-    let stored: Vec<(String, String)> = crate::ephemeral::decode(stored)
+    let stored: Pushed = crate::ephemeral::decode(stored)
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequestUri, "request_uri is unknown, used or expired"))?;
-    let pushed = Params::from_pairs(stored);
+    let signed = stored.signed;
+    let pushed = Params::from_pairs(stored.pairs);
     if pushed.get("client_id") != client_id {
         return Err(OAuthError::new(
             ErrorCode::InvalidRequestUri,
             "client_id does not match the pushed request",
         ));
     }
-    Ok(pushed)
+    Ok((pushed, signed))
 }

@@ -5,20 +5,30 @@ use std::collections::HashMap;
 
 use super::error::OAuthError;
 
+/// How many times `limits.param_chars` a request object may be long.
+pub const REQUEST_OBJECT_FACTOR: usize = 4;
+
 /// Decoded parameters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Params(HashMap<String, String>);
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text. A repeated parameter or one
-    /// longer than `max_chars` is `invalid_request`; there are at most 64 parameters.
+    /// longer than `max_chars` is `invalid_request`; there are at most 64 parameters. A
+    /// request object (`request`, RFC 9101) carries a whole request plus its signature: it
+    /// may be [`REQUEST_OBJECT_FACTOR`] times as long (each member inside is held to
+    /// `max_chars` again, [`super::jar`]).
     pub fn parse(raw: &[u8], max_chars: usize) -> Result<Self, OAuthError> {
         let mut map = HashMap::new();
         for (count, (name, value)) in url::form_urlencoded::parse(raw).enumerate() {
             if count >= 64 {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
-            if value.chars().count() > max_chars || name.len() > 64 {
+            let limit = match name.as_ref() {
+                "request" => max_chars.saturating_mul(REQUEST_OBJECT_FACTOR),
+                _ => max_chars,
+            };
+            if value.chars().count() > limit || name.len() > 64 {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {} is too long",
                     truncate(&name)
@@ -84,5 +94,9 @@ mod tests {
         assert_eq!(p.get("a"), Some("1"));
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some(" x"));
+        let object = format!("request={}", "x".repeat(400));
+        assert!(Params::parse(object.as_bytes(), 100).is_ok());
+        let object = format!("request={}", "x".repeat(401));
+        assert!(Params::parse(object.as_bytes(), 100).is_err());
     }
 }

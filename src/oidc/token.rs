@@ -109,7 +109,7 @@ impl TokenRequest {
 pub struct TokenResponse {
     /// Opaque bearer access token.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for tokens bound to a DPoP key (RFC 9449 §5).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -140,8 +140,14 @@ impl From<crate::hsm::HsmError> for OAuthError {
     }
 }
 
-/// Runs a token request for an authenticated `client`.
-pub async fn exchange(app: &Oidc, client: &Client, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+/// Runs a token request for an authenticated `client`; `jkt` is the thumbprint of the key
+/// of a verified DPoP proof sent with it ([`super::dpop`]), which the tokens are bound to.
+pub async fn exchange(
+    app: &Oidc,
+    client: &Client,
+    request: TokenRequest,
+    jkt: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
     // R-OPS-3: after a clock jump no token carries a time we cannot vouch for.
     if app.alarm.raised().is_some() {
         return Err(OAuthError::new(
@@ -154,9 +160,9 @@ pub async fn exchange(app: &Oidc, client: &Client, request: TokenRequest) -> Res
             code,
             redirect_uri,
             verifier,
-        } => redeem_code(app, client, &code, redirect_uri.as_deref(), verifier.as_deref()).await,
+        } => redeem_code(app, client, &code, redirect_uri.as_deref(), verifier.as_deref(), jkt).await,
         TokenRequest::RefreshToken { refresh_token, scope } => {
-            refresh(app, client, &refresh_token, scope.as_deref()).await
+            refresh(app, client, &refresh_token, scope.as_deref(), jkt).await
         }
     }
 }
@@ -167,6 +173,7 @@ async fn redeem_code(
     code: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
+    jkt: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let eph = app.ephemeral.as_ref();
     let Some(grant) = ephemeral::decode::<CodeGrant>(eph.take(&grant::code_key(code)).await?) else {
@@ -207,6 +214,7 @@ async fn redeem_code(
             &grant.scope,
             &grant.claims,
             &grant.authn,
+            jkt.clone(),
         )?;
         app.store.insert_refresh(&record).await?;
         Some(token)
@@ -223,11 +231,18 @@ async fn redeem_code(
         &grant.authn,
         grant.nonce.as_deref(),
         refresh,
+        jkt,
     )
     .await
 }
 
-async fn refresh(app: &Oidc, client: &Client, token: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+async fn refresh(
+    app: &Oidc,
+    client: &Client,
+    token: &str,
+    scope: Option<&str>,
+    jkt: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
     let presented = fingerprint_hex(token);
     let Some(current) = app.store.refresh(&presented, now).await? else {
@@ -257,6 +272,25 @@ async fn refresh(app: &Oidc, client: &Client, token: &str, scope: Option<&str>) 
     }
     let stored: RefreshGrant =
         serde_json::from_value(current.grant_data.clone()).map_err(|_| OAuthError::invalid_grant())?;
+    // RFC 9449 §5: a bound refresh token needs a proof by its key; the new tokens keep it.
+    let jkt = match (&stored.jkt, jkt) {
+        (None, presented) => presented,
+        (Some(_), None) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this refresh token is bound to a DPoP key: a proof is required",
+            ))
+        }
+        (Some(bound), Some(presented)) if crate::domain::secret::ct_eq(bound.as_bytes(), presented.as_bytes()) => {
+            Some(presented)
+        }
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "the proof is not by the key the refresh token is bound to",
+            ))
+        }
+    };
     crate::authn::usable::ensure_means_usable(app.store.as_ref(), &stored.authn, now)
         .await
         .map_err(|_| OAuthError::invalid_grant())?;
@@ -283,6 +317,7 @@ async fn refresh(app: &Oidc, client: &Client, token: &str, scope: Option<&str>) 
         &stored.scope,
         &stored.claims,
         &stored.authn,
+        jkt.clone(),
     )?;
     match app
         .store
@@ -306,6 +341,7 @@ async fn refresh(app: &Oidc, client: &Client, token: &str, scope: Option<&str>) 
         &stored.authn,
         None,
         Some(new_token),
+        jkt,
     )
     .await
 }
@@ -320,6 +356,7 @@ fn refresh_record(
     scope: &[String],
     claims: &ClaimsRequest,
     authn: &Authentication,
+    jkt: Option<String>,
 ) -> Result<RefreshRecord, OAuthError> {
     let now = app.now();
     let data = RefreshGrant {
@@ -327,6 +364,7 @@ fn refresh_record(
         scope: scope.to_vec(),
         claims: claims.clone(),
         authn: authn.clone(),
+        jkt,
     };
     Ok(RefreshRecord {
         token_sha256: fingerprint_hex(token),
@@ -372,6 +410,7 @@ async fn issue(
     authn: &Authentication,
     nonce: Option<&str>,
     refresh_token: Option<String>,
+    jkt: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = app.now();
     let access_ttl = secs(app.config.tokens.access_ttl);
@@ -386,6 +425,7 @@ async fn issue(
         iat: now,
         issued_ms: app.now_ms(),
         exp: now + access_ttl,
+        jkt: jkt.clone(),
     };
     ephemeral::put_json(
         app.ephemeral.as_ref(),
@@ -413,8 +453,12 @@ async fn issue(
     if let (Some(n), Some(obj)) = (nonce, id_claims.as_object_mut()) {
         obj.insert("nonce".into(), serde_json::Value::String(n.to_owned()));
     }
-    if !claims.id_token.is_empty() {
-        let released = crate::oidc::userinfo::released_claims(app, client, authn, &[], &claims.id_token).await?;
+    // Claims asked for individually for the ID token, and those of eIDAS attribute scopes
+    // (an eIDAS-Node's proxy service reads them from the ID token, [`super::eidas`]).
+    let attribute_scopes = super::eidas::attribute_scopes(scope);
+    if !claims.id_token.is_empty() || !attribute_scopes.is_empty() {
+        let released =
+            crate::oidc::userinfo::released_claims(app, client, authn, &attribute_scopes, &claims.id_token).await?;
         if let Some(obj) = id_claims.as_object_mut() {
             for (k, v) in released {
                 obj.entry(k).or_insert(v);
@@ -437,7 +481,7 @@ async fn issue(
     .await?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: u64::try_from(access_ttl).unwrap_or(0),
         id_token,
         refresh_token,

@@ -70,9 +70,15 @@ pub async fn validate_access_token(app: &Oidc, token: &str) -> Result<AccessGran
     }
 }
 
-/// The userinfo response for a valid access token.
-pub async fn userinfo(app: &Oidc, token: &str) -> Result<Map<String, Value>, OAuthError> {
+/// The userinfo response for a valid access token, presented as its binding requires
+/// (a DPoP-bound token only with a proof by its key, [`super::dpop`]).
+pub async fn userinfo(
+    app: &Oidc,
+    token: &str,
+    presented: super::dpop::Presented<'_>,
+) -> Result<Map<String, Value>, OAuthError> {
     let grant = validate_access_token(app, token).await?;
+    super::dpop::check_presentation(app, grant.jkt.as_deref(), token, presented).await?;
     let client = app
         .store
         .client(&grant.client_id)

@@ -181,11 +181,16 @@ async fn implicit_and_hybrid_response_types_are_unsupported_back_to_the_client()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_objects_are_request_not_supported() {
+async fn unsigned_request_objects_are_an_untrusted_invalid_request_object() {
+    // RFC 9101: the object's redirect URI is not trusted before its signature is, so a
+    // refused object is the 400 page, never a redirect (tests/it/jar.rs for the rest).
     let server = TestServer::start().await;
     server.provision().await;
     let r = authorize(&server, &with("request", Some("eyJhbGciOiJub25lIn0.e30."))).await;
-    assert_error_to_client(&server, &r, "request_not_supported");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("invalid_request_object"), "{page}");
+    let r = authorize(&server, &with("request", Some("eyJhbGciOiJub25lIn0.e30."))).await;
+    assert_untrusted_page(r).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,7 +531,11 @@ async fn discovery_lists_the_endpoints_s256_code_only_and_the_eidas_acr_values()
     }
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(doc["response_types_supported"], json!(["code"]));
-    assert_eq!(doc["request_parameter_supported"], json!(false));
+    assert_eq!(
+        doc["request_parameter_supported"],
+        json!(true),
+        "RFC 9101 request objects by value"
+    );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], json!(true));
     let acr: Vec<&str> = doc["acr_values_supported"]
         .as_array()

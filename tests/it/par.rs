@@ -207,7 +207,7 @@ async fn r_auth_4_par_validates_the_request_when_it_is_pushed() {
             Some("urn:ietf:params:oauth:request_uri:x"),
             "invalid_request",
         ),
-        ("request", Some("eyJhbGciOiJub25lIn0.e30."), "request_not_supported"),
+        ("request", Some("eyJhbGciOiJub25lIn0.e30."), "invalid_request_object"),
     ] {
         let mut params = auth_params("rp", &challenge);
         set_param(&mut params, name, value);

@@ -286,3 +286,35 @@ async fn r_bind_1_binding_rules_proofing_level_register_check_and_delegation() {
     assert_eq!(listing.status, 200);
     assert_eq!(listing.body["mandates"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn r_data_4_eidas_legal_attribute_scopes_ask_for_the_legal_person_and_release_only_those_attributes() {
+    let server = server(vec![legal_client()]).await;
+    mandate(&server, HOLDER, "substantial").await;
+    let login = begin(
+        &server,
+        "legal",
+        &[
+            (
+                "scope",
+                Some("openid eidas:attribute:legal_name eidas:attribute:legal_person_identifier"),
+            ),
+            ("acr_values", Some(SUBSTANTIAL)),
+        ],
+    )
+    .await;
+    let answer = totp_login(&server, &login, HOLDER, SEED).await;
+    assert_eq!(answer.body["next"], "legal_person", "{}", answer.body);
+    let done = step(&server, &login, "legal_person", json!({"legal_person": COMPANY})).await;
+    let t = tokens(&server, &login, "legal", &done).await;
+    let id_token = crate::support::server::jwt_part(t["id_token"].as_str().unwrap(), 1);
+    let info = userinfo(&server, t["access_token"].as_str().unwrap()).await;
+    for (what, claims) in [("ID token", &id_token), ("userinfo", &info)] {
+        assert_eq!(claims["legal_person_identifier"], COMPANY, "{what}: {claims}");
+        assert_eq!(claims["legal_name"], "UAB Pavyzdys", "{what}: {claims}");
+        // Allowed but not asked for: not released.
+        for absent in ["vat_number", "given_name", "family_name"] {
+            assert!(claims.get(absent).is_none(), "{what}: {absent} in {claims}");
+        }
+    }
+}

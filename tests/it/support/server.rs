@@ -205,6 +205,29 @@ pub async fn login(server: &TestServer, browser: &reqwest::Client, authorize_url
     url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap()
 }
 
+/// Walks the fixture holder's password login from a `/authorize` answer `r` (a 303 to
+/// `/login?flow=…`) in `browser`: the redirect back to the RP.
+pub async fn login_from(server: &TestServer, browser: &reqwest::Client, r: reqwest::Response) -> url::Url {
+    assert_eq!(r.status(), 303);
+    let to = location(&r).unwrap();
+    let flow = to.strip_prefix("/login?flow=").unwrap_or_else(|| panic!("{to}"));
+    let (status, body) = password_step(server, browser, flow, HOLDER, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap()
+}
+
+/// The discovery document.
+pub async fn discovery(server: &TestServer) -> Value {
+    http()
+        .get(server.at("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A query parameter of a URL.
 pub fn query(url: &url::Url, name: &str) -> Option<String> {
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
