@@ -14,7 +14,6 @@ pub mod router;
 pub mod serve;
 pub mod server;
 pub mod state;
-pub mod terms;
 pub mod tls;
 
 pub use problem::Problem;

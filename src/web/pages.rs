@@ -161,7 +161,7 @@ pub async fn get_account(
 pub async fn get_terms(Path((lang, file)): Path<(String, String)>) -> Response {
     let text = Lang::of_tag(&lang)
         .filter(|l| l.code() == lang)
-        .and_then(|l| crate::web::terms::text(l, &file));
+        .and_then(|l| crate::config::terms::text(l.code(), &file));
     match text {
         Some(text) => {
             let mut r = with_type(text, "text/plain; charset=utf-8");
