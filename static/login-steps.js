@@ -4,7 +4,6 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
-
   const t = window.eidgateT;
 
   // Human names of the released claims (DESIGN "Claims"): catalogue messages js-claim-*.
@@ -16,6 +15,8 @@
 
   function hideMethods() {
     document.querySelectorAll("main > section").forEach((s) => { s.hidden = true; });
+    const tabs = $("method-tabs");
+    if (tabs) tabs.hidden = true;
   }
 
   function legal(data, api, follow, showError) {

@@ -26,7 +26,7 @@ mod registry;
 mod scale_out;
 mod session;
 mod smartcard;
-mod terms;
+pub mod terms;
 mod tls;
 mod tokens;
 pub mod ui;
@@ -331,6 +331,7 @@ impl Config {
         self.login.validate_locks()?;
         self.webauthn.validate()?;
         self.ui.validate()?;
+        self.terms.validate()?;
         self.login.validate_backoff()?;
         let login = &self.login;
         if login.flows_per_address == 0 || self.ephemeral.memory_flows == 0 || login.device_ttl.is_zero() {

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde_json::json;
 
 use super::authorize::{self, PAR_URN_PREFIX};
@@ -25,6 +25,7 @@ use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
 use crate::domain::secret::fingerprint_hex;
 use crate::web::middleware::{cookie, set_cookie};
+use crate::web::oauth::{json_no_store, OAuthJson};
 use crate::web::pages::message_page;
 
 /// Routes of the OpenID Provider.
@@ -44,54 +45,6 @@ where
         .route("/introspect", post(post_introspect))
         .route("/revoke", post(post_revoke))
         .route("/logout", get(logout_endpoint).post(logout_endpoint))
-}
-
-/// An OAuth error as the JSON endpoints answer it (RFC 6749 §5.2).
-pub struct OAuthJson(pub OAuthError);
-
-impl IntoResponse for OAuthJson {
-    fn into_response(self) -> Response {
-        self.0.log_cause();
-        let status = StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let mut body = json!({ "error": self.0.code.as_str() });
-        if let (Some(d), Some(obj)) = (&self.0.description, body.as_object_mut()) {
-            obj.insert("error_description".into(), json!(d));
-        }
-        let mut r = (status, Json(body)).into_response();
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        match self.0.code {
-            ErrorCode::InvalidClient => {
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"eidgate\""),
-                );
-            }
-            ErrorCode::InvalidToken => {
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                );
-            }
-            _ => {}
-        }
-        r
-    }
-}
-
-impl From<OAuthError> for OAuthJson {
-    fn from(e: OAuthError) -> Self {
-        OAuthJson(e)
-    }
-}
-
-fn json_no_store(value: impl serde::Serialize, status: StatusCode) -> Response {
-    let mut r = (status, Json(value)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
 }
 
 async fn get_discovery(State(app): State<crate::authn::state::Authn>) -> Response {

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod login;
 pub mod metrics;
 pub mod middleware;
+pub mod oauth;
 pub mod pages;
 pub mod problem;
 pub mod proxy;
@@ -14,7 +15,6 @@ pub mod router;
 pub mod serve;
 pub mod server;
 pub mod state;
-pub mod terms;
 pub mod tls;
 
 pub use problem::Problem;

@@ -28,16 +28,17 @@ const MESSAGE_HTML: &str = include_str!("../../static/message.html");
 
 /// The templates and scripts, for the catalogue tests.
 #[cfg(test)]
-pub(crate) const TEMPLATES: [(&str, &str); 4] = [
+pub(crate) const TEMPLATES: [(&str, &str); 5] = [
     ("login.html", LOGIN_HTML),
     ("activate.html", ACTIVATE_HTML),
     ("account.html", ACCOUNT_HTML),
+    ("helpdesk.html", HELPDESK_HTML),
     ("message.html", MESSAGE_HTML),
 ];
 
-/// The scripts of the citizen-facing pages, for the catalogue tests.
+/// The scripts of the pages, for the catalogue tests.
 #[cfg(test)]
-pub(crate) const SCRIPTS: [(&str, &str); 9] = [
+pub(crate) const SCRIPTS: [(&str, &str); 10] = [
     ("login.js", LOGIN_JS),
     ("login-steps.js", LOGIN_STEPS_JS),
     ("login-fido.js", LOGIN_FIDO_JS),
@@ -46,6 +47,7 @@ pub(crate) const SCRIPTS: [(&str, &str); 9] = [
     ("activate.js", ACTIVATE_JS),
     ("activate-fido.js", ACTIVATE_FIDO_JS),
     ("account.js", ACCOUNT_JS),
+    ("helpdesk.js", HELPDESK_JS),
     ("i18n.js", I18N_JS),
 ];
 
@@ -162,7 +164,7 @@ pub async fn get_account(
 pub async fn get_terms(Path((lang, file)): Path<(String, String)>) -> Response {
     let text = Lang::of_tag(&lang)
         .filter(|l| l.code() == lang)
-        .and_then(|l| crate::web::terms::text(l, &file));
+        .and_then(|l| crate::config::terms::text(l.code(), &file));
     match text {
         Some(text) => {
             let mut r = with_type(text, "text/plain; charset=utf-8");

@@ -200,3 +200,116 @@ async fn pages_are_accessible_in_every_language_at_desktop_and_mobile_width() {
     page.wait_for("document.querySelector('#status a[href=\"/account/login\"]') !== null")
         .await;
 }
+
+/// Waits for `condition`, then saves the page as `<name>.png` and checks it with axe.
+async fn step(page: &Page<'_>, axe: &str, condition: &str, name: &str) {
+    page.wait_for(condition).await;
+    page.screenshot_page(&root().join(format!("target/test-artefacts/pages/{name}.png")))
+        .await;
+    let violations = page.axe_serious(axe).await;
+    assert!(violations.is_empty(), "{name}: {violations:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_reg_1_activation_shows_the_terms_confirms_the_password_and_clears_its_errors() {
+    use crate::support::operators::{
+        issue_kind, operator_token, provision_staff, register, state_of, ISSUER, REGISTRAR,
+    };
+    const APPLICANT: &str = "LT/LT/48505050505";
+    let axe = axe_source();
+    let server = TestServer::start().await;
+    server.provision().await;
+    provision_staff(&server).await;
+    let registrar = operator_token(&server, REGISTRAR).await;
+    let issuer = operator_token(&server, ISSUER).await;
+    register(&server, &registrar, APPLICANT, "substantial").await;
+    let issued = issue_kind(&server, &registrar, &issuer, APPLICANT, "password", "low").await;
+
+    let browser = Browser::launch().await;
+    let page = browser.page().await;
+    page.viewport(375, 740).await;
+    page.goto(&server.at("/activate?lang=lt")).await;
+    // The bare personal code, the provider's country implied.
+    page.eval(&format!(
+        "document.getElementById('identifier').value = '48505050505'; \
+         document.getElementById('code').value = '{}'; \
+         document.getElementById('code-form').requestSubmit(); true",
+        issued.activation_code
+    ))
+    .await;
+    // The full texts are shown, each linked to its own address.
+    step(
+        &page,
+        &axe,
+        "!document.getElementById('step-accept').hidden && \
+         document.getElementById('terms-text').textContent.includes('NAUDOJIMO SĄLYGOS') && \
+         document.getElementById('advice-text').textContent.includes('SAUGUMO PATARIMAI')",
+        "activate-accept-lt-mobile",
+    )
+    .await;
+    let link = page
+        .eval("document.getElementById('terms-link').getAttribute('href')")
+        .await;
+    assert_eq!(link, "/terms/lt/terms-2026-11.txt");
+    // Each checkbox sits on the line of its label (same row, left of the text).
+    let aligned = page
+        .eval(
+            "(() => { const box = document.getElementById('accept-terms').getBoundingClientRect(); \
+             const label = document.querySelector('label[for=accept-terms]').getBoundingClientRect(); \
+             return box.right <= label.left && box.top < label.bottom && box.bottom > label.top; })()",
+        )
+        .await;
+    assert_eq!(aligned, true, "checkbox beside its label");
+    page.eval(
+        "document.getElementById('accept-terms').checked = true; \
+         document.getElementById('accept-advice').checked = true; \
+         document.getElementById('accept-form').requestSubmit(); true",
+    )
+    .await;
+    page.wait_for("!document.getElementById('step-password').hidden").await;
+    // A mismatch is refused in the page, in plain words.
+    page.eval(
+        "document.getElementById('new-password').value = 'violet anchor meadow 42'; \
+         document.getElementById('new-password').dispatchEvent(new Event('input')); \
+         document.getElementById('confirm-password').value = 'violet anchor meadow 43'; \
+         document.getElementById('password-form').requestSubmit(); true",
+    )
+    .await;
+    step(
+        &page,
+        &axe,
+        "!document.getElementById('error').hidden && document.getElementById('error').textContent.includes('nesutampa')",
+        "activate-password-mismatch-lt-mobile",
+    )
+    .await;
+    let hint = page
+        .eval("document.getElementById('password-strength').textContent")
+        .await;
+    assert!(!hint.as_str().unwrap_or_default().is_empty(), "a strength hint");
+    // A common password: the server's refusal in plain words, not `unprocessable: …`.
+    page.eval(
+        "document.getElementById('new-password').value = 'password1234'; \
+         document.getElementById('confirm-password').value = 'password1234'; \
+         document.getElementById('password-form').requestSubmit(); true",
+    )
+    .await;
+    page.wait_for("document.getElementById('error').textContent.includes('per dažnas')")
+        .await;
+    let error = page.eval("document.getElementById('error').textContent").await;
+    assert!(!error.as_str().unwrap_or_default().contains("unprocessable"), "{error}");
+    // Success clears the error.
+    page.eval(
+        "document.getElementById('new-password').value = 'violet anchor meadow 42'; \
+         document.getElementById('confirm-password').value = 'violet anchor meadow 42'; \
+         document.getElementById('password-form').requestSubmit(); true",
+    )
+    .await;
+    step(
+        &page,
+        &axe,
+        "!document.getElementById('done').hidden && document.getElementById('error').hidden",
+        "activate-done-lt-mobile",
+    )
+    .await;
+    assert_eq!(state_of(&server, &issued.id).await, "active");
+}

@@ -239,11 +239,11 @@ async fn discovery_lists_acr_values_claims_and_scopes_and_nothing_that_does_not_
         );
     }
     // Only what works is advertised (issue 20): no `email` scope (no such claim is
-    // released), no `select_account` (it changes nothing), no `ui_locales_supported`
-    // (the pages are not localised by it).
+    // released), no `select_account` (it changes nothing); `ui_locales_supported` lists
+    // the languages the pages speak (issue 24).
     assert!(!doc["scopes_supported"].as_array().unwrap().iter().any(|v| v == "email"));
     let prompts = doc["prompt_values_supported"].as_array().unwrap();
     assert!(!prompts.iter().any(|v| v == "select_account"), "{prompts:?}");
     assert!(prompts.iter().any(|v| v == "login") && prompts.iter().any(|v| v == "none"));
-    assert!(doc.get("ui_locales_supported").is_none());
+    assert_eq!(doc["ui_locales_supported"], serde_json::json!(["en", "lt", "lv"]));
 }
