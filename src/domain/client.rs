@@ -93,6 +93,10 @@ pub struct Client {
     /// Display name on the login page.
     #[serde(default)]
     pub client_name: String,
+    /// The client's logo on the login page: an `https` URL (the login page's content
+    /// security policy admits images from that origin only for this client's flows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
     /// SHA-256 of the client secret (hex), for the secret-based methods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_sha256: Option<String>,
@@ -209,6 +213,12 @@ pub enum ClientError {
     /// not allowed `person_identifier` (R-DATA-4).
     #[error("client {client}: subject_type \"public\" needs person_identifier in allowed_claims (the public sub is the national identifier); use \"pairwise\"")]
     PublicSubject {
+        /// The client.
+        client: String,
+    },
+    /// `logo_uri` is not an absolute `https` URL of at most 512 characters without userinfo.
+    #[error("client {client}: logo_uri must be an https URL (at most 512 characters, no user name or password)")]
+    LogoUri {
         /// The client.
         client: String,
     },
@@ -336,6 +346,11 @@ impl Client {
                 return Err(ClientError::Country);
             }
         }
+        if self.logo_uri.is_some() && self.logo_origin().is_none() {
+            return Err(ClientError::LogoUri {
+                client: self.client_id.to_string(),
+            });
+        }
         if self.registered_subject_type == Some(SubjectType::Public) && !self.may_receive_person_identifier() {
             return Err(ClientError::PublicSubject {
                 client: self.client_id.to_string(),
@@ -348,6 +363,20 @@ impl Client {
             });
         }
         Ok(())
+    }
+
+    /// The origin (`https://host[:port]`) of a well-formed `logo_uri`, for the login page's
+    /// content security policy; `None` without a logo or for one that is not plain https.
+    pub fn logo_origin(&self) -> Option<String> {
+        let uri = self.logo_uri.as_deref()?;
+        let url = url::Url::parse(uri).ok()?;
+        let plain = uri.len() <= 512
+            && url.scheme() == "https"
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.host_str().is_some()
+            && !uri.contains(['"', '\'', ' ', ';', ',']);
+        plain.then(|| url.origin().ascii_serialization())
     }
 
     /// Whether `person_identifier` is on this client's allow list (R-DATA-4).
@@ -493,6 +522,26 @@ mod tests {
         c.post_logout_redirect_uris = vec!["javascript:alert(1)".into()];
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("client rp") && e.contains("javascript:alert(1)"), "{e}");
+    }
+
+    #[test]
+    fn issue_24_a_logo_is_an_https_url_and_gives_its_origin() {
+        let mut c = client();
+        c.logo_uri = Some("https://rp.example:8443/img/logo.png?v=2".into());
+        assert_eq!(c.logo_origin().as_deref(), Some("https://rp.example:8443"));
+        assert!(c.validate().is_ok());
+        for bad in [
+            "http://rp.example/logo.png",
+            "data:image/png;base64,AAAA",
+            "javascript:alert(1)",
+            "https://user:pw@rp.example/logo.png",
+            "https://rp.example/logo.png'; script-src *",
+            "/logo.png",
+        ] {
+            c.logo_uri = Some(bad.into());
+            assert_eq!(c.logo_origin(), None, "{bad}");
+            assert_eq!(c.validate(), Err(ClientError::LogoUri { client: "rp".into() }), "{bad}");
+        }
     }
 
     #[test]

@@ -2,6 +2,16 @@
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 
+/// The content security policy of every page: scripts, styles, images and requests only
+/// from this origin (images also as `data:`), no framing, no plugins.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a login page whose client shows its logo: images also from `logo_origin`
+/// (an `https://host[:port]` origin, [`crate::domain::client::Client::logo_origin`]).
+pub fn csp_with_logo(logo_origin: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&CSP.replace("img-src 'self' data:", &format!("img-src 'self' data: {logo_origin}"))).ok()
+}
+
 /// Security headers on every response (R-SEC-5): no sniffing, no framing, a strict CSP
 /// for the plain pages (scripts and styles only from this origin), no referrer.
 pub fn security_headers(tls: bool) -> Vec<(HeaderName, HeaderValue)> {
@@ -9,13 +19,11 @@ pub fn security_headers(tls: bool) -> Vec<(HeaderName, HeaderValue)> {
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
         (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
         ),
-        (HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")),
     ];
     if tls {
         headers.push((

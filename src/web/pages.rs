@@ -138,7 +138,27 @@ pub async fn get_login(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    render_page(&app.config, q.as_deref(), &headers, LOGIN_HTML, LOGIN_SCRIPTS)
+    let mut page = render_page(&app.config, q.as_deref(), &headers, LOGIN_HTML, LOGIN_SCRIPTS);
+    if let Some(csp) = logo_policy(&app, q.as_deref(), &headers).await {
+        page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    page
+}
+
+/// The login page's policy when its flow's client has a logo (images from its origin);
+/// `None` otherwise, or when the flow is not this browser's (the default policy stays).
+async fn logo_policy(
+    app: &crate::authn::state::Authn,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<HeaderValue> {
+    let flow_id = url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "flow")?
+        .1;
+    let browser = super::middleware::cookie(headers, crate::authn::flow::BROWSER_COOKIE, app.config.secure_cookies());
+    let flow = crate::authn::flow::load(app, &flow_id, browser).await.ok()?;
+    let client = app.store.client(&flow.request.client_id).await.ok()??;
+    super::middleware::csp_with_logo(&client.logo_origin()?)
 }
 
 /// `GET /activate`.

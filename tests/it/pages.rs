@@ -198,3 +198,76 @@ async fn r_reg_1_terms_and_advice_are_readable_at_their_own_address() {
         .unwrap();
     assert_eq!(discovery["ui_locales_supported"], serde_json::json!(["en", "lt", "lv"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_the_login_page_shows_the_clients_logo_from_its_origin_only() {
+    use crate::support::server::client_entry;
+    use serde_json::json;
+    let server = TestServer::start().await;
+    server.provision().await;
+    let logo = "https://cdn.rp.example:8443/brand/logo.png";
+    server
+        .import(json!({"clients": [client_entry("branded", json!({"client_name": "Branded RP", "logo_uri": logo}))]}))
+        .await;
+    let csp_of = |r: &reqwest::Response| r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+
+    // The branded client's flow: the logo in the flow's data, its origin (only) admitted.
+    let browser = browser();
+    let (_, challenge) = pkce();
+    let flow = start_login(&browser, &authorize_url(&server, &auth_params("branded", &challenge))).await;
+    let r = browser
+        .get(server.at(&format!("/login?flow={flow}")))
+        .send()
+        .await
+        .unwrap();
+    let csp = csp_of(&r);
+    assert!(
+        csp.contains("img-src 'self' data: https://cdn.rp.example:8443;"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let info: serde_json::Value = browser
+        .get(server.at(&format!("/authn/flows/{flow}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["logo_uri"], logo, "{info}");
+
+    // Another client's flow, and a flow of another browser: the default policy.
+    let (url, _) = request(&server, &[]);
+    let plain = start_login(&browser, &url).await;
+    let r = browser
+        .get(server.at(&format!("/login?flow={plain}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(csp_of(&r).contains("img-src 'self' data:;"));
+    let r = http()
+        .get(server.at(&format!("/login?flow={flow}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csp_of(&r).contains("img-src 'self' data:;"),
+        "a stranger's browser learns nothing"
+    );
+
+    // A logo that is not plain https is refused at registration, naming the client.
+    let refused = eidgate::admin::import::import_sealed(
+        server.app.store.as_ref(),
+        Some(server.app.sealer.as_ref()),
+        &json!({"clients": [client_entry("sneaky", json!({"logo_uri": "https://x.example/l.png; script-src *"}))]})
+            .to_string(),
+        &server.app.config,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("sneaky") && refused.contains("logo_uri"), "{refused}");
+}
