@@ -115,12 +115,6 @@
       return;
     }
     $("heading").textContent = t("js-login-heading", { client: info.data.client_name });
-    if (info.data.logo_uri) {
-      // Decorative: the heading names the client. A logo that fails to load stays hidden.
-      const logo = $("client-logo");
-      logo.addEventListener("load", () => { logo.hidden = false; }, { once: true });
-      logo.src = info.data.logo_uri;
-    }
     $("context").textContent = t("js-login-context", { client: info.data.client_name });
     const level = $("level");
     level.textContent = t("js-level-" + info.data.requested_loa);

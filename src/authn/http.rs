@@ -117,7 +117,6 @@ async fn get_flow(
         .collect();
     Ok(Json(json!({
         "client_name": flow.client_name,
-        "logo_uri": client.logo_origin().and(client.logo_uri.as_deref()),
         "requested_loa": requested.short(),
         "methods": methods,
         "claims": claims,

@@ -138,27 +138,40 @@ pub async fn get_login(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let mut page = render_page(&app.config, q.as_deref(), &headers, LOGIN_HTML, LOGIN_SCRIPTS);
-    if let Some(csp) = logo_policy(&app, q.as_deref(), &headers).await {
-        page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
+    let Some((logo, csp)) = client_logo(&app, q.as_deref(), &headers).await else {
+        return render_page(&app.config, q.as_deref(), &headers, LOGIN_HTML, LOGIN_SCRIPTS);
+    };
+    // The logo is decorative (the heading names the client); its origin alone is admitted.
+    let template = LOGIN_HTML.replace(
+        LOGO_MARKUP,
+        &format!(
+            "<img id=\"client-logo\" class=\"client-logo\" alt=\"\" src=\"{}\">",
+            escape(&logo)
+        ),
+    );
+    let mut page = render_page(&app.config, q.as_deref(), &headers, &template, LOGIN_SCRIPTS);
+    page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
     page
 }
 
-/// The login page's policy when its flow's client has a logo (images from its origin);
-/// `None` otherwise, or when the flow is not this browser's (the default policy stays).
-async fn logo_policy(
+/// The login template's place for the client's logo (hidden without one).
+const LOGO_MARKUP: &str = "<img id=\"client-logo\" class=\"client-logo\" alt=\"\" hidden>";
+
+/// The logo of the flow's client and the page policy that admits its origin for images;
+/// `None` without a logo, or when the flow is not this browser's (the default page).
+async fn client_logo(
     app: &crate::authn::state::Authn,
     query: Option<&str>,
     headers: &HeaderMap,
-) -> Option<HeaderValue> {
+) -> Option<(String, HeaderValue)> {
     let flow_id = url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == "flow")?
         .1;
     let browser = super::middleware::cookie(headers, crate::authn::flow::BROWSER_COOKIE, app.config.secure_cookies());
     let flow = crate::authn::flow::load(app, &flow_id, browser).await.ok()?;
     let client = app.store.client(&flow.request.client_id).await.ok()??;
-    super::middleware::csp_with_logo(&client.logo_origin()?)
+    let csp = super::middleware::csp_with_logo(&client.logo_origin()?)?;
+    Some((client.logo_uri?, csp))
 }
 
 /// `GET /activate`.
