@@ -11,6 +11,7 @@ mod cli;
 mod client_auth;
 mod fido;
 mod fido_browser;
+mod footprint;
 mod helpdesk;
 mod hsm;
 mod import;
