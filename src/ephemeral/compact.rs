@@ -14,8 +14,9 @@
 //! (hex in lowercase, UUIDs hyphenated in lowercase, base64 re-encoded identically).
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::io::Write;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use base64::Engine;
 use serde_json::Value;
@@ -44,6 +45,19 @@ const BASE64: u8 = 9;
 const PREFIXED_HEX: u8 = 10;
 const ARRAY: u8 = 11;
 const OBJECT: u8 = 12;
+const INTERNED: u8 = 13;
+
+/// Bit of a stored value's first byte marking a bounded value (a login flow).
+pub const BOUNDED: u8 = 0x80;
+
+/// Short strings shared by several live records (a client's id, redirect URI and name,
+/// scopes, levels) the table holds at most.
+const MAX_STRINGS: usize = 65_536;
+/// The longest string shared that way.
+const MAX_STRING_LEN: usize = 64;
+/// Slots of the filter of strings seen once: a string is shared from its second sighting,
+/// so values seen once (a person's identifier, a `state`) are never put in the table.
+const SEEN: usize = 4096;
 
 /// A key of the memory store: the SHA-256 of the key string (32 bytes inline in the map
 /// and the expiry index, whatever the key; distinct keys cannot share it).
@@ -59,6 +73,75 @@ pub fn key(key: &str) -> Key {
 #[derive(Default)]
 pub struct Names {
     table: RwLock<Table>,
+    strings: Mutex<Strings>,
+}
+
+/// Strings shared by live records, counted: a string leaves the table when the last record
+/// that holds it leaves the store ([`Names::release`]).
+#[derive(Default)]
+struct Strings {
+    ids: HashMap<Arc<str>, u32>,
+    slots: Vec<Option<(Arc<str>, u32)>>,
+    free: Vec<u32>,
+    seen: Vec<u64>,
+    hasher: std::hash::RandomState,
+}
+
+impl Strings {
+    /// The number of `s` with one more holder, when it is (or now becomes) shared.
+    fn intern(&mut self, s: &str) -> Option<u32> {
+        if s.is_empty() || s.len() > MAX_STRING_LEN {
+            return None;
+        }
+        if let Some(&id) = self.ids.get(s) {
+            if let Some((_, refs)) = self.slots.get_mut(id as usize).and_then(Option::as_mut) {
+                *refs += 1;
+                return Some(id);
+            }
+        }
+        let hash = self.hasher.hash_one(s);
+        if self.seen.is_empty() {
+            self.seen = vec![0; SEEN];
+        }
+        let slot = &mut self.seen[(hash % SEEN as u64) as usize];
+        if *slot != hash {
+            *slot = hash;
+            return None;
+        }
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None if self.slots.len() < MAX_STRINGS => {
+                self.slots.push(None);
+                u32::try_from(self.slots.len() - 1).ok()?
+            }
+            None => return None,
+        };
+        let shared: Arc<str> = s.into();
+        self.slots[id as usize] = Some((shared.clone(), 1));
+        self.ids.insert(shared, id);
+        Some(id)
+    }
+
+    fn get(&self, id: u64) -> Option<&str> {
+        self.slots.get(usize::try_from(id).ok()?)?.as_ref().map(|(s, _)| &**s)
+    }
+
+    fn release(&mut self, id: u64) {
+        let Ok(index) = usize::try_from(id) else { return };
+        let Some(entry) = self.slots.get_mut(index) else { return };
+        let gone = match entry {
+            Some((_, refs)) if *refs > 1 => {
+                *refs -= 1;
+                None
+            }
+            Some(_) => entry.take(),
+            None => None,
+        };
+        if let Some((s, _)) = gone {
+            self.ids.remove(&s);
+            self.free.push(index as u32);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -105,8 +188,11 @@ impl Names {
             if let Ok(json) = serde_json::from_slice::<Value>(value) {
                 let mut out = Vec::with_capacity(value.len() / 2);
                 out.push(JSON);
-                self.write_value(&mut out, &json);
-                return out.into_boxed_slice();
+                let mut strings = self.strings.lock().unwrap_or_else(PoisonError::into_inner);
+                self.write_value(&mut out, &json, &mut strings);
+                // An allocation of the record's own size (shrinking `out` in place may
+                // keep its larger block).
+                return Box::from(out.as_slice());
             }
         }
         let mut out = Vec::with_capacity(value.len() + 1);
@@ -116,21 +202,41 @@ impl Names {
     }
 
     /// The value `stored` stands for (`None` only for a record this table did not write).
+    /// Only for a record still held (not yet [`Names::release`]d).
     pub fn decode(&self, stored: &[u8]) -> Option<Vec<u8>> {
-        match stored.split_first()? {
-            (&RAW, rest) => Some(rest.to_vec()),
-            (&JSON, rest) => {
+        let (head, rest) = stored.split_first()?;
+        match head & !BOUNDED {
+            RAW => Some(rest.to_vec()),
+            JSON => {
+                // Lock order: strings, then names (as in `encode`).
+                let strings = self.strings.lock().unwrap_or_else(PoisonError::into_inner);
                 let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
                 let mut out = Vec::with_capacity(rest.len() * 2);
                 let mut reader = Reader { buf: rest };
-                table.write_json(&mut reader, &mut out, 0)?;
+                table.write_json(&mut reader, &mut out, &strings, 0)?;
                 reader.buf.is_empty().then_some(out)
             }
             _ => None,
         }
     }
 
-    fn write_value(&self, out: &mut Vec<u8>, value: &Value) {
+    /// Gives back the shared strings of a record that leaves the store (once per record
+    /// encoded).
+    pub fn release(&self, stored: &[u8]) {
+        if stored.first().map(|h| h & !BOUNDED) != Some(JSON) {
+            return;
+        }
+        let mut strings = self.strings.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut reader = Reader { buf: &stored[1..] };
+        let _ = skip(&mut reader, &mut |id| strings.release(id), 0);
+    }
+
+    /// How many strings are shared now.
+    pub fn shared_strings(&self) -> usize {
+        self.strings.lock().unwrap_or_else(PoisonError::into_inner).ids.len()
+    }
+
+    fn write_value(&self, out: &mut Vec<u8>, value: &Value, strings: &mut Strings) {
         match value {
             Value::Null => out.push(NULL),
             Value::Bool(false) => out.push(FALSE),
@@ -147,12 +253,12 @@ impl Names {
                     out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
                 }
             }
-            Value::String(s) => self.write_str(out, s),
+            Value::String(s) => self.write_str(out, s, strings),
             Value::Array(items) => {
                 out.push(ARRAY);
                 varint(out, items.len() as u64);
                 for item in items {
-                    self.write_value(out, item);
+                    self.write_value(out, item, strings);
                 }
             }
             Value::Object(map) => {
@@ -166,13 +272,13 @@ impl Names {
                             out.extend_from_slice(name.as_bytes());
                         }
                     }
-                    self.write_value(out, item);
+                    self.write_value(out, item, strings);
                 }
             }
         }
     }
 
-    fn write_str(&self, out: &mut Vec<u8>, s: &str) {
+    fn write_str(&self, out: &mut Vec<u8>, s: &str, strings: &mut Strings) {
         if let Some(bytes) = hex_bytes(s) {
             out.push(HEX);
             varint(out, bytes.len() as u64);
@@ -192,6 +298,9 @@ impl Names {
             varint(out, u64::from(id));
             varint(out, bytes.len() as u64);
             out.extend_from_slice(&bytes);
+        } else if let Some(id) = strings.intern(s) {
+            out.push(INTERNED);
+            varint(out, u64::from(id));
         } else {
             out.push(STR);
             varint(out, s.len() as u64);
@@ -200,8 +309,53 @@ impl Names {
     }
 }
 
+/// Walks a record, calling `interned` with each shared string's number.
+fn skip(r: &mut Reader<'_>, interned: &mut impl FnMut(u64), depth: usize) -> Option<()> {
+    if depth > 200 {
+        return None;
+    }
+    match r.byte()? {
+        NULL | FALSE | TRUE => {}
+        UINT | NEG => {
+            r.varint()?;
+        }
+        FLOAT => {
+            r.bytes(8)?;
+        }
+        STR | HEX | BASE64 => {
+            let n = r.len()?;
+            r.bytes(n)?;
+        }
+        UUID => {
+            r.bytes(16)?;
+        }
+        PREFIXED_HEX => {
+            r.varint()?;
+            let n = r.len()?;
+            r.bytes(n)?;
+        }
+        INTERNED => interned(r.varint()?),
+        ARRAY => {
+            for _ in 0..r.varint()? {
+                skip(r, interned, depth + 1)?;
+            }
+        }
+        OBJECT => {
+            for _ in 0..r.varint()? {
+                let tag = r.varint()?;
+                if tag & 1 == 1 {
+                    r.bytes(usize::try_from(tag >> 1).ok()?)?;
+                }
+                skip(r, interned, depth + 1)?;
+            }
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
 impl Table {
-    fn write_json(&self, r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Option<()> {
+    fn write_json(&self, r: &mut Reader<'_>, out: &mut Vec<u8>, strings: &Strings, depth: usize) -> Option<()> {
         // Records are written from parsed JSON, whose nesting serde_json limits to 128.
         if depth > 200 {
             return None;
@@ -237,6 +391,7 @@ impl Table {
                 let n = r.len()?;
                 json_str(out, &format!("{prefix}:{}", hex::encode(r.bytes(n)?)))?;
             }
+            INTERNED => json_str(out, strings.get(r.varint()?)?)?,
             ARRAY => {
                 let n = r.varint()?;
                 out.push(b'[');
@@ -244,7 +399,7 @@ impl Table {
                     if i > 0 {
                         out.push(b',');
                     }
-                    self.write_json(r, out, depth + 1)?;
+                    self.write_json(r, out, strings, depth + 1)?;
                 }
                 out.push(b']');
             }
@@ -263,7 +418,7 @@ impl Table {
                         json_str(out, std::str::from_utf8(r.bytes(len)?).ok()?)?;
                     }
                     out.push(b':');
-                    self.write_json(r, out, depth + 1)?;
+                    self.write_json(r, out, strings, depth + 1)?;
                 }
                 out.push(b'}');
             }
@@ -420,6 +575,38 @@ mod tests {
             serde_json::json!({"a": "new-prefix:00112233445566778899"})
         );
         assert_eq!(names.len(), MAX_NAMES);
+    }
+
+    #[test]
+    fn strings_seen_twice_are_shared_until_their_last_record_leaves() {
+        let names = Names::default();
+        let doc = br#"{"redirect_uri":"https://rp.example/cb","state":"s-1"}"#;
+        let first = names.encode(doc);
+        assert_eq!(names.shared_strings(), 0, "seen once: written out");
+        let second = names.encode(doc);
+        let third = names.encode(br#"{"redirect_uri":"https://rp.example/cb","state":"s-2"}"#);
+        assert_eq!(names.shared_strings(), 2, "the URI, and s-1 seen twice");
+        assert!(second.len() < first.len());
+        for (stored, state) in [(&first, "s-1"), (&second, "s-1"), (&third, "s-2")] {
+            let back: Value = serde_json::from_slice(&names.decode(stored).unwrap()).unwrap();
+            assert_eq!(
+                back,
+                serde_json::json!({"redirect_uri": "https://rp.example/cb", "state": state})
+            );
+        }
+        names.release(&second);
+        assert_eq!(names.shared_strings(), 1, "s-1 had one holder");
+        let back: Value = serde_json::from_slice(&names.decode(&third).unwrap()).unwrap();
+        assert_eq!(back["redirect_uri"], "https://rp.example/cb");
+        names.release(&third);
+        names.release(&first);
+        assert_eq!(names.shared_strings(), 0);
+        // A freed number is reused for another string, which reads back as itself.
+        names.encode(br#"{"a":"other value"}"#);
+        let other = names.encode(br#"{"a":"other value"}"#);
+        assert_eq!(names.shared_strings(), 1);
+        let back: Value = serde_json::from_slice(&names.decode(&other).unwrap()).unwrap();
+        assert_eq!(back["a"], "other value");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 
-use super::compact::{Key, Names};
+use super::compact::{Key, Names, BOUNDED};
 use super::{BackoffPolicy, Ephemeral, EphemeralError, Reserved, StatusEvent};
 
 /// Bounded values (login flows) the store holds at most by default: with flows of at most
@@ -25,13 +25,12 @@ pub const DEFAULT_BOUNDED_CAP: usize = 100_000;
 /// ([`Ephemeral::put_or_queue`]) are stored even then.
 pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 
-/// One value: its compact form, a counter, and its expiry in milliseconds after the
-/// store's start.
+/// One value: its compact form (whose first byte also tells a bounded value), a counter,
+/// and its expiry in milliseconds after the store's start.
 struct Entry {
     value: Box<[u8]>,
     counter: u64,
     expires_at: u64,
-    bounded: bool,
 }
 
 impl Entry {
@@ -40,29 +39,44 @@ impl Entry {
             value,
             counter,
             expires_at,
-            bounded: false,
         }
+    }
+
+    fn bounded(&self) -> bool {
+        self.value.first().is_some_and(|b| b & BOUNDED != 0)
     }
 }
 
-#[derive(Default)]
 struct State {
     entries: HashMap<Key, Entry>,
     expirations: BTreeSet<(u64, Key)>,
     /// Live entries stored through `put_bounded`.
     bounded: usize,
     shutdown: bool,
+    names: Arc<Names>,
 }
 
 impl State {
-    /// Removes `key` (whatever its expiry), keeping the bounded count right.
-    fn forget(&mut self, key: &Key) -> Option<Entry> {
+    /// Takes `key` out (whatever its expiry), keeping the bounded count right. The caller
+    /// reads it if it wants, then gives its shared strings back ([`Names::release`]).
+    fn take_out(&mut self, key: &Key) -> Option<Entry> {
         let e = self.entries.remove(key)?;
         self.expirations.remove(&(e.expires_at, *key));
-        if e.bounded {
+        if e.bounded() {
             self.bounded = self.bounded.saturating_sub(1);
         }
         Some(e)
+    }
+
+    /// Removes `key` (whatever its expiry); `true` when it was there.
+    fn forget(&mut self, key: &Key) -> bool {
+        match self.take_out(key) {
+            Some(e) => {
+                self.names.release(&e.value);
+                true
+            }
+            None => false,
+        }
     }
 
     fn live(&mut self, key: &Key, now: u64) -> Option<&mut Entry> {
@@ -82,7 +96,7 @@ struct Shared {
     events: broadcast::Sender<StatusEvent>,
     bounded_cap: usize,
     max_entries: usize,
-    names: Names,
+    names: Arc<Names>,
     /// Time 0 of the expiries.
     base: Instant,
     /// When a refusal was last logged (ms after `base`), so that a full store logs once a
@@ -154,13 +168,20 @@ impl MemoryStore {
     /// `entries` entries of every kind at once.
     pub fn with_caps(flows: usize, entries: usize) -> Self {
         let (events, _) = broadcast::channel(1024);
+        let names = Arc::new(Names::default());
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                entries: HashMap::new(),
+                expirations: BTreeSet::new(),
+                bounded: 0,
+                shutdown: false,
+                names: names.clone(),
+            }),
             purge: Notify::new(),
             events,
             bounded_cap: flows,
             max_entries: entries,
-            names: Names::default(),
+            names,
             base: Instant::now(),
             refusal_logged: AtomicU64::new(0),
         });
@@ -188,14 +209,15 @@ impl MemoryStore {
 
     fn insert(&self, state: &mut State, key: Key, entry: Entry, cap: Cap) -> Result<(), EphemeralError> {
         let at = entry.expires_at;
-        let replaced = state.forget(&key).is_some();
+        let replaced = state.forget(&key);
         if !replaced && cap == Cap::Enforced && state.entries.len() >= self.shared.max_entries {
+            self.shared.names.release(&entry.value);
             self.refuse();
             return Err(EphemeralError::Unavailable(
                 "the memory store is full (ephemeral.memory_entries)".into(),
             ));
         }
-        if entry.bounded {
+        if entry.bounded() {
             state.bounded += 1;
         }
         state.entries.insert(key, entry);
@@ -224,8 +246,9 @@ impl MemoryStore {
         }
     }
 
-    fn decoded(&self, entry: Entry) -> Option<Vec<u8>> {
-        self.shared.names.decode(&entry.value)
+    /// Drops an entry that was never stored.
+    fn discard(&self, entry: Entry) {
+        self.shared.names.release(&entry.value);
     }
 }
 
@@ -285,13 +308,17 @@ impl Ephemeral for MemoryStore {
     }
 
     async fn put_bounded(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, EphemeralError> {
-        let (key, value) = (self.key(key), self.shared.names.encode(value));
-        let mut entry = Entry::new(value, 0, self.shared.deadline(ttl));
-        entry.bounded = true;
+        let (key, mut value) = (self.key(key), self.shared.names.encode(value));
+        if let Some(head) = value.first_mut() {
+            *head |= BOUNDED;
+        }
+        let entry = Entry::new(value, 0, self.shared.deadline(ttl));
         let now = self.shared.now();
         let mut state = lock(&self.shared);
-        let replaces = state.live(&key, now).is_some_and(|e| e.bounded);
+        let replaces = state.live(&key, now).is_some_and(|e| e.bounded());
         if !replaces && state.bounded >= self.shared.bounded_cap {
+            drop(state);
+            self.discard(entry);
             return Ok(false);
         }
         self.insert(&mut state, key, entry, Cap::Enforced)?;
@@ -327,6 +354,8 @@ impl Ephemeral for MemoryStore {
         let now = self.shared.now();
         let mut state = lock(&self.shared);
         if state.live(&key, now).is_some() {
+            drop(state);
+            self.discard(entry);
             return Ok(false);
         }
         self.insert(&mut state, key, entry, Cap::Enforced)?;
@@ -341,8 +370,14 @@ impl Ephemeral for MemoryStore {
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
         let (key, now) = (self.key(key), self.shared.now());
-        let taken = lock(&self.shared).forget(&key);
-        Ok(taken.filter(|e| e.expires_at > now).and_then(|e| self.decoded(e)))
+        let Some(taken) = lock(&self.shared).take_out(&key) else {
+            return Ok(None);
+        };
+        let value = (taken.expires_at > now)
+            .then(|| self.shared.names.decode(&taken.value))
+            .flatten();
+        self.discard(taken);
+        Ok(value)
     }
 
     async fn delete(&self, key: &str) -> Result<(), EphemeralError> {
@@ -580,6 +615,26 @@ mod tests {
         assert!(s.get(&format!("code:{}", "a2".repeat(32))).await.unwrap().is_none());
         assert!(s.take(&key).await.unwrap().is_some());
         assert!(s.take(&key).await.unwrap().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_strings_leave_with_the_last_entry_that_holds_them() {
+        let s = MemoryStore::new();
+        let ttl = Duration::from_secs(60);
+        let value = |n: u32| format!(r#"{{"client_id":"portal","redirect_uri":"https://rp.example/cb","n":{n}}}"#);
+        for n in 0..4 {
+            s.put(&format!("code:{n}"), value(n).as_bytes(), ttl).await.unwrap();
+        }
+        assert_eq!(s.shared.names.shared_strings(), 2);
+        // Taken, deleted, replaced, expired: each gives its strings back.
+        let taken: serde_json::Value = serde_json::from_slice(&s.take("code:0").await.unwrap().unwrap()).unwrap();
+        assert_eq!(taken["redirect_uri"], "https://rp.example/cb");
+        s.delete("code:1").await.unwrap();
+        s.put("code:2", b"{}", ttl).await.unwrap();
+        assert_eq!(s.shared.names.shared_strings(), 2);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(s.get("code:3").await.unwrap().is_none());
+        assert_eq!(s.shared.names.shared_strings(), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -54,19 +54,9 @@ fn measure() -> (f64, f64) {
     (code, flow)
 }
 
-/// The compact records hold: the store as it kept JSON strings took 1,007 bytes per code
-/// and 1,258 per flow on this measure (issue 22).
+/// The issue's target (the store as it kept JSON strings took 1,007 bytes per code and
+/// 1,258 per flow on this measure).
 #[test]
-fn r_perf_22_memory_store_keeps_codes_and_flows_in_compact_records() {
-    let (code, flow) = measure();
-    assert!(code <= 600.0, "{code:.0} bytes per live code");
-    assert!(flow <= 700.0, "{flow:.0} bytes per open flow");
-}
-
-/// The issue's target. Not reached yet: about 515 bytes per code and 630 per flow
-/// (README "Performance"); run with `--ignored`.
-#[test]
-#[ignore = "issue 22 target not reached yet: ~515 bytes per code, ~630 per flow"]
 fn r_perf_22_memory_store_holds_a_code_or_a_flow_in_at_most_512_bytes() {
     let (code, flow) = measure();
     assert!(code <= LIMIT, "{code:.0} bytes per live code");
@@ -108,10 +98,12 @@ async fn footprint_child() {
     if std::env::var(CHILD).is_err() {
         return;
     }
-    let store = MemoryStore::with_caps(2 * N, 4 * N);
+    // One store per kind, each from empty, so that each is charged its own hash table.
+    let (code_store, flow_store) = (MemoryStore::with_caps(N, N + 1), MemoryStore::with_caps(N, N + 1));
     let ttl = Duration::from_secs(600);
     // Warm up the allocator's and the store's fixed parts (not per-entry costs).
-    store.put("warm", b"{}", ttl).await.unwrap();
+    code_store.put("warm", b"{}", ttl).await.unwrap();
+    flow_store.put("warm", b"{}", ttl).await.unwrap();
 
     // The values are made first and kept until the end, so that only what the store
     // keeps shows in the difference (not the allocator pages of the values' temporaries).
@@ -120,16 +112,16 @@ async fn footprint_child() {
     let before = resident_bytes();
     for (key, bytes) in &codes {
         // As `oidc::code::issue_code` stores it (`ephemeral::put_json`).
-        store.put(key, bytes, ttl).await.unwrap();
+        code_store.put(key, bytes, ttl).await.unwrap();
     }
     let after_codes = resident_bytes();
     for (key, bytes) in &flows {
         // As `authn::flow::start` stores it.
-        assert!(store.put_bounded(key, bytes, ttl).await.unwrap());
+        assert!(flow_store.put_bounded(key, bytes, ttl).await.unwrap());
     }
     let after_flows = resident_bytes();
-    assert_eq!(store.len(), 2 * N + 1);
-    assert_eq!(store.bounded_len(), Some(N));
+    assert_eq!((code_store.len(), flow_store.len()), (N + 1, N + 1));
+    assert_eq!(flow_store.bounded_len(), Some(N));
     println!("footprint code {}", (after_codes - before) / N as f64);
     println!("footprint flow {}", (after_flows - after_codes) / N as f64);
     drop((codes, flows));
