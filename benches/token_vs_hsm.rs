@@ -103,6 +103,12 @@ async fn run() {
     let exchange = code_exchange(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
     let rate = exchange.rate;
     println!("token endpoint code exchange     {rate:>9.0} exchanges/s  (load generator on the same cores)");
+    println!(
+        "exchange latency p50 / p99       {:>9.2} / {:.2} ms  (p99 / p50 = {:.1})",
+        exchange.p50_ms,
+        exchange.p99_ms,
+        exchange.p99_ms / exchange.p50_ms
+    );
     println!("ratio exchange / raw C_Sign      {:>9.1} %", 100.0 * rate / raw.rate);
     println!("ratio exchange / pooled signing  {:>9.1} %", 100.0 * rate / pooled);
     // The same comparison by CPU cost, which the load generator sharing the two cores
@@ -124,7 +130,137 @@ async fn run() {
         "server CPU per exchange beyond one raw C_Sign {:>6.1} us  (HTTP, client auth, grant, JSON, hand-off)",
         exchange_us - sign_us
     );
+    if std::env::var("EIDGATE_BENCH_PASSWORD").is_ok_and(|v| v != "0") {
+        password_phases(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
+    }
     let _ = stop.send(());
+}
+
+/// Full password logins (authorize with `prompt=login` → password → code → token) against
+/// the raw argon2id rate at the configured parameters, in the same run (issue 22). Each
+/// client is a browser that logged in once before (a known device, as a returning holder).
+async fn password_phases(issuer: &str, concurrency: usize, duration: Duration) {
+    let pw = eidgate::domain::secret::Password::new("bench password 123".into());
+    let phc = eidgate::authn::password::hash(&pw).unwrap();
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..Config::cores())
+        .map(|_| {
+            let (phc, done) = (phc.clone(), done.clone());
+            let pw = eidgate::domain::secret::Password::new("bench password 123".into());
+            std::thread::spawn(move || {
+                while start.elapsed() < duration {
+                    assert!(eidgate::authn::password::verify_blocking(&phc, &pw));
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let raw = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    println!("raw argon2id verify ({} threads)   {raw:>9.1} /s", Config::cores());
+    let (rate, mut latencies) = password_logins(issuer, concurrency, duration, None).await;
+    println!(
+        "full password logins, {concurrency} clients {rate:>8.1} /s  (ratio to raw argon2id {:.1} %), p50 / p99 {:.1} / {:.1} ms",
+        100.0 * rate / raw,
+        quantile_ms(&mut latencies, 0.5),
+        quantile_ms(&mut latencies, 0.99)
+    );
+    let paced = 0.6 * rate;
+    let (got, mut latencies) = password_logins(issuer, concurrency, duration, Some(paced)).await;
+    let (p50, p99) = (quantile_ms(&mut latencies, 0.5), quantile_ms(&mut latencies, 0.99));
+    println!(
+        "password logins paced at 60%     {got:>8.1} /s  p50 / p99 {p50:.1} / {p99:.1} ms  (p99 / p50 = {:.1}; from each login's scheduled start)",
+        p99 / p50
+    );
+}
+
+/// `concurrency` browsers log in back to back (or, with `pace`, at that total rate, the
+/// latency counted from each login's scheduled start) for `duration`.
+async fn password_logins(
+    issuer: &str,
+    concurrency: usize,
+    duration: Duration,
+    pace: Option<f64>,
+) -> (f64, Vec<Duration>) {
+    let mut browsers = Vec::new();
+    for _ in 0..concurrency {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // The first login makes the browser a known device.
+        password_login(&browser, issuer).await;
+        browsers.push(browser);
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, browser) in browsers.into_iter().enumerate() {
+        let issuer = issuer.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut k = 0u64;
+            loop {
+                let scheduled = match pace {
+                    // Worker i starts logins i, i + C, i + 2C... of the total schedule.
+                    Some(rate) => start + Duration::from_secs_f64((k * concurrency as u64 + i as u64) as f64 / rate),
+                    None => Instant::now(),
+                };
+                if scheduled.duration_since(start) >= duration {
+                    break;
+                }
+                tokio::time::sleep_until(scheduled.into()).await;
+                password_login(&browser, &issuer).await;
+                latencies.push(scheduled.elapsed());
+                k += 1;
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+}
+
+async fn password_login(browser: &reqwest::Client, issuer: &str) {
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()));
+    let r = browser
+        .get(format!(
+            "{issuer}/authorize?client_id=bench&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code&scope=openid&code_challenge={challenge}&code_challenge_method=S256&state=s&prompt=login"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let flow = location.trim_start_matches("/login?flow=");
+    let r = browser
+        .post(format!("{issuer}/authn/flows/{flow}/password"))
+        .json(&json!({"identifier": "LT/LT/38001085718", "password": "bench password 123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let back = url::Url::parse(body["redirect_to"].as_str().unwrap_or_else(|| panic!("{body}"))).unwrap();
+    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let r = browser
+        .post(format!("{issuer}/token"))
+        .basic_auth("bench", Some(SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 /// `C_Sign` straight on the token: no pool, no runtime, one thread and session per core.
@@ -302,6 +438,9 @@ struct Exchange {
     /// CPU seconds the server process spent per exchange (the load generator's own
     /// thread excluded).
     server_cpu_per_exchange: f64,
+    /// Latency percentiles of one exchange (ms).
+    p50_ms: f64,
+    p99_ms: f64,
 }
 
 async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> Exchange {
@@ -315,21 +454,13 @@ async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> 
         "{issuer}/authorize?client_id=bench&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code&scope=openid&code_challenge={challenge}&code_challenge_method=S256&state=s"
     );
     // One interactive login creates the SSO session; later codes need no interaction.
-    let r = browser.get(&authorize).send().await.unwrap();
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let flow = location.trim_start_matches("/login?flow=");
-    let r = browser
-        .post(format!("{issuer}/authn/flows/{flow}/password"))
-        .json(&json!({"identifier": "LT/LT/38001085718", "password": "bench password 123"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    password_login(&browser, issuer).await;
 
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{SECRET}"));
     let mut exchanged = 0u64;
     let mut timed = Duration::ZERO;
     let mut server_cpu = 0.0;
+    let mut latencies = Vec::new();
     while timed < duration {
         // Mint a batch of codes (not timed): fewer than the 60 s code lifetime allows.
         // The requests are built here too, so the timed part only sends and reads.
@@ -357,22 +488,25 @@ async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> 
             );
         }
         let process_before = cpu_seconds("/proc/self/stat");
-        let (n, elapsed, client_cpu) = load_generator(issuer.to_owned(), concurrency, requests).await;
+        let (mut batch_latencies, elapsed, client_cpu) = load_generator(issuer.to_owned(), concurrency, requests).await;
         let process_cpu = cpu_seconds("/proc/self/stat") - process_before;
-        exchanged += n;
+        exchanged += batch_latencies.len() as u64;
+        latencies.append(&mut batch_latencies);
         timed += elapsed;
         server_cpu += process_cpu - client_cpu;
     }
     Exchange {
         rate: exchanged as f64 / timed.as_secs_f64(),
         server_cpu_per_exchange: server_cpu / exchanged as f64,
+        p50_ms: quantile_ms(&mut latencies, 0.50),
+        p99_ms: quantile_ms(&mut latencies, 0.99),
     }
 }
 
 /// Sends every request once over `concurrency` keep-alive connections from a thread of
 /// its own (a single-threaded runtime), so that its CPU time can be told apart from the
 /// server's. Returns the count, the wall time and the thread's CPU seconds.
-async fn load_generator(issuer: String, concurrency: usize, requests: Vec<Vec<u8>>) -> (u64, Duration, f64) {
+async fn load_generator(issuer: String, concurrency: usize, requests: Vec<Vec<u8>>) -> (Vec<Duration>, Duration, f64) {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let cpu_before = cpu_seconds("/proc/thread-self/stat");
@@ -392,32 +526,40 @@ async fn load_generator(issuer: String, concurrency: usize, requests: Vec<Vec<u8
             for mut conn in conns {
                 let requests = requests.clone();
                 tasks.push(local.spawn_local(async move {
-                    let mut n = 0u64;
+                    let mut latencies = Vec::new();
                     loop {
                         let Some(request) = requests.borrow_mut().pop() else {
                             break;
                         };
+                        let sent = Instant::now();
                         let (status, body) = conn.send(&request).await;
+                        latencies.push(sent.elapsed());
                         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                        n += 1;
                     }
-                    n
+                    latencies
                 }));
             }
-            let total = local
+            let latencies = local
                 .run_until(async move {
-                    let mut total = 0;
+                    let mut all = Vec::new();
                     for t in tasks {
-                        total += t.await.unwrap();
+                        all.extend(t.await.unwrap());
                     }
-                    total
+                    all
                 })
                 .await;
-            (total, start.elapsed())
+            (latencies, start.elapsed())
         });
         drop(runtime);
         let cpu = cpu_seconds("/proc/thread-self/stat") - cpu_before;
         let _ = tx.send((out.0, out.1, cpu));
     });
     rx.await.unwrap()
+}
+
+/// The `q` quantile (0..1) of `latencies`, in milliseconds.
+fn quantile_ms(latencies: &mut [Duration], q: f64) -> f64 {
+    latencies.sort_unstable();
+    let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
+    latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }

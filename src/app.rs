@@ -157,7 +157,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, AppError> {
 /// servers must hear of at once).
 pub async fn open_ephemeral(config: &Config) -> Result<Arc<dyn Ephemeral>, AppError> {
     Ok(match config.ephemeral.url.as_str() {
-        "memory" => Arc::new(MemoryStore::with_bounded_cap(config.ephemeral.memory_flows)),
+        "memory" => Arc::new(MemoryStore::with_caps(
+            config.ephemeral.memory_flows,
+            config.ephemeral.memory_entries,
+        )),
         url if url.starts_with("redis") => {
             let redis =
                 crate::ephemeral::redis::RedisStore::open(url, &config.ephemeral.prefix, config.ephemeral.timeout)

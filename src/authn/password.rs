@@ -50,6 +50,19 @@ pub fn hash(password: &Password) -> Result<String, HashError> {
         .map_err(|_| HashError::Malformed)
 }
 
+/// A hash no password matches, with the configured parameters, made without running
+/// argon2 (issue 22: a hash at start-up left its 19 MiB resident in an idle server):
+/// random salt and output, so verifying against it costs exactly what a real one costs.
+fn dummy_hash() -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    format!(
+        "$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}${}${}",
+        b64.encode(crate::random::bytes::<16>()),
+        b64.encode(crate::random::bytes::<32>())
+    )
+}
+
 /// Verifies `password` against `phc`, blocking: the `eidgate import` command compares an
 /// item with the means already present (argon2 verification is constant-time).
 pub fn verify_blocking(phc: &str, password: &Password) -> bool {
@@ -76,7 +89,7 @@ impl PasswordVerifier {
         } else {
             workers
         };
-        let dummy = hash(&Password::new(crate::random::token()))?;
+        let dummy = dummy_hash();
         Ok(Self {
             permits: Arc::new(Semaphore::new(workers)),
             untrusted: Arc::new(Semaphore::new(workers.saturating_sub(1).max(1))),
@@ -147,6 +160,21 @@ impl PasswordVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_auth_3_the_dummy_hash_has_the_real_parameters_and_matches_nothing() {
+        let dummy = dummy_hash();
+        let real = hash(&Password::new("correct horse battery".into())).unwrap();
+        let (d, r) = (PasswordHash::new(&dummy).unwrap(), PasswordHash::new(&real).unwrap());
+        assert_eq!(d.algorithm, r.algorithm);
+        assert_eq!(d.version, r.version);
+        assert_eq!(d.params, r.params);
+        assert_eq!(d.salt.unwrap().len(), r.salt.unwrap().len());
+        assert_eq!(d.hash.unwrap().len(), r.hash.unwrap().len());
+        assert!(!verify_blocking(&dummy, &Password::new("correct horse battery".into())));
+        assert!(!verify_blocking(&dummy, &Password::new(String::new())));
+        assert_ne!(dummy, dummy_hash(), "random salt and output");
+    }
 
     #[tokio::test]
     async fn r_auth_3_argon2id_hashes_verify_and_are_salted() {

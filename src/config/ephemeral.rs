@@ -26,6 +26,10 @@ pub struct EphemeralConfig {
     /// Login flows the in-memory store holds at once (all addresses together); beyond it
     /// `/authorize` answers 429. Nothing else is ever evicted to make room.
     pub memory_flows: usize,
+    /// Entries of every kind (codes, flows, tokens, counters) the in-memory store holds at
+    /// once; beyond it a new entry is refused and the request fails closed (503, logged).
+    /// Status-change markers are stored even then.
+    pub memory_entries: usize,
 }
 
 impl Default for EphemeralConfig {
@@ -36,6 +40,7 @@ impl Default for EphemeralConfig {
             timeout: Duration::from_millis(500),
             allow_eviction: false,
             memory_flows: crate::ephemeral::memory::DEFAULT_BOUNDED_CAP,
+            memory_entries: crate::ephemeral::memory::DEFAULT_MAX_ENTRIES,
         }
     }
 }
@@ -53,6 +58,7 @@ impl fmt::Debug for EphemeralConfig {
             .field("timeout", &self.timeout)
             .field("allow_eviction", &self.allow_eviction)
             .field("memory_flows", &self.memory_flows)
+            .field("memory_entries", &self.memory_entries)
             .finish()
     }
 }

@@ -334,9 +334,13 @@ impl Config {
         self.terms.validate()?;
         self.login.validate_backoff()?;
         let login = &self.login;
-        if login.flows_per_address == 0 || self.ephemeral.memory_flows == 0 || login.device_ttl.is_zero() {
+        if login.flows_per_address == 0
+            || self.ephemeral.memory_flows == 0
+            || self.ephemeral.memory_entries == 0
+            || login.device_ttl.is_zero()
+        {
             return Err(ConfigError::Invalid {
-                key: "login.flows_per_address / ephemeral.memory_flows / login.device_ttl",
+                key: "login.flows_per_address / ephemeral.memory_flows / ephemeral.memory_entries / login.device_ttl",
                 why: "must be positive".into(),
             });
         }

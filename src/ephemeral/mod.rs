@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{GrantId, MeansId};
 
+pub mod compact;
 pub mod memory;
 pub mod redis;
 

@@ -142,7 +142,7 @@ pub async fn verify(app: &Cards, nonce: &str, body: &str, now: UnixTime) -> Resu
     let chain = {
         let cert = x509::parse(&token.certificate)?;
         x509::check_leaf(&cert, now)?;
-        let chain = smartcard.trust.verify_chain(&cert, now)?;
+        let chain = smartcard.trust.verify_chain(&token.certificate, &cert, now)?;
         let data = webeid::signed_data(token.algorithm, app.config.origin(), nonce);
         x509::verify_token_signature(cert.public_key(), token.algorithm, &data, &token.signature)?;
         chain

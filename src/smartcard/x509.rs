@@ -13,6 +13,10 @@
 //! RSA PKCS#1 v1.5); token signatures by RustCrypto (ECDSA P-256/P-384/P-521 over the
 //! prehash, RSA PKCS#1 v1.5 and PSS), since a Web eID token names the hash explicitly.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
@@ -101,6 +105,28 @@ impl TrustedCa {
 #[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     cas: Vec<TrustedCa>,
+    paths: PathCache,
+}
+
+/// Card certificates entries the path cache holds at most, beyond which it is cleared.
+const MAX_CACHED_PATHS: usize = 10_000;
+
+/// Verified paths by the SHA-256 of the card certificate (issue 22): the signatures of a
+/// path are checked once, the validity of its CA certificates at every use. Nothing about
+/// the card's status is kept: our records (means state) and OCSP/CRL are asked at every
+/// login after the path, so a suspension or revocation takes effect at once.
+#[derive(Clone, Debug, Default)]
+struct PathCache {
+    paths: Arc<Mutex<HashMap<[u8; 32], CachedPath>>>,
+    hits: Arc<AtomicU64>,
+}
+
+#[derive(Clone, Debug)]
+struct CachedPath {
+    chain: VerifiedChain,
+    /// The latest notBefore and the earliest notAfter of the path's CA certificates.
+    from: UnixTime,
+    until: UnixTime,
 }
 
 /// A verified path: the card certificate's direct issuer and the anchor it ends at.
@@ -115,7 +141,10 @@ pub struct VerifiedChain {
 impl TrustStore {
     /// A store of `cas`.
     pub fn new(cas: Vec<TrustedCa>) -> TrustStore {
-        TrustStore { cas }
+        TrustStore {
+            cas,
+            paths: PathCache::default(),
+        }
     }
 
     /// The CA at `index`.
@@ -128,8 +157,48 @@ impl TrustStore {
         &self.cas
     }
 
-    /// Builds and checks the path from `leaf` to an anchor at `now`.
-    pub fn verify_chain(&self, leaf: &X509Certificate<'_>, now: UnixTime) -> Result<VerifiedChain, Rejection> {
+    /// Builds and checks the path from `leaf` (parsed from `der`, the whole certificate) to
+    /// an anchor at `now`, or takes it from the path cache while every CA certificate in it
+    /// is still valid at `now`.
+    pub fn verify_chain(
+        &self,
+        der: &[u8],
+        leaf: &X509Certificate<'_>,
+        now: UnixTime,
+    ) -> Result<VerifiedChain, Rejection> {
+        let fingerprint: [u8; 32] = Sha256::digest(der).into();
+        let cached = self
+            .paths
+            .paths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&fingerprint)
+            .cloned();
+        if let Some(path) = cached.filter(|p| p.from <= now && now <= p.until) {
+            self.paths.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(path.chain);
+        }
+        let path = self.build_path(leaf, now)?;
+        let mut paths = self.paths.paths.lock().unwrap_or_else(PoisonError::into_inner);
+        if paths.len() >= MAX_CACHED_PATHS {
+            paths.clear();
+        }
+        paths.insert(fingerprint, path.clone());
+        Ok(path.chain)
+    }
+
+    /// How many paths were taken from the cache since start (benches, tests).
+    pub fn cached_path_hits(&self) -> u64 {
+        self.paths.hits.load(Ordering::Relaxed)
+    }
+
+    /// Builds and checks the path from `leaf` to an anchor at `now`, every time.
+    pub fn verify_chain_uncached(&self, leaf: &X509Certificate<'_>, now: UnixTime) -> Result<VerifiedChain, Rejection> {
+        self.build_path(leaf, now).map(|p| p.chain)
+    }
+
+    fn build_path(&self, leaf: &X509Certificate<'_>, now: UnixTime) -> Result<CachedPath, Rejection> {
+        let (mut from, mut until) = (UnixTime::MIN, UnixTime::MAX);
         let mut current_issuer = leaf.issuer().as_raw().to_vec();
         let mut current_der: Option<usize> = None;
         let mut direct_issuer = None;
@@ -152,20 +221,27 @@ impl TrustStore {
                 }
                 // Prefer an anchor among several candidates of the same name.
                 if found.is_none() || ca.anchor {
-                    found = Some(index);
+                    let validity = ca_cert.validity();
+                    found = Some((index, validity.not_before.timestamp(), validity.not_after.timestamp()));
                 }
             }
-            let Some(index) = found else {
+            let Some((index, not_before, not_after)) = found else {
                 return Err(Rejection::UntrustedIssuer);
             };
+            from = from.max(not_before);
+            until = until.min(not_after);
             direct_issuer.get_or_insert(index);
             let ca = &self.cas[index];
             if ca.anchor {
                 let issuer = direct_issuer.unwrap_or(index);
                 check_policies(leaf, self.cas[issuer].policies.as_deref())?;
-                return Ok(VerifiedChain {
-                    issuer: direct_issuer.unwrap_or(index),
-                    own: ca.own,
+                return Ok(CachedPath {
+                    chain: VerifiedChain {
+                        issuer: direct_issuer.unwrap_or(index),
+                        own: ca.own,
+                    },
+                    from,
+                    until,
                 });
             }
             let ca_cert = parse(&ca.der)?;

@@ -15,6 +15,7 @@ mod fapi2;
 mod fido;
 mod fido_browser;
 mod first_hour;
+mod footprint;
 mod helpdesk;
 mod helpdesk_console;
 mod helpdesk_console_browser;

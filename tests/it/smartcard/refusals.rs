@@ -189,6 +189,33 @@ async fn r_life_4_card_of_a_suspended_or_revoked_means_is_refused() {
     assert_refused(&server, &login, answer, "means_not_active", &token).await;
 }
 
+/// Issue 22: the verified path of a card is cached by its fingerprint; its status is not.
+/// A card that has just logged in (path cached) is refused at the very next login after a
+/// suspension, and again after a revocation, though its path comes from the cache.
+#[tokio::test]
+async fn r_life_4_card_with_a_cached_path_is_refused_at_once_after_suspension_or_revocation() {
+    let (server, officers) = staffed(|_| {}).await;
+    let (id, card) = active_card(&server, &officers).await;
+    let trust = &server.app.smartcard.trust;
+    let (_, _, (status, body)) = card_attempt(&server, &card).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, _, (status, body)) = card_attempt(&server, &card).await;
+    assert_eq!(status, 200, "{body}");
+    let hits = trust.cached_path_hits();
+    assert!(hits >= 1, "the second login took the path from the cache");
+
+    let suspended = helpdesk_in_person(&server, &officers.helpdesk, &id, "suspend").await;
+    assert_eq!(suspended.status, 200, "{}", suspended.body);
+    let (login, token, answer) = card_attempt(&server, &card).await;
+    assert_refused(&server, &login, answer, "means_not_active", &token).await;
+    assert!(trust.cached_path_hits() > hits, "refused with the path from the cache");
+
+    let revoked = helpdesk_in_person(&server, &officers.helpdesk, &id, "revoke").await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let (login, token, answer) = card_attempt(&server, &card).await;
+    assert_refused(&server, &login, answer, "means_not_active", &token).await;
+}
+
 #[tokio::test]
 async fn r_log_1_crl_lists_a_revoked_card_and_verifies_against_the_ca() {
     let (server, officers) = staffed(|_| {}).await;
