@@ -12,6 +12,12 @@
 //!    (client_secret_basic, PKCE S256), which costs one HSM signature (the ID token) per
 //!    exchange.
 //!
+//! 3. With `EIDGATE_BENCH_WRK=1`, the code exchange once more with `wrk` in its own process
+//!    as the load generator (issue 22: its cost is then not the server's, and its latency
+//!    percentiles are wrk's): codes minted beforehand (`EIDGATE_BENCH_WRK_CODES`, default
+//!    60,000; none may run out), `EIDGATE_BENCH_CONCURRENCY` connections on 2 threads for
+//!    `EIDGATE_BENCH_WRK_SECS` (default 3) seconds, script `benches/wrk/token.lua`.
+//!
 //! Prints the rates and the ratios (target: exchange at least 70% of the signing rate).
 //! `cargo bench --bench token_vs_hsm` (env `EIDGATE_BENCH_SECS`, `EIDGATE_BENCH_CONCURRENCY`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -130,6 +136,9 @@ async fn run() {
         "server CPU per exchange beyond one raw C_Sign {:>6.1} us  (HTTP, client auth, grant, JSON, hand-off)",
         exchange_us - sign_us
     );
+    if std::env::var("EIDGATE_BENCH_WRK").is_ok_and(|v| v != "0") {
+        wrk_phase(&app.config.issuer, concurrency, raw.rate, sign_us).await;
+    }
     if std::env::var("EIDGATE_BENCH_PASSWORD").is_ok_and(|v| v != "0") {
         password_phases(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
     }
@@ -444,18 +453,8 @@ struct Exchange {
 }
 
 async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> Exchange {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()));
-    let authorize = format!(
-        "{issuer}/authorize?client_id=bench&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code&scope=openid&code_challenge={challenge}&code_challenge_method=S256&state=s"
-    );
     // One interactive login creates the SSO session; later codes need no interaction.
-    password_login(&browser, issuer).await;
-
+    let (browser, authorize) = logged_in(issuer).await;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{SECRET}"));
     let mut exchanged = 0u64;
     let mut timed = Duration::ZERO;
@@ -464,29 +463,21 @@ async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> 
     while timed < duration {
         // Mint a batch of codes (not timed): fewer than the 60 s code lifetime allows.
         // The requests are built here too, so the timed part only sends and reads.
-        let batch = 2000;
-        let mut requests = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            let r = browser.get(&authorize).send().await.unwrap();
-            let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-            let code = location
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .unwrap()
-                .1
-                .into_owned();
-            let body = format!(
-                "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Frp.example%2Fcb&code_verifier={VERIFIER}"
-            );
-            requests.push(
+        let requests = mint_codes(&browser, &authorize, 2000)
+            .await
+            .into_iter()
+            .map(|code| {
+                let body = format!(
+                    "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Frp.example%2Fcb&code_verifier={VERIFIER}"
+                );
                 format!(
                     "POST /token HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
                     host(issuer),
                     body.len()
                 )
-                .into_bytes(),
-            );
-        }
+                .into_bytes()
+            })
+            .collect();
         let process_before = cpu_seconds("/proc/self/stat");
         let (mut batch_latencies, elapsed, client_cpu) = load_generator(issuer.to_owned(), concurrency, requests).await;
         let process_cpu = cpu_seconds("/proc/self/stat") - process_before;
@@ -501,6 +492,137 @@ async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> 
         p50_ms: quantile_ms(&mut latencies, 0.50),
         p99_ms: quantile_ms(&mut latencies, 0.99),
     }
+}
+
+/// `n` codes through SSO `/authorize` in `browser` (which holds a session), 16 requests at
+/// a time (codes live 60 s: the first must still be fresh when the last is minted).
+async fn mint_codes(browser: &reqwest::Client, authorize: &str, n: usize) -> Vec<String> {
+    let lanes = 16.min(n.max(1));
+    let mut tasks = Vec::with_capacity(lanes);
+    for lane in 0..lanes {
+        let (browser, authorize) = (browser.clone(), authorize.to_owned());
+        let count = n / lanes + usize::from(lane < n % lanes);
+        tasks.push(tokio::spawn(async move {
+            let mut codes = Vec::with_capacity(count);
+            for _ in 0..count {
+                let r = browser.get(&authorize).send().await.unwrap();
+                let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+                codes.push(
+                    location
+                        .query_pairs()
+                        .find(|(k, _)| k == "code")
+                        .unwrap()
+                        .1
+                        .into_owned(),
+                );
+            }
+            codes
+        }));
+    }
+    let mut codes = Vec::with_capacity(n);
+    for task in tasks {
+        codes.extend(task.await.unwrap());
+    }
+    codes
+}
+
+/// The authorization request of the bench client, and a browser with an SSO session.
+async fn logged_in(issuer: &str) -> (reqwest::Client, String) {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()));
+    let authorize = format!(
+        "{issuer}/authorize?client_id=bench&redirect_uri=https%3A%2F%2Frp.example%2Fcb&response_type=code&scope=openid&code_challenge={challenge}&code_challenge_method=S256&state=s"
+    );
+    password_login(&browser, issuer).await;
+    (browser, authorize)
+}
+
+/// The code exchange with `wrk` in its own process (see the module documentation): the
+/// rate against the raw rate measured before, the server's CPU per exchange (the whole
+/// bench process: wrk is not in it), and wrk's latency percentiles.
+async fn wrk_phase(issuer: &str, concurrency: usize, raw_rate: f64, sign_us: f64) {
+    let Ok(wrk) = which_wrk() else {
+        println!("wrk phase skipped: wrk is not installed (apt-get install wrk)");
+        return;
+    };
+    let codes = env_num("EIDGATE_BENCH_WRK_CODES", 60_000) as usize;
+    let seconds = env_num("EIDGATE_BENCH_WRK_SECS", 3);
+    let (browser, authorize) = logged_in(issuer).await;
+    let minting = Instant::now();
+    let minted = mint_codes(&browser, &authorize, codes).await;
+    let minted_in = minting.elapsed().as_secs_f64();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("codes.txt");
+    std::fs::write(&file, minted.join("\n") + "\n").unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/wrk/token.lua");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{SECRET}"));
+    let threads = 2;
+    let cpu_before = cpu_seconds("/proc/self/stat");
+    let out = tokio::process::Command::new(wrk)
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &concurrency.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+        ])
+        .args(["--timeout", "10s", "-s", script, issuer])
+        .env("EIDGATE_WRK_CODES", &file)
+        .env("EIDGATE_WRK_BASIC", &basic)
+        .env("EIDGATE_WRK_VERIFIER", VERIFIER)
+        .env("EIDGATE_WRK_THREADS", threads.to_string())
+        .output()
+        .await
+        .unwrap();
+    let server_cpu = cpu_seconds("/proc/self/stat") - cpu_before;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("EIDGATE_WRK ")) else {
+        println!("wrk phase failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+        return;
+    };
+    let r: serde_json::Value = serde_json::from_str(line).unwrap();
+    let num = |k: &str| r[k].as_f64().unwrap_or(0.0);
+    let (ok, seconds) = (num("ok"), num("duration_us") / 1e6);
+    let rate = ok / seconds;
+    let (p50, p99) = (num("p50_us") / 1e3, num("p99_us") / 1e3);
+    println!(
+        "-- wrk in its own process ({concurrency} connections, {threads} threads, {seconds:.1} s; {codes} codes minted in {minted_in:.1} s) --"
+    );
+    if num("ran_out") > 0.0 || num("bad") > 0.0 {
+        println!(
+            "   codes ran out in {} thread(s), {} refused: raise EIDGATE_BENCH_WRK_CODES; the rate is a lower bound",
+            num("ran_out"),
+            num("bad")
+        );
+    }
+    println!("token endpoint code exchange     {rate:>9.0} exchanges/s  (wrk in its own process)");
+    println!(
+        "exchange latency p50 / p90 / p99 {p50:>9.2} / {:.2} / {p99:.2} ms  (p99 / p50 = {:.1}; max {:.1} ms)",
+        num("p90_us") / 1e3,
+        p99 / p50,
+        num("max_us") / 1e3
+    );
+    println!("ratio exchange / raw C_Sign      {:>9.1} %", 100.0 * rate / raw_rate);
+    let per = server_cpu / ok * 1e6;
+    println!("server CPU per code exchange     {per:>9.1} us  (the whole server process)");
+    println!(
+        "server CPU per exchange beyond one raw C_Sign {:>6.1} us",
+        per - sign_us
+    );
+}
+
+/// The `wrk` binary on the PATH.
+fn which_wrk() -> Result<String, ()> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .map(|d| format!("{d}/wrk"))
+        .find(|p| std::path::Path::new(p).is_file())
+        .ok_or(())
 }
 
 /// Sends every request once over `concurrency` keep-alive connections from a thread of
