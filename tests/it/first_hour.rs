@@ -7,8 +7,8 @@
 
 use serde_json::{json, Value};
 
-use crate::helpdesk_console::{console_login, page_post};
-use crate::support::operators::{activation_start, apply, approve, delivered, operator_code};
+use crate::helpdesk_console::{console_login, open_session};
+use crate::support::operators::{activation_start, apply, approve, delivered, operator_code, totp_step};
 use crate::support::server::{
     authorize_url, browser, jwt_part, password_step, post_form, query, start_login, Answer, TestServer,
 };
@@ -55,15 +55,7 @@ async fn by_hand(server: &TestServer, doc: &Value, client: &str, scope: &str, wh
     let (status, mut body) = password_step(server, &browser, &flow, who, password).await;
     assert_eq!(status, 200, "{body}");
     if body["next"] == "totp" {
-        let r = browser
-            .post(server.at(&format!("/authn/flows/{flow}/totp")))
-            .json(&json!({ "code": operator_code(server, who) }))
-            .send()
-            .await
-            .unwrap();
-        let answer = Answer::from(r).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        body = answer.body;
+        body = totp_step(server, &browser, &flow, &operator_code(server, who)).await;
     }
     if body["next"] == "consent" {
         let r = browser
@@ -154,14 +146,7 @@ async fn r_iss_1_issue_24_the_readme_first_hour_path_works_as_written() {
 
     // The helpdesk console, with the issuance officer's helpdesk role.
     let (browser, code, verifier) = console_login(&server, ISSUER, OPERATOR_PASSWORD, None).await;
-    let (opened, _) = page_post(
-        &server,
-        &browser,
-        "/helpdesk/session",
-        Some(json!({"code": code, "code_verifier": verifier})),
-        None,
-    )
-    .await;
+    let (opened, _) = open_session(&server, &browser, &code, &verifier).await;
     assert_eq!(opened.status, 200, "{}", opened.body);
     assert_eq!(opened.body["roles"], json!(["helpdesk", "issuance"]));
 }

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::operators::{operator_code, provision_staff, HELPDESK, OPERATOR_PASSWORD};
+use crate::support::operators::{operator_code, provision_staff, totp_step, HELPDESK, OPERATOR_PASSWORD};
 use crate::support::server::{
     auth_params, authorize_url, browser, password_step, pkce, query, set_param, start_login, Answer, TestServer, HOLDER,
 };
@@ -35,15 +35,7 @@ pub(crate) async fn console_login(
             Some(code) => code.to_owned(),
             None => operator_code(server, identifier),
         };
-        let r = browser
-            .post(server.at(&format!("/authn/flows/{flow}/totp")))
-            .json(&json!({ "code": code }))
-            .send()
-            .await
-            .unwrap();
-        let answer = Answer::from(r).await;
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        body = answer.body;
+        body = totp_step(server, &browser, &flow, &code).await;
     }
     assert_eq!(body["next"], "done", "{body}");
     let back = url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap();
@@ -75,6 +67,17 @@ pub(crate) async fn page_post(
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("eidgate_helpdesk="));
     (Answer::from(r).await, cookie)
+}
+
+/// The page opening its session with `code` and `verifier`: the answer and the refresh cookie.
+pub(crate) async fn open_session(
+    server: &TestServer,
+    browser: &reqwest::Client,
+    code: &str,
+    verifier: &str,
+) -> (Answer, Option<String>) {
+    let body = json!({"code": code, "code_verifier": verifier});
+    page_post(server, browser, "/helpdesk/session", Some(body), None).await
 }
 
 async fn lookup(server: &TestServer, token: &str) -> u16 {
@@ -128,14 +131,7 @@ async fn r_sec_3_issue_24_the_helpdesk_console_logs_in_through_the_provider_and_
     assert_eq!(client.redirect_uris, vec![server.at("/helpdesk")]);
 
     let (browser, code, verifier) = console_login(&server, HELPDESK, OPERATOR_PASSWORD, None).await;
-    let (opened, cookie) = page_post(
-        &server,
-        &browser,
-        "/helpdesk/session",
-        Some(json!({"code": code, "code_verifier": verifier})),
-        None,
-    )
-    .await;
+    let (opened, cookie) = open_session(&server, &browser, &code, &verifier).await;
     assert_eq!(opened.status, 200, "{}", opened.body);
     assert_eq!(opened.body["roles"], json!(["helpdesk"]));
     assert!(
@@ -190,14 +186,7 @@ async fn r_sec_3_issue_24_a_stolen_console_code_is_useless_without_the_verifier_
     }
     // Without the page's verifier the code is refused (and spent: single use).
     let (_, wrong) = pkce();
-    let (refused, cookie) = page_post(
-        &server,
-        &browser,
-        "/helpdesk/session",
-        Some(json!({"code": code, "code_verifier": wrong})),
-        None,
-    )
-    .await;
+    let (refused, cookie) = open_session(&server, &browser, &code, &wrong).await;
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert!(cookie.is_none());
     let (replayed, _) = page_post(&server, &browser, "/helpdesk/session", Some(body), None).await;
@@ -248,14 +237,7 @@ async fn r_sec_3_issue_24_a_holder_who_is_not_an_operator_gets_no_console_sessio
         .await;
     let code = crate::support::operators::totp_now(&server, SEED);
     let (browser, code, verifier) = console_login(&server, HOLDER, TOTP_PASSWORD, Some(&code)).await;
-    let (refused, cookie) = page_post(
-        &server,
-        &browser,
-        "/helpdesk/session",
-        Some(json!({"code": code, "code_verifier": verifier})),
-        None,
-    )
-    .await;
+    let (refused, cookie) = open_session(&server, &browser, &code, &verifier).await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(cookie.is_none(), "no refresh cookie for a non-operator");
     let records = server.app.store.audit_after(0, 100_000).await.unwrap();

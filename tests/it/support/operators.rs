@@ -131,16 +131,7 @@ pub async fn login_tokens(
     let (status, mut body) = password_step(server, &browser, &flow, identifier, password).await;
     assert_eq!(status, 200, "login of {identifier} at {client_id}: {body}");
     if body["next"] == "totp" {
-        let code = operator_code(server, identifier);
-        let r = browser
-            .post(server.at(&format!("/authn/flows/{flow}/totp")))
-            .json(&json!({ "code": code }))
-            .send()
-            .await
-            .unwrap();
-        let answer = Answer::from(r).await;
-        assert_eq!(answer.status, 200, "TOTP step of {identifier}: {}", answer.body);
-        body = answer.body;
+        body = totp_step(server, &browser, &flow, &operator_code(server, identifier)).await;
     }
     assert_eq!(body["next"], "done", "{body}");
     let back = url::Url::parse(body["redirect_to"].as_str().unwrap()).unwrap();
@@ -148,6 +139,19 @@ pub async fn login_tokens(
     let code = query(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
     let answer = exchange(server, client_id, &code, &verifier).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
+}
+
+/// The TOTP step of login `flow` in `browser` with `code`: the next step (asserted 200).
+pub async fn totp_step(server: &TestServer, browser: &reqwest::Client, flow: &str, code: &str) -> Value {
+    let r = browser
+        .post(server.at(&format!("/authn/flows/{flow}/totp")))
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    let answer = Answer::from(r).await;
+    assert_eq!(answer.status, 200, "TOTP step: {}", answer.body);
     answer.body
 }
 
