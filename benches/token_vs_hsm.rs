@@ -22,6 +22,9 @@
 //! `cargo bench --bench token_vs_hsm` (env `EIDGATE_BENCH_SECS`, `EIDGATE_BENCH_CONCURRENCY`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/phases.rs"]
+mod phases;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,7 +109,9 @@ async fn run() {
     println!("Signer::sign via session pool    {pooled:>9.0} signatures/s  ({concurrency} tasks)");
     let floor = http_floor(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
     println!("HTTP floor (GET /healthz)        {floor:>9.0} requests/s");
+    let before = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let exchange = code_exchange(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
+    let after = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let rate = exchange.rate;
     println!("token endpoint code exchange     {rate:>9.0} exchanges/s  (load generator on the same cores)");
     println!(
@@ -136,11 +141,12 @@ async fn run() {
         "server CPU per exchange beyond one raw C_Sign {:>6.1} us  (HTTP, client auth, grant, JSON, hand-off)",
         exchange_us - sign_us
     );
+    after.print_since(&before, exchange.count, "exchange");
     if std::env::var("EIDGATE_BENCH_WRK").is_ok_and(|v| v != "0") {
-        wrk_phase(&app.config.issuer, concurrency, raw.rate, sign_us).await;
+        wrk_phase(&app, concurrency, raw.rate, sign_us).await;
     }
     if std::env::var("EIDGATE_BENCH_PASSWORD").is_ok_and(|v| v != "0") {
-        password_phases(&app.config.issuer, concurrency, Duration::from_secs(seconds)).await;
+        password_phases(&app, concurrency, Duration::from_secs(seconds)).await;
     }
     let _ = stop.send(());
 }
@@ -148,7 +154,8 @@ async fn run() {
 /// Full password logins (authorize with `prompt=login` → password → code → token) against
 /// the raw argon2id rate at the configured parameters, in the same run (issue 22). Each
 /// client is a browser that logged in once before (a known device, as a returning holder).
-async fn password_phases(issuer: &str, concurrency: usize, duration: Duration) {
+async fn password_phases(app: &eidgate::app::App, concurrency: usize, duration: Duration) {
+    let issuer = app.config.issuer.as_str();
     let pw = eidgate::domain::secret::Password::new("bench password 123".into());
     let phc = eidgate::authn::password::hash(&pw).unwrap();
     let done = Arc::new(AtomicU64::new(0));
@@ -158,8 +165,10 @@ async fn password_phases(issuer: &str, concurrency: usize, duration: Duration) {
             let (phc, done) = (phc.clone(), done.clone());
             let pw = eidgate::domain::secret::Password::new("bench password 123".into());
             std::thread::spawn(move || {
+                // Its argon2 memory kept between calls, as the server's workers do.
+                let mut memory = eidgate::authn::hash_pool::Memory::default();
                 while start.elapsed() < duration {
-                    assert!(eidgate::authn::password::verify_blocking(&phc, &pw));
+                    assert!(eidgate::authn::hash_pool::verify_with(&mut memory, &phc, &pw).unwrap());
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -170,20 +179,26 @@ async fn password_phases(issuer: &str, concurrency: usize, duration: Duration) {
     }
     let raw = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
     println!("raw argon2id verify ({} threads)   {raw:>9.1} /s", Config::cores());
+    let before = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let (rate, mut latencies) = password_logins(issuer, concurrency, duration, None).await;
+    let after = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     println!(
         "full password logins, {concurrency} clients {rate:>8.1} /s  (ratio to raw argon2id {:.1} %), p50 / p99 {:.1} / {:.1} ms",
         100.0 * rate / raw,
         quantile_ms(&mut latencies, 0.5),
         quantile_ms(&mut latencies, 0.99)
     );
+    after.print_since(&before, (latencies.len() + concurrency) as u64, "login");
     let paced = 0.6 * rate;
+    let before = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let (got, mut latencies) = password_logins(issuer, concurrency, duration, Some(paced)).await;
+    let after = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let (p50, p99) = (quantile_ms(&mut latencies, 0.5), quantile_ms(&mut latencies, 0.99));
     println!(
         "password logins paced at 60%     {got:>8.1} /s  p50 / p99 {p50:.1} / {p99:.1} ms  (p99 / p50 = {:.1}; from each login's scheduled start)",
         p99 / p50
     );
+    after.print_since(&before, (latencies.len() + concurrency) as u64, "login");
 }
 
 /// `concurrency` browsers log in back to back (or, with `pace`, at that total rate, the
@@ -447,6 +462,8 @@ struct Exchange {
     /// CPU seconds the server process spent per exchange (the load generator's own
     /// thread excluded).
     server_cpu_per_exchange: f64,
+    /// Exchanges made.
+    count: u64,
     /// Latency percentiles of one exchange (ms).
     p50_ms: f64,
     p99_ms: f64,
@@ -488,6 +505,7 @@ async fn code_exchange(issuer: &str, concurrency: usize, duration: Duration) -> 
     }
     Exchange {
         rate: exchanged as f64 / timed.as_secs_f64(),
+        count: exchanged,
         server_cpu_per_exchange: server_cpu / exchanged as f64,
         p50_ms: quantile_ms(&mut latencies, 0.50),
         p99_ms: quantile_ms(&mut latencies, 0.99),
@@ -544,7 +562,8 @@ async fn logged_in(issuer: &str) -> (reqwest::Client, String) {
 /// The code exchange with `wrk` in its own process (see the module documentation): the
 /// rate against the raw rate measured before, the server's CPU per exchange (the whole
 /// bench process: wrk is not in it), and wrk's latency percentiles.
-async fn wrk_phase(issuer: &str, concurrency: usize, raw_rate: f64, sign_us: f64) {
+async fn wrk_phase(app: &eidgate::app::App, concurrency: usize, raw_rate: f64, sign_us: f64) {
+    let issuer = app.config.issuer.as_str();
     let Ok(wrk) = which_wrk() else {
         println!("wrk phase skipped: wrk is not installed (apt-get install wrk)");
         return;
@@ -562,6 +581,7 @@ async fn wrk_phase(issuer: &str, concurrency: usize, raw_rate: f64, sign_us: f64
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{SECRET}"));
     let threads = 2;
     let cpu_before = cpu_seconds("/proc/self/stat");
+    let before = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let out = tokio::process::Command::new(wrk)
         .args([
             "-t",
@@ -580,6 +600,7 @@ async fn wrk_phase(issuer: &str, concurrency: usize, raw_rate: f64, sign_us: f64
         .await
         .unwrap();
     let server_cpu = cpu_seconds("/proc/self/stat") - cpu_before;
+    let after = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("EIDGATE_WRK ")) else {
         println!("wrk phase failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
@@ -614,6 +635,7 @@ async fn wrk_phase(issuer: &str, concurrency: usize, raw_rate: f64, sign_us: f64
         "server CPU per exchange beyond one raw C_Sign {:>6.1} us",
         per - sign_us
     );
+    after.print_since(&before, ok as u64, "exchange");
 }
 
 /// The `wrk` binary on the PATH.

@@ -223,13 +223,16 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         }
     }));
     metrics.set_hsm_sessions(hsm_sessions(&config));
+    let phases = metrics.phases();
+    hsm.observe_calls(phases.hsm_observer());
     let mut cached = CachedStore::new(store, config.database.cache_ttl);
     if ephemeral.shared_between_instances() {
         cached = cached.with_change_markers(ephemeral.clone(), crate::oidc::grant::means_changed_key);
     }
     let cached = Arc::new(cached);
     cached.spawn_listener(ephemeral.subscribe());
-    let passwords = PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?;
+    let passwords =
+        PasswordVerifier::new(config.login.hash_workers, config.login.hash_deadline)?.with_phases(phases.clone());
     let login_keys = crate::authn::device::load_or_create(cached.as_ref(), hsm.as_ref())
         .await
         .map_err(|e| AppError::Setup(format!("login secret: {e}")))?;
@@ -263,6 +266,7 @@ pub async fn build(config: Config) -> Result<Arc<App>, AppError> {
         ephemeral: ephemeral.clone(),
         signer: signer.clone(),
         discovery: discovery.clone(),
+        phases,
     };
     let lifecycle = Lifecycle {
         config: config.clone(),

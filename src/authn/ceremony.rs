@@ -537,7 +537,13 @@ async fn audit(
         Some(m) => (format!("holder:{}", m.holder), format!("means:{}", m.id)),
         None => ("anonymous".to_owned(), "login".to_owned()),
     };
-    app.store.append(AuditEvent::new(event, actor, subject, data)).await?;
+    app.oidc
+        .phases
+        .time(
+            crate::monitor::phases::Phase::LoginAudit,
+            app.store.append(AuditEvent::new(event, actor, subject, data)),
+        )
+        .await?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod ceremony;
 pub mod device;
 pub mod fido;
 pub mod flow;
+pub mod hash_pool;
 pub mod http;
 pub mod operator_password;
 pub mod password;

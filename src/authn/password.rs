@@ -1,8 +1,9 @@
 //! Password hashing and verification with argon2id (R-AUTH-3, R-SEC-4) on a bounded pool.
 //!
-//! argon2id costs ~25 ms of CPU per hash, so verifications run off the async runtime,
-//! at most `workers` at once, and a request that cannot start within the deadline gets
-//! 503 instead of queueing for ever: a login flood cannot starve the token endpoint.
+//! argon2id costs ~20 ms of CPU per hash, so verifications run off the async runtime on
+//! workers of their own ([`super::hash_pool`]), at most `workers` at once, and a request
+//! that cannot start within the deadline gets 503 instead of queueing for ever: a login
+//! flood cannot starve the token endpoint.
 //! Unknown identifiers are verified against a dummy hash so that the failure path takes
 //! the same time whether the account exists or not.
 
@@ -10,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{PasswordHasher as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
+use super::hash_pool::{Answer, HashPool, Work};
 use crate::domain::secret::Password;
+use crate::monitor::phases::Phases;
 
 /// OWASP (2023) minimum for argon2id: m = 19 MiB, t = 2, p = 1.
 pub const MEMORY_KIB: u32 = 19 * 1024;
@@ -66,17 +68,13 @@ fn dummy_hash() -> String {
 /// Verifies `password` against `phc`, blocking: the `eidgate import` command compares an
 /// item with the means already present (argon2 verification is constant-time).
 pub fn verify_blocking(phc: &str, password: &Password) -> bool {
-    PasswordHash::new(phc).is_ok_and(|parsed| argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
+    super::hash_pool::verify_with(&mut super::hash_pool::Memory::default(), phc, password).unwrap_or(false)
 }
 
-/// The bounded verification pool.
+/// The bounded verification pool ([`super::hash_pool`]).
 #[derive(Clone)]
 pub struct PasswordVerifier {
-    permits: Arc<Semaphore>,
-    /// Verifications for browsers without a device cookie hold one of these first: all
-    /// workers but one (at least one), so that a guessing flood always leaves a worker to
-    /// the holders' known browsers (issue 19).
-    untrusted: Arc<Semaphore>,
+    pool: Arc<HashPool>,
     deadline: Duration,
     dummy: Arc<String>,
 }
@@ -89,77 +87,58 @@ impl PasswordVerifier {
         } else {
             workers
         };
-        let dummy = dummy_hash();
         Ok(Self {
-            permits: Arc::new(Semaphore::new(workers)),
-            untrusted: Arc::new(Semaphore::new(workers.saturating_sub(1).max(1))),
+            pool: Arc::new(HashPool::new(workers)),
             deadline,
-            dummy: Arc::new(dummy),
+            dummy: Arc::new(dummy_hash()),
         })
+    }
+
+    /// Reports each call's wait for a worker and its argon2 time (`/metrics`).
+    pub fn with_phases(self, phases: Arc<Phases>) -> Self {
+        self.pool.observe(phases);
+        self
     }
 
     /// Hashes `password` on the pool (activation, password change, codes): never on the
     /// async runtime, at most `workers` at once, 503 past the deadline.
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
-        let permit = tokio::time::timeout(self.deadline, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| HashError::Busy)?
-            .map_err(|_| HashError::Busy)?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            hash(&password)
-        })
-        .await
-        .map_err(|_| HashError::Busy)?
+        match self.pool.run(false, self.deadline, Work::Hash { password }).await? {
+            Answer::Hashed(phc) => Ok(phc),
+            Answer::Verified(_) => Err(HashError::Busy),
+        }
     }
 
     /// Verifies `password` for a browser without a device cookie: like
     /// [`PasswordVerifier::verify`], within the untrusted share of the workers.
     pub async fn verify_untrusted(&self, phc: Option<String>, password: Password) -> Result<bool, HashError> {
-        let started = tokio::time::Instant::now();
-        let share = tokio::time::timeout(self.deadline, self.untrusted.clone().acquire_owned())
-            .await
-            .map_err(|_| HashError::Busy)?
-            .map_err(|_| HashError::Busy)?;
-        let left = self.deadline.saturating_sub(started.elapsed());
-        self.verify_within(left, Some(share), phc, password).await
+        self.verify_as(true, phc, password).await
     }
 
     /// Verifies `password` against `phc` (or the dummy hash when `None`, which always
     /// fails but costs the same).
     pub async fn verify(&self, phc: Option<String>, password: Password) -> Result<bool, HashError> {
-        self.verify_within(self.deadline, None, phc, password).await
+        self.verify_as(false, phc, password).await
     }
 
-    /// The verification itself; `share` (if any) is held until argon2 is done, even when
-    /// the request is abandoned meanwhile.
-    async fn verify_within(
-        &self,
-        deadline: Duration,
-        share: Option<tokio::sync::OwnedSemaphorePermit>,
-        phc: Option<String>,
-        password: Password,
-    ) -> Result<bool, HashError> {
-        let permit = tokio::time::timeout(deadline, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| HashError::Busy)?
-            .map_err(|_| HashError::Busy)?;
+    async fn verify_as(&self, untrusted: bool, phc: Option<String>, password: Password) -> Result<bool, HashError> {
         let real = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy.as_ref().clone());
-        let result = tokio::task::spawn_blocking(move || {
-            let _permit = (permit, share);
-            let parsed = PasswordHash::new(&phc).map_err(|_| HashError::Malformed)?;
-            Ok(argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok())
-        })
-        .await
-        .map_err(|_| HashError::Busy)?;
-        result.map(|ok| ok && real)
+        match self
+            .pool
+            .run(untrusted, self.deadline, Work::Verify { phc, password })
+            .await?
+        {
+            Answer::Verified(ok) => Ok(ok && real),
+            Answer::Hashed(_) => Err(HashError::Busy),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHash;
 
     #[test]
     fn r_auth_3_the_dummy_hash_has_the_real_parameters_and_matches_nothing() {

@@ -27,7 +27,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as Pkcs11Error, RvError};
@@ -183,7 +184,12 @@ struct PoolInner {
     /// Sessions of `run_blocking` callers (start-up and administrative calls).
     spare: Mutex<Vec<PooledSession>>,
     reopened: AtomicU64,
+    observer: OnceLock<CallObserver>,
 }
+
+/// Told after each queued call how long it waited for a worker and how long it ran
+/// (`/metrics` phases `hsm_queue` and `hsm_call`, issue 22).
+pub type CallObserver = Arc<dyn Fn(Duration, Duration) + Send + Sync>;
 
 impl fmt::Debug for SessionPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -220,6 +226,7 @@ impl SessionPool {
             workers,
             spare: Mutex::new(Vec::new()),
             reopened: AtomicU64::new(0),
+            observer: OnceLock::new(),
         });
         let mut opened = Vec::with_capacity(sessions);
         for _ in 0..sessions {
@@ -256,11 +263,17 @@ impl SessionPool {
         F: FnMut(&mut PooledSession) -> Result<T, OpError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let queued = Instant::now();
         let job: Job = Box::new(move |inner: &PoolInner, slot: &mut Option<PooledSession>| {
             if tx.is_closed() {
                 return; // the caller stopped waiting: spare the token
             }
-            let _ = tx.send(inner.run_on(slot, op));
+            let started = Instant::now();
+            let result = inner.run_on(slot, op);
+            if let Some(observe) = inner.observer.get() {
+                observe(started.duration_since(queued), started.elapsed());
+            }
+            let _ = tx.send(result);
         });
         let inner = &self.handle.inner;
         {
@@ -279,6 +292,12 @@ impl SessionPool {
         }
         rx.await
             .map_err(|_| HsmError::Unavailable("HSM worker stopped".into()))?
+    }
+
+    /// Sets who is told the queue wait and run time of every [`SessionPool::run`] call
+    /// (once; later calls change nothing and return `false`).
+    pub fn observe(&self, observer: CallObserver) -> bool {
+        self.handle.inner.observer.set(observer).is_ok()
     }
 
     /// Like [`SessionPool::run`] on the calling thread, on a session of its own: for

@@ -93,6 +93,7 @@ pub struct Metrics {
     db_max: Gauge,
     pool_probe: std::sync::OnceLock<PoolProbe>,
     scrapes: AtomicU64,
+    phases: Arc<super::phases::Phases>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -181,6 +182,7 @@ impl Metrics {
         registry.register("db_pool_connections", "Database connections open", db_open.clone());
         registry.register("db_pool_idle", "Database connections open and idle", db_idle.clone());
         registry.register("db_pool_max", "Database pool size limit", db_max.clone());
+        let phases = super::phases::Phases::register(&mut registry);
         Self {
             registry,
             http_requests,
@@ -197,7 +199,13 @@ impl Metrics {
             db_max,
             pool_probe: std::sync::OnceLock::new(),
             scrapes: AtomicU64::new(0),
+            phases,
         }
+    }
+
+    /// The per-phase histograms (exported with the rest).
+    pub fn phases(&self) -> Arc<super::phases::Phases> {
+        Arc::clone(&self.phases)
     }
 
     /// Sets how the database pool is read at scrape time (once, at start-up).

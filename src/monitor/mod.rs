@@ -3,3 +3,4 @@
 
 pub mod availability;
 pub mod metrics;
+pub mod phases;

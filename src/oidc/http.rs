@@ -24,6 +24,7 @@ use crate::authn::session::{self, SESSION_COOKIE};
 use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
 use crate::domain::secret::fingerprint_hex;
+use crate::monitor::phases::Phase;
 use crate::web::middleware::{cookie, set_cookie};
 use crate::web::oauth::{json_no_store, OAuthJson};
 use crate::web::pages::message_page;
@@ -346,7 +347,14 @@ async fn post_token(
     body: Bytes,
 ) -> Result<Response, OAuthJson> {
     let mut params = back_channel_params(&app, &headers, &body).await?;
-    let client = authenticate_client(&app, &headers, &mut params, "/token").await?;
+    let client = app
+        .oidc
+        .phases
+        .time(
+            Phase::ClientAuth,
+            authenticate_client(&app, &headers, &mut params, "/token"),
+        )
+        .await?;
     let proof = dpop_proof(&headers)?;
     // DPoP (RFC 9449): every answer to a DPoP request carries the current server nonce (§8).
     let nonce = match proof.is_some() || profile::dpop_required(&client) {

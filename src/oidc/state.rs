@@ -27,6 +27,8 @@ pub struct Oidc {
     pub signer: Arc<dyn Signer>,
     /// The discovery document, serialised once.
     pub discovery: Arc<Vec<u8>>,
+    /// Latency per phase of the code exchange (`/metrics`).
+    pub phases: Arc<crate::monitor::phases::Phases>,
 }
 
 impl Oidc {

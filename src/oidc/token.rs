@@ -7,7 +7,7 @@
 //! client, and a reused one revokes its grant; the means is checked again at every
 //! exchange and refresh (R-AUTH-1, R-LIFE-4).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -22,6 +22,7 @@ use crate::domain::client::Client;
 use crate::domain::ids::GrantId;
 use crate::domain::secret::fingerprint_hex;
 use crate::ephemeral::{self, StatusEvent};
+use crate::monitor::phases::Phase;
 use crate::store::{RefreshOutcome, RefreshRecord, StoreError};
 
 /// How long a redeemed code is remembered to detect replays.
@@ -176,6 +177,7 @@ async fn redeem_code(
     jkt: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let eph = app.ephemeral.as_ref();
+    let started = Instant::now();
     let Some(grant) = ephemeral::decode::<CodeGrant>(eph.take(&grant::code_key(code)).await?) else {
         // Unknown or already redeemed. A replay revokes what the first redemption got.
         if let Some(bytes) = eph.get(&grant::code_used_key(code)).await? {
@@ -194,14 +196,21 @@ async fn redeem_code(
         (None, None) => {}
         _ => return Err(OAuthError::invalid_grant()),
     }
-    crate::authn::usable::ensure_means_usable(app.store.as_ref(), &grant.authn, now)
+    let taken = started.elapsed();
+    app.phases
+        .time(
+            Phase::MeansCheck,
+            crate::authn::usable::ensure_means_usable(app.store.as_ref(), &grant.authn, now),
+        )
         .await
         .map_err(|_| OAuthError::invalid_grant())?;
 
+    let started = Instant::now();
     let grant_id = GrantId::new();
     let marker = serde_json::to_vec(&grant_id).map_err(|_| OAuthError::unavailable())?;
     eph.put(&grant::code_used_key(code), &marker, CODE_REPLAY_MEMORY)
         .await?;
+    app.phases.observe(Phase::CodeRedeem, taken + started.elapsed());
 
     let refresh = if grant.scope.iter().any(|s| s == "offline_access") {
         let token = crate::random::token();
@@ -216,7 +225,9 @@ async fn redeem_code(
             &grant.authn,
             jkt.clone(),
         )?;
+        let started = Instant::now();
         app.store.insert_refresh(&record).await?;
+        app.phases.observe(Phase::TokenStore, started.elapsed());
         Some(token)
     } else {
         None
@@ -412,6 +423,7 @@ async fn issue(
     refresh_token: Option<String>,
     jkt: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
+    let started = Instant::now();
     let now = app.now();
     let access_ttl = secs(app.config.tokens.access_ttl);
     let access_token = crate::random::token();
@@ -435,6 +447,7 @@ async fn issue(
     )
     .await?;
     super::operator_token::remember(app, client, &access_token, &access).await?;
+    app.phases.observe(Phase::TokenStore, started.elapsed());
 
     let mut id_claims = serde_json::json!({
         "iss": app.config.issuer,
@@ -472,13 +485,18 @@ async fn issue(
             obj.insert("verified_claims".into(), verified);
         }
     }
-    let id_token = jws::sign(
-        app.signer.as_ref(),
-        client.id_token_signed_response_alg,
-        "JWT",
-        &id_claims,
-    )
-    .await?;
+    let id_token = app
+        .phases
+        .time(
+            Phase::TokenSign,
+            jws::sign(
+                app.signer.as_ref(),
+                client.id_token_signed_response_alg,
+                "JWT",
+                &id_claims,
+            ),
+        )
+        .await?;
     Ok(TokenResponse {
         access_token,
         token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },

@@ -199,6 +199,11 @@ impl Pkcs11Hsm {
         self.inner.clock.set(clock).is_ok()
     }
 
+    /// Reports every signing call's wait for a worker and its run (`/metrics` phases).
+    pub fn observe_calls(&self, observer: crate::hsm::pool::CallObserver) -> bool {
+        self.inner.pool.observe(observer)
+    }
+
     /// Now, Unix seconds, by the clock in use.
     fn now(&self) -> i64 {
         match self.inner.clock.get() {
