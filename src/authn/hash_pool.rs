@@ -17,13 +17,47 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{Output, PasswordHash, Salt};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
-use super::password::HashError;
 use crate::domain::secret::Password;
 use crate::monitor::phases::{Phase, Phases};
+
+/// OWASP (2023) minimum for argon2id: m = 19 MiB, t = 2, p = 1.
+pub const MEMORY_KIB: u32 = 19 * 1024;
+/// Iterations.
+pub const ITERATIONS: u32 = 2;
+/// Parallelism.
+pub const PARALLELISM: u32 = 1;
+
+/// Errors of the hashing pool.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HashError {
+    /// Every worker stayed busy past the deadline (answer 503).
+    #[error("password hashing is overloaded")]
+    Busy,
+    /// The stored hash is not a valid PHC string.
+    #[error("stored password hash is malformed")]
+    Malformed,
+}
+
+fn argon2() -> Argon2<'static> {
+    // The parameters are constants within argon2's documented ranges.
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password, blocking: the `eidgate import` command calls it directly; the
+/// server only through the bounded pool (`PasswordVerifier::hash`).
+pub fn hash(password: &Password) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| HashError::Malformed)
+}
 
 /// A worker idle this long frees its argon2 memory.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(30);
@@ -262,7 +296,7 @@ impl Inner {
         }
         let answer = match job.work {
             Work::Verify { phc, password } => verify_with(memory, &phc, &password).map(Answer::Verified),
-            Work::Hash { password } => super::password::hash(&password).map(Answer::Hashed),
+            Work::Hash { password } => hash(&password).map(Answer::Hashed),
         };
         if let Some(phases) = self.phases.get() {
             phases.observe(Phase::Argon2, started.elapsed());
@@ -328,7 +362,7 @@ mod tests {
     fn r_auth_3_memory_kept_between_calls_verifies_hashes_of_any_parameters() {
         let mut memory = Memory::default();
         let right = Password::new("correct horse battery".into());
-        let ours = super::super::password::hash(&right).unwrap();
+        let ours = hash(&right).unwrap();
         let salt = argon2::password_hash::SaltString::encode_b64(b"sixteen byte salt").unwrap();
         let smaller = {
             use argon2::password_hash::PasswordHasher as _;

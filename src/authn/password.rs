@@ -10,47 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHasher as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-
 use super::hash_pool::{Answer, HashPool, Work};
 use crate::domain::secret::Password;
 use crate::monitor::phases::Phases;
 
-/// OWASP (2023) minimum for argon2id: m = 19 MiB, t = 2, p = 1.
-pub const MEMORY_KIB: u32 = 19 * 1024;
-/// Iterations.
-pub const ITERATIONS: u32 = 2;
-/// Parallelism.
-pub const PARALLELISM: u32 = 1;
-
-/// Errors of the hashing pool.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum HashError {
-    /// Every worker stayed busy past the deadline (answer 503).
-    #[error("password hashing is overloaded")]
-    Busy,
-    /// The stored hash is not a valid PHC string.
-    #[error("stored password hash is malformed")]
-    Malformed,
-}
-
-fn argon2() -> Argon2<'static> {
-    // The parameters are constants within argon2's documented ranges.
-    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Hashes a password, blocking: the `eidgate import` command calls it directly; the
-/// server only through [`PasswordVerifier::hash`] on the bounded pool.
-pub fn hash(password: &Password) -> Result<String, HashError> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| HashError::Malformed)
-}
+pub use super::hash_pool::{hash, HashError, ITERATIONS, MEMORY_KIB, PARALLELISM};
 
 /// A hash no password matches, with the configured parameters, made without running
 /// argon2 (issue 22: a hash at start-up left its 19 MiB resident in an idle server):
