@@ -3,9 +3,18 @@
 # SQLite, memory ephemeral store, SoftHSM, dev TLS, in a fresh data dir. Starts the
 # release binary, waits until /readyz answers, lets it idle, reads VmRSS, VmHWM and the
 # thread count from /proc, and stops it.
+# Also prints how many of the functions listed in link/startup-symbols.txt (the start-up
+# code the linker puts together, build.rs) the binary has: when few, the list is stale
+# (renamed functions, updated dependencies) and scripts/startup-order.sh remakes it.
 #   benches/idle_rss.sh [BINARY]     (default target/release/eidgate; build it first)
 set -euo pipefail
+order=$(realpath "$(dirname "$0")/../link/startup-symbols.txt")
 bin=$(realpath "${1:-target/release/eidgate}")
+if [[ -f "$order" ]] && command -v nm >/dev/null 2>&1; then
+  listed=$(grep -vc '^#' "$order" || true)
+  present=$(nm --defined-only "$bin" 2>/dev/null | awk 'NR==FNR { if ($0 !~ /^#/) want[$0] = 1; next } ($3 in want) { n[$3] = 1 } END { print length(n) }' "$order" -)
+  echo "start-up order: $present of $listed listed functions in the binary"
+fi
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
