@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,7 +15,6 @@ use tower::limit::ConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -27,7 +26,8 @@ use crate::app::App;
 pub fn router(app: Arc<App>) -> Router {
     let limits = &app.config.limits;
     let tls = app.config.issuer.starts_with("https:");
-    let mut router = Router::new()
+    let headers: Arc<[(HeaderName, HeaderValue)]> = security_headers(tls).into();
+    let router = Router::new()
         .route("/healthz", get(get_healthz))
         .route("/readyz", get(get_readyz))
         .route("/metrics", get(super::metrics::get_metrics))
@@ -79,6 +79,16 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .layer(
             ServiceBuilder::new()
+                // The security headers on every response, ours or a layer's, unless the
+                // handler set its own (R-SEC-5).
+                .map_response(move |mut res: Response| {
+                    for (name, value) in headers.iter() {
+                        if !res.headers().contains_key(name) {
+                            res.headers_mut().insert(name.clone(), value.clone());
+                        }
+                    }
+                    res
+                })
                 .layer(axum::middleware::from_fn_with_state(
                     app.clone(),
                     super::metrics::measure,
@@ -89,9 +99,6 @@ pub fn router(app: Arc<App>) -> Router {
                 ))
                 .layer(TraceLayer::new_for_http()),
         );
-    for (name, value) in security_headers(tls) {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
-    }
     router.with_state(app)
 }
 
