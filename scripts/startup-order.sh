@@ -11,6 +11,7 @@
 #   scripts/startup-order.sh            (needs valgrind: installed if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/embedded.sh
 root=$(pwd)
 scripts/install-deps.sh run
 if ! command -v valgrind >/dev/null 2>&1; then
@@ -24,21 +25,12 @@ bin="$root/target/release/eidgate"
 dir=$(mktemp -d)
 pid=
 trap '[[ -n "$pid" ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$dir/eidgate.toml" <<TOML
-issuer = "https://localhost:$port"
-listen = "127.0.0.1:$port"
-data_dir = "$dir/data"
-TOML
+embedded_config "$dir"
 cd "$dir"
 valgrind --tool=callgrind --demangle=no --dump-instr=no --compress-strings=no --compress-pos=no \
   --callgrind-out-file="$dir/callgrind.out" "$bin" serve --config "$dir/eidgate.toml" >"$dir/log" 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do
-  if curl -ksf "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
-  sleep 0.5
-done
-curl -ksf "https://127.0.0.1:$port/readyz" >/dev/null || { echo "not ready:" >&2; tail -20 "$dir/log" >&2; exit 1; }
+wait_ready "$dir/log" 300 # the server starts slowly under callgrind
 sleep 70
 # Dump the counts of start-up and idle only (not of the shutdown), then stop the server.
 callgrind_control --dump=idle "$pid" >/dev/null

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use tower::limit::ConcurrencyLimitLayer;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -59,10 +59,12 @@ pub fn router(app: Arc<App>) -> Router {
         // future boxed on every request (issue 22: 18 boxes per request were 5% of the
         // exchange's CPU). The stacks split at the concurrency limit so that its permit is
         // taken when the request reaches it (after the rate limits and metrics), as before:
-        // a route boundary's readiness does not wait.
+        // a route boundary's readiness does not wait. The limit is one semaphore for the
+        // whole server (`Router::layer` makes a layer's service once per route, and a plain
+        // `ConcurrencyLimitLayer` gave each route a limit of its own).
         .layer(
             ServiceBuilder::new()
-                .layer(ConcurrencyLimitLayer::new(limits.concurrency))
+                .layer(GlobalConcurrencyLimitLayer::new(limits.concurrency))
                 .layer(CatchPanicLayer::new())
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,

@@ -167,6 +167,74 @@ async fn r_sec_5_behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate_l
     assert_eq!(client.get(server.at("/metrics")).send().await.unwrap().status(), 200);
 }
 
+/// A stranger who holds every request slot (here the only one, with a request whose body
+/// never comes) must not keep the transport limits from answering others: the head-size and
+/// per-IP rate limits sit outside the concurrency limit, and a request they refuse never
+/// waits for a slot (issue 22 moved the layers into stacks; this pins their order).
+#[tokio::test]
+async fn r_sec_5_limits_answer_while_every_request_slot_is_held() {
+    let server = TestServer::start_with(|c| {
+        c.limits.concurrency = 1;
+        c.limits.header_bytes = 2048;
+        c.limits.request_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let host = addr(&server);
+    let mut holder = TcpStream::connect(&host).await.unwrap();
+    holder
+        .write_all(
+            format!(
+                "POST /token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 20\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // "100 Continue" comes when the handler first reads the body: the slot is taken.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = holder.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before 100 Continue");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&got).starts_with("HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    // An oversized head is refused at once. Were the concurrency limit outside the head
+    // check, this request would wait for the held slot (600 s); the outer bound only
+    // keeps such a server from hanging the suite.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(60),
+        http()
+            .get(server.at("/.well-known/openid-configuration"))
+            .header("x-pad", "a".repeat(4096))
+            .send(),
+    )
+    .await
+    .expect("the head-size limit waited for a request slot")
+    .unwrap();
+    assert_eq!(refused.status(), 431);
+    // The limit is one for the whole server, not one per route: a request to another
+    // route that passes the limits waits for the held slot (it cannot finish while the
+    // slot is held, so this wait never ends early when the limit holds)...
+    let mut waiting = tokio::spawn(http().get(server.at("/.well-known/openid-configuration")).send());
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut waiting).await;
+    assert!(
+        early.is_err(),
+        "a second route had a request slot of its own: {early:?}"
+    );
+    // ...and the held request was alive all along: its body arrives and it is answered,
+    // which frees the slot for the waiting one.
+    holder.write_all(b"grant_type=nothing00").await.unwrap();
+    let answer = String::from_utf8_lossy(&read_to_close(&mut holder).await).into_owned();
+    let last = answer.rsplit("HTTP/1.1 ").next().unwrap_or_default();
+    assert!(last.starts_with('4'), "{answer}");
+    assert_eq!(waiting.await.unwrap().unwrap().status(), 200);
+}
+
 #[tokio::test]
 async fn r_sec_5_a_slow_client_is_cut_off_after_the_header_timeout() {
     let timeout = Duration::from_millis(300);
