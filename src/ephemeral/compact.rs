@@ -19,7 +19,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use base64::Engine;
-use serde_json::Value;
 
 /// Names (JSON field names, key and string prefixes) the table holds at most.
 pub const MAX_NAMES: usize = 4096;
@@ -185,14 +184,9 @@ impl Names {
     /// The stored form of `value`.
     pub fn encode(&self, value: &[u8]) -> Box<[u8]> {
         if value.first() == Some(&b'{') {
-            if let Ok(json) = serde_json::from_slice::<Value>(value) {
-                let mut out = Vec::with_capacity(value.len() / 2);
-                out.push(JSON);
-                let mut strings = self.strings.lock().unwrap_or_else(PoisonError::into_inner);
-                self.write_value(&mut out, &json, &mut strings);
-                // An allocation of the record's own size (shrinking `out` in place may
-                // keep its larger block).
-                return Box::from(out.as_slice());
+            let mut strings = self.strings.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(record) = encode::record(self, &mut strings, value) {
+                return record;
             }
         }
         let mut out = Vec::with_capacity(value.len() + 1);
@@ -234,78 +228,6 @@ impl Names {
     /// How many strings are shared now.
     pub fn shared_strings(&self) -> usize {
         self.strings.lock().unwrap_or_else(PoisonError::into_inner).ids.len()
-    }
-
-    fn write_value(&self, out: &mut Vec<u8>, value: &Value, strings: &mut Strings) {
-        match value {
-            Value::Null => out.push(NULL),
-            Value::Bool(false) => out.push(FALSE),
-            Value::Bool(true) => out.push(TRUE),
-            Value::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    out.push(UINT);
-                    varint(out, u);
-                } else if let Some(i) = n.as_i64() {
-                    out.push(NEG);
-                    varint(out, !(i as u64));
-                } else {
-                    out.push(FLOAT);
-                    out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
-                }
-            }
-            Value::String(s) => self.write_str(out, s, strings),
-            Value::Array(items) => {
-                out.push(ARRAY);
-                varint(out, items.len() as u64);
-                for item in items {
-                    self.write_value(out, item, strings);
-                }
-            }
-            Value::Object(map) => {
-                out.push(OBJECT);
-                varint(out, map.len() as u64);
-                for (name, item) in map {
-                    match self.id(name, true) {
-                        Some(id) => varint(out, u64::from(id) << 1),
-                        None => {
-                            varint(out, ((name.len() as u64) << 1) | 1);
-                            out.extend_from_slice(name.as_bytes());
-                        }
-                    }
-                    self.write_value(out, item, strings);
-                }
-            }
-        }
-    }
-
-    fn write_str(&self, out: &mut Vec<u8>, s: &str, strings: &mut Strings) {
-        if let Some(bytes) = hex_bytes(s) {
-            out.push(HEX);
-            varint(out, bytes.len() as u64);
-            out.extend_from_slice(&bytes);
-        } else if let Some(uuid) = canonical_uuid(s) {
-            out.push(UUID);
-            out.extend_from_slice(uuid.as_bytes());
-        } else if let Some(bytes) = canonical_base64(s) {
-            out.push(BASE64);
-            varint(out, bytes.len() as u64);
-            out.extend_from_slice(&bytes);
-        } else if let Some((id, bytes)) = s
-            .rsplit_once(':')
-            .and_then(|(prefix, hex)| Some((self.id(prefix, true)?, hex_bytes(hex)?)))
-        {
-            out.push(PREFIXED_HEX);
-            varint(out, u64::from(id));
-            varint(out, bytes.len() as u64);
-            out.extend_from_slice(&bytes);
-        } else if let Some(id) = strings.intern(s) {
-            out.push(INTERNED);
-            varint(out, u64::from(id));
-        } else {
-            out.push(STR);
-            varint(out, s.len() as u64);
-            out.extend_from_slice(s.as_bytes());
-        }
     }
 }
 
@@ -376,15 +298,26 @@ impl Table {
             }
             HEX => {
                 let n = r.len()?;
-                json_str(out, &hex::encode(r.bytes(n)?))?;
+                out.push(b'"');
+                put_hex(out, r.bytes(n)?);
+                out.push(b'"');
             }
             UUID => {
                 let uuid = uuid::Uuid::from_slice(r.bytes(16)?).ok()?;
-                json_str(out, &uuid.hyphenated().to_string())?;
+                let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                out.push(b'"');
+                out.extend_from_slice(uuid.hyphenated().encode_lower(&mut text).as_bytes());
+                out.push(b'"');
             }
             BASE64 => {
                 let n = r.len()?;
-                json_str(out, &B64.encode(r.bytes(n)?))?;
+                let bytes = r.bytes(n)?;
+                out.push(b'"');
+                let start = out.len();
+                out.resize(start + base64::encoded_len(n, false)?, 0);
+                let written = B64.encode_slice(bytes, &mut out[start..]).ok()?;
+                out.truncate(start + written);
+                out.push(b'"');
             }
             PREFIXED_HEX => {
                 let prefix = self.name(r.varint()?)?;
@@ -477,38 +410,21 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Lowercase hex digits of `bytes` (nothing to escape in JSON).
+fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
+    }
+}
+
 fn json_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
     serde_json::to_writer(&mut *out, s).ok()
 }
 
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// The bytes of a lowercase hex string of 16 or more digits.
-fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    if s.len() < 16 || s.len() % 2 != 0 || !is_lower_hex(s) {
-        return None;
-    }
-    hex::decode(s).ok()
-}
-
-fn canonical_uuid(s: &str) -> Option<uuid::Uuid> {
-    if s.len() != 36 {
-        return None;
-    }
-    let uuid = uuid::Uuid::try_parse(s).ok()?;
-    (uuid.hyphenated().to_string() == s).then_some(uuid)
-}
-
-/// The bytes of unpadded base64url of 16 or more characters that encodes back to `s`.
-fn canonical_base64(s: &str) -> Option<Vec<u8>> {
-    if s.len() < 16 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return None;
-    }
-    let bytes = B64.decode(s).ok()?;
-    (B64.encode(&bytes) == s).then_some(bytes)
-}
+mod encode;
 
 #[cfg(test)]
 mod tests;

@@ -25,19 +25,29 @@ use crate::hsm::{HsmError, Kid, Signer};
 /// Labels of the HTTP series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    /// `GET`, `POST`, ...
-    pub method: String,
+    /// `GET`, `POST`, ... (`other` for any method outside RFC 9110, [`method_label`]).
+    pub method: &'static str,
     /// The matched route template, or `unmatched`.
     pub route: String,
     /// The response status code.
     pub status: u16,
 }
 
+/// The label of a request method: the methods of RFC 9110 (and PATCH) by name, any other
+/// as `other`. A client may send any token as its method, and each label value is a
+/// series kept for the life of the process: made-up methods must not grow the metrics.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    KNOWN.into_iter().find(|known| *known == method).unwrap_or("other")
+}
+
 /// Labels of the HTTP latency histogram (no status: one histogram per route).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    /// `GET`, `POST`, ...
-    pub method: String,
+    /// `GET`, `POST`, ... (`other` for any method outside RFC 9110, [`method_label`]).
+    pub method: &'static str,
     /// The matched route template, or `unmatched`.
     pub route: String,
 }
@@ -225,17 +235,17 @@ impl Metrics {
     }
 
     /// Records an answered request.
-    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
         self.http_requests
             .get_or_create(&HttpLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
                 status,
             })
             .inc();
         self.http_duration
             .get_or_create(&RouteLabels {
-                method: method.to_owned(),
+                method,
                 route: route.to_owned(),
             })
             .observe(elapsed.as_secs_f64());

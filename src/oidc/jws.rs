@@ -8,18 +8,32 @@ use base64::Engine;
 use crate::domain::client::SigningAlg;
 use crate::hsm::{HsmError, Signer};
 
+/// A JWS protected header.
+#[derive(serde::Serialize)]
+struct Header<'a> {
+    alg: &'a str,
+    kid: &'a str,
+    typ: &'a str,
+}
+
 /// Signs `claims` as a JWT with `alg` and `typ`.
 pub async fn sign(
     signer: &dyn Signer,
     alg: SigningAlg,
     typ: &str,
-    claims: &serde_json::Value,
+    claims: &(impl serde::Serialize + ?Sized),
 ) -> Result<String, HsmError> {
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|e| HsmError::Pkcs11(e.to_string()))?);
     let mut kid = signer.active_kid(alg)?;
     for _ in 0..2 {
-        let header = serde_json::json!({ "alg": alg.as_str(), "kid": kid.0, "typ": typ });
-        let mut input = URL_SAFE_NO_PAD.encode(header.to_string());
+        let header = Header {
+            alg: alg.as_str(),
+            kid: &kid.0,
+            typ,
+        };
+        let header = serde_json::to_vec(&header).map_err(|e| HsmError::Pkcs11(e.to_string()))?;
+        let mut input = String::with_capacity(payload.len() + 2 * header.len() + 100);
+        URL_SAFE_NO_PAD.encode_string(header, &mut input);
         input.push('.');
         input.push_str(&payload);
         let (used, signature) = signer.sign(alg, input.as_bytes()).await?;

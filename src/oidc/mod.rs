@@ -11,6 +11,7 @@ pub mod eidas;
 pub mod error;
 pub mod grant;
 pub mod http;
+pub mod id_token;
 pub mod introspect;
 pub mod jar;
 pub mod jws;

@@ -449,41 +449,29 @@ async fn issue(
     super::operator_token::remember(app, client, &access_token, &access).await?;
     app.phases.observe(Phase::TokenStore, started.elapsed());
 
-    let mut id_claims = serde_json::json!({
-        "iss": app.config.issuer,
-        "sub": sub,
-        "aud": client.client_id.as_str(),
-        "azp": client.client_id.as_str(),
-        "exp": now + secs(app.config.tokens.id_token_ttl),
-        "iat": now,
-        "auth_time": authn.auth_time,
-        "acr": client.acr_value(authn.loa),
-        "amr": authn.amr.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-        "sid": authn.sid,
-        "jti": crate::random::token(),
-        "at_hash": half_hash(&access_token),
-    });
-    if let (Some(n), Some(obj)) = (nonce, id_claims.as_object_mut()) {
-        obj.insert("nonce".into(), serde_json::Value::String(n.to_owned()));
-    }
+    let mut id_claims = super::id_token::IdTokenClaims::new(
+        &app.config.issuer,
+        sub,
+        client.client_id.as_str(),
+        now + secs(app.config.tokens.id_token_ttl),
+        now,
+        authn,
+        client.acr_value(authn.loa),
+        nonce,
+        half_hash(&access_token),
+    );
     // Claims asked for individually for the ID token, and those of eIDAS attribute scopes
     // (an eIDAS-Node's proxy service reads them from the ID token, [`super::eidas`]).
     let attribute_scopes = super::eidas::attribute_scopes(scope);
     if !claims.id_token.is_empty() || !attribute_scopes.is_empty() {
-        let released =
-            crate::oidc::userinfo::released_claims(app, client, authn, &attribute_scopes, &claims.id_token).await?;
-        if let Some(obj) = id_claims.as_object_mut() {
-            for (k, v) in released {
-                obj.entry(k).or_insert(v);
-            }
-        }
+        id_claims.release(
+            crate::oidc::userinfo::released_claims(app, client, authn, &attribute_scopes, &claims.id_token).await?,
+        );
     }
     if let Some(verified) =
         crate::oidc::userinfo::verified_claims(app, client, authn, &claims.verified_id_token).await?
     {
-        if let Some(obj) = id_claims.as_object_mut() {
-            obj.insert("verified_claims".into(), verified);
-        }
+        id_claims.verified(verified);
     }
     let id_token = app
         .phases

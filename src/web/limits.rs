@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, MatchedPath, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -119,15 +119,34 @@ impl Enforcement {
     }
 }
 
-/// The rate limit and the head size check, as one middleware.
+/// The outer middleware of every request, one box instead of two (issue 22): measures it
+/// (method, route template, status, latency: [`crate::monitor::metrics`]) and applies the
+/// head size check and the rate limit, whose refusals are measured too.
 pub async fn enforce(
     State(app): State<Arc<Enforcement>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let started = Instant::now();
+    let _in_flight = app.metrics.request_started();
+    let method = crate::monitor::metrics::method_label(request.method().as_str());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = match refusal(&app, &request, started) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    app.metrics
+        .request(method, route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The answer to a request whose head is too large (431) or whose address is over its
+/// rate (429).
+fn refusal(app: &Enforcement, request: &axum::extract::Request, now: Instant) -> Option<Response> {
     let limits = &app.config.limits;
     let head = request.method().as_str().len()
-        + request.uri().to_string().len()
+        + display_len(request.uri())
         + request
             .headers()
             .iter()
@@ -135,31 +154,44 @@ pub async fn enforce(
             .sum::<usize>();
     if head > limits.header_bytes {
         tracing::warn!(bytes = head, "request head too large");
-        return Problem::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "header-too-large",
-            "Request header fields too large",
-        )
-        .detail(format!(
-            "the request head may have at most {} bytes",
-            limits.header_bytes
-        ))
-        .into_response();
+        return Some(
+            Problem::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "header-too-large",
+                "Request header fields too large",
+            )
+            .detail(format!(
+                "the request head may have at most {} bytes",
+                limits.header_bytes
+            ))
+            .into_response(),
+        );
     }
-    if !exempt(request.uri().path()) {
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        if let Some(ip) = peer {
-            if let Err(wait) = app.limiter.check(ip, Instant::now()) {
-                app.metrics.rate_limited();
-                tracing::warn!(peer = %client_key(ip), "rate limit exceeded");
-                let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
-                    .detail("this address sent too many requests; retry later");
-                problem.retry_after = Some(wait.as_secs().saturating_add(1));
-                return problem.into_response();
-            }
+    if exempt(request.uri().path()) {
+        return None;
+    }
+    let ip = request.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let wait = app.limiter.check(ip, now).err()?;
+    app.metrics.rate_limited();
+    tracing::warn!(peer = %client_key(ip), "rate limit exceeded");
+    let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
+        .detail("this address sent too many requests; retry later");
+    problem.retry_after = Some(wait.as_secs().saturating_add(1));
+    Some(problem.into_response())
+}
+
+/// The length of `value` as text, without writing the text anywhere.
+fn display_len(value: &impl std::fmt::Display) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
         }
     }
-    next.run(request).await
+    let mut count = Count(0);
+    let _ = std::fmt::Write::write_fmt(&mut count, format_args!("{value}"));
+    count.0
 }
 
 #[cfg(test)]
@@ -183,6 +215,14 @@ mod tests {
         assert!(limiter.check(ip, t0 + Duration::from_millis(500)).is_err());
         // Disabled.
         assert!(RateLimiter::new(0, 1).check(ip, t0).is_ok());
+    }
+
+    #[test]
+    fn the_head_counts_the_target_as_sent() {
+        for target in ["/", "/token?a=b%20c", "http://id.example:8443/x?y", "*"] {
+            let uri: axum::http::Uri = target.parse().unwrap();
+            assert_eq!(display_len(&uri), uri.to_string().len(), "{target}");
+        }
     }
 
     #[test]

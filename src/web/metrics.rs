@@ -1,14 +1,13 @@
-//! `/metrics` and the middleware that measures every request (see
-//! [`crate::monitor::metrics`]). Who may read it: a peer on a loopback address when
+//! `/metrics` (see [`crate::monitor::metrics`]; every request is measured by
+//! [`super::limits::enforce`]). Who may read it: a peer on a loopback address when
 //! `metrics.loopback` (the default; a scraper on the same host or a sidecar), or anyone
 //! presenting `Authorization: Bearer <metrics token>` (compared in constant time). Anyone
 //! else gets the same 404 as an unknown path.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret as _;
@@ -16,26 +15,6 @@ use subtle::ConstantTimeEq as _;
 
 use super::Problem;
 use crate::app::App;
-
-/// Records method, route template, status and latency of every request.
-pub async fn measure(
-    State(app): State<Arc<App>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let started = Instant::now();
-    let _in_flight = app.metrics.request_started();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(request).await;
-    app.metrics
-        .request(method.as_str(), &route, response.status().as_u16(), started.elapsed());
-    response
-}
 
 /// `GET /metrics`: the exposition text, for allowed readers only.
 pub async fn get_metrics(

@@ -66,7 +66,7 @@ pub fn cookie_name(name: &str, secure: bool) -> String {
 }
 
 /// The value of cookie `name` ([`cookie_name`] with `secure`), if sent. Over https the
-/// plain name is never read. A duplicate never gets here: [`strict_framing`] refuses it.
+/// plain name is never read. A duplicate never gets here: the router refuses it ([`ambiguity`]).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str, secure: bool) -> Option<&'a str> {
     let name = cookie_name(name, secure);
     cookie_pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| v)
@@ -103,16 +103,6 @@ pub fn ambiguity(headers: &HeaderMap) -> Option<&'static str> {
         seen.push(name);
     }
     None
-}
-
-/// Middleware: refuses an ambiguous request ([`ambiguity`]) with 400 problem+json.
-pub async fn strict_framing(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if let Some(why) = ambiguity(request.headers()) {
-        tracing::warn!(path = %request.uri().path(), why, "ambiguous request refused");
-        return super::Problem::bad_request(why).into_response();
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

@@ -75,9 +75,7 @@ pub fn router(app: Arc<App>) -> Router {
                 .layer(RequestBodyLimitLayer::new(limits.body_bytes))
                 .map_request(|req: Request<tower_http::body::Limited<Body>>| req.map(Body::new))
                 .layer(DefaultBodyLimit::max(limits.body_bytes))
-                .layer(axum::middleware::from_fn(super::middleware::strict_framing))
-                .layer(axum::middleware::from_fn_with_state(app.clone(), audit_denials))
-                .layer(axum::middleware::from_fn_with_state(app.clone(), count_availability)),
+                .layer(axum::middleware::from_fn_with_state(app.clone(), around_handlers)),
         )
         .layer(
             ServiceBuilder::new()
@@ -92,10 +90,6 @@ pub fn router(app: Arc<App>) -> Router {
                     res
                 })
                 .layer(axum::middleware::from_fn_with_state(
-                    app.clone(),
-                    super::metrics::measure,
-                ))
-                .layer(axum::middleware::from_fn_with_state(
                     Arc::new(super::limits::Enforcement::new(app.config.clone(), app.metrics.clone())),
                     super::limits::enforce,
                 ))
@@ -104,26 +98,41 @@ pub fn router(app: Arc<App>) -> Router {
     router.with_state(app)
 }
 
-/// Records every refusal marked [`crate::web::problem::Denied`] (an operator acting beyond
-/// their roles or on their own means) as `operator.access_denied`, with the operator the
-/// bearer token names, the method and the path (R-LOG-4, R-SEC-3). The alert rule
-/// `operator_exceeds_role` reads these records.
-async fn audit_denials(
+/// The middleware next to the handlers, one box for three jobs (issue 22):
+/// - refuses an ambiguous request ([`super::middleware::ambiguity`]) with 400
+///   problem+json before any handler;
+/// - counts the answers of the tracked services per minute (R-OPS-1): server errors
+///   (including time-outs and 503 when a dependency is down) count against availability;
+/// - records every refusal marked [`crate::web::problem::Denied`] (an operator acting
+///   beyond their roles or on their own means) as `operator.access_denied`, with the
+///   operator the bearer token names, the method and the path (R-LOG-4, R-SEC-3). The
+///   alert rule `operator_exceeds_role` reads these records.
+async fn around_handlers(
     State(app): State<Arc<App>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let bearer = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
+    if let Some(why) = super::middleware::ambiguity(request.headers()) {
+        tracing::warn!(path = %request.uri().path(), why, "ambiguous request refused");
+        return crate::web::Problem::bad_request(why).into_response();
+    }
+    let service = crate::monitor::availability::service_of(request.uri().path());
+    // Kept for the audit record of a refusal; shared, not copied (header values and the
+    // target share the request head's buffer).
+    let bearer = request.headers().get(axum::http::header::AUTHORIZATION).cloned();
+    let method = request.method().clone();
+    let target = request.uri().clone();
     let response = next.run(request).await;
+    if let Some(service) = service {
+        app.availability
+            .record(service, response.status().is_server_error(), app.now());
+    }
     if let Some(denied) = response.extensions().get::<crate::web::problem::Denied>() {
-        let actor = match crate::admin::auth::authenticate(&app.admin, bearer.as_deref()).await {
+        let bearer = bearer
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let actor = match crate::admin::auth::authenticate(&app.admin, bearer).await {
             Ok(op) => format!("operator:{}", op.person),
             Err(_) => "unknown".to_owned(),
         };
@@ -131,7 +140,7 @@ async fn audit_denials(
             crate::audit::catalogue::OPERATOR_ACCESS_DENIED,
             actor,
             "operator-api",
-            json!({"reason": denied.0, "method": method, "path": path}),
+            json!({"reason": denied.0, "method": method.as_str(), "path": target.path()}),
         );
         if let Err(e) = app.store.append(event).await {
             tracing::warn!(error = %e, "operator refusal not audited");
@@ -160,20 +169,4 @@ async fn get_readyz(State(app): State<Arc<App>>) -> Response {
         Json(json!({ "database": state(database), "ephemeral": state(ephemeral), "hsm": state(hsm) })),
     )
         .into_response()
-}
-
-/// Counts the answers of the tracked services per minute (R-OPS-1): server errors
-/// (including time-outs and 503 when a dependency is down) count against availability.
-async fn count_availability(
-    State(app): State<Arc<App>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let service = crate::monitor::availability::service_of(request.uri().path());
-    let response = next.run(request).await;
-    if let Some(service) = service {
-        app.availability
-            .record(service, response.status().is_server_error(), app.now());
-    }
-    response
 }

@@ -536,3 +536,37 @@ async fn r_log_1_lookups_hit_or_miss_are_audited_and_rate_limited_per_operator()
     .await;
     assert_eq!(repeated.status, 400, "repeated parameter");
 }
+
+// ---- request methods ---------------------------------------------------------------------
+
+/// A stranger sends a stream of made-up methods (`BREW0`, `BREW1`, ...: HTTP allows any
+/// token): each method named as a metrics label would be a series kept for the life of the
+/// process, so they are all counted as `other`, and none of them reaches a label.
+#[tokio::test]
+async fn r_sec_5_made_up_methods_do_not_grow_the_metrics() {
+    let server = TestServer::start().await;
+    let client = http();
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        let status = client
+            .request(method, server.at("/token"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 405, "an unknown method on a known route");
+    }
+    let metrics = client
+        .get(server.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("BREW"), "{metrics}");
+    assert!(
+        metrics.contains("eidgate_http_requests_total{method=\"other\",route=\"/token\",status=\"405\"} 20"),
+        "{metrics}"
+    );
+}

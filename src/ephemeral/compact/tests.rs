@@ -1,5 +1,6 @@
 //! Tests of `compact.rs`.
 use super::*;
+use serde_json::Value;
 
 fn round_trip(names: &Names, json: &str) -> Value {
     let stored = names.encode(json.as_bytes());
@@ -103,4 +104,40 @@ fn corrupt_records_read_as_absent() {
     assert!(names.decode(&stored[..stored.len() - 1]).is_none());
     assert!(names.decode(&[JSON, 99]).is_none());
     assert!(names.decode(&[]).is_none());
+}
+
+#[test]
+fn long_arrays_objects_and_strings_keep_their_lengths() {
+    let names = Names::default();
+    let fields: serde_json::Map<String, Value> = (0..300).map(|i| (format!("f{i}"), Value::from(i))).collect();
+    let long_b64 = "QUJD".repeat(100); // 400 characters, 300 bytes: lengths over one varint byte
+    let doc = serde_json::json!({
+        "items": (0..200).collect::<Vec<u32>>(),
+        "fields": fields,
+        "b64": long_b64,
+        "hex": "ab".repeat(150),
+        "ns": format!("pfx:{}", "cd".repeat(90)),
+    });
+    assert_eq!(round_trip(&names, &doc.to_string()), doc);
+}
+
+#[test]
+fn a_bad_document_gives_back_the_strings_it_took() {
+    let names = Names::default();
+    let good = br#"{"redirect_uri":"https://rp.example/cb"}"#;
+    names.encode(good);
+    let held = names.encode(good);
+    assert_eq!(names.shared_strings(), 1);
+    // The shared string is taken before the parser finds the trailing garbage.
+    for bad in [
+        &br#"{"redirect_uri":"https://rp.example/cb"} x"#[..],
+        br#"{"redirect_uri":"https://rp.example/cb","a":"#,
+        br#"{"redirect_uri":"https://rp.example/cb","a":"https://rp.example/cb",}"#,
+    ] {
+        let stored = names.encode(bad);
+        assert_eq!(stored[0], RAW, "kept as it came");
+        assert_eq!(names.decode(&stored).unwrap(), bad);
+    }
+    names.release(&held);
+    assert_eq!(names.shared_strings(), 0, "no holder left behind by the bad documents");
 }
