@@ -484,6 +484,25 @@ async fn http_floor(issuer: &str, concurrency: usize, duration: Duration) -> f64
 
 /// CPU seconds (user + system) from a `/proc/.../stat` line: fields 14 and 15 in clock
 /// ticks (100 per second on Linux).
+/// CPU seconds of this process's threads whose name starts with `prefix`, to the
+/// nanosecond (`/proc/self/task/*/schedstat`: time on a CPU, then time waiting for one).
+fn threads_cpu_seconds(prefix: &str) -> f64 {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    ns as f64 / 1e9
+}
+
 fn cpu_seconds(stat_path: &str) -> f64 {
     let stat = std::fs::read_to_string(stat_path).unwrap();
     // The command name (field 2) may hold spaces; the fields after it start at `) `.
@@ -618,9 +637,10 @@ async fn wrk_phase(app: &eidgate::app::App, concurrency: usize) {
         "-- wrk in its own process ({concurrency} connections, 2 threads, {seconds} s per round; raw signing {seconds} s right before and after each round) --"
     );
     println!(
-        "   round | raw before / after /s | exchanges /s | ratio | server CPU us | beyond raw us | p50 / p90 / p99 ms | p99/p50"
+        "   round | raw before / after /s | exchanges /s | ratio | server CPU us | beyond raw us | outside HSM workers us | HSM workers us (raw C_Sign) | p50 / p90 / p99 ms | p99/p50"
     );
     let (mut ratios, mut beyond, mut tails) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut outside, mut hsm_extra) = (Vec::new(), Vec::new());
     let (browser, authorize) = logged_in(issuer).await;
     for round in 1..=rounds {
         let minted = mint_codes(&browser, &authorize, codes).await;
@@ -633,12 +653,14 @@ async fn wrk_phase(app: &eidgate::app::App, concurrency: usize) {
         let sign_us = (raw_before.cpu_per_signature + raw_after.cpu_per_signature) / 2.0 * 1e6;
         let ratio = run.rate / raw_rate;
         println!(
-            "   {round:>5} | {:>8.0} / {:<8.0}   | {:>12.0} | {ratio:>5.3} | {:>13.1} | {:>13.1} | {:.2} / {:.2} / {:.2} | {:.1}",
+            "   {round:>5} | {:>8.0} / {:<8.0}   | {:>12.0} | {ratio:>5.3} | {:>13.1} | {:>13.1} | {:>22.1} | {:>12.1} ({sign_us:>5.1})        | {:.2} / {:.2} / {:.2} | {:.1}",
             raw_before.rate,
             raw_after.rate,
             run.rate,
             run.cpu_us,
             run.cpu_us - sign_us,
+            run.cpu_us - run.hsm_us,
+            run.hsm_us,
             run.p50_ms,
             run.p90_ms,
             run.p99_ms,
@@ -649,6 +671,8 @@ async fn wrk_phase(app: &eidgate::app::App, concurrency: usize) {
         }
         ratios.push(ratio);
         beyond.push(run.cpu_us - sign_us);
+        outside.push(run.cpu_us - run.hsm_us);
+        hsm_extra.push(run.hsm_us - sign_us);
         tails.push(run.p99_ms / run.p50_ms);
         if round == rounds {
             run.after.print_since(&run.before, run.ok as u64, "exchange");
@@ -660,6 +684,15 @@ async fn wrk_phase(app: &eidgate::app::App, concurrency: usize) {
         median(&mut beyond),
         median(&mut tails)
     );
+    // The split measured per thread within the round: what the runtime and every other
+    // thread but the HSM workers spent (measured wholly in the round, so the machine's
+    // speed between the raw phases and the round does not move it), and the HSM workers
+    // beyond a raw C_Sign (queue, hand-off, key look-up; still set against the raw phases).
+    println!(
+        "wrk, median of {rounds} rounds: server CPU per exchange outside the HSM workers {:.1} us; HSM workers beyond one raw C_Sign {:.1} us",
+        median(&mut outside),
+        median(&mut hsm_extra)
+    );
 }
 
 /// One wrk run over `codes`.
@@ -668,6 +701,8 @@ struct WrkRun {
     ok: f64,
     /// The bench process's CPU per exchange (µs): the server, as wrk runs apart.
     cpu_us: f64,
+    /// Of that, the HSM workers' (µs): `C_SignInit` + `C_Sign` and the hand-off.
+    hsm_us: f64,
     p50_ms: f64,
     p90_ms: f64,
     p99_ms: f64,
@@ -697,6 +732,7 @@ async fn wrk_run(
         std::fs::write(ctl, "enable\n").unwrap();
     }
     let cpu_before = cpu_seconds("/proc/self/stat");
+    let hsm_before = threads_cpu_seconds("eidgate-hsm-");
     let before = phases::Snapshot::parse(&app.metrics.encode().unwrap());
     let out = tokio::process::Command::new(wrk)
         .args([
@@ -716,6 +752,7 @@ async fn wrk_run(
         .await
         .unwrap();
     let server_cpu = cpu_seconds("/proc/self/stat") - cpu_before;
+    let hsm_cpu = threads_cpu_seconds("eidgate-hsm-") - hsm_before;
     if let Some(ctl) = &perf {
         std::fs::write(ctl, "disable\n").unwrap();
     }
@@ -732,6 +769,7 @@ async fn wrk_run(
         rate: ok / (num("duration_us") / 1e6),
         ok,
         cpu_us: server_cpu / ok * 1e6,
+        hsm_us: hsm_cpu / ok * 1e6,
         p50_ms: num("p50_us") / 1e3,
         p90_ms: num("p90_us") / 1e3,
         p99_ms: num("p99_us") / 1e3,
