@@ -299,7 +299,7 @@ impl Table {
             HEX => {
                 let n = r.len()?;
                 out.push(b'"');
-                put_hex(out, r.bytes(n)?);
+                write_hex(out, r.bytes(n)?);
                 out.push(b'"');
             }
             UUID => {
@@ -411,7 +411,7 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Lowercase hex digits of `bytes` (nothing to escape in JSON).
-fn put_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     out.reserve(bytes.len() * 2);
     for b in bytes {

@@ -126,14 +126,7 @@ async fn r_sec_5_rate_limit_answers_429_with_retry_after() {
     // Probes are not limited.
     assert_eq!(client.get(server.at("/healthz")).send().await.unwrap().status(), 200);
     // The refusal is counted.
-    let metrics = client
-        .get(server.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::support::server::metrics_text(&server).await;
     assert!(metrics.contains("eidgate_rate_limited_requests_total 1"), "{metrics}");
 }
 

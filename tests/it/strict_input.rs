@@ -556,14 +556,7 @@ async fn r_sec_5_made_up_methods_do_not_grow_the_metrics() {
             .status();
         assert_eq!(status, 405, "an unknown method on a known route");
     }
-    let metrics = client
-        .get(server.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::support::server::metrics_text(&server).await;
     assert!(!metrics.contains("BREW"), "{metrics}");
     assert!(
         metrics.contains("eidgate_http_requests_total{method=\"other\",route=\"/token\",status=\"405\"} 20"),

@@ -48,7 +48,9 @@ struct Sink<'a> {
 impl Sink<'_> {
     fn str(&mut self, s: &str) {
         let out = &mut *self.out;
-        if put_hex(out, HEX, s) {
+        if is_hex_run(s) {
+            out.push(HEX);
+            put_hex_bytes(out, s);
         } else if let Some(uuid) = canonical_uuid(s) {
             out.push(UUID);
             out.extend_from_slice(uuid.as_bytes());
@@ -81,13 +83,7 @@ impl Sink<'_> {
 
     /// Writes the length `n` of what [`Sink::open`] opened at `at`.
     fn close(&mut self, at: usize, n: u64) {
-        if n < 0x80 {
-            self.out[at] = n as u8;
-        } else {
-            let mut length = Vec::with_capacity(10);
-            varint(&mut length, n);
-            self.out.splice(at..=at, length);
-        }
+        set_length(self.out, at, n);
     }
 }
 
@@ -202,16 +198,6 @@ fn is_hex_run(s: &str) -> bool {
     s.len() >= 16 && s.len() % 2 == 0 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// `tag`, the length and the bytes of `s` when it is a lowercase hex run.
-fn put_hex(out: &mut Vec<u8>, tag: u8, s: &str) -> bool {
-    if !is_hex_run(s) {
-        return false;
-    }
-    out.push(tag);
-    put_hex_bytes(out, s);
-    true
-}
-
 /// The length and bytes of `hex` (a checked [`is_hex_run`]).
 fn put_hex_bytes(out: &mut Vec<u8>, hex: &str) {
     let digit = |b: u8| if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
@@ -220,7 +206,7 @@ fn put_hex_bytes(out: &mut Vec<u8>, hex: &str) {
 }
 
 /// `s` as a UUID when it is one in canonical form (hyphenated, lowercase).
-pub(super) fn canonical_uuid(s: &str) -> Option<uuid::Uuid> {
+fn canonical_uuid(s: &str) -> Option<uuid::Uuid> {
     if s.len() != 36 {
         return None;
     }
@@ -244,15 +230,20 @@ fn put_base64(out: &mut Vec<u8>, s: &str) -> bool {
         out.truncate(mark);
         return false;
     }
-    let n = out.len() - start;
+    set_length(out, start - 1, (out.len() - start) as u64);
+    true
+}
+
+/// Writes `n` as the varint at `at`, where one byte was left for it (most lengths fit;
+/// a longer one moves what follows).
+fn set_length(out: &mut Vec<u8>, at: usize, n: u64) {
     if n < 0x80 {
-        out[start - 1] = n as u8;
+        out[at] = n as u8;
     } else {
         let mut length = Vec::with_capacity(10);
-        varint(&mut length, n as u64);
-        out.splice(start - 1..start, length);
+        varint(&mut length, n);
+        out.splice(at..=at, length);
     }
-    true
 }
 
 /// Whether `bytes` encode (unpadded base64url) to exactly `s`, in chunks on the stack.

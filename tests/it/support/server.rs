@@ -155,6 +155,18 @@ pub fn browser() -> reqwest::Client {
 }
 
 /// A back-channel HTTP client (no cookies, no redirects).
+/// The `/metrics` text, read from loopback (allowed by default).
+pub async fn metrics_text(server: &TestServer) -> String {
+    http()
+        .get(server.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
