@@ -15,9 +15,10 @@ macro_rules! uuid_id {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A new random id (UUID v4 from the OS CSPRNG).
+            /// A new random id: a UUID v4 from [`crate::random`]'s CSPRNG (a syscall per
+            /// id otherwise, issue 22).
             pub fn new() -> Self {
-                Self(Uuid::new_v4())
+                Self(uuid::Builder::from_random_bytes(crate::random::bytes::<16>()).into_uuid())
             }
         }
 
@@ -183,6 +184,17 @@ mod tests {
         assert_eq!(id.eidas_form("LV"), "LT/LV/38001085718");
         assert_eq!(id.to_string(), "LT:38001085718");
         assert_eq!("LT:38001085718".parse::<PersonIdentifier>().unwrap(), id);
+    }
+
+    #[test]
+    fn r_auth_5_new_ids_are_random_version_4_uuids() {
+        let a = GrantId::new();
+        let b = GrantId::new();
+        assert_ne!(a, b);
+        for id in [a.0, b.0] {
+            assert_eq!(id.get_version(), Some(uuid::Version::Random));
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        }
     }
 
     #[test]

@@ -171,7 +171,10 @@ pub async fn put_json<T: Serialize + Sync>(
     value: &T,
     ttl: Duration,
 ) -> Result<(), EphemeralError> {
-    let bytes = serde_json::to_vec(value).map_err(|e| EphemeralError::Unavailable(format!("encode: {e}")))?;
+    // Room for a code's or an access token's record at once (issue 22: `to_vec` grew its
+    // buffer three times for each).
+    let mut bytes = Vec::with_capacity(512);
+    serde_json::to_writer(&mut bytes, value).map_err(|e| EphemeralError::Unavailable(format!("encode: {e}")))?;
     store.put(key, &bytes, ttl).await
 }
 

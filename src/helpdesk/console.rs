@@ -62,7 +62,7 @@ pub enum ConsoleError {
     Operator(OperatorAuthError),
 }
 
-async fn console_client(app: &Admin) -> Result<Client, ConsoleError> {
+async fn console_client(app: &Admin) -> Result<std::sync::Arc<Client>, ConsoleError> {
     let id: ClientId = HELPDESK_CLIENT
         .parse()
         .map_err(|_| ConsoleError::Grant(OAuthError::invalid_grant()))?;

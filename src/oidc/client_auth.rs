@@ -16,6 +16,8 @@
 //!   (`tokens.assertion_skew`, default 30 s), expire within an hour, and carry a `jti`
 //!   the caller checks for replay.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
@@ -82,9 +84,8 @@ pub fn extract(authorization: Option<&str>, params: &mut Params) -> Result<Prese
         let text = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
         let (id, secret) = text.split_once(':').ok_or_else(OAuthError::invalid_client)?;
         // RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
-        let id = form_decode(id)?;
-        let secret = form_decode(secret)?;
-        let id: ClientId = id.parse().map_err(|_| OAuthError::invalid_client())?;
+        let id: ClientId = form_decode(id)?.parse().map_err(|_| OAuthError::invalid_client())?;
+        let secret = form_decode(secret)?.into_owned();
         if form_id.as_deref().is_some_and(|f| f != id.as_str()) {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the Authorization header",
@@ -112,15 +113,19 @@ pub fn extract(authorization: Option<&str>, params: &mut Params) -> Result<Prese
     }
 }
 
-fn form_decode(text: &str) -> Result<String, OAuthError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(format!("v={text}").as_bytes())
-        .into_owned()
-        .collect();
-    pairs
-        .into_iter()
-        .next()
-        .map(|(_, v)| v)
-        .ok_or_else(OAuthError::invalid_client)
+fn form_decode(text: &str) -> Result<Cow<'_, str>, OAuthError> {
+    // `+` is a space (HTML's form encoding, which RFC 6749 Appendix B names), then
+    // `%XX`; replaced before decoding so that an encoded `%2B` stays a plus. Invalid
+    // UTF-8 after decoding is refused rather than replaced. Borrowed when nothing is
+    // encoded (issue 22: the exchange's client authentication allocated a dozen times).
+    if !text.contains(['+', '%']) {
+        return Ok(Cow::Borrowed(text));
+    }
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|decoded| Cow::Owned(decoded.into_owned()))
+        .map_err(|_| OAuthError::invalid_client())
 }
 
 /// `iss` of an assertion, read without verification (only to find the client).
@@ -180,10 +185,11 @@ pub fn authenticate(
     }
     match presented {
         Presented::Basic(_, secret) | Presented::Post(_, secret) => {
-            let stored = client
+            let mut stored = [0u8; 32];
+            client
                 .secret_sha256
                 .as_deref()
-                .and_then(|h| hex::decode(h).ok())
+                .and_then(|h| hex::decode_to_slice(h, &mut stored).ok())
                 .ok_or_else(OAuthError::invalid_client)?;
             if ct_eq(&fingerprint(secret.expose()), &stored) {
                 Ok(Authenticated::Secret)
@@ -383,6 +389,27 @@ mod tests {
         let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("rp:wrong"));
         let presented = extract(Some(&header), &mut p).unwrap();
         assert!(authenticate(&secret_client(), &presented, rules(&[])).is_err());
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_as_rfc_6749_says() {
+        // RFC 6749 §2.3.1: id and secret are form-urlencoded before Base64.
+        assert_eq!(form_decode("a+b%2Bc%3A%25").unwrap(), "a b+c:%");
+        // Nothing encoded: borrowed as sent, `=` padding of a Base64 secret included.
+        assert!(matches!(
+            form_decode("c2VjcmV0==").unwrap(),
+            Cow::Borrowed("c2VjcmV0==")
+        ));
+        // Bytes that are not UTF-8 after decoding: refused, not replaced.
+        assert!(form_decode("%FF%FE").is_err());
+        let client = secret_client();
+        let encoded = |pair: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+        let mut with_plus: Client = client.clone();
+        with_plus.secret_sha256 = Some(hex::encode(fingerprint("s3 cr+t")));
+        let presented = extract(Some(&encoded("rp:s3+cr%2Bt")), &mut Params::default()).unwrap();
+        assert!(authenticate(&with_plus, &presented, rules(&[])).is_ok());
+        let presented = extract(Some(&encoded("rp:s3+cr+t")), &mut Params::default()).unwrap();
+        assert!(authenticate(&with_plus, &presented, rules(&[])).is_err());
     }
 
     #[test]

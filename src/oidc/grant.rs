@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::authorize::ClaimsRequest;
 use crate::domain::ids::{ClientId, GrantId, MeansId, PersonId};
 use crate::domain::loa::{Amr, Loa};
-use crate::domain::secret::fingerprint_hex;
+use crate::domain::secret::{fingerprint, fingerprint_hex};
 use crate::domain::UnixTime;
 
 /// The authentication that a grant rests on.
@@ -98,18 +98,78 @@ pub struct RefreshGrant {
 }
 
 /// Ephemeral key of an authorization code.
-pub fn code_key(code: &str) -> String {
-    format!("code:{}", fingerprint_hex(code))
+pub fn code_key(code: &str) -> SecretKey {
+    SecretKey::new(CODE, &fingerprint(code))
 }
 
 /// Ephemeral marker left when a code is redeemed (replay detection → revoke the grant).
-pub fn code_used_key(code: &str) -> String {
-    format!("code-used:{}", fingerprint_hex(code))
+pub fn code_used_key(code: &str) -> SecretKey {
+    SecretKey::new(CODE_USED, &fingerprint(code))
+}
+
+/// Both keys of a code ([`code_key`], [`code_used_key`]) from one hash.
+pub fn code_keys(code: &str) -> (SecretKey, SecretKey) {
+    let digest = fingerprint(code);
+    (SecretKey::new(CODE, &digest), SecretKey::new(CODE_USED, &digest))
 }
 
 /// Ephemeral key of an access token.
-pub fn access_key(token: &str) -> String {
-    format!("at:{}", fingerprint_hex(token))
+pub fn access_key(token: &str) -> SecretKey {
+    SecretKey::new(ACCESS, &fingerprint(token))
+}
+
+const CODE: &str = "code:";
+const CODE_USED: &str = "code-used:";
+const ACCESS: &str = "at:";
+
+/// An ephemeral-store key: a prefix and the SHA-256 of a secret in lowercase hex (never
+/// the secret), made on the stack (issue 22: an exchange makes three). Reads as `&str`.
+#[derive(Clone, Copy)]
+pub struct SecretKey {
+    len: usize,
+    bytes: [u8; SecretKey::CAPACITY],
+}
+
+impl SecretKey {
+    const PREFIX_MAX: usize = 16;
+    const CAPACITY: usize = Self::PREFIX_MAX + 64;
+
+    fn new(prefix: &'static str, digest: &[u8; 32]) -> Self {
+        let mut bytes = [0u8; Self::CAPACITY];
+        // The prefixes are the constants above, all shorter than PREFIX_MAX (pinned by a
+        // test); a longer one would be cut rather than overflow.
+        let p = prefix.len().min(Self::PREFIX_MAX);
+        bytes[..p].copy_from_slice(&prefix.as_bytes()[..p]);
+        let hex = &mut bytes[p..p + 64];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
+        }
+        SecretKey { len: p + 64, bytes }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl std::ops::Deref for SecretKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // ASCII by construction.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
 }
 
 /// Ephemeral marker of a revoked grant (its access tokens stop at once).
@@ -128,4 +188,24 @@ pub fn means_changed_key(means: MeansId) -> String {
 /// consent).
 pub fn consent_withdrawn_key(person: PersonId, client: &ClientId) -> String {
     format!("consent-withdrawn:{person}:{}", fingerprint_hex(client.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_are_the_prefix_and_the_hex_sha256_never_the_secret() {
+        let code = "c0de-s3cret";
+        let hex = fingerprint_hex(code);
+        assert_eq!(&*code_key(code), format!("code:{hex}"));
+        assert_eq!(&*code_used_key(code), format!("code-used:{hex}"));
+        assert_eq!(&*access_key(code), format!("at:{hex}"));
+        let (key, used) = code_keys(code);
+        assert_eq!((&*key, &*used), (&*code_key(code), &*code_used_key(code)));
+        assert!(!format!("{key} {key:?}").contains(code));
+        for prefix in [CODE, CODE_USED, ACCESS] {
+            assert!(prefix.len() <= SecretKey::PREFIX_MAX, "{prefix}");
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! HTTP endpoints of the OpenID Provider: form/query → typed requests, errors → OAuth
 //! JSON, redirects to the client, or the 400 page (never a redirect to an untrusted URI).
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -101,7 +103,7 @@ fn require_form(headers: &HeaderMap) -> Result<(), OAuthError> {
     }
 }
 
-async fn load_client(app: &crate::authn::state::Authn, id: Option<&str>) -> Result<Option<Client>, OAuthError> {
+async fn load_client(app: &crate::authn::state::Authn, id: Option<&str>) -> Result<Option<Arc<Client>>, OAuthError> {
     match id.and_then(|i| i.parse::<ClientId>().ok()) {
         Some(id) => Ok(app.store.client(&id).await?),
         None => Ok(None),
@@ -206,7 +208,7 @@ async fn authorize(
             .map_err(AuthorizeError::Untrusted)?;
         origin.signed = true;
     }
-    let redirect_uri = authorize::trusted_redirect(&params, client.as_ref())?;
+    let redirect_uri = authorize::trusted_redirect(&params, client.as_deref())?;
     let Some(client) = client else {
         return Err(AuthorizeError::Untrusted(OAuthError::invalid_client()));
     };
@@ -300,7 +302,7 @@ async fn authenticate_client(
     headers: &HeaderMap,
     params: &mut Params,
     endpoint: &str,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = client_auth::extract(authorization, params)?;
     let client = app
@@ -308,10 +310,16 @@ async fn authenticate_client(
         .client(presented.client_id())
         .await?
         .ok_or_else(OAuthError::invalid_client)?;
-    let endpoint_url = format!("{}{endpoint}", app.config.issuer);
-    // The token endpoint URL is what OIDC Core §9 says `aud` SHOULD be, and RFC 9126 §2
+    // The audiences an assertion may name, made only for assertions (issue 22). The
+    // token endpoint URL is what OIDC Core §9 says `aud` SHOULD be, and RFC 9126 §2
     // requires PAR to accept it: it names this provider at every back-channel endpoint.
-    let token_url = format!("{}/token", app.config.issuer);
+    let (endpoint_url, token_url) = match presented {
+        client_auth::Presented::Assertion(..) => (
+            format!("{}{endpoint}", app.config.issuer),
+            format!("{}/token", app.config.issuer),
+        ),
+        _ => (String::new(), String::new()),
+    };
     let now = app.now();
     let rules = client_auth::AssertionRules {
         audiences: &[app.config.issuer.as_str(), endpoint_url.as_str(), token_url.as_str()],

@@ -23,7 +23,10 @@ pub async fn sign(
     typ: &str,
     claims: &(impl serde::Serialize + ?Sized),
 ) -> Result<String, HsmError> {
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|e| HsmError::Pkcs11(e.to_string()))?);
+    // Buffers sized for an ID token, so that they are allocated once (issue 22).
+    let mut json = Vec::with_capacity(768);
+    serde_json::to_writer(&mut json, claims).map_err(|e| HsmError::Pkcs11(e.to_string()))?;
+    let payload = URL_SAFE_NO_PAD.encode(json);
     let mut kid = signer.active_kid(alg)?;
     for _ in 0..2 {
         let header = Header {
@@ -32,14 +35,16 @@ pub async fn sign(
             typ,
         };
         let header = serde_json::to_vec(&header).map_err(|e| HsmError::Pkcs11(e.to_string()))?;
-        let mut input = String::with_capacity(payload.len() + 2 * header.len() + 100);
+        // header and payload in base64url (4/3 of their bytes), two dots, and a signature
+        // of up to 512 bytes (RSA-4096) in base64url.
+        let mut input = String::with_capacity(payload.len() + header.len() * 4 / 3 + 700);
         URL_SAFE_NO_PAD.encode_string(header, &mut input);
         input.push('.');
         input.push_str(&payload);
         let (used, signature) = signer.sign(alg, input.as_bytes()).await?;
         if used == kid {
             input.push('.');
-            input.push_str(&URL_SAFE_NO_PAD.encode(signature));
+            URL_SAFE_NO_PAD.encode_string(signature, &mut input);
             return Ok(input);
         }
         kid = used;

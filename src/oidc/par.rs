@@ -23,7 +23,7 @@ struct Pushed {
 /// `request_uri`, valid for `tokens.par_ttl`.
 pub async fn push(app: &Oidc, params: &Params, signed: bool) -> Result<String, OAuthError> {
     let request_uri = format!("{PAR_URN_PREFIX}{}", crate::random::token());
-    let pairs: Vec<(String, String)> = params.pairs().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let pairs: Vec<(String, String)> = params.pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     crate::ephemeral::put_json(
         app.ephemeral.as_ref(),
         &key(&request_uri),

@@ -178,9 +178,10 @@ async fn redeem_code(
 ) -> Result<TokenResponse, OAuthError> {
     let eph = app.ephemeral.as_ref();
     let started = Instant::now();
-    let Some(grant) = ephemeral::decode::<CodeGrant>(eph.take(&grant::code_key(code)).await?) else {
+    let (code_key, used_key) = grant::code_keys(code);
+    let Some(grant) = ephemeral::decode::<CodeGrant>(eph.take(&code_key).await?) else {
         // Unknown or already redeemed. A replay revokes what the first redemption got.
-        if let Some(bytes) = eph.get(&grant::code_used_key(code)).await? {
+        if let Some(bytes) = eph.get(&used_key).await? {
             if let Ok(grant_id) = serde_json::from_slice::<GrantId>(&bytes) {
                 revoke_grant(app, grant_id, "code_replay").await?;
             }
@@ -208,8 +209,7 @@ async fn redeem_code(
     let started = Instant::now();
     let grant_id = GrantId::new();
     let marker = serde_json::to_vec(&grant_id).map_err(|_| OAuthError::unavailable())?;
-    eph.put(&grant::code_used_key(code), &marker, CODE_REPLAY_MEMORY)
-        .await?;
+    eph.put(&used_key, &marker, CODE_REPLAY_MEMORY).await?;
     app.phases.observe(Phase::CodeRedeem, taken + started.elapsed());
 
     let refresh = if grant.scope.iter().any(|s| s == "offline_access") {
@@ -232,19 +232,13 @@ async fn redeem_code(
     } else {
         None
     };
-    issue(
-        app,
-        client,
-        grant_id,
-        &grant.sub,
-        &grant.scope,
-        &grant.claims,
-        &grant.authn,
-        grant.nonce.as_deref(),
-        refresh,
-        jkt,
-    )
-    .await
+    let subject = Subject {
+        sub: grant.sub,
+        scope: grant.scope,
+        claims: grant.claims,
+        authn: grant.authn,
+    };
+    issue(app, client, grant_id, subject, grant.nonce.as_deref(), refresh, jkt).await
 }
 
 async fn refresh(
@@ -342,19 +336,13 @@ async fn refresh(
         }
         RefreshOutcome::Invalid => return Err(OAuthError::invalid_grant()),
     }
-    issue(
-        app,
-        client,
-        current.grant_id,
-        &stored.sub,
-        &scope,
-        &stored.claims,
-        &stored.authn,
-        None,
-        Some(new_token),
-        jkt,
-    )
-    .await
+    let subject = Subject {
+        sub: stored.sub,
+        scope,
+        claims: stored.claims,
+        authn: stored.authn,
+    };
+    issue(app, client, current.grant_id, subject, None, Some(new_token), jkt).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -410,15 +398,20 @@ pub async fn revoke_grant(app: &Oidc, grant_id: GrantId, reason: &str) -> Result
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Whom and what new tokens are for: moved out of the code or refresh grant they come
+/// from into the access token's record, not copied (issue 22).
+struct Subject {
+    sub: String,
+    scope: Vec<String>,
+    claims: ClaimsRequest,
+    authn: Authentication,
+}
+
 async fn issue(
     app: &Oidc,
     client: &Client,
     grant_id: GrantId,
-    sub: &str,
-    scope: &[String],
-    claims: &ClaimsRequest,
-    authn: &Authentication,
+    subject: Subject,
     nonce: Option<&str>,
     refresh_token: Option<String>,
     jkt: Option<String>,
@@ -427,18 +420,26 @@ async fn issue(
     let now = app.now();
     let access_ttl = secs(app.config.tokens.access_ttl);
     let access_token = crate::random::token();
+    let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
     let access = AccessGrant {
         grant_id,
         client_id: client.client_id.clone(),
-        sub: sub.to_owned(),
-        scope: scope.to_vec(),
-        claims: claims.clone(),
-        authn: authn.clone(),
+        sub: subject.sub,
+        scope: subject.scope,
+        claims: subject.claims,
+        authn: subject.authn,
         iat: now,
         issued_ms: app.now_ms(),
         exp: now + access_ttl,
-        jkt: jkt.clone(),
+        jkt,
     };
+    let AccessGrant {
+        sub,
+        scope,
+        claims,
+        authn,
+        ..
+    } = &access;
     ephemeral::put_json(
         app.ephemeral.as_ref(),
         &grant::access_key(&access_token),
@@ -487,7 +488,7 @@ async fn issue(
         .await?;
     Ok(TokenResponse {
         access_token,
-        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
+        token_type,
         expires_in: u64::try_from(access_ttl).unwrap_or(0),
         id_token,
         refresh_token,

@@ -18,6 +18,8 @@
 //! Must not: hold tokens or secrets in clear (tokens are SHA-256 fingerprints, passwords
 //! argon2 PHC strings made by the caller), or put a database password in an error.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
@@ -255,12 +257,12 @@ impl SqlStore {
 
 #[async_trait]
 impl ClientRepo for SqlStore {
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         let row = sqlx::query(SELECT_CLIENT)
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(rows::client).transpose()
+        Ok(row.as_ref().map(rows::client).transpose()?.map(Arc::new))
     }
 
     async fn upsert_client(&self, client: &Client, audit: AuditEvent) -> Result<(), StoreError> {

@@ -50,10 +50,22 @@ impl From<OAuthError> for OAuthJson {
 
 /// A JSON answer that no cache keeps (token, introspection and revocation answers).
 pub fn json_no_store(value: impl serde::Serialize, status: StatusCode) -> Response {
-    let mut r = (status, Json(value)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    // Sized once for a token response (an ID token and its tokens) and for the security
+    // headers the router adds, instead of growing both step by step (issue 22).
+    let mut body = Vec::with_capacity(1024);
+    if let Err(e) = serde_json::to_writer(&mut body, &value) {
+        tracing::error!(error = %e, "a JSON answer could not be serialised");
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let mut r = (status, body).into_response();
+    let headers = r.headers_mut();
+    headers.reserve(RESPONSE_HEADERS);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
+
+/// Headers a JSON answer ends up with: its own three, the security headers (up to six),
+/// `content-length`, and room for one more (`dpop-nonce`, `www-authenticate`).
+const RESPONSE_HEADERS: usize = 12;

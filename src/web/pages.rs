@@ -171,7 +171,7 @@ async fn client_logo(
     let flow = crate::authn::flow::load(app, &flow_id, browser).await.ok()?;
     let client = app.store.client(&flow.request.client_id).await.ok()??;
     let csp = super::middleware::csp_with_logo(&client.logo_origin()?)?;
-    Some((client.logo_uri?, csp))
+    Some((client.logo_uri.clone()?, csp))
 }
 
 /// `GET /activate`.

@@ -82,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
                 // The security headers on every response, ours or a layer's, unless the
                 // handler set its own (R-SEC-5).
                 .map_response(move |mut res: Response| {
+                    res.headers_mut().reserve(headers.len());
                     for (name, value) in headers.iter() {
                         if !res.headers().contains_key(name) {
                             res.headers_mut().insert(name.clone(), value.clone());

@@ -141,7 +141,7 @@ fn code(n: usize) -> (String, Vec<u8>) {
         authn: authentication(),
         exp: 1_796_000_060,
     };
-    (code_key(&token()), serde_json::to_vec(&grant).unwrap())
+    (code_key(&token()).to_string(), serde_json::to_vec(&grant).unwrap())
 }
 
 /// A flow's key and value as `authn::flow::start` makes them.

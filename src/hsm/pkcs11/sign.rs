@@ -32,28 +32,33 @@ impl Pkcs11Hsm {
 
     /// Signs with the active key of `kind` by `alg`'s mechanism.
     async fn sign_kind(&self, kind: KeyKind, alg: SigningAlg, message: &[u8]) -> Result<(Kid, Vec<u8>), HsmError> {
-        let (label, id, kid) = {
-            let inventory = self.inventory();
+        // The worker finds the key's label and id in the same inventory snapshot, shared
+        // rather than copied (issue 22).
+        let inventory = self.inventory();
+        let now = self.now();
+        let kid = {
             let entry = inventory
-                .active(kind, self.now())
+                .active(kind, now)
                 .ok_or_else(|| HsmError::KeyNotFound(kind.prefix().to_owned()))?;
-            let kid = entry
+            entry
                 .kid
                 .clone()
-                .ok_or_else(|| HsmError::KeyNotFound(entry.label.clone()))?;
-            (entry.label.clone(), entry.id.clone(), kid)
+                .ok_or_else(|| HsmError::KeyNotFound(entry.label.clone()))?
         };
         // ES256: CKM_ECDSA signs a digest we compute; the RSA mechanisms hash in the token.
         let data = match alg {
-            SigningAlg::ES256 => Sha256::digest(message).to_vec(),
-            SigningAlg::PS256 | SigningAlg::RS256 => message.to_vec(),
+            SigningAlg::ES256 => SignInput::Digest(Sha256::digest(message).into()),
+            SigningAlg::PS256 | SigningAlg::RS256 => SignInput::Message(message.to_vec()),
         };
         let signature = self
             .inner
             .pool
             .run(move |pooled: &mut PooledSession| {
-                let key = pooled.key(ObjectClass::PRIVATE_KEY, &label, &id)?;
-                Ok(pooled.session().sign(&mechanism(alg), key, &data)?)
+                let entry = inventory
+                    .active(kind, now)
+                    .ok_or_else(|| OpError::Hsm(HsmError::KeyNotFound(kind.prefix().to_owned())))?;
+                let key = pooled.key(ObjectClass::PRIVATE_KEY, &entry.label, &entry.id)?;
+                Ok(pooled.session().sign(&mechanism(alg), key, data.bytes())?)
             })
             .await?;
         if alg == SigningAlg::ES256 && signature.len() != 64 {
@@ -63,6 +68,21 @@ impl Pkcs11Hsm {
             )));
         }
         Ok((kid, signature))
+    }
+}
+
+/// What is handed to the token: a digest we made (on the stack), or the message itself.
+enum SignInput {
+    Digest([u8; 32]),
+    Message(Vec<u8>),
+}
+
+impl SignInput {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            SignInput::Digest(digest) => digest,
+            SignInput::Message(message) => message,
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! [`ClientRepo`] through the cache: registrations are cached, an upsert drops the entry.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio::time::Instant;
 
@@ -12,7 +14,7 @@ use crate::store::{ClientRepo, StoreError};
 
 #[async_trait]
 impl ClientRepo for CachedStore {
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(c) = self.fresh(&self.clients, id) {
             return Ok(c);
         }

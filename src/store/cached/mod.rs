@@ -69,7 +69,7 @@ type MarkedMeans = (EidMeans, Option<Vec<u8>>);
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     ttl: Duration,
-    clients: Mutex<HashMap<ClientId, Entry<Option<Client>>>>,
+    clients: Mutex<HashMap<ClientId, Entry<Option<Arc<Client>>>>>,
     means: Mutex<HashMap<MeansId, Entry<MarkedMeans>>>,
     markers: Option<Markers>,
 }

@@ -1,5 +1,7 @@
 //! [`ClientRepo`]: relying-party registrations.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::audit::AuditEvent;
@@ -10,8 +12,9 @@ use crate::store::StoreError;
 /// Relying parties.
 #[async_trait]
 pub trait ClientRepo: Send + Sync {
-    /// A client by id.
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// A client by id; shared, as the cache holds it (issue 22: a registration copied
+    /// field by field at every token request).
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError>;
     /// Inserts or replaces a client; audited.
     async fn upsert_client(&self, client: &Client, audit: AuditEvent) -> Result<(), StoreError>;
 }
