@@ -402,9 +402,8 @@ mod tests {
         ));
         // Bytes that are not UTF-8 after decoding: refused, not replaced.
         assert!(form_decode("%FF%FE").is_err());
-        let client = secret_client();
         let encoded = |pair: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
-        let mut with_plus: Client = client.clone();
+        let mut with_plus = secret_client();
         with_plus.secret_sha256 = Some(hex::encode(fingerprint("s3 cr+t")));
         let presented = extract(Some(&encoded("rp:s3+cr%2Bt")), &mut Params::default()).unwrap();
         assert!(authenticate(&with_plus, &presented, rules(&[])).is_ok());

@@ -154,7 +154,6 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-/// A back-channel HTTP client (no cookies, no redirects).
 /// The `/metrics` text, read from loopback (allowed by default).
 pub async fn metrics_text(server: &TestServer) -> String {
     http()
@@ -167,6 +166,7 @@ pub async fn metrics_text(server: &TestServer) -> String {
         .unwrap()
 }
 
+/// A back-channel HTTP client (no cookies, no redirects).
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
