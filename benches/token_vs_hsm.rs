@@ -627,9 +627,12 @@ async fn mint_codes(browser: &reqwest::Client, authorize: &str, n: usize) -> Vec
 
 /// The authorization request of the bench client, and a browser with an SSO session.
 async fn logged_in(issuer: &str) -> (reqwest::Client, String) {
+    // Idle connections are dropped before the server's 10 s header read timeout closes
+    // them: a request sent on a connection the server is closing fails.
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()));
@@ -668,11 +671,23 @@ async fn wrk_phase(app: &eidgate::app::App, concurrency: usize) {
     let (mut per_signature, mut sign_cpu) = (Vec::new(), Vec::new());
     let (browser, authorize) = logged_in(issuer).await;
     for round in 1..=rounds {
-        let minted = mint_codes(&browser, &authorize, codes).await;
-        // Minting wrote one `login.sso` record per code: ship them to the sink and sign
-        // their checkpoint now, so that the audit job does not do it during the round
-        // (an exchange writes no audit record; the logins' shipping is theirs).
+        let started = Instant::now();
+        let mut minted = mint_codes(&browser, &authorize, codes).await;
+        let mint_s = started.elapsed().as_secs_f64();
+        // wrk redeems in file order: the youngest codes first, so that on a slow day (a
+        // minute to mint them) the round does not reach codes past their 60 s.
+        minted.reverse();
+        let started = Instant::now();
+        // Minting wrote one `login.sso` record per code: whatever the audit job has not
+        // shipped yet is shipped and checkpointed now, not during the round or the raw
+        // phase (an exchange writes no audit record; the logins' shipping is theirs).
+        // The line below says how long that took (usually nothing was left).
         eidgate::jobs::audit_pass(&app.jobs, 1).await.unwrap();
+        println!(
+            "   round {round}: {} codes minted in {mint_s:.1} s, their audit records shipped in {:.1} s",
+            minted.len(),
+            started.elapsed().as_secs_f64()
+        );
         let raw_before = tokio::task::block_in_place(|| raw_c_sign(&app.config, Duration::from_secs(seconds)));
         let Some(run) = wrk_run(app, &wrk, concurrency, seconds, &minted).await else {
             return;
