@@ -712,7 +712,10 @@ async fn wrk_phase(app: &eidgate::app::App, concurrency: usize) {
             run.steal * 100.0
         );
         if run.short {
-            println!("   codes ran out or were refused in round {round}: raise EIDGATE_BENCH_WRK_CODES; the rate is a lower bound");
+            println!(
+                "   round {round} was short ({} answers not 200, codes ran out: {}): the rate is a lower bound",
+                run.bad, run.ran_out
+            );
         }
         ratios.push(ratio);
         beyond.push(run.cpu_us - sign_us);
@@ -764,6 +767,10 @@ struct WrkRun {
     p99_ms: f64,
     /// Codes ran out or were refused: the rate is a lower bound.
     short: bool,
+    /// Answers other than 200 (a refused or expired code, an error).
+    bad: f64,
+    /// Whether a wrk thread ran out of codes (raise `EIDGATE_BENCH_WRK_CODES`).
+    ran_out: bool,
     /// The share of the machine's CPU time the hypervisor took for other guests during
     /// the round (`steal` in `/proc/stat`): a measure of how much the host disturbed it.
     steal: f64,
@@ -836,6 +843,8 @@ async fn wrk_run(
         p90_ms: num("p90_us") / 1e3,
         p99_ms: num("p99_us") / 1e3,
         short: num("ran_out") > 0.0 || num("bad") > 0.0,
+        bad: num("bad"),
+        ran_out: num("ran_out") > 0.0,
         steal,
         before,
         after,
