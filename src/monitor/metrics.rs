@@ -7,8 +7,9 @@
 //! `/authn/flows/{flow}/password`, never the concrete path), or make a request wait on a
 //! lock held across I/O (the families are updated with atomics).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -27,8 +28,8 @@ use crate::hsm::{HsmError, Kid, Signer};
 pub struct HttpLabels {
     /// `GET`, `POST`, ... (`other` for any method outside RFC 9110, [`method_label`]).
     pub method: &'static str,
-    /// The matched route template, or `unmatched`.
-    pub route: String,
+    /// The matched route template, or `unmatched` ([`interned`]).
+    pub route: &'static str,
     /// The response status code.
     pub status: u16,
 }
@@ -43,13 +44,39 @@ pub fn method_label(method: &str) -> &'static str {
     KNOWN.into_iter().find(|known| *known == method).unwrap_or("other")
 }
 
+/// Route templates kept as label values at most; any beyond are counted as `other`.
+const MAX_ROUTES: usize = 512;
+
+/// A route template as a `&'static str` label value (issue 22): the label set is built
+/// for every request to look its series up, and with a `String` that was two copies of
+/// the route per request. The templates are the router's (a concrete path never reaches
+/// a label, see the module), so the set is small; each is kept once for the life of the
+/// process, and past [`MAX_ROUTES`] they are `other`.
+pub fn interned(route: &str) -> &'static str {
+    static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(RwLock::default);
+    if let Some(known) = routes.read().unwrap_or_else(PoisonError::into_inner).get(route) {
+        return known;
+    }
+    let mut routes = routes.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = routes.get(route) {
+        return known;
+    }
+    if routes.len() >= MAX_ROUTES {
+        return "other";
+    }
+    let kept: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    routes.insert(kept);
+    kept
+}
+
 /// Labels of the HTTP latency histogram (no status: one histogram per route).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     /// `GET`, `POST`, ... (`other` for any method outside RFC 9110, [`method_label`]).
     pub method: &'static str,
-    /// The matched route template, or `unmatched`.
-    pub route: String,
+    /// The matched route template, or `unmatched` ([`interned`]).
+    pub route: &'static str,
 }
 
 /// Labels of the login counter.
@@ -228,10 +255,15 @@ impl Metrics {
         self.hsm_sessions.set(i64::try_from(sessions).unwrap_or(i64::MAX));
     }
 
-    /// A request started; the guard records it when dropped.
-    pub fn request_started(&self) -> InFlight<'_> {
+    /// A request started: in flight until [`Metrics::request_finished`].
+    pub fn request_started(&self) {
         self.http_in_flight.inc();
-        InFlight(&self.http_in_flight)
+    }
+
+    /// A request counted by [`Metrics::request_started`] is done (answered or
+    /// abandoned).
+    pub fn request_finished(&self) {
+        self.http_in_flight.dec();
     }
 
     /// Records an answered request.
@@ -239,14 +271,14 @@ impl Metrics {
         self.http_requests
             .get_or_create(&HttpLabels {
                 method,
-                route: route.to_owned(),
+                route: interned(route),
                 status,
             })
             .inc();
         self.http_duration
             .get_or_create(&RouteLabels {
                 method,
-                route: route.to_owned(),
+                route: interned(route),
             })
             .observe(elapsed.as_secs_f64());
     }

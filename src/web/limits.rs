@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, MatchedPath, State};
+use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -98,7 +98,7 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// What [`enforce`] needs: the limits, this instance's buckets and the metrics.
+/// What [`super::layers::Enforce`] needs: the limits, this instance's buckets and the metrics.
 pub struct Enforcement {
     /// Configuration (`[limits]`).
     pub config: Arc<Config>,
@@ -119,31 +119,9 @@ impl Enforcement {
     }
 }
 
-/// The outer middleware of every request, one box instead of two (issue 22): measures it
-/// (method, route template, status, latency: [`crate::monitor::metrics`]) and applies the
-/// head size check and the rate limit, whose refusals are measured too.
-pub async fn enforce(
-    State(app): State<Arc<Enforcement>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let started = Instant::now();
-    let _in_flight = app.metrics.request_started();
-    let method = crate::monitor::metrics::method_label(request.method().as_str());
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = match refusal(&app, &request, started) {
-        Some(refused) => refused,
-        None => next.run(request).await,
-    };
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    app.metrics
-        .request(method, route, response.status().as_u16(), started.elapsed());
-    response
-}
-
 /// The answer to a request whose head is too large (431) or whose address is over its
 /// rate (429).
-fn refusal(app: &Enforcement, request: &axum::extract::Request, now: Instant) -> Option<Response> {
+pub(super) fn refusal(app: &Enforcement, request: &axum::extract::Request, now: Instant) -> Option<Response> {
     let limits = &app.config.limits;
     let head = request.method().as_str().len()
         + display_len(request.uri())

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod i18n;
+pub mod layers;
 pub mod limits;
 pub mod login;
 pub mod metrics;

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -145,16 +144,23 @@ pub fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<tokio_rustls::TlsAc
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `router` on `listener` (TLS when `tls` is given) until `shutdown` completes,
+/// Serves `router` (the routes in their transport stack) on `listener` (TLS when `tls` is given) until `shutdown` completes,
 /// then drains in-flight requests for up to 10 s.
-pub async fn run(
-    router: Router,
+pub async fn run<S>(
+    router: S,
     listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ServerLimits,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
+) -> Result<(), ServeError>
+where
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let mut builder = Builder::new(TokioExecutor::new());
