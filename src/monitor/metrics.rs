@@ -51,7 +51,7 @@ const MAX_ROUTES: usize = 512;
 /// for every request to look its series up, and with a `String` that was two copies of
 /// the route per request. The templates are the router's (a concrete path never reaches
 /// a label, see the module), so the set is small; each is kept once for the life of the
-/// process, and past [`MAX_ROUTES`] they are `other`.
+/// process, and past 512 they are `other`.
 pub fn interned(route: &str) -> &'static str {
     static ROUTES: OnceLock<RwLock<HashSet<&'static str>>> = OnceLock::new();
     let routes = ROUTES.get_or_init(RwLock::default);
@@ -94,9 +94,9 @@ pub struct LoginLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SignLabels {
     /// JWS algorithm.
-    pub alg: String,
+    pub alg: &'static str,
     /// `ok` or `error`.
-    pub outcome: String,
+    pub outcome: &'static str,
 }
 
 /// Database pool figures, read at scrape time.
@@ -305,11 +305,11 @@ impl Metrics {
     }
 
     /// Records one HSM signature.
-    pub fn hsm_sign(&self, alg: &str, ok: bool, elapsed: Duration) {
+    pub fn hsm_sign(&self, alg: SigningAlg, ok: bool, elapsed: Duration) {
         self.hsm_sign_duration
             .get_or_create(&SignLabels {
-                alg: alg.to_owned(),
-                outcome: if ok { "ok" } else { "error" }.to_owned(),
+                alg: alg.as_str(),
+                outcome: if ok { "ok" } else { "error" },
             })
             .observe(elapsed.as_secs_f64());
     }
@@ -360,7 +360,7 @@ impl Signer for MeteredSigner {
         let _done = InFlight(&self.metrics.hsm_in_flight);
         let started = Instant::now();
         let result = self.inner.sign(alg, message).await;
-        self.metrics.hsm_sign(alg.as_str(), result.is_ok(), started.elapsed());
+        self.metrics.hsm_sign(alg, result.is_ok(), started.elapsed());
         result
     }
 
@@ -386,7 +386,7 @@ mod tests {
         let m = Metrics::new();
         m.request("GET", "/token", 200, Duration::from_millis(3));
         m.login("password", "low", true);
-        m.hsm_sign("ES256", true, Duration::from_micros(120));
+        m.hsm_sign(SigningAlg::ES256, true, Duration::from_micros(120));
         m.set_pool_probe(Box::new(|| PoolUsage {
             open: 3,
             idle: 1,

@@ -1,5 +1,5 @@
 //! `/metrics` (see [`crate::monitor::metrics`]; every request is measured by
-//! [`super::limits::enforce`]). Who may read it: a peer on a loopback address when
+//! [`super::layers::Enforce`]). Who may read it: a peer on a loopback address when
 //! `metrics.loopback` (the default; a scraper on the same host or a sidecar), or anyone
 //! presenting `Authorization: Bearer <metrics token>` (compared in constant time). Anyone
 //! else gets the same 404 as an unknown path.
