@@ -268,18 +268,12 @@ impl Metrics {
 
     /// Records an answered request.
     pub fn request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
+        let route = interned(route);
         self.http_requests
-            .get_or_create(&HttpLabels {
-                method,
-                route: interned(route),
-                status,
-            })
+            .get_or_create(&HttpLabels { method, route, status })
             .inc();
         self.http_duration
-            .get_or_create(&RouteLabels {
-                method,
-                route: interned(route),
-            })
+            .get_or_create(&RouteLabels { method, route })
             .observe(elapsed.as_secs_f64());
     }
 

@@ -143,6 +143,16 @@ struct Measure {
 }
 
 impl Measure {
+    /// Counts `request` in flight from now.
+    fn start(state: &Arc<Enforcement>, request: &Request) -> Self {
+        state.metrics.request_started();
+        Measure {
+            state: state.clone(),
+            method: crate::monitor::metrics::method_label(request.method().as_str()),
+            started: Instant::now(),
+        }
+    }
+
     fn record(&self, response: &Response) {
         let route = response.extensions().get::<MatchedPath>();
         let route = route.map_or("unmatched", MatchedPath::as_str);
@@ -174,15 +184,8 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let started = Instant::now();
-        let state = &self.layer.state;
-        state.metrics.request_started();
-        let measure = Measure {
-            state: state.clone(),
-            method: crate::monitor::metrics::method_label(request.method().as_str()),
-            started,
-        };
-        if let Some(refused) = super::limits::refusal(state, &request, started) {
+        let measure = Measure::start(&self.layer.state, &request);
+        if let Some(refused) = super::limits::refusal(&measure.state, &request, measure.started) {
             return Enforced::Ready {
                 response: Some(refused),
                 measure,
